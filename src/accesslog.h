@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* The access log: one line per transaction in Squid's native format, so the
+ * tools and habits operators already have keep working. Lines are collected
+ * in a per-loop buffer and written at the end of each event batch. */
+#ifndef SLUICE_ACCESSLOG_H
+#define SLUICE_ACCESSLOG_H
+
+#include <stdint.h>
+
+struct ev_loop;
+struct accesslog;
+
+/* One transaction. Strings are borrowed for the duration of the call. */
+struct logrec {
+	int64_t		 lr_sec;	/* start, wall clock */
+	unsigned	 lr_msec;
+	uint64_t	 lr_elapsed_ms;
+	const char	*lr_client;	/* client IP */
+	const char	*lr_tag;	/* TCP_TUNNEL, TCP_DENIED, ... */
+	int		 lr_status;
+	uint64_t	 lr_bytes;	/* bytes sent to the client */
+	const char	*lr_method;
+	const char	*lr_url;
+	const char	*lr_user;	/* NULL: "-" */
+	const char	*lr_peer;	/* upstream IP, NULL: HIER_NONE/- */
+	const char	*lr_mime;	/* NULL: "-" */
+	const char	*lr_reason;	/* NULL for success; appended if set */
+};
+
+/* Open the log named by `path` ("stdout", a file path, or NULL for off) for
+ * `loop`. Returns NULL with errno set if the file cannot be opened. */
+struct accesslog *accesslog_open(struct ev_loop *loop, const char *path);
+
+/* Append one line (buffered until the end of the event batch). */
+void accesslog_write(struct accesslog *al, const struct logrec *r);
+
+/* Write out what is buffered. */
+void accesslog_flush(struct accesslog *al);
+
+/* Flush and close. */
+void accesslog_close(struct accesslog *al);
+
+#endif

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* Proxy authentication (Basic): header decoding, a cache of verified
+ * credentials, and a small thread pool that runs the deliberately slow
+ * password hashes off the event-loop thread. */
+#ifndef SLUICE_AUTH_H
+#define SLUICE_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct ev_loop;
+struct auth_job;
+struct auth_mailbox;
+
+enum auth_result {
+	AUTH_OK = 0,		/* user verified (from cache or just now) */
+	AUTH_MISSING = 1,	/* no Proxy-Authorization header */
+	AUTH_FAILED = 2,	/* malformed, unknown user or wrong password */
+	AUTH_PENDING = 3,	/* a worker is verifying; callback follows */
+};
+
+/* Called on the loop thread when a pending verification ends. `user` is
+ * borrowed from the configuration the check ran against. */
+typedef void auth_done_cb(void *arg, enum auth_result r, const char *user);
+
+/* Start `nthreads` verification threads and seed the cache key. Call once at
+ * start-up. Returns 0 or -1 with errno. */
+int auth_init(unsigned nthreads);
+
+/* Stop the threads and wipe the cache. */
+void auth_shutdown(void);
+
+/* Create the completion mailbox of one event loop (an eventfd it watches).
+ * Returns NULL with errno set. */
+struct auth_mailbox *auth_mailbox_new(struct ev_loop *loop);
+
+/* Free a mailbox; no job may still be pending on it. */
+void auth_mailbox_free(struct auth_mailbox *mb);
+
+/* Check the Proxy-Authorization value `hdr` (`len` bytes, NULL when absent)
+ * against `cfg`. Returns AUTH_OK with *user set (borrowed from `cfg`),
+ * AUTH_MISSING, AUTH_FAILED, or AUTH_PENDING with *job set: then `cb(arg)`
+ * runs later on the loop thread of `mb`, unless auth_cancel(*job) is called
+ * first. The header bytes are copied and wiped after use. */
+enum auth_result auth_check(struct config *cfg, const char *hdr, size_t len,
+    struct auth_mailbox *mb, auth_done_cb *cb, void *arg, const char **user,
+    struct auth_job **job);
+
+/* Forget the callback of a pending job (its owner is going away). Must run
+ * on the loop thread that owns the mailbox. */
+void auth_cancel(struct auth_job *job);
+
+/* Decode "Basic <base64>" into `out` ("user:password", NUL-terminated).
+ * Returns the decoded length, or -1 if malformed or longer than outlen - 1.
+ * Exposed for unit tests. */
+int auth_decode_basic(const char *hdr, size_t len, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: MIT */
+/* Configuration parsing and loading. One directive per line; every error is
+ * collected with its file and line so `sluice check` can show them all. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+#define CONFIG_MAX_WORDS	256
+#define CONFIG_MAX_FILE		(64u << 20)
+
+void
+diag_add(struct diag *d, const char *file, unsigned line, const char *fmt, ...)
+{
+	char msg[600], full[900];
+	va_list ap;
+	char **msgs;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(full, sizeof(full), "%s:%u: %s", file, line, msg);
+	else
+		snprintf(full, sizeof(full), "%s: %s", file, msg);
+	msgs = xrealloc(d->d_msgs, (d->d_count + 1) * sizeof(*msgs));
+	d->d_msgs = msgs;
+	msgs[d->d_count++] = xstrdup(full);
+}
+
+void
+diag_print(const struct diag *d, FILE *fp)
+{
+	size_t i;
+
+	for (i = 0; i < d->d_count; i++)
+		fprintf(fp, "%s\n", d->d_msgs[i]);
+}
+
+void
+diag_free(struct diag *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->d_count; i++)
+		free(d->d_msgs[i]);
+	free(d->d_msgs);
+	d->d_msgs = NULL;
+	d->d_count = 0;
+}
+
+struct config *
+config_new(const char *path)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+
+	static uint64_t generation;
+
+	c->c_refs = 1;
+	c->c_generation = __atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED);
+	c->c_path = xstrdup(path);
+	userdb_init(&c->c_users);
+	patterns_init(&c->c_patterns);
+	hosts_init(&c->c_hosts);
+	c->c_access_log = xstrdup("stdout");
+	c->c_connect_timeout_ms = 10000;
+	c->c_dns_timeout_ms = 5000;
+	c->c_idle_timeout_ms = 15 * 60 * 1000;
+	c->c_header_timeout_ms = 10000;
+	c->c_max_connections = 10000;
+	return c;
+}
+
+static void
+config_free(struct config *c)
+{
+	size_t i;
+
+	free(c->c_path);
+	free(c->c_listen);
+	free(c->c_users_file.r_path);
+	userdb_free(&c->c_users);
+	patterns_free(&c->c_patterns);
+	for (i = 0; i < c->c_nallow_files; i++)
+		free(c->c_allow_files[i].r_path);
+	free(c->c_allow_files);
+	free(c->c_cidrs);
+	free(c->c_hosts_file.r_path);
+	hosts_free(&c->c_hosts);
+	free(c->c_dns_servers);
+	free(c->c_access_log);
+	free(c);
+}
+
+struct config *
+config_ref(struct config *c)
+{
+	__atomic_add_fetch(&c->c_refs, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+void
+config_unref(struct config *c)
+{
+	if (c != NULL && __atomic_sub_fetch(&c->c_refs, 1, __ATOMIC_ACQ_REL) == 0)
+		config_free(c);
+}
+
+int
+config_parse_duration(const char *s, unsigned *ms)
+{
+	unsigned long long v, mult;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0)
+		mult = 60 * 1000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600 * 1000;
+	else
+		return -1;
+	if (v > UINT_MAX / mult)
+		return -1;
+	*ms = (unsigned)(v * mult);
+	return 0;
+}
+
+bool
+config_connect_port(const struct config *c, uint16_t port)
+{
+	return (c->c_connect_ports[port / 8] >> (port % 8)) & 1;
+}
+
+static void
+config_port_set(uint8_t *bits, unsigned port)
+{
+	bits[port / 8] |= (uint8_t)(1u << (port % 8));
+}
+
+/* "N" or "N-M", 1..65535. */
+static int
+config_parse_port_range(const char *s, unsigned *lo, unsigned *hi)
+{
+	unsigned long a, b;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	a = strtoul(s, &end, 10);
+	b = a;
+	if (*end == '-') {
+		if (end[1] < '0' || end[1] > '9')
+			return -1;
+		b = strtoul(end + 1, &end, 10);
+	}
+	if (*end != '\0' || a == 0 || b > 65535 || a > b)
+		return -1;
+	*lo = (unsigned)a;
+	*hi = (unsigned)b;
+	return 0;
+}
+
+/* Resolve a path named in the config relative to the config file's dir. */
+static char *
+config_resolve(const struct config *c, const char *p)
+{
+	const char *slash = strrchr(c->c_path, '/');
+	size_t dlen;
+	char *r;
+
+	if (p[0] == '/' || slash == NULL)
+		return xstrdup(p);
+	dlen = (size_t)(slash - c->c_path) + 1;
+	r = xmalloc(dlen + strlen(p) + 1);
+	memcpy(r, c->c_path, dlen);
+	strcpy(r + dlen, p);
+	return r;
+}
+
+static int
+config_dns_server(struct config *c, const char *w, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char tmp[80], addr[INET6_ADDRSTRLEN + 8];
+	size_t old = c->c_dns_servers ? strlen(c->c_dns_servers) : 0;
+
+	/* Accept ADDR, ADDR:PORT, [V6] and [V6]:PORT. */
+	if (w[0] == '[' && w[strlen(w) - 1] == ']')
+		snprintf(tmp, sizeof(tmp), "%s:53", w);
+	else if (strchr(w, ':') != NULL && w[0] != '[' &&
+	    strchr(w, ':') != strrchr(w, ':'))
+		snprintf(tmp, sizeof(tmp), "[%s]:53", w);
+	else if (strchr(w, ':') == NULL)
+		snprintf(tmp, sizeof(tmp), "%s:53", w);
+	else
+		snprintf(tmp, sizeof(tmp), "%s", w);
+	if (addr_parse_hostport(tmp, &ss, &sl, err, errlen) == -1)
+		return -1;
+	if (addr_port((struct sockaddr *)&ss) == 0) {
+		snprintf(err, errlen, "DNS server port 0: '%s'", w);
+		return -1;
+	}
+	addr_format((struct sockaddr *)&ss, addr, sizeof(addr));
+	c->c_dns_servers = xrealloc(c->c_dns_servers, old + strlen(addr) + 2);
+	if (old > 0)
+		c->c_dns_servers[old++] = ',';
+	strcpy(c->c_dns_servers + old, addr);
+	return 0;
+}
+
+static bool
+config_one_arg(const char *file, unsigned line, char **w, int n,
+    struct diag *d)
+{
+	if (n != 2) {
+		diag_add(d, file, line, "'%s' takes exactly one argument", w[0]);
+		return false;
+	}
+	return true;
+}
+
+static bool
+config_some_args(const char *file, unsigned line, char **w, int n,
+    struct diag *d)
+{
+	if (n < 2) {
+		diag_add(d, file, line, "'%s' needs at least one argument",
+		    w[0]);
+		return false;
+	}
+	return true;
+}
+
+static void
+config_set_ref(struct config *c, struct config_ref *r, const char *p,
+    unsigned line)
+{
+	free(r->r_path);
+	r->r_path = config_resolve(c, p);
+	r->r_line = line;
+}
+
+/* One directive. `w` holds `n` words, w[0] the directive. */
+static void
+config_directive(struct config *c, unsigned line, char **w, int n,
+    struct diag *d)
+{
+	const char *f = c->c_path;
+	char err[300];
+	unsigned *timeout = NULL;
+	int i;
+
+	if (strcmp(w[0], "listen") == 0) {
+		struct config_listen l;
+
+		if (!config_one_arg(f, line, w, n, d))
+			return;
+		memset(&l, 0, sizeof(l));
+		if (addr_parse_hostport(w[1], &l.l_addr, &l.l_len, err,
+		    sizeof(err)) == -1) {
+			diag_add(d, f, line, "listen: %s", err);
+			return;
+		}
+		c->c_listen = xrealloc(c->c_listen,
+		    (c->c_nlisten + 1) * sizeof(*c->c_listen));
+		c->c_listen[c->c_nlisten++] = l;
+	} else if (strcmp(w[0], "users") == 0) {
+		if (!config_one_arg(f, line, w, n, d))
+			return;
+		if (c->c_have_users)
+			diag_add(d, f, line, "'users' given twice (first on "
+			    "line %u)", c->c_users_file.r_line);
+		c->c_have_users = true;
+		config_set_ref(c, &c->c_users_file, w[1], line);
+	} else if (strcmp(w[0], "allow") == 0) {
+		if (!config_some_args(f, line, w, n, d))
+			return;
+		for (i = 1; i < n; i++)
+			if (patterns_add(&c->c_patterns, w[i], strlen(w[i]),
+			    err, sizeof(err)) == -1)
+				diag_add(d, f, line, "%s", err);
+	} else if (strcmp(w[0], "allow_file") == 0) {
+		struct config_ref r = { NULL, 0 };
+
+		if (!config_one_arg(f, line, w, n, d))
+			return;
+		config_set_ref(c, &r, w[1], line);
+		c->c_allow_files = xrealloc(c->c_allow_files,
+		    (c->c_nallow_files + 1) * sizeof(*c->c_allow_files));
+		c->c_allow_files[c->c_nallow_files++] = r;
+	} else if (strcmp(w[0], "connect_ports") == 0) {
+		if (!config_some_args(f, line, w, n, d))
+			return;
+		if (!c->c_connect_ports_set)
+			memset(c->c_connect_ports, 0,
+			    sizeof(c->c_connect_ports));
+		c->c_connect_ports_set = true;
+		for (i = 1; i < n; i++) {
+			unsigned lo, hi, p;
+
+			if (config_parse_port_range(w[i], &lo, &hi) == -1) {
+				diag_add(d, f, line, "invalid port or range "
+				    "'%s' (1-65535, or N-M)", w[i]);
+				continue;
+			}
+			for (p = lo; p <= hi; p++)
+				config_port_set(c->c_connect_ports, p);
+		}
+	} else if (strcmp(w[0], "allow_cidr") == 0) {
+		if (!config_some_args(f, line, w, n, d))
+			return;
+		for (i = 1; i < n; i++) {
+			struct cidr cd;
+
+			if (cidr_parse(w[i], &cd, err, sizeof(err)) == -1) {
+				diag_add(d, f, line, "allow_cidr: %s", err);
+				continue;
+			}
+			c->c_cidrs = xrealloc(c->c_cidrs,
+			    (c->c_ncidrs + 1) * sizeof(*c->c_cidrs));
+			c->c_cidrs[c->c_ncidrs++] = cd;
+		}
+	} else if (strcmp(w[0], "hosts_file") == 0) {
+		if (!config_one_arg(f, line, w, n, d))
+			return;
+		if (c->c_have_hosts)
+			diag_add(d, f, line, "'hosts_file' given twice");
+		c->c_have_hosts = true;
+		config_set_ref(c, &c->c_hosts_file, w[1], line);
+	} else if (strcmp(w[0], "dns_server") == 0) {
+		if (!config_some_args(f, line, w, n, d))
+			return;
+		for (i = 1; i < n; i++)
+			if (config_dns_server(c, w[i], err, sizeof(err)) == -1)
+				diag_add(d, f, line, "dns_server: %s", err);
+	} else if (strcmp(w[0], "access_log") == 0) {
+		if (!config_one_arg(f, line, w, n, d))
+			return;
+		free(c->c_access_log);
+		c->c_access_log = NULL;
+		if (strcmp(w[1], "off") == 0)
+			return;
+		c->c_access_log = strcmp(w[1], "stdout") == 0 ?
+		    xstrdup("stdout") : config_resolve(c, w[1]);
+	} else if (strcmp(w[0], "connect_timeout") == 0 ||
+	    strcmp(w[0], "dns_timeout") == 0 ||
+	    strcmp(w[0], "idle_timeout") == 0 ||
+	    strcmp(w[0], "header_timeout") == 0) {
+		switch (w[0][0]) {
+		case 'c': timeout = &c->c_connect_timeout_ms; break;
+		case 'd': timeout = &c->c_dns_timeout_ms; break;
+		case 'i': timeout = &c->c_idle_timeout_ms; break;
+		default: timeout = &c->c_header_timeout_ms; break;
+		}
+		if (!config_one_arg(f, line, w, n, d))
+			return;
+		if (config_parse_duration(w[1], timeout) == -1 || *timeout == 0)
+			diag_add(d, f, line, "%s: invalid duration '%s' (use "
+			    "e.g. 500ms, 10s, 5m, 1h)", w[0], w[1]);
+	} else if (strcmp(w[0], "max_connections") == 0) {
+		unsigned long v;
+		char *end;
+
+		if (!config_one_arg(f, line, w, n, d))
+			return;
+		v = strtoul(w[1], &end, 10);
+		if (w[1][0] < '0' || w[1][0] > '9' || *end != '\0' || v == 0 ||
+		    v > 10000000)
+			diag_add(d, f, line, "max_connections: expected a "
+			    "number from 1 to 10000000, got '%s'", w[1]);
+		else
+			c->c_max_connections = (unsigned)v;
+	} else if (strcmp(w[0], "allow_unauthenticated") == 0) {
+		if (!config_one_arg(f, line, w, n, d))
+			return;
+		if (strcmp(w[1], "yes") == 0)
+			c->c_allow_unauthenticated = true;
+		else if (strcmp(w[1], "no") == 0)
+			c->c_allow_unauthenticated = false;
+		else
+			diag_add(d, f, line, "allow_unauthenticated: expected "
+			    "'yes' or 'no', got '%s'", w[1]);
+	} else
+		diag_add(d, f, line, "unknown directive '%s'", w[0]);
+}
+
+size_t
+config_each_line(const char *fname, const char *buf, size_t len,
+    int (*fn)(void *, const char *, size_t, char *, size_t), void *ctx,
+    struct diag *d)
+{
+	const char *p = buf, *end = buf + len, *nl;
+	unsigned line = 0;
+	size_t before = d->d_count;
+	char err[400];
+
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		line++;
+		if (memchr(p, '\0', (size_t)(nl - p)) != NULL) {
+			diag_add(d, fname, line, "NUL byte in line");
+			continue;
+		}
+		err[0] = '\0';
+		if (fn(ctx, p, (size_t)(nl - p), err, sizeof(err)) == -1)
+			diag_add(d, fname, line, "%s", err);
+	}
+	return d->d_count - before;
+}
+
+struct config_parse_ctx {
+	struct config	*pc_config;
+	struct diag	*pc_diag;
+	unsigned	 pc_line;
+};
+
+static int
+config_parse_line(void *arg, const char *s, size_t len, char *err,
+    size_t errlen)
+{
+	struct config_parse_ctx *pc = arg;
+	char *words[CONFIG_MAX_WORDS], *copy, *p;
+	int n = 0;
+
+	(void)err;
+	(void)errlen;
+	pc->pc_line++;
+	copy = xstrndup(s, len);
+	for (p = copy;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\r')
+			p++;
+		if (*p == '\0' || *p == '#')
+			break;
+		if (n == CONFIG_MAX_WORDS) {
+			diag_add(pc->pc_diag, pc->pc_config->c_path, pc->pc_line,
+			    "too many words on one line (max %d)",
+			    CONFIG_MAX_WORDS);
+			free(copy);
+			return 0;
+		}
+		words[n++] = p;
+		while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\r')
+			p++;
+		if (*p != '\0')
+			*p++ = '\0';
+	}
+	if (n > 0)
+		config_directive(pc->pc_config, pc->pc_line, words, n,
+		    pc->pc_diag);
+	free(copy);
+	return 0;
+}
+
+int
+config_parse(struct config *c, const char *buf, size_t len, struct diag *d)
+{
+	struct config_parse_ctx pc = { c, d, 0 };
+	size_t before = d->d_count;
+
+	config_each_line(c->c_path, buf, len, config_parse_line, &pc, d);
+	return d->d_count == before ? 0 : -1;
+}
+
+int
+config_finish(struct config *c, struct diag *d)
+{
+	size_t before = d->d_count, i;
+
+	if (c->c_nlisten == 0) {
+		char err[64];
+
+		c->c_listen = xcalloc(1, sizeof(*c->c_listen));
+		if (addr_parse_hostport("127.0.0.1:3128",
+		    &c->c_listen[0].l_addr, &c->c_listen[0].l_len, err,
+		    sizeof(err)) == -1)
+			fatalx("default listen address: %s", err);
+		c->c_nlisten = 1;
+	}
+	if (!c->c_connect_ports_set)
+		config_port_set(c->c_connect_ports, 443);
+	if (!c->c_have_users && !c->c_allow_unauthenticated) {
+		for (i = 0; i < c->c_nlisten; i++) {
+			char a[INET6_ADDRSTRLEN + 8];
+
+			if (addr_is_loopback(
+			    (struct sockaddr *)&c->c_listen[i].l_addr))
+				continue;
+			addr_format((struct sockaddr *)&c->c_listen[i].l_addr,
+			    a, sizeof(a));
+			diag_add(d, c->c_path, 0, "listening on %s without "
+			    "'users' would be an open proxy; add 'users FILE' "
+			    "or say 'allow_unauthenticated yes'", a);
+		}
+	}
+	if (c->c_have_users && c->c_users.d_users == 0 &&
+	    c->c_users_file.r_path != NULL)
+		diag_add(d, c->c_users_file.r_path, 0,
+		    "no users: nobody could authenticate");
+	return d->d_count == before ? 0 : -1;
+}
+
+/* Read a whole file into memory. Returns the buffer (NUL-terminated, caller
+ * frees) or NULL with errno set. */
+static char *
+config_read_file(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t off = 0, cap;
+	ssize_t n;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		goto fail;
+	}
+	cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+	buf = xmalloc(cap);
+	for (;;) {
+		if (off + 1 == cap) {
+			if (cap >= CONFIG_MAX_FILE) {
+				errno = EFBIG;
+				goto fail;
+			}
+			cap *= 2;
+			buf = xrealloc(buf, cap);
+		}
+		n = read(fd, buf + off, cap - off - 1);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		off += (size_t)n;
+	}
+	buf[off] = '\0';
+	close(fd);
+	*len = off;
+	return buf;
+fail:
+	saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
+	return NULL;
+}
+
+static int
+config_users_line(void *ctx, const char *s, size_t len, char *err,
+    size_t errlen)
+{
+	return htpasswd_parse_line(ctx, s, len, err, errlen);
+}
+
+static int
+config_allow_line(void *ctx, const char *s, size_t len, char *err,
+    size_t errlen)
+{
+	const char *hash = memchr(s, '#', len);
+
+	if (hash != NULL)
+		len = (size_t)(hash - s);
+	while (len > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		len--;
+	}
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
+	    s[len - 1] == '\r'))
+		len--;
+	if (len == 0)
+		return 0;
+	return patterns_add(ctx, s, len, err, errlen);
+}
+
+static int
+config_hosts_line(void *ctx, const char *s, size_t len, char *err,
+    size_t errlen)
+{
+	return hosts_parse_line(ctx, s, len, err, errlen);
+}
+
+/* Read one referenced file and feed its lines to `fn`. */
+static void
+config_load_ref(struct config *c, const struct config_ref *r,
+    const char *what, int (*fn)(void *, const char *, size_t, char *, size_t),
+    void *ctx, struct diag *d)
+{
+	size_t len;
+	char *buf = config_read_file(r->r_path, &len);
+
+	if (buf == NULL) {
+		diag_add(d, c->c_path, r->r_line, "%s %s: %s", what, r->r_path,
+		    strerror(errno));
+		return;
+	}
+	config_each_line(r->r_path, buf, len, fn, ctx, d);
+	explicit_bzero(buf, len);
+	free(buf);
+}
+
+struct config *
+config_load(const char *path, struct diag *d)
+{
+	struct config *c = config_new(path);
+	size_t len, i, before = d->d_count;
+	char *buf;
+
+	if ((buf = config_read_file(path, &len)) == NULL) {
+		diag_add(d, path, 0, "%s", strerror(errno));
+		config_unref(c);
+		return NULL;
+	}
+	config_parse(c, buf, len, d);
+	free(buf);
+	if (c->c_have_users)
+		config_load_ref(c, &c->c_users_file, "users", config_users_line,
+		    &c->c_users, d);
+	for (i = 0; i < c->c_nallow_files; i++)
+		config_load_ref(c, &c->c_allow_files[i], "allow_file",
+		    config_allow_line, &c->c_patterns, d);
+	if (c->c_have_hosts)
+		config_load_ref(c, &c->c_hosts_file, "hosts_file",
+		    config_hosts_line, &c->c_hosts, d);
+	config_finish(c, d);
+	if (d->d_count != before) {
+		config_unref(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+config_summary_ms(FILE *fp, const char *name, unsigned ms)
+{
+	if (ms % 3600000 == 0)
+		fprintf(fp, "%s %uh", name, ms / 3600000);
+	else if (ms % 60000 == 0)
+		fprintf(fp, "%s %um", name, ms / 60000);
+	else if (ms % 1000 == 0)
+		fprintf(fp, "%s %us", name, ms / 1000);
+	else
+		fprintf(fp, "%s %ums", name, ms);
+}
+
+void
+config_summary(const struct config *c, FILE *fp)
+{
+	char a[INET6_ADDRSTRLEN + 16];
+	size_t i, shown = 0;
+	unsigned p, lo;
+
+	fprintf(fp, "  listen            ");
+	for (i = 0; i < c->c_nlisten; i++) {
+		addr_format((const struct sockaddr *)&c->c_listen[i].l_addr, a,
+		    sizeof(a));
+		fprintf(fp, "%s%s", i ? ", " : "", a);
+	}
+	fprintf(fp, "\n  users             ");
+	if (c->c_have_users)
+		fprintf(fp, "%zu user%s, %zu hash%s (%s)\n", c->c_users.d_users,
+		    c->c_users.d_users == 1 ? "" : "s", c->c_users.d_count,
+		    c->c_users.d_count == 1 ? "" : "es",
+		    c->c_users_file.r_path);
+	else
+		fprintf(fp, "none: no authentication\n");
+	fprintf(fp, "  allow             %zu pattern%s", c->c_patterns.p_count,
+	    c->c_patterns.p_count == 1 ? "" : "s");
+	for (i = 0; i < c->c_patterns.p_count && i < 8; i++)
+		fprintf(fp, "%s%s", i ? ", " : ": ", c->c_patterns.p_list[i]);
+	if (c->c_patterns.p_count > 8)
+		fprintf(fp, ", ...");
+	fprintf(fp, "\n  connect_ports     ");
+	for (p = 1; p <= 65535; p++) {
+		if (!config_connect_port(c, (uint16_t)p))
+			continue;
+		lo = p;
+		while (p < 65535 && config_connect_port(c, (uint16_t)(p + 1)))
+			p++;
+		if (shown++ == 16) {
+			fprintf(fp, ", ...");
+			break;
+		}
+		if (lo == p)
+			fprintf(fp, "%s%u", shown > 1 ? " " : "", p);
+		else
+			fprintf(fp, "%s%u-%u", shown > 1 ? " " : "", lo, p);
+	}
+	fprintf(fp, "\n  allow_cidr        ");
+	if (c->c_ncidrs == 0)
+		fprintf(fp, "none: private, loopback and metadata addresses "
+		    "refused");
+	for (i = 0; i < c->c_ncidrs; i++) {
+		cidr_format(&c->c_cidrs[i], a, sizeof(a));
+		fprintf(fp, "%s%s", i ? " " : "", a);
+	}
+	fprintf(fp, "\n  hosts_file        %s\n", c->c_have_hosts ?
+	    c->c_hosts_file.r_path : "none");
+	fprintf(fp, "  dns_server        %s\n", c->c_dns_servers ?
+	    c->c_dns_servers : "system (/etc/resolv.conf)");
+	fprintf(fp, "  access_log        %s\n", c->c_access_log ?
+	    c->c_access_log : "off");
+	fprintf(fp, "  timeouts          ");
+	config_summary_ms(fp, "connect", c->c_connect_timeout_ms);
+	config_summary_ms(fp, ", dns", c->c_dns_timeout_ms);
+	config_summary_ms(fp, ", idle", c->c_idle_timeout_ms);
+	config_summary_ms(fp, ", header", c->c_header_timeout_ms);
+	fprintf(fp, "\n  max_connections   %u\n", c->c_max_connections);
+}

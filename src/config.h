@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/* The configuration: sluice.conf and the files it names, parsed into one
+ * immutable, reference-counted object. Connections hold a reference to the
+ * configuration they started under, so a later reload can swap in a new one
+ * without disturbing them. Parsing a buffer does no I/O (config_parse and the
+ * line parsers); config_load reads the files and calls them. */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "hosts.h"
+#include "htpasswd.h"
+#include "pattern.h"
+
+/* Every error found, each "FILE:LINE: message". */
+struct diag {
+	char	**d_msgs;
+	size_t	  d_count;
+};
+
+/* Record one error. `line` 0 omits the line number. */
+void diag_add(struct diag *d, const char *file, unsigned line,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Print every message, one per line, to `fp`. */
+void diag_print(const struct diag *d, FILE *fp);
+
+/* Free the messages. */
+void diag_free(struct diag *d);
+
+struct config_listen {
+	struct sockaddr_storage	 l_addr;
+	socklen_t		 l_len;
+};
+
+/* A file named by the configuration, read by config_load. */
+struct config_ref {
+	char		*r_path;	/* resolved against the config's dir */
+	unsigned	 r_line;	/* where it was named */
+};
+
+#define CONFIG_PORTS_BYTES (65536 / 8)
+
+struct config {
+	int			 c_refs;	/* atomic */
+	uint64_t		 c_generation;	/* unique per load */
+	char			*c_path;
+
+	struct config_listen	*c_listen;
+	size_t			 c_nlisten;
+
+	bool			 c_have_users;
+	struct config_ref	 c_users_file;
+	struct userdb		 c_users;
+
+	struct patterns		 c_patterns;
+	struct config_ref	*c_allow_files;
+	size_t			 c_nallow_files;
+
+	uint8_t			 c_connect_ports[CONFIG_PORTS_BYTES];
+	bool			 c_connect_ports_set;
+
+	struct cidr		*c_cidrs;
+	size_t			 c_ncidrs;
+
+	bool			 c_have_hosts;
+	struct config_ref	 c_hosts_file;
+	struct hostsdb		 c_hosts;
+
+	char			*c_dns_servers;	/* c-ares CSV, or NULL */
+
+	char			*c_access_log;	/* path, "stdout" or NULL=off */
+
+	unsigned		 c_connect_timeout_ms;
+	unsigned		 c_dns_timeout_ms;
+	unsigned		 c_idle_timeout_ms;
+	unsigned		 c_header_timeout_ms;
+	unsigned		 c_max_connections;
+	bool			 c_allow_unauthenticated;
+};
+
+/* A configuration with every default and no references to files. */
+struct config *config_new(const char *path);
+
+/* Parse the text of the main file (`fname` for messages). Errors go to `d`;
+ * parsing continues after an error so that every error is reported.
+ * Returns 0 when `d` gained no errors. */
+int config_parse(struct config *c, const char *buf, size_t len,
+    struct diag *d);
+
+/* Apply defaults and cross-directive checks after every file is parsed
+ * (e.g. a public listener without users). Returns 0 or -1 with `d` filled. */
+int config_finish(struct config *c, struct diag *d);
+
+/* Read `path` and every file it names, parse and validate. Returns a new
+ * configuration with one reference, or NULL with every error in `d`. */
+struct config *config_load(const char *path, struct diag *d);
+
+/* Call `fn` for each line of `buf` with its 1-based number; an error `fn`
+ * reports is added to `d` as "fname:line: err". Returns errors added. */
+size_t config_each_line(const char *fname, const char *buf, size_t len,
+    int (*fn)(void *ctx, const char *line, size_t len, char *err,
+    size_t errlen), void *ctx, struct diag *d);
+
+/* Parse a duration ("500ms", "10s", "5m", "1h"; bare number = seconds) into
+ * milliseconds. Returns 0 or -1. */
+int config_parse_duration(const char *s, unsigned *ms);
+
+/* True when CONNECT may reach `port`. */
+bool config_connect_port(const struct config *c, uint16_t port);
+
+/* Print the one-screen summary that `sluice check` shows. */
+void config_summary(const struct config *c, FILE *fp);
+
+/* Take another reference; returns `c`. */
+struct config *config_ref(struct config *c);
+
+/* Drop a reference; frees the configuration with the last one. */
+void config_unref(struct config *c);
+
+#endif

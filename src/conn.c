@@ -1,0 +1,851 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The connection state machine.
+ *
+ *   HEAD ──> AUTH ──> RESOLVE ──> CONNECT ──> TUNNEL ──> (closed)
+ *     │        │         │           │
+ *     └────────┴─────────┴───────────┴──> REPLY ──> LINGER ──> (closed)
+ *
+ * HEAD reads and parses the request head. AUTH waits for a worker thread to
+ * verify the password (skipped on a cache hit). RESOLVE waits for DNS (skipped
+ * for hosts_file names and IP literals). CONNECT dials the permitted
+ * addresses in turn. TUNNEL relays bytes both ways until both directions have
+ * ended. REPLY writes an error answer; LINGER then half-closes and drains the
+ * client briefly so that unread request bytes do not turn our answer into a
+ * reset. Everything a connection needs only until the tunnel is up lives in
+ * `struct conn_hs`, freed when it is, so an idle tunnel costs little more
+ * than its two sockets.
+ *
+ * Sockets are registered once, edge-triggered, for reading and writing; the
+ * relay_fdstate flags remember readiness until an EAGAIN clears them.
+ * Closing is deferred to the end of the event batch.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "accesslog.h"
+#include "addr.h"
+#include "auth.h"
+#include "config.h"
+#include "conn.h"
+#include "dns.h"
+#include "host.h"
+#include "http.h"
+#include "log.h"
+#include "policy.h"
+#include "proxy.h"
+#include "reason.h"
+#include "relay.h"
+
+#define CONN_READ_CHUNK		4096
+#define CONN_LINGER_MS		2000
+#define CONN_REPLY_MAX		2048
+
+enum conn_state {
+	CONN_HEAD = 0,
+	CONN_AUTH,
+	CONN_RESOLVE,
+	CONN_CONNECT,
+	CONN_TUNNEL,
+	CONN_REPLY,
+	CONN_LINGER,
+	CONN_CLOSED,
+};
+
+/* State needed only until the tunnel is established. */
+struct conn_hs {
+	char			*hs_buf;	/* request bytes so far */
+	size_t			 hs_len, hs_cap;
+	struct http_head	 hs_head;
+	struct host		 hs_host;
+	struct auth_job		*hs_job;
+	struct dns_query	*hs_dnsq;
+	struct sockaddr_storage	 hs_addrs[DNS_MAX_ADDRS];
+	size_t			 hs_naddrs, hs_next;
+	int			 hs_last_errno;
+	char			 hs_bad[160];	/* why the target is invalid */
+	char			*hs_reply;
+	size_t			 hs_reply_len, hs_reply_off;
+};
+
+struct conn {
+	struct proxy		*c_px;
+	struct config		*c_cfg;		/* reference held */
+	struct conn		*c_next, *c_prev;
+	enum conn_state		 c_state;
+	int			 c_cfd, c_ufd;
+	struct ev_io		 c_cio, c_uio;
+	struct relay_fdstate	 c_cst, c_ust;
+	struct ev_timer		 c_timer;
+	struct ev_defer		 c_defer;
+	struct conn_hs		*c_hs;
+	uint64_t		 c_start;	/* monotonic ms */
+	uint64_t		 c_active;	/* last relay activity */
+	int64_t			 c_wsec;	/* wall clock at start */
+	unsigned		 c_wmsec;
+	const char		*c_user;	/* borrowed from c_cfg */
+	char			*c_target;	/* "host:port" for the log */
+	enum reason		 c_reason;
+	bool			 c_logged;
+	uint64_t		 c_sent;	/* our own bytes to the client */
+	struct relay_dir	 c_up;		/* client -> upstream */
+	struct relay_dir	 c_down;	/* upstream -> client */
+	struct sockaddr_in6	 c_peer;	/* client (v4 or v6) */
+	struct sockaddr_in6	 c_upaddr;	/* upstream, once connected */
+};
+
+static void conn_client_io(struct ev_loop *, int, unsigned, void *);
+static void conn_upstream_io(struct ev_loop *, int, unsigned, void *);
+static void conn_timeout(struct ev_loop *, struct ev_timer *, void *);
+static void conn_fail(struct conn *c, enum reason r, const char *detail);
+static void conn_dial(struct conn *c);
+static void conn_tunnel_pump(struct conn *c);
+
+static struct ev_loop *
+conn_loop(const struct conn *c)
+{
+	return c->c_px->px_loop;
+}
+
+static void
+conn_hs_free(struct conn *c)
+{
+	struct conn_hs *hs = c->c_hs;
+
+	if (hs == NULL)
+		return;
+	if (hs->hs_job != NULL)
+		auth_cancel(hs->hs_job);
+	if (hs->hs_dnsq != NULL)
+		dns_cancel(hs->hs_dnsq);
+	if (hs->hs_buf != NULL)
+		explicit_bzero(hs->hs_buf, hs->hs_len);	/* may hold credentials */
+	free(hs->hs_buf);
+	free(hs->hs_reply);
+	free(hs);
+	c->c_hs = NULL;
+}
+
+static void
+conn_log(struct conn *c)
+{
+	char client[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN];
+	struct logrec r;
+	bool tunnel = c->c_reason == REASON_NONE;
+
+	if (c->c_logged)
+		return;
+	c->c_logged = true;
+	addr_format_ip((struct sockaddr *)&c->c_peer, client, sizeof(client));
+	memset(&r, 0, sizeof(r));
+	r.lr_sec = c->c_wsec;
+	r.lr_msec = c->c_wmsec;
+	r.lr_elapsed_ms = ev_now(conn_loop(c)) - c->c_start;
+	r.lr_client = client;
+	r.lr_tag = reason_squid_tag(c->c_reason);
+	r.lr_status = reason_status(c->c_reason);
+	r.lr_bytes = c->c_sent + c->c_down.rd_bytes;
+	r.lr_method = "CONNECT";
+	r.lr_url = c->c_target;
+	r.lr_user = c->c_user;
+	if (tunnel) {
+		addr_format_ip((struct sockaddr *)&c->c_upaddr, peer,
+		    sizeof(peer));
+		r.lr_peer = peer;
+	} else {
+		r.lr_mime = "text/plain";
+		r.lr_reason = reason_code(c->c_reason);
+	}
+	if (c->c_hs != NULL && c->c_hs->hs_head.hh_done &&
+	    c->c_hs->hs_head.hh_method != HTTP_CONNECT)
+		r.lr_method = http_head_method(&c->c_hs->hs_head);
+	accesslog_write(c->c_px->px_log, &r);
+}
+
+static void
+conn_free(struct ev_loop *loop, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)loop;
+	relay_dir_free(c->c_px->px_pipes, &c->c_up);
+	relay_dir_free(c->c_px->px_pipes, &c->c_down);
+	free(c->c_target);
+	c->c_target = NULL;
+	config_unref(c->c_cfg);
+	c->c_cfg = NULL;
+	free(c);
+}
+
+/* Close both sockets, log, and free `c` after the batch. */
+static void
+conn_close(struct conn *c)
+{
+	struct proxy *px = c->c_px;
+
+	if (c->c_state == CONN_CLOSED)
+		return;
+	if (c->c_state != CONN_HEAD || (c->c_hs && c->c_hs->hs_head.hh_done))
+		conn_log(c);
+	c->c_state = CONN_CLOSED;
+	ev_timer_stop(conn_loop(c), &c->c_timer);
+	conn_hs_free(c);
+	if (c->c_cfd != -1) {
+		close(c->c_cfd);
+		c->c_cfd = -1;
+	}
+	if (c->c_ufd != -1) {
+		close(c->c_ufd);
+		c->c_ufd = -1;
+	}
+	if (c->c_prev != NULL)
+		c->c_prev->c_next = c->c_next;
+	else
+		px->px_conns = c->c_next;
+	if (c->c_next != NULL)
+		c->c_next->c_prev = c->c_prev;
+	c->c_next = c->c_prev = NULL;
+	ev_defer(conn_loop(c), &c->c_defer, conn_free, c);
+	proxy_conn_closed(px);
+}
+
+void
+conn_abort(struct conn *c)
+{
+	conn_close(c);
+}
+
+static struct conn *
+conn_new(struct proxy *px, int fd, const struct sockaddr *peer)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->c_px = px;
+	c->c_cfg = config_ref(px->px_cfg);
+	c->c_cfd = fd;
+	c->c_ufd = -1;
+	c->c_start = c->c_active = ev_now(px->px_loop);
+	ev_wallclock(px->px_loop, &c->c_wsec, &c->c_wmsec);
+	memcpy(&c->c_peer, peer, addr_len(peer) <= sizeof(c->c_peer) ?
+	    addr_len(peer) : sizeof(c->c_peer));
+	c->c_next = px->px_conns;
+	if (px->px_conns != NULL)
+		px->px_conns->c_prev = c;
+	px->px_conns = c;
+	px->px_nconns++;
+	return c;
+}
+
+/* Write as much of the pending reply as the socket takes. Returns 1 when all
+ * is written, 0 when blocked, -1 on error. */
+static int
+conn_write_reply(struct conn *c)
+{
+	struct conn_hs *hs = c->c_hs;
+
+	while (hs->hs_reply_off < hs->hs_reply_len) {
+		ssize_t n;
+
+		if (!c->c_cst.can_write)
+			return 0;
+		n = send(c->c_cfd, hs->hs_reply + hs->hs_reply_off,
+		    hs->hs_reply_len - hs->hs_reply_off, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				c->c_cst.can_write = false;
+				return 0;
+			}
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		hs->hs_reply_off += (size_t)n;
+		c->c_sent += (uint64_t)n;
+	}
+	return 1;
+}
+
+/* Read and discard until EOF; close on EOF, error, or the linger timer. */
+static void
+conn_linger(struct conn *c)
+{
+	char sink[4096];
+
+	for (;;) {
+		ssize_t n = recv(c->c_cfd, sink, sizeof(sink), 0);
+
+		if (n > 0)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->c_cst.can_read = false;
+			return;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		conn_close(c);
+		return;
+	}
+}
+
+static void
+conn_reply_progress(struct conn *c)
+{
+	int r = conn_write_reply(c);
+
+	if (r == 0)
+		return;
+	if (r == -1) {
+		conn_close(c);
+		return;
+	}
+	/* All written: half-close so the client sees the end, then drain. */
+	shutdown(c->c_cfd, SHUT_WR);
+	c->c_state = CONN_LINGER;
+	ev_timer_set(conn_loop(c), &c->c_timer, CONN_LINGER_MS, conn_timeout, c);
+	conn_linger(c);
+}
+
+/* Answer with an error and end the connection. */
+static void
+conn_fail(struct conn *c, enum reason r, const char *detail)
+{
+	struct conn_hs *hs = c->c_hs;
+	int n;
+
+	c->c_reason = r;
+	if (hs->hs_job != NULL) {
+		auth_cancel(hs->hs_job);
+		hs->hs_job = NULL;
+	}
+	if (hs->hs_dnsq != NULL)
+		dns_cancel(hs->hs_dnsq);
+	if (c->c_ufd != -1) {
+		close(c->c_ufd);
+		c->c_ufd = -1;
+	}
+	free(hs->hs_reply);
+	hs->hs_reply_len = hs->hs_reply_off = 0;
+	if ((hs->hs_reply = malloc(CONN_REPLY_MAX)) == NULL) {
+		conn_close(c);
+		return;
+	}
+	n = reason_response(r, c->c_target, detail, c->c_cfg->c_path,
+	    hs->hs_reply, CONN_REPLY_MAX);
+	if (n < 0) {
+		conn_close(c);
+		return;
+	}
+	hs->hs_reply_len = (size_t)n;
+	c->c_state = CONN_REPLY;
+	ev_timer_set(conn_loop(c), &c->c_timer, c->c_cfg->c_header_timeout_ms,
+	    conn_timeout, c);
+	conn_reply_progress(c);
+}
+
+/* The tunnel is up: answer 200 and start relaying. */
+static void
+conn_established(struct conn *c)
+{
+	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+	struct conn_hs *hs = c->c_hs;
+	size_t extra = hs->hs_len - hs->hs_head.hh_len;
+
+	/* Bytes the client sent after its head go first, in order. */
+	if (relay_prefill(&c->c_down, ok, sizeof(ok) - 1) == -1 ||
+	    relay_prefill(&c->c_up, hs->hs_buf + hs->hs_head.hh_len,
+	    extra) == -1) {
+		conn_close(c);
+		return;
+	}
+	conn_hs_free(c);
+	c->c_state = CONN_TUNNEL;
+	c->c_active = ev_now(conn_loop(c));
+	ev_timer_set(conn_loop(c), &c->c_timer, c->c_cfg->c_idle_timeout_ms,
+	    conn_timeout, c);
+	conn_tunnel_pump(c);
+}
+
+static void
+conn_tunnel_pump(struct conn *c)
+{
+	struct relay_pool *pool = c->c_px->px_pipes;
+	uint64_t before = c->c_up.rd_bytes + c->c_down.rd_bytes;
+	enum relay_status up, down;
+
+	up = relay_pump(pool, &c->c_up, c->c_cfd, &c->c_cst, c->c_ufd,
+	    &c->c_ust);
+	down = relay_pump(pool, &c->c_down, c->c_ufd, &c->c_ust, c->c_cfd,
+	    &c->c_cst);
+	if (c->c_up.rd_bytes + c->c_down.rd_bytes != before)
+		c->c_active = ev_now(conn_loop(c));
+	if (up == RELAY_ERROR || down == RELAY_ERROR ||
+	    (up == RELAY_DONE && down == RELAY_DONE))
+		conn_close(c);
+}
+
+static void
+conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	struct conn *c = arg;
+	char d[32];
+
+	(void)t;
+	switch (c->c_state) {
+	case CONN_HEAD:
+		/* Incomplete head: drop silently, like a half-open scan. */
+		conn_close(c);
+		break;
+	case CONN_RESOLVE:
+		conn_fail(c, REASON_DNS_FAILED, "DNS lookup timed out");
+		break;
+	case CONN_CONNECT:
+		snprintf(d, sizeof(d), "after %ums",
+		    c->c_cfg->c_connect_timeout_ms);
+		if (c->c_cfg->c_connect_timeout_ms % 1000 == 0)
+			snprintf(d, sizeof(d), "after %us",
+			    c->c_cfg->c_connect_timeout_ms / 1000);
+		conn_fail(c, REASON_CONNECT_TIMEOUT, d);
+		break;
+	case CONN_TUNNEL: {
+		uint64_t idle = ev_now(loop) - c->c_active;
+
+		if (idle >= c->c_cfg->c_idle_timeout_ms)
+			conn_close(c);
+		else
+			ev_timer_set(loop, &c->c_timer,
+			    c->c_cfg->c_idle_timeout_ms - idle, conn_timeout, c);
+		break;
+	}
+	default:
+		conn_close(c);
+		break;
+	}
+}
+
+/* Try the next permitted address; fail when none is left. */
+static void
+conn_dial(struct conn *c)
+{
+	struct conn_hs *hs = c->c_hs;
+
+	while (hs->hs_next < hs->hs_naddrs) {
+		struct sockaddr *sa =
+		    (struct sockaddr *)&hs->hs_addrs[hs->hs_next++];
+		int fd, one = 1;
+
+		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, IPPROTO_TCP);
+		if (fd == -1) {
+			hs->hs_last_errno = errno;
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		memset(&c->c_ust, 0, sizeof(c->c_ust));
+		if (connect(fd, sa, addr_len(sa)) == -1 &&
+		    errno != EINPROGRESS) {
+			hs->hs_last_errno = errno;
+			close(fd);
+			continue;
+		}
+		memcpy(&c->c_upaddr, sa, addr_len(sa));
+		c->c_ufd = fd;
+		if (ev_io_add(conn_loop(c), &c->c_uio, fd, EV_READ | EV_WRITE,
+		    conn_upstream_io, c) == -1) {
+			hs->hs_last_errno = errno;
+			close(fd);
+			c->c_ufd = -1;
+			continue;
+		}
+		c->c_state = CONN_CONNECT;
+		return;	/* writability reports the outcome */
+	}
+	{
+		char d[160], a[INET6_ADDRSTRLEN + 8];
+
+		addr_format((struct sockaddr *)&hs->hs_addrs[hs->hs_naddrs - 1],
+		    a, sizeof(a));
+		snprintf(d, sizeof(d), "%s (%s)",
+		    strerror(hs->hs_last_errno ? hs->hs_last_errno : ECONNREFUSED),
+		    a);
+		conn_fail(c, REASON_CONNECT_FAILED, d);
+	}
+}
+
+/* Addresses known: keep those the policy permits and dial them. */
+static void
+conn_addresses(struct conn *c, const struct sockaddr_storage *addrs, size_t n)
+{
+	struct conn_hs *hs = c->c_hs;
+	const char *cls = NULL, *first_cls = NULL;
+	char first[INET6_ADDRSTRLEN] = "", d[200];
+	size_t i;
+
+	hs->hs_naddrs = hs->hs_next = 0;
+	for (i = 0; i < n && i < DNS_MAX_ADDRS; i++) {
+		if (policy_check_addr(c->c_cfg, (const struct sockaddr *)&addrs[i],
+		    &cls)) {
+			hs->hs_addrs[hs->hs_naddrs] = addrs[i];
+			addr_unmap((struct sockaddr *)&hs->hs_addrs[hs->hs_naddrs]);
+			hs->hs_naddrs++;
+		}
+		else if (first_cls == NULL) {
+			first_cls = cls;
+			addr_format_ip((const struct sockaddr *)&addrs[i], first,
+			    sizeof(first));
+		}
+	}
+	if (hs->hs_naddrs == 0) {
+		snprintf(d, sizeof(d), "it resolves only to refused addresses "
+		    "(%s %s)", first_cls ? first_cls : "?", first);
+		conn_fail(c, REASON_ADDRESS_DENIED, d);
+		return;
+	}
+	ev_timer_set(conn_loop(c), &c->c_timer, c->c_cfg->c_connect_timeout_ms,
+	    conn_timeout, c);
+	conn_dial(c);
+}
+
+static void
+conn_resolved(void *arg, const struct sockaddr_storage *addrs, size_t n,
+    const char *err)
+{
+	struct conn *c = arg;
+
+	if (n == 0) {
+		conn_fail(c, REASON_DNS_FAILED, err);
+		return;
+	}
+	conn_addresses(c, addrs, n);
+}
+
+/* Authenticated (or no users configured): canonicalise, decide, resolve. */
+static void
+conn_authorized(struct conn *c)
+{
+	struct conn_hs *hs = c->c_hs;
+	struct host *h = &hs->hs_host;
+	struct sockaddr_storage addrs[DNS_MAX_ADDRS];
+	enum reason r;
+	size_t n;
+
+	if (hs->hs_bad[0] != '\0') {
+		conn_fail(c, REASON_BAD_REQUEST, hs->hs_bad);
+		return;
+	}
+	r = policy_check_target(c->c_cfg, h);
+	if (r != REASON_NONE) {
+		char d[HOST_NAME_MAX_LEN + 64];
+
+		snprintf(d, sizeof(d), "%s is an IP address outside allow_cidr",
+		    h->h_name);
+		conn_fail(c, r, d);
+		return;
+	}
+	if (h->h_kind != HOST_NAME) {
+		struct sockaddr_storage *ss = &addrs[0];
+
+		memset(ss, 0, sizeof(*ss));
+		if (h->h_kind == HOST_IPV4) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+			sin->sin_family = AF_INET;
+			sin->sin_addr = h->h_addr.v4;
+			sin->sin_port = htons(h->h_port);
+		} else {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+			s6->sin6_family = AF_INET6;
+			s6->sin6_addr = h->h_addr.v6;
+			s6->sin6_port = htons(h->h_port);
+		}
+		conn_addresses(c, addrs, 1);
+		return;
+	}
+	n = hosts_lookup(&c->c_cfg->c_hosts, h->h_name, h->h_port, addrs,
+	    DNS_MAX_ADDRS);
+	if (n > 0) {
+		conn_addresses(c, addrs, n);
+		return;
+	}
+	c->c_state = CONN_RESOLVE;
+	ev_timer_set(conn_loop(c), &c->c_timer, c->c_cfg->c_dns_timeout_ms + 500,
+	    conn_timeout, c);
+	if (dns_resolve(c->c_px->px_dns, h->h_name, h->h_port, conn_resolved, c,
+	    &hs->hs_dnsq) == -1)
+		conn_fail(c, REASON_DNS_FAILED, "out of memory");
+}
+
+static void
+conn_auth_done(void *arg, enum auth_result r, const char *user)
+{
+	struct conn *c = arg;
+
+	c->c_hs->hs_job = NULL;
+	if (r != AUTH_OK) {
+		conn_fail(c, REASON_AUTH_FAILED, NULL);
+		return;
+	}
+	c->c_user = user;
+	conn_authorized(c);
+}
+
+/* Replace bytes that must not reach a log or an error body. */
+static char *
+conn_sanitize(const char *s, size_t len)
+{
+	char *r;
+	size_t i;
+
+	if (len > 200)
+		len = 200;
+	if ((r = malloc(len + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < len; i++)
+		r[i] = ((unsigned char)s[i] <= ' ' ||
+		    (unsigned char)s[i] >= 0x7f) ? '?' : s[i];
+	r[len] = '\0';
+	return r;
+}
+
+/* A complete head is in hs_buf: decide what to do with it. */
+static void
+conn_request(struct conn *c)
+{
+	struct conn_hs *hs = c->c_hs;
+	struct http_head *hh = &hs->hs_head;
+	const char *url = hs->hs_buf + hh->hh_url.off, *auth;
+	char target[HOST_NAME_MAX_LEN + 16];
+	struct auth_job *job;
+	size_t alen;
+
+	c->c_target = conn_sanitize(url, hh->hh_url.len);
+	if (hh->hh_method != HTTP_CONNECT) {
+		conn_fail(c, REASON_BAD_REQUEST, "this proxy forwards HTTPS "
+		    "with CONNECT; plain-HTTP requests are not supported yet");
+		return;
+	}
+	if (host_parse_authority(url, hh->hh_url.len, &hs->hs_host,
+	    hs->hs_bad, sizeof(hs->hs_bad)) == 0) {
+		hs->hs_bad[0] = '\0';
+		host_format(&hs->hs_host, target, sizeof(target));
+		free(c->c_target);
+		c->c_target = strdup(target);
+	}
+	/* Authenticate before revealing anything about the policy. */
+	if (c->c_cfg->c_have_users) {
+		auth = http_head_get(hh, hs->hs_buf, "Proxy-Authorization",
+		    &alen);
+		switch (auth_check(c->c_cfg, auth, alen, c->c_px->px_mb,
+		    conn_auth_done, c, &c->c_user, &job)) {
+		case AUTH_OK:
+			break;
+		case AUTH_MISSING:
+			conn_fail(c, REASON_AUTH_REQUIRED, NULL);
+			return;
+		case AUTH_FAILED:
+			conn_fail(c, REASON_AUTH_FAILED, NULL);
+			return;
+		case AUTH_PENDING:
+			hs->hs_job = job;
+			c->c_state = CONN_AUTH;
+			return;
+		}
+	}
+	conn_authorized(c);
+}
+
+static void
+conn_read_head(struct conn *c)
+{
+	struct conn_hs *hs = c->c_hs;
+
+	while (c->c_cst.can_read) {
+		ssize_t n;
+
+		if (hs->hs_cap - hs->hs_len < CONN_READ_CHUNK) {
+			size_t cap = hs->hs_cap ? hs->hs_cap * 2 : CONN_READ_CHUNK;
+			char *b;
+
+			if (cap > HTTP_MAX_HEAD + CONN_READ_CHUNK)
+				cap = HTTP_MAX_HEAD + CONN_READ_CHUNK;
+			if (cap <= hs->hs_len) {
+				conn_fail(c, REASON_HEADER_TOO_LARGE, NULL);
+				return;
+			}
+			if ((b = realloc(hs->hs_buf, cap)) == NULL) {
+				conn_close(c);
+				return;
+			}
+			hs->hs_buf = b;
+			hs->hs_cap = cap;
+		}
+		n = recv(c->c_cfd, hs->hs_buf + hs->hs_len,
+		    hs->hs_cap - hs->hs_len, 0);
+		if (n == 0) {
+			conn_close(c);
+			return;
+		}
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				c->c_cst.can_read = false;
+				return;
+			}
+			if (errno == EINTR)
+				continue;
+			conn_close(c);
+			return;
+		}
+		hs->hs_len += (size_t)n;
+		switch (http_head_feed(&hs->hs_head, hs->hs_buf, hs->hs_len)) {
+		case HTTP_HEAD_MORE:
+			continue;
+		case HTTP_HEAD_DONE:
+			conn_request(c);
+			return;
+		case HTTP_HEAD_TOO_LARGE:
+			conn_fail(c, REASON_HEADER_TOO_LARGE, NULL);
+			return;
+		case HTTP_HEAD_ERROR: {
+			char d[160];
+
+			snprintf(d, sizeof(d), "malformed request head (%s)",
+			    hs->hs_head.hh_error);
+			conn_fail(c, REASON_BAD_REQUEST, d);
+			return;
+		}
+		}
+	}
+}
+
+static void
+conn_client_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)loop;
+	(void)fd;
+	if (c->c_state == CONN_CLOSED)
+		return;
+	if (events & EV_READ)
+		c->c_cst.can_read = true;
+	if (events & EV_WRITE)
+		c->c_cst.can_write = true;
+	switch (c->c_state) {
+	case CONN_HEAD:
+		conn_read_head(c);
+		break;
+	case CONN_AUTH:
+	case CONN_RESOLVE:
+	case CONN_CONNECT:
+		/* Leave request bytes in the socket until the tunnel is up;
+		 * a hang-up or error ends the attempt now. */
+		if (events & EV_ERROR)
+			conn_close(c);
+		break;
+	case CONN_TUNNEL:
+		conn_tunnel_pump(c);
+		break;
+	case CONN_REPLY:
+		conn_reply_progress(c);
+		break;
+	case CONN_LINGER:
+		conn_linger(c);
+		break;
+	case CONN_CLOSED:
+		break;
+	}
+}
+
+static void
+conn_upstream_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct conn *c = arg;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	(void)loop;
+	if (c->c_state == CONN_CLOSED)
+		return;
+	if (events & EV_READ)
+		c->c_ust.can_read = true;
+	if (events & EV_WRITE)
+		c->c_ust.can_write = true;
+	if (c->c_state == CONN_TUNNEL) {
+		conn_tunnel_pump(c);
+		return;
+	}
+	if (c->c_state != CONN_CONNECT || !(events & (EV_WRITE | EV_ERROR)))
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		c->c_hs->hs_last_errno = err;
+		close(c->c_ufd);
+		c->c_ufd = -1;
+		conn_dial(c);
+		return;
+	}
+	conn_established(c);
+}
+
+void
+conn_accept(struct proxy *px, int fd, const struct sockaddr *peer)
+{
+	struct conn *c = conn_new(px, fd, peer);
+
+	if (c == NULL || (c->c_hs = calloc(1, sizeof(*c->c_hs))) == NULL) {
+		if (c != NULL) {
+			c->c_state = CONN_HEAD;
+			conn_close(c);
+		} else
+			close(fd);
+		return;
+	}
+	http_head_init(&c->c_hs->hs_head);
+	c->c_state = CONN_HEAD;
+	if (ev_io_add(px->px_loop, &c->c_cio, fd, EV_READ | EV_WRITE,
+	    conn_client_io, c) == -1) {
+		conn_close(c);
+		return;
+	}
+	ev_timer_set(px->px_loop, &c->c_timer, c->c_cfg->c_header_timeout_ms,
+	    conn_timeout, c);
+	/* Speculative read: with TCP_DEFER_ACCEPT the head is usually here. */
+	c->c_cst.can_read = true;
+	c->c_cst.can_write = true;
+	conn_read_head(c);
+}
+
+void
+conn_refuse_busy(struct proxy *px, int fd, const struct sockaddr *peer)
+{
+	struct conn *c = conn_new(px, fd, peer);
+	char d[64];
+
+	if (c == NULL || (c->c_hs = calloc(1, sizeof(*c->c_hs))) == NULL) {
+		if (c != NULL)
+			conn_close(c);
+		else
+			close(fd);
+		return;
+	}
+	if (ev_io_add(px->px_loop, &c->c_cio, fd, EV_READ | EV_WRITE,
+	    conn_client_io, c) == -1) {
+		conn_close(c);
+		return;
+	}
+	c->c_cst.can_write = true;
+	snprintf(d, sizeof(d), "max_connections %u",
+	    c->c_cfg->c_max_connections);
+	c->c_state = CONN_REPLY;
+	conn_fail(c, REASON_TOO_MANY_CONNECTIONS, d);
+}

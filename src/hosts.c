@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* hosts_file parsing and lookup. */
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "hosts.h"
+
+void
+hosts_init(struct hostsdb *db)
+{
+	strmap_init(&db->hd_map);
+	db->hd_addrs = NULL;
+	db->hd_count = 0;
+}
+
+void
+hosts_free(struct hostsdb *db)
+{
+	strmap_free(&db->hd_map);
+	free(db->hd_addrs);
+	db->hd_addrs = NULL;
+	db->hd_count = 0;
+}
+
+static int
+hosts_fail(char *err, size_t errlen, const char *msg, const char *w,
+    size_t wlen)
+{
+	if (errlen > 0)
+		snprintf(err, errlen, "%s: '%.*s'", msg,
+		    (int)(wlen > 100 ? 100 : wlen), w);
+	return -1;
+}
+
+static bool
+hosts_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+int
+hosts_parse_line(struct hostsdb *db, const char *line, size_t len,
+    char *err, size_t errlen)
+{
+	const char *hash = memchr(line, '#', len), *p, *end, *w;
+	struct hosts_addr a;
+	char tmp[INET6_ADDRSTRLEN + 1];
+	size_t wlen, nnames = 0;
+
+	if (hash != NULL)
+		len = (size_t)(hash - line);
+	end = line + len;
+	for (p = line; p < end && hosts_space(*p); p++)
+		;
+	if (p == end)
+		return 0;
+	for (w = p; p < end && !hosts_space(*p); p++)
+		;
+	wlen = (size_t)(p - w);
+	memset(&a, 0, sizeof(a));
+	if (wlen >= sizeof(tmp))
+		return hosts_fail(err, errlen, "invalid address", w, wlen);
+	memcpy(tmp, w, wlen);
+	tmp[wlen] = '\0';
+	if (inet_pton(AF_INET, tmp, a.ha_bytes) == 1)
+		a.ha_family = AF_INET;
+	else if (inet_pton(AF_INET6, tmp, a.ha_bytes) == 1)
+		a.ha_family = AF_INET6;
+	else
+		return hosts_fail(err, errlen, "invalid address", w, wlen);
+
+	for (;;) {
+		struct hosts_addr *addrs;
+		struct host h;
+		char herr[128];
+		uintptr_t *first;
+		bool created;
+
+		while (p < end && hosts_space(*p))
+			p++;
+		if (p == end)
+			break;
+		for (w = p; p < end && !hosts_space(*p); p++)
+			;
+		wlen = (size_t)(p - w);
+		if (host_canon(w, wlen, &h, herr, sizeof(herr)) == -1)
+			return hosts_fail(err, errlen, herr, w, wlen);
+		if (h.h_kind != HOST_NAME)
+			return hosts_fail(err, errlen,
+			    "expected a host name", w, wlen);
+		addrs = realloc(db->hd_addrs,
+		    (db->hd_count + 2) * sizeof(*addrs));
+		if (addrs == NULL)
+			return hosts_fail(err, errlen, "out of memory", w, wlen);
+		db->hd_addrs = addrs;
+		first = strmap_put(&db->hd_map, h.h_name, strlen(h.h_name),
+		    &created);
+		if (first == NULL)
+			return hosts_fail(err, errlen, "out of memory", w, wlen);
+		addrs[++db->hd_count] = a;
+		if (created)
+			*first = db->hd_count;
+		else {
+			size_t j = *first;
+
+			while (addrs[j].ha_next != 0)
+				j = addrs[j].ha_next;
+			addrs[j].ha_next = db->hd_count;
+		}
+		nnames++;
+	}
+	if (nnames == 0)
+		return hosts_fail(err, errlen, "address without a name", tmp,
+		    strlen(tmp));
+	return 0;
+}
+
+size_t
+hosts_lookup(const struct hostsdb *db, const char *name, uint16_t port,
+    struct sockaddr_storage *out, size_t max)
+{
+	const uintptr_t *v = strmap_get(&db->hd_map, name, strlen(name));
+	size_t n = 0, j;
+
+	for (j = v ? *v : 0; j != 0 && n < max; j = db->hd_addrs[j].ha_next) {
+		const struct hosts_addr *a = &db->hd_addrs[j];
+
+		memset(&out[n], 0, sizeof(out[n]));
+		if (a->ha_family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&out[n];
+
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons(port);
+			memcpy(&sin->sin_addr, a->ha_bytes, 4);
+		} else {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out[n];
+
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons(port);
+			memcpy(&s6->sin6_addr, a->ha_bytes, 16);
+		}
+		n++;
+	}
+	return n;
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/* htpasswd parsing. Formats are recognised by prefix and then confirmed by
+ * libxcrypt's crypt_checksalt(), so a truncated or mangled hash is a load-time
+ * error rather than a user who can never log in. */
+#include <crypt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "htpasswd.h"
+
+void
+userdb_init(struct userdb *db)
+{
+	strmap_init(&db->d_map);
+	db->d_entries = NULL;
+	db->d_count = 0;
+	db->d_users = 0;
+}
+
+void
+userdb_free(struct userdb *db)
+{
+	size_t i;
+
+	for (i = 1; db->d_entries != NULL && i <= db->d_count; i++) {
+		struct user_entry *e = &db->d_entries[i];
+
+		free(e->u_name);
+		if (e->u_hash != NULL)
+			explicit_bzero(e->u_hash, strlen(e->u_hash));
+		free(e->u_hash);
+	}
+	free(db->d_entries);
+	db->d_entries = NULL;
+	strmap_free(&db->d_map);
+	db->d_count = db->d_users = 0;
+}
+
+static int
+htpasswd_fail(char *err, size_t errlen, const char *msg)
+{
+	if (errlen > 0)
+		snprintf(err, errlen, "%s", msg);
+	return -1;
+}
+
+/* Names the format of a hash we refuse, for a helpful message. */
+static const char *
+htpasswd_refused_kind(const char *h, size_t len)
+{
+	if (len >= 6 && memcmp(h, "$apr1$", 6) == 0)
+		return "Apache MD5 ($apr1$)";
+	if (len >= 3 && memcmp(h, "$1$", 3) == 0)
+		return "MD5-crypt ($1$)";
+	if (len >= 5 && memcmp(h, "{SHA}", 5) == 0)
+		return "unsalted SHA-1 ({SHA})";
+	if (len == 13 && h[0] != '$')
+		return "DES crypt (or a plaintext password)";
+	if (h[0] != '$')
+		return "plaintext";
+	return "unknown";
+}
+
+int
+htpasswd_parse_line(struct userdb *db, const char *line, size_t len,
+    char *err, size_t errlen)
+{
+	static const char *const ok_prefix[] = {
+		"$2y$", "$2b$", "$2a$", "$5$", "$6$", "$y$",
+	};
+	const char *colon, *hash;
+	char *hcopy = NULL, *ncopy = NULL;
+	struct user_entry *ents, *e;
+	size_t nlen, hlen, i;
+	uintptr_t *first;
+	bool created, known = false;
+	char msg[160];
+
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+	    line[len - 1] == '\t'))
+		len--;
+	if (len == 0 || line[0] == '#')
+		return 0;
+	if ((colon = memchr(line, ':', len)) == NULL)
+		return htpasswd_fail(err, errlen,
+		    "expected 'user:hash' (create entries with htpasswd -B)");
+	nlen = (size_t)(colon - line);
+	hash = colon + 1;
+	hlen = len - nlen - 1;
+	if (nlen == 0)
+		return htpasswd_fail(err, errlen, "empty user name");
+	for (i = 0; i < nlen; i++)
+		if ((unsigned char)line[i] <= ' ' || line[i] == 0x7f)
+			return htpasswd_fail(err, errlen,
+			    "user name contains a space or control character");
+	if (hlen == 0)
+		return htpasswd_fail(err, errlen, "empty password hash");
+	for (i = 0; i < sizeof(ok_prefix) / sizeof(ok_prefix[0]); i++)
+		if (hlen > strlen(ok_prefix[i]) &&
+		    memcmp(hash, ok_prefix[i], strlen(ok_prefix[i])) == 0)
+			known = true;
+	if (!known) {
+		snprintf(msg, sizeof(msg),
+		    "user '%.*s': %s password hashes are not accepted; "
+		    "use bcrypt (htpasswd -B)", (int)(nlen > 64 ? 64 : nlen),
+		    line, htpasswd_refused_kind(hash, hlen));
+		return htpasswd_fail(err, errlen, msg);
+	}
+	if ((hcopy = strndup(hash, hlen)) == NULL)
+		return htpasswd_fail(err, errlen, "out of memory");
+	if (crypt_checksalt(hcopy) != CRYPT_SALT_OK) {
+		snprintf(msg, sizeof(msg),
+		    "user '%.*s': malformed or unsupported password hash; "
+		    "recreate it with htpasswd -B", (int)(nlen > 64 ? 64 : nlen),
+		    line);
+		explicit_bzero(hcopy, hlen);
+		free(hcopy);
+		return htpasswd_fail(err, errlen, msg);
+	}
+	if ((ncopy = strndup(line, nlen)) == NULL)
+		goto oom;
+	ents = realloc(db->d_entries, (db->d_count + 2) * sizeof(*ents));
+	if (ents == NULL)
+		goto oom;
+	db->d_entries = ents;
+	if ((first = strmap_put(&db->d_map, line, nlen, &created)) == NULL)
+		goto oom;
+	e = &ents[++db->d_count];
+	e->u_name = ncopy;
+	e->u_hash = hcopy;
+	e->u_next = 0;
+	if (created) {
+		*first = db->d_count;
+		db->d_users++;
+	} else {
+		size_t j = *first;
+
+		while (ents[j].u_next != 0)
+			j = ents[j].u_next;
+		ents[j].u_next = db->d_count;
+	}
+	return 0;
+oom:
+	free(ncopy);
+	explicit_bzero(hcopy, hlen);
+	free(hcopy);
+	return htpasswd_fail(err, errlen, "out of memory");
+}
+
+const struct user_entry *
+userdb_find(const struct userdb *db, const char *name, size_t len)
+{
+	const uintptr_t *v = strmap_get(&db->d_map, name, len);
+
+	return v != NULL ? &db->d_entries[*v] : NULL;
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/* Diagnostics to stderr in the OpenBSD style: warn appends strerror(errno),
+ * warnx does not, fatal exits. Thread-safe (one write(2) per message). */
+#ifndef SLUICE_LOG_H
+#define SLUICE_LOG_H
+
+#include <stdarg.h>
+
+/* Set the verbosity: 0 = warnings and info, 1 = also debug. */
+void log_init(int debug);
+
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Allocation helpers that abort: for start-up and configuration only. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* The command line: parses arguments and calls into the modules.
+ * Exit codes: 0 success, 1 configuration or runtime error, 2 usage error. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "proxy.h"
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.1.0"
+#endif
+
+#define EXIT_USAGE 2
+
+static const char usage_top[] =
+"usage: sluice COMMAND [OPTIONS]\n"
+"\n"
+"An egress proxy for untrusted code: CONNECT with Basic auth, a domain\n"
+"allowlist, refusal of private and metadata addresses, and a Squid-format\n"
+"access log.\n"
+"\n"
+"commands:\n"
+"  serve -c FILE     run the proxy in the foreground\n"
+"  check -c FILE     validate FILE and everything it names, print a summary\n"
+"  version           print the version\n"
+"  help              print this help (also --help; COMMAND --help)\n"
+"\n"
+"exit codes: 0 success, 1 configuration error, 2 usage error\n";
+
+static const char usage_serve[] =
+"usage: sluice serve -c FILE [-d]\n"
+"\n"
+"Run the proxy in the foreground with the configuration FILE. Errors go to\n"
+"stderr; the access log goes where FILE's access_log says (default stdout).\n"
+"SIGINT or SIGTERM stop it.\n"
+"\n"
+"  -c, --config FILE   configuration file (required)\n"
+"  -d, --debug         verbose diagnostics on stderr\n"
+"  -h, --help          this help\n";
+
+static const char usage_check[] =
+"usage: sluice check -c FILE\n"
+"\n"
+"Validate FILE completely, including the users, allow_file and hosts_file it\n"
+"names. Prints 'configuration OK' and a summary, or every error as\n"
+"FILE:LINE: message and exits 1.\n"
+"\n"
+"  -c, --config FILE   configuration file (required)\n"
+"  -h, --help          this help\n";
+
+static int
+usage_error(const char *usage, const char *what, const char *arg)
+{
+	fprintf(stderr, "sluice: %s%s%s\n\n%s", what, arg ? " " : "",
+	    arg ? arg : "", usage);
+	return EXIT_USAGE;
+}
+
+/* Parse "-c FILE [-d] [-h]" for serve and check. Returns 0, 1 if help was
+ * printed, or EXIT_USAGE. */
+static int
+parse_config_args(int argc, char **argv, const char *usage, const char **path,
+    int *debug)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+c:dh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			*path = optarg;
+			break;
+		case 'd':
+			if (debug == NULL)
+				return usage_error(usage, "unknown option",
+				    "-d");
+			*debug = 1;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		case ':':
+			return usage_error(usage, "option needs a value:",
+			    argv[optind - 1]);
+		default:
+			return usage_error(usage, "unknown option",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error(usage, "unexpected argument",
+		    argv[optind]);
+	if (*path == NULL)
+		return usage_error(usage, "missing -c FILE", NULL);
+	return 0;
+}
+
+static int
+cmd_check(int argc, char **argv)
+{
+	struct diag d = { NULL, 0 };
+	const char *path = NULL;
+	struct config *c;
+	int r;
+
+	if ((r = parse_config_args(argc, argv, usage_check, &path, NULL)) != 0)
+		return r == 1 ? 0 : r;
+	if ((c = config_load(path, &d)) == NULL) {
+		diag_print(&d, stderr);
+		fprintf(stderr, "sluice: %s: %zu error%s\n", path, d.d_count,
+		    d.d_count == 1 ? "" : "s");
+		diag_free(&d);
+		return 1;
+	}
+	printf("configuration OK: %s\n", path);
+	config_summary(c, stdout);
+	config_unref(c);
+	return 0;
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	const char *path = NULL;
+	int debug = 0, r;
+
+	if ((r = parse_config_args(argc, argv, usage_serve, &path,
+	    &debug)) != 0)
+		return r == 1 ? 0 : r;
+	log_init(debug);
+	return proxy_serve(path);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (cmd == NULL) {
+		fputs(usage_top, stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(cmd, "check") == 0)
+		return cmd_check(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("sluice %s\n", SLUICE_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-h") == 0) {
+		fputs(usage_top, stdout);
+		return 0;
+	}
+	fprintf(stderr, "sluice: unknown command '%s'\n\n%s", cmd, usage_top);
+	return EXIT_USAGE;
+}

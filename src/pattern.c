@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/* Allowlist patterns. Each pattern becomes one hash entry keyed by its bare
+ * domain with flags saying whether the name itself and/or its subdomains
+ * match; a lookup probes the full name and then each parent domain. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "pattern.h"
+
+#define PATTERN_SELF	0x1	/* the name itself matches */
+#define PATTERN_SUBS	0x2	/* every proper subdomain matches */
+
+void
+patterns_init(struct patterns *p)
+{
+	strmap_init(&p->p_map);
+	p->p_list = NULL;
+	p->p_count = 0;
+}
+
+void
+patterns_free(struct patterns *p)
+{
+	size_t i;
+
+	strmap_free(&p->p_map);
+	for (i = 0; i < p->p_count; i++)
+		free(p->p_list[i]);
+	free(p->p_list);
+	p->p_list = NULL;
+	p->p_count = 0;
+}
+
+static int
+pattern_fail(char *err, size_t errlen, const char *msg, const char *s,
+    size_t len)
+{
+	if (errlen > 0)
+		snprintf(err, errlen, "invalid pattern '%.*s': %s",
+		    (int)(len > 200 ? 200 : len), s, msg);
+	return -1;
+}
+
+int
+patterns_add(struct patterns *p, const char *s, size_t len, char *err,
+    size_t errlen)
+{
+	const char *name = s;
+	size_t nlen = len, i;
+	unsigned flags;
+	struct host h;
+	char herr[128];
+	uintptr_t *v;
+	bool created;
+	char **list;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x80)
+			return pattern_fail(err, errlen,
+			    "non-ASCII: write the punycode (xn--) form", s, len);
+		if (c <= ' ' || c == 0x7f)
+			return pattern_fail(err, errlen,
+			    "contains a space or control character", s, len);
+	}
+	if (len >= 3 && memmem(s, len, "://", 3) != NULL)
+		return pattern_fail(err, errlen,
+		    "a pattern is a domain, not a URL: drop the scheme", s, len);
+	if (memchr(s, '/', len) != NULL)
+		return pattern_fail(err, errlen,
+		    "a pattern is a domain: drop the path", s, len);
+	if (memchr(s, ':', len) != NULL)
+		return pattern_fail(err, errlen,
+		    "a pattern is a domain: ports go in connect_ports", s, len);
+	if (len == 1 && s[0] == '*')
+		return pattern_fail(err, errlen,
+		    "'*' would allow every host", s, len);
+
+	if (len > 2 && s[0] == '*' && s[1] == '.') {
+		flags = PATTERN_SUBS;
+		name += 2;
+		nlen -= 2;
+	} else if (len > 1 && s[0] == '.') {
+		flags = PATTERN_SELF | PATTERN_SUBS;
+		name += 1;
+		nlen -= 1;
+	} else
+		flags = PATTERN_SELF;
+	if (memchr(name, '*', nlen) != NULL)
+		return pattern_fail(err, errlen,
+		    "'*' is only allowed as a leading '*.'", s, len);
+	if (host_canon(name, nlen, &h, herr, sizeof(herr)) == -1)
+		return pattern_fail(err, errlen, herr, s, len);
+	if (h.h_kind != HOST_NAME)
+		return pattern_fail(err, errlen,
+		    "IP addresses go in allow_cidr", s, len);
+	if ((flags & PATTERN_SUBS) && strchr(h.h_name, '.') == NULL)
+		return pattern_fail(err, errlen,
+		    "a wildcard over a whole top-level domain", s, len);
+
+	list = realloc(p->p_list, (p->p_count + 1) * sizeof(*list));
+	if (list == NULL)
+		return pattern_fail(err, errlen, "out of memory", s, len);
+	p->p_list = list;
+	if ((list[p->p_count] = strndup(s, len)) == NULL)
+		return pattern_fail(err, errlen, "out of memory", s, len);
+	v = strmap_put(&p->p_map, h.h_name, strlen(h.h_name), &created);
+	if (v == NULL) {
+		free(list[p->p_count]);
+		return pattern_fail(err, errlen, "out of memory", s, len);
+	}
+	p->p_count++;
+	*v |= flags;
+	return 0;
+}
+
+bool
+patterns_match(const struct patterns *p, const char *host)
+{
+	const uintptr_t *v;
+	size_t len = strlen(host);
+	const char *dot;
+
+	if ((v = strmap_get(&p->p_map, host, len)) != NULL &&
+	    (*v & PATTERN_SELF))
+		return true;
+	/* Parent domains: "a.b.example.com" probes "b.example.com",
+	 * "example.com" and "com" for a subdomain rule. */
+	for (dot = memchr(host, '.', len); dot != NULL;
+	    dot = memchr(dot + 1, '.', len - (size_t)(dot + 1 - host))) {
+		const char *parent = dot + 1;
+
+		v = strmap_get(&p->p_map, parent, len - (size_t)(parent - host));
+		if (v != NULL && (*v & PATTERN_SUBS))
+			return true;
+	}
+	return false;
+}

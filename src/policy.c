@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Policy decisions; see policy.h. Deny by default: an empty allowlist allows
+ * nothing. */
+#include "addr.h"
+#include "config.h"
+#include "host.h"
+#include "policy.h"
+
+static bool
+policy_in_cidrs(const struct config *cfg, const struct sockaddr *sa)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->c_ncidrs; i++)
+		if (cidr_match(&cfg->c_cidrs[i], sa))
+			return true;
+	return false;
+}
+
+enum reason
+policy_check_target(const struct config *cfg, const struct host *h)
+{
+	if (h->h_kind == HOST_NAME) {
+		if (!patterns_match(&cfg->c_patterns, h->h_name))
+			return REASON_DOMAIN_DENIED;
+	} else {
+		struct sockaddr_storage ss = { 0 };
+
+		if (h->h_kind == HOST_IPV4) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+			sin->sin_family = AF_INET;
+			sin->sin_addr = h->h_addr.v4;
+		} else {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+			s6->sin6_family = AF_INET6;
+			s6->sin6_addr = h->h_addr.v6;
+		}
+		if (!policy_in_cidrs(cfg, (struct sockaddr *)&ss))
+			return REASON_ADDRESS_DENIED;
+	}
+	if (!config_connect_port(cfg, h->h_port))
+		return REASON_PORT_DENIED;
+	return REASON_NONE;
+}
+
+bool
+policy_check_addr(const struct config *cfg, const struct sockaddr *sa,
+    const char **cls)
+{
+	const char *c = addr_refused_class(sa);
+
+	*cls = c;
+	return c == NULL || policy_in_cidrs(cfg, sa);
+}

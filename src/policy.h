@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* The policy engine: the one place that decides whether a destination may be
+ * reached. Every front end (serve, run, later ones) asks these two questions
+ * in this order, so there is a single decision to audit. */
+#ifndef SLUICE_POLICY_H
+#define SLUICE_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "reason.h"
+
+struct config;
+struct host;
+
+/* May a request for canonical host `h` (with its port) proceed to name
+ * resolution? Domain names must match an allow pattern; IP literals must lie
+ * in an allow_cidr block (never matched against patterns); the port must be in
+ * connect_ports. Returns REASON_NONE, REASON_DOMAIN_DENIED,
+ * REASON_ADDRESS_DENIED or REASON_PORT_DENIED. */
+enum reason policy_check_target(const struct config *cfg, const struct host *h);
+
+/* May the resolved address `sa` be dialled? True unless it lies in a refused
+ * class (private, loopback, metadata, ...) that no allow_cidr block covers;
+ * then *cls names the class. */
+bool policy_check_addr(const struct config *cfg, const struct sockaddr *sa,
+    const char **cls);
+
+#endif

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/* The table of refusal reasons and the text of error responses. The body is
+ * one sentence that names the host, the reason and the fix, because the
+ * person reading it is usually debugging someone else's sandbox. */
+#include <stdio.h>
+
+#include "reason.h"
+
+struct reason_info {
+	const char	*ri_code;
+	int		 ri_status;
+	const char	*ri_phrase;
+	const char	*ri_tag;
+};
+
+static const struct reason_info reason_table[REASON_COUNT] = {
+	[REASON_NONE] = { "-", 200, "OK", "TCP_TUNNEL" },
+	[REASON_AUTH_REQUIRED] = { "auth-required", 407,
+	    "Proxy Authentication Required", "TCP_DENIED" },
+	[REASON_AUTH_FAILED] = { "auth-failed", 407,
+	    "Proxy Authentication Required", "TCP_DENIED" },
+	[REASON_BAD_REQUEST] = { "bad-request", 400, "Bad Request",
+	    "NONE_NONE" },
+	[REASON_HEADER_TOO_LARGE] = { "header-too-large", 431,
+	    "Request Header Fields Too Large", "NONE_NONE" },
+	[REASON_DOMAIN_DENIED] = { "domain-denied", 403, "Forbidden",
+	    "TCP_DENIED" },
+	[REASON_PORT_DENIED] = { "port-denied", 403, "Forbidden",
+	    "TCP_DENIED" },
+	[REASON_ADDRESS_DENIED] = { "address-denied", 403, "Forbidden",
+	    "TCP_DENIED" },
+	[REASON_DNS_FAILED] = { "dns-failed", 502, "Bad Gateway",
+	    "TCP_MISS" },
+	[REASON_CONNECT_FAILED] = { "connect-failed", 502, "Bad Gateway",
+	    "TCP_MISS" },
+	[REASON_CONNECT_TIMEOUT] = { "connect-timeout", 504,
+	    "Gateway Timeout", "TCP_MISS" },
+	[REASON_TOO_MANY_CONNECTIONS] = { "too-many-connections", 503,
+	    "Service Unavailable", "NONE_NONE" },
+};
+
+const char *
+reason_code(enum reason r)
+{
+	return reason_table[r].ri_code;
+}
+
+int
+reason_status(enum reason r)
+{
+	return reason_table[r].ri_status;
+}
+
+const char *
+reason_squid_tag(enum reason r)
+{
+	return reason_table[r].ri_tag;
+}
+
+static int
+reason_body(enum reason r, const char *t, const char *d, const char *cfg,
+    char *buf, size_t len)
+{
+	switch (r) {
+	case REASON_AUTH_REQUIRED:
+		return snprintf(buf, len, "sluice: proxy authentication "
+		    "required for %s: send the proxy user and password "
+		    "(e.g. http://USER:PASS@proxy:port).\n", t);
+	case REASON_AUTH_FAILED:
+		return snprintf(buf, len, "sluice: proxy authentication failed "
+		    "for %s: wrong user name or password.\n", t);
+	case REASON_BAD_REQUEST:
+		return snprintf(buf, len, "sluice: bad request: %s.\n", d);
+	case REASON_HEADER_TOO_LARGE:
+		return snprintf(buf, len, "sluice: the request head is larger "
+		    "than 64 KiB or has too many header fields.\n");
+	case REASON_DOMAIN_DENIED:
+		return snprintf(buf, len, "sluice: CONNECT to %s denied: the "
+		    "domain is not in the allowlist; add it to the allowlist "
+		    "in %s.\n", t, cfg);
+	case REASON_PORT_DENIED:
+		return snprintf(buf, len, "sluice: CONNECT to %s denied: the "
+		    "port is not in connect_ports; add it to connect_ports in "
+		    "%s.\n", t, cfg);
+	case REASON_ADDRESS_DENIED:
+		return snprintf(buf, len, "sluice: CONNECT to %s denied: %s; "
+		    "if that is intended, add the address to allow_cidr in "
+		    "%s.\n", t, d, cfg);
+	case REASON_DNS_FAILED:
+		return snprintf(buf, len, "sluice: cannot resolve %s: %s.\n",
+		    t, d);
+	case REASON_CONNECT_FAILED:
+		return snprintf(buf, len, "sluice: cannot connect to %s: %s.\n",
+		    t, d);
+	case REASON_CONNECT_TIMEOUT:
+		return snprintf(buf, len, "sluice: connecting to %s timed out "
+		    "(%s); the destination does not answer.\n", t, d);
+	case REASON_TOO_MANY_CONNECTIONS:
+		return snprintf(buf, len, "sluice: too many connections (%s); "
+		    "try again later.\n", d);
+	default:
+		return snprintf(buf, len, "sluice: request refused.\n");
+	}
+}
+
+int
+reason_response(enum reason r, const char *target, const char *detail,
+    const char *cfgpath, char *buf, size_t len)
+{
+	char body[1024];
+	int blen, n;
+
+	blen = reason_body(r, target ? target : "-", detail ? detail : "-",
+	    cfgpath ? cfgpath : "the configuration", body, sizeof(body));
+	if (blen < 0 || (size_t)blen >= sizeof(body))
+		return -1;
+	n = snprintf(buf, len, "HTTP/1.1 %d %s\r\n"
+	    "Server: sluice\r\n"
+	    "X-Sluice-Error: %s\r\n"
+	    "%s"
+	    "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Length: %d\r\n"
+	    "Connection: close\r\n"
+	    "\r\n%s", reason_table[r].ri_status, reason_table[r].ri_phrase,
+	    reason_table[r].ri_code,
+	    reason_table[r].ri_status == 407 ?
+	    "Proxy-Authenticate: Basic realm=\"sluice\"\r\n" : "",
+	    blen, body);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	return n;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* Why a request was refused or failed: the code clients see in
+ * X-Sluice-Error and the log shows, its HTTP status, and the answer sent. */
+#ifndef SLUICE_REASON_H
+#define SLUICE_REASON_H
+
+#include <stddef.h>
+
+enum reason {
+	REASON_NONE = 0,
+	REASON_AUTH_REQUIRED,
+	REASON_AUTH_FAILED,
+	REASON_BAD_REQUEST,
+	REASON_HEADER_TOO_LARGE,
+	REASON_DOMAIN_DENIED,
+	REASON_PORT_DENIED,
+	REASON_ADDRESS_DENIED,
+	REASON_DNS_FAILED,
+	REASON_CONNECT_FAILED,
+	REASON_CONNECT_TIMEOUT,
+	REASON_TOO_MANY_CONNECTIONS,
+	REASON_COUNT
+};
+
+/* The stable code ("domain-denied"). */
+const char *reason_code(enum reason r);
+
+/* The HTTP status sent for it (403, 407, ...). */
+int reason_status(enum reason r);
+
+/* The Squid result tag logged for it ("TCP_DENIED", "NONE_NONE", ...). */
+const char *reason_squid_tag(enum reason r);
+
+/* Format the whole error response (status line, headers, one-sentence body)
+ * into `buf`. `target` is the request target ("host:port", may be NULL),
+ * `detail` a reason-specific fragment (may be NULL), `cfgpath` the file to
+ * fix. Returns the length, or -1 if it did not fit. */
+int reason_response(enum reason r, const char *target, const char *detail,
+    const char *cfgpath, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/* Zero-copy relay. A pipe is taken from the pool when a direction has data to
+ * move and returned as soon as it is empty again, so ten thousand idle
+ * tunnels cost two sockets each and no pipes. The buffered path serves sockets
+ * splice refuses and the few bytes a client pipelines after CONNECT. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "relay.h"
+
+#define RELAY_CHUNK		(64 * 1024)
+#define RELAY_BUF		(16 * 1024)
+#define RELAY_POOL_MAX		64
+
+struct relay_pipe {
+	int	rp_r, rp_w;
+};
+
+struct relay_pool {
+	struct relay_pipe	*p_spare[RELAY_POOL_MAX];
+	size_t			 p_nspare;
+};
+
+struct relay_pool *
+relay_pool_new(void)
+{
+	return calloc(1, sizeof(struct relay_pool));
+}
+
+static void
+relay_pipe_close(struct relay_pipe *rp)
+{
+	close(rp->rp_r);
+	close(rp->rp_w);
+	free(rp);
+}
+
+void
+relay_pool_free(struct relay_pool *p)
+{
+	if (p == NULL)
+		return;
+	while (p->p_nspare > 0)
+		relay_pipe_close(p->p_spare[--p->p_nspare]);
+	free(p);
+}
+
+static struct relay_pipe *
+relay_pipe_get(struct relay_pool *p)
+{
+	struct relay_pipe *rp;
+	int fds[2];
+
+	if (p->p_nspare > 0)
+		return p->p_spare[--p->p_nspare];
+	if ((rp = malloc(sizeof(*rp))) == NULL)
+		return NULL;
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
+		free(rp);
+		return NULL;
+	}
+	rp->rp_r = fds[0];
+	rp->rp_w = fds[1];
+	return rp;
+}
+
+static void
+relay_pipe_put(struct relay_pool *p, struct relay_pipe *rp)
+{
+	if (p->p_nspare < RELAY_POOL_MAX)
+		p->p_spare[p->p_nspare++] = rp;
+	else
+		relay_pipe_close(rp);
+}
+
+void
+relay_dir_free(struct relay_pool *p, struct relay_dir *d)
+{
+	if (d->rd_pipe != NULL) {
+		/* A pipe with bytes in it cannot be reused. */
+		if (d->rd_inpipe == 0)
+			relay_pipe_put(p, d->rd_pipe);
+		else
+			relay_pipe_close(d->rd_pipe);
+		d->rd_pipe = NULL;
+	}
+	free(d->rd_buf);
+	d->rd_buf = NULL;
+	d->rd_off = d->rd_len = d->rd_cap = d->rd_inpipe = 0;
+}
+
+int
+relay_prefill(struct relay_dir *d, const char *data, size_t len)
+{
+	char *b;
+
+	if (len == 0)
+		return 0;
+	if ((b = realloc(d->rd_buf, d->rd_len + len)) == NULL)
+		return -1;
+	memcpy(b + d->rd_len, data, len);
+	d->rd_buf = b;
+	d->rd_len += (uint32_t)len;
+	d->rd_cap = d->rd_len;
+	return 0;
+}
+
+static bool
+relay_again(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+/* Write out what the buffer holds. Returns 1 when empty, 0 when blocked,
+ * -1 on error. */
+static int
+relay_flush_buf(struct relay_dir *d, int to, struct relay_fdstate *ts)
+{
+	while (d->rd_off < d->rd_len) {
+		ssize_t n;
+
+		if (!ts->can_write)
+			return 0;
+		n = send(to, d->rd_buf + d->rd_off, d->rd_len - d->rd_off,
+		    MSG_NOSIGNAL);
+		if (n == -1) {
+			if (relay_again()) {
+				ts->can_write = false;
+				return 0;
+			}
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		d->rd_off += (uint32_t)n;
+		d->rd_bytes += (uint64_t)n;
+	}
+	d->rd_off = d->rd_len = 0;
+	return 1;
+}
+
+static int
+relay_flush_pipe(struct relay_pool *p, struct relay_dir *d, int to,
+    struct relay_fdstate *ts)
+{
+	while (d->rd_inpipe > 0) {
+		ssize_t n;
+
+		if (!ts->can_write)
+			return 0;
+		n = splice(d->rd_pipe->rp_r, NULL, to, NULL, d->rd_inpipe,
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n == -1) {
+			if (relay_again()) {
+				ts->can_write = false;
+				return 0;
+			}
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		d->rd_inpipe -= (uint32_t)n;
+		d->rd_bytes += (uint64_t)n;
+	}
+	if (d->rd_pipe != NULL) {
+		relay_pipe_put(p, d->rd_pipe);
+		d->rd_pipe = NULL;
+	}
+	return 1;
+}
+
+enum relay_status
+relay_pump(struct relay_pool *p, struct relay_dir *d, int from,
+    struct relay_fdstate *fs, int to, struct relay_fdstate *ts)
+{
+	for (;;) {
+		ssize_t n;
+		int r;
+
+		/* Drain what is in flight first: order is preserved because a
+		 * direction never has both buffer and pipe data. */
+		if ((r = relay_flush_buf(d, to, ts)) != 1)
+			return r == 0 ? RELAY_WAIT : RELAY_ERROR;
+		if ((r = relay_flush_pipe(p, d, to, ts)) != 1)
+			return r == 0 ? RELAY_WAIT : RELAY_ERROR;
+		if (d->rd_eof) {
+			if (!d->rd_shut) {
+				d->rd_shut = true;
+				if (shutdown(to, SHUT_WR) == -1 &&
+				    errno != ENOTCONN)
+					return RELAY_ERROR;
+			}
+			free(d->rd_buf);
+			d->rd_buf = NULL;
+			d->rd_cap = 0;
+			return RELAY_DONE;
+		}
+		if (!fs->can_read)
+			return RELAY_WAIT;
+
+		if (!d->rd_nosplice) {
+			if (d->rd_pipe == NULL &&
+			    (d->rd_pipe = relay_pipe_get(p)) == NULL)
+				d->rd_nosplice = true;
+		}
+		if (!d->rd_nosplice) {
+			n = splice(from, NULL, d->rd_pipe->rp_w, NULL,
+			    RELAY_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				d->rd_inpipe += (uint32_t)n;
+				continue;
+			}
+			if (n == 0) {
+				d->rd_eof = true;
+				continue;
+			}
+			if (relay_again()) {
+				/* The pipe is empty here (flushed above), so
+				 * EAGAIN means the socket is. */
+				fs->can_read = false;
+				relay_pipe_put(p, d->rd_pipe);
+				d->rd_pipe = NULL;
+				return RELAY_WAIT;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno != EINVAL)
+				return RELAY_ERROR;
+			/* This socket pair cannot splice: buffer instead. */
+			relay_pipe_put(p, d->rd_pipe);
+			d->rd_pipe = NULL;
+			d->rd_nosplice = true;
+		}
+		if (d->rd_cap < RELAY_BUF) {
+			char *b = realloc(d->rd_buf, RELAY_BUF);
+
+			if (b == NULL)
+				return RELAY_ERROR;
+			d->rd_buf = b;
+			d->rd_cap = RELAY_BUF;
+		}
+		n = recv(from, d->rd_buf, RELAY_BUF, 0);
+		if (n > 0) {
+			d->rd_off = 0;
+			d->rd_len = (uint32_t)n;
+			continue;
+		}
+		if (n == 0) {
+			d->rd_eof = true;
+			continue;
+		}
+		if (relay_again()) {
+			/* Idle again: give the buffer back. */
+			fs->can_read = false;
+			free(d->rd_buf);
+			d->rd_buf = NULL;
+			d->rd_cap = 0;
+			return RELAY_WAIT;
+		}
+		if (errno == EINTR)
+			continue;
+		return RELAY_ERROR;
+	}
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* The byte pump of an established tunnel: moves data from one socket to
+ * another with splice(2) through a pipe borrowed from a per-loop pool only
+ * while data is in flight, or through a small heap buffer when splice is not
+ * possible. An idle direction owns no buffer and no pipe. */
+#ifndef SLUICE_RELAY_H
+#define SLUICE_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct relay_pipe;
+struct relay_pool;
+
+enum relay_status {
+	RELAY_WAIT = 0,		/* blocked on readiness; call again later */
+	RELAY_DONE = 1,		/* source at EOF, all written, peer shut */
+	RELAY_ERROR = 2,	/* a socket failed: abort the tunnel */
+};
+
+/* One direction: bytes read from `from` are written to `to`. */
+struct relay_dir {
+	struct relay_pipe	*rd_pipe;	/* borrowed while data in flight */
+	char			*rd_buf;	/* buffered fallback / prefill */
+	uint32_t		 rd_off, rd_len, rd_cap;
+	uint32_t		 rd_inpipe;	/* bytes inside rd_pipe */
+	bool			 rd_eof;	/* `from` reached EOF */
+	bool			 rd_shut;	/* shutdown(to, SHUT_WR) done */
+	bool			 rd_nosplice;	/* use the buffer path */
+	uint64_t		 rd_bytes;	/* bytes written to `to` */
+};
+
+/* Readiness memory for edge-triggered fds (see ev.c): set on events, cleared
+ * only by EAGAIN. */
+struct relay_fdstate {
+	bool	can_read;
+	bool	can_write;
+};
+
+/* Create a per-loop pool of spare pipes. Returns NULL when out of memory. */
+struct relay_pool *relay_pool_new(void);
+
+/* Close every spare pipe and free the pool. */
+void relay_pool_free(struct relay_pool *p);
+
+/* Queue `len` bytes to be written to `to` before anything relayed (e.g. bytes
+ * a client sent right after its CONNECT head). Returns 0 or -1 (no memory). */
+int relay_prefill(struct relay_dir *d, const char *data, size_t len);
+
+/* Move as much as possible from `from` to `to`. Returns a relay_status; on
+ * RELAY_ERROR errno says why. */
+enum relay_status relay_pump(struct relay_pool *p, struct relay_dir *d,
+    int from, struct relay_fdstate *fs, int to, struct relay_fdstate *ts);
+
+/* Release the pipe and buffer a direction holds. */
+void relay_dir_free(struct relay_pool *p, struct relay_dir *d);
+
+#endif
