@@ -84,6 +84,7 @@ asan:
 	$(Q)$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" test
 
 run: all
+	$(Q)scripts/deps.sh run
 	$(Q)scripts/run-demo.sh $(BUILD)/sluice
 
 clean:

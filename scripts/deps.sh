@@ -1,19 +1,21 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, when any is missing.
-# Usage: scripts/deps.sh build|test|bench. Runs apt-get only if something is
+# Usage: scripts/deps.sh build|run|test|bench. Runs apt-get only if something is
 # missing, so it is cheap to call on every make.
 set -eu
 
 build="gcc make pkg-config node-llhttp libc-ares-dev libcrypt-dev libssl-dev"
 test="$build libcmocka-dev python3 python3-pytest python3-requests python3-httpx \
 curl wget openssl apache2-utils iproute2 nodejs ca-certificates"
+run="$build apache2-utils"
 bench="$build wrk squid tinyproxy gnuplot-nox apache2-utils curl"
 
 case "${1:-build}" in
 build) want=$build ;;
+run) want=$run ;;
 test) want=$test ;;
 bench) want=$bench ;;
-*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+*) echo "usage: $0 build|run|test|bench" >&2; exit 2 ;;
 esac
 
 missing=""
