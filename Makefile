@@ -68,7 +68,7 @@ $(BUILD):
 	@mkdir -p $(BUILD) $(BUILD)/tests
 
 .SECONDEXPANSION:
-$(BUILD)/tests/test_%: tests/unit/test_%.c $$(patsubst %,$(BUILD)/%.o,$$(UNIT_DEPS_$$*)) | $(BUILD)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(UNIT_DEPS_$$*))) | $(BUILD)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) $(SAN) -Isrc -o $@ $^ -lcmocka $(LDLIBS)
 

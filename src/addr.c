@@ -194,7 +194,10 @@ static const struct addr_range addr_refused_v6[] = {
 	{ { [15] = 1 }, 128, "loopback" },
 	{ { 0xfc }, 7, "unique-local" },
 	{ { 0xfe, 0x80 }, 10, "link-local" },
+	{ { 0xfe, 0xc0 }, 10, "site-local" },
 	{ { 0xff }, 8, "multicast" },
+	{ { 0x01 }, 64, "discard" },
+	{ { 0x20, 0x01, 0x0d, 0xb8 }, 32, "documentation" },
 };
 
 static const char *
@@ -214,6 +217,7 @@ static const char *
 addr_class_v6(const uint8_t *b)
 {
 	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	static const uint8_t nat64local[6] = { 0, 0x64, 0xff, 0x9b, 0, 0x01 };
 	static const uint8_t compat[12] = { 0 };
 	const char *cls;
 	uint8_t v4[4];
@@ -228,6 +232,9 @@ addr_class_v6(const uint8_t *b)
 	 * carry the IPv4 destination in the last 32 bits. */
 	if (memcmp(b, addr_v4mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 ||
 	    memcmp(b, compat, 12) == 0)
+		return addr_class_v4(b + 12);
+	/* The local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215) ends in IPv4. */
+	if (memcmp(b, nat64local, 6) == 0)
 		return addr_class_v4(b + 12);
 	/* 6to4 (2002::/16): the IPv4 address sits in bits 16-47. */
 	if (b[0] == 0x20 && b[1] == 0x02)

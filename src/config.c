@@ -403,8 +403,8 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 
 size_t
 config_each_line(const char *fname, const char *buf, size_t len,
-    int (*fn)(void *, const char *, size_t, char *, size_t), void *ctx,
-    struct diag *d)
+    int (*fn)(void *, unsigned, const char *, size_t, char *, size_t),
+    void *ctx, struct diag *d)
 {
 	const char *p = buf, *end = buf + len, *nl;
 	unsigned line = 0;
@@ -421,7 +421,7 @@ config_each_line(const char *fname, const char *buf, size_t len,
 			continue;
 		}
 		err[0] = '\0';
-		if (fn(ctx, p, (size_t)(nl - p), err, sizeof(err)) == -1)
+		if (fn(ctx, line, p, (size_t)(nl - p), err, sizeof(err)) == -1)
 			diag_add(d, fname, line, "%s", err);
 	}
 	return d->d_count - before;
@@ -430,12 +430,11 @@ config_each_line(const char *fname, const char *buf, size_t len,
 struct config_parse_ctx {
 	struct config	*pc_config;
 	struct diag	*pc_diag;
-	unsigned	 pc_line;
 };
 
 static int
-config_parse_line(void *arg, const char *s, size_t len, char *err,
-    size_t errlen)
+config_parse_line(void *arg, unsigned lineno, const char *s, size_t len,
+    char *err, size_t errlen)
 {
 	struct config_parse_ctx *pc = arg;
 	char *words[CONFIG_MAX_WORDS], *copy, *p;
@@ -443,7 +442,6 @@ config_parse_line(void *arg, const char *s, size_t len, char *err,
 
 	(void)err;
 	(void)errlen;
-	pc->pc_line++;
 	copy = xstrndup(s, len);
 	for (p = copy;;) {
 		while (*p == ' ' || *p == '\t' || *p == '\r')
@@ -451,7 +449,7 @@ config_parse_line(void *arg, const char *s, size_t len, char *err,
 		if (*p == '\0' || *p == '#')
 			break;
 		if (n == CONFIG_MAX_WORDS) {
-			diag_add(pc->pc_diag, pc->pc_config->c_path, pc->pc_line,
+			diag_add(pc->pc_diag, pc->pc_config->c_path, lineno,
 			    "too many words on one line (max %d)",
 			    CONFIG_MAX_WORDS);
 			free(copy);
@@ -464,7 +462,7 @@ config_parse_line(void *arg, const char *s, size_t len, char *err,
 			*p++ = '\0';
 	}
 	if (n > 0)
-		config_directive(pc->pc_config, pc->pc_line, words, n,
+		config_directive(pc->pc_config, lineno, words, n,
 		    pc->pc_diag);
 	free(copy);
 	return 0;
@@ -473,7 +471,7 @@ config_parse_line(void *arg, const char *s, size_t len, char *err,
 int
 config_parse(struct config *c, const char *buf, size_t len, struct diag *d)
 {
-	struct config_parse_ctx pc = { c, d, 0 };
+	struct config_parse_ctx pc = { c, d };
 	size_t before = d->d_count;
 
 	config_each_line(c->c_path, buf, len, config_parse_line, &pc, d);
@@ -571,18 +569,20 @@ fail:
 }
 
 static int
-config_users_line(void *ctx, const char *s, size_t len, char *err,
-    size_t errlen)
+config_users_line(void *ctx, unsigned lineno, const char *s, size_t len,
+    char *err, size_t errlen)
 {
+	(void)lineno;
 	return htpasswd_parse_line(ctx, s, len, err, errlen);
 }
 
 static int
-config_allow_line(void *ctx, const char *s, size_t len, char *err,
-    size_t errlen)
+config_allow_line(void *ctx, unsigned lineno, const char *s, size_t len,
+    char *err, size_t errlen)
 {
 	const char *hash = memchr(s, '#', len);
 
+	(void)lineno;
 	if (hash != NULL)
 		len = (size_t)(hash - s);
 	while (len > 0 && (*s == ' ' || *s == '\t')) {
@@ -598,16 +598,18 @@ config_allow_line(void *ctx, const char *s, size_t len, char *err,
 }
 
 static int
-config_hosts_line(void *ctx, const char *s, size_t len, char *err,
-    size_t errlen)
+config_hosts_line(void *ctx, unsigned lineno, const char *s, size_t len,
+    char *err, size_t errlen)
 {
+	(void)lineno;
 	return hosts_parse_line(ctx, s, len, err, errlen);
 }
 
 /* Read one referenced file and feed its lines to `fn`. */
 static void
 config_load_ref(struct config *c, const struct config_ref *r,
-    const char *what, int (*fn)(void *, const char *, size_t, char *, size_t),
+    const char *what,
+    int (*fn)(void *, unsigned, const char *, size_t, char *, size_t),
     void *ctx, struct diag *d)
 {
 	size_t len;

@@ -105,8 +105,8 @@ struct config *config_load(const char *path, struct diag *d);
 /* Call `fn` for each line of `buf` with its 1-based number; an error `fn`
  * reports is added to `d` as "fname:line: err". Returns errors added. */
 size_t config_each_line(const char *fname, const char *buf, size_t len,
-    int (*fn)(void *ctx, const char *line, size_t len, char *err,
-    size_t errlen), void *ctx, struct diag *d);
+    int (*fn)(void *ctx, unsigned lineno, const char *line, size_t len,
+    char *err, size_t errlen), void *ctx, struct diag *d);
 
 /* Parse a duration ("500ms", "10s", "5m", "1h"; bare number = seconds) into
  * milliseconds. Returns 0 or -1. */

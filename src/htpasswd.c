@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* htpasswd parsing. Formats are recognised by prefix and then confirmed by
- * libxcrypt's crypt_checksalt(), so a truncated or mangled hash is a load-time
- * error rather than a user who can never log in. */
+/* htpasswd parsing. Formats are recognised by prefix, their shape is checked
+ * (crypt_checksalt() only looks at the setting, not at the hash after it), and
+ * libxcrypt confirms the method is enabled, so a truncated or mangled hash is
+ * a load-time error rather than a user who can never log in. */
 #include <crypt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,46 @@ htpasswd_refused_kind(const char *h, size_t len)
 	return "unknown";
 }
 
+static bool
+htpasswd_b64ish(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '.' || s[i] == '/'))
+			return false;
+	return true;
+}
+
+/* True when `h` has the full shape of its kind: bcrypt is exactly
+ * "$2y$NN$" + 53 characters with a cost of 04-31; SHA-crypt and yescrypt end
+ * in a "$"-separated digest of 43 (SHA-256, yescrypt) or 86 (SHA-512)
+ * characters. */
+static bool
+htpasswd_shape_ok(const char *h, size_t len)
+{
+	const char *last;
+	size_t want;
+
+	if (h[1] == '2') {
+		int cost;
+
+		if (len != 60 || h[6] != '$' || h[4] < '0' || h[4] > '3' ||
+		    h[5] < '0' || h[5] > '9')
+			return false;
+		cost = (h[4] - '0') * 10 + (h[5] - '0');
+		return cost >= 4 && cost <= 31 && htpasswd_b64ish(h + 7, 53);
+	}
+	want = h[1] == '6' ? 86 : 43;
+	last = memrchr(h, '$', len);
+	if (last == NULL || last - h < 4)
+		return false;
+	return len - (size_t)(last + 1 - h) == want &&
+	    htpasswd_b64ish(last + 1, want);
+}
+
 int
 htpasswd_parse_line(struct userdb *db, const char *line, size_t len,
     char *err, size_t errlen)
@@ -109,7 +151,10 @@ htpasswd_parse_line(struct userdb *db, const char *line, size_t len,
 	}
 	if ((hcopy = strndup(hash, hlen)) == NULL)
 		return htpasswd_fail(err, errlen, "out of memory");
-	if (crypt_checksalt(hcopy) != CRYPT_SALT_OK) {
+	/* libxcrypt calls SHA-crypt "legacy" but still verifies it. */
+	if (!htpasswd_shape_ok(hcopy, hlen) ||
+	    (crypt_checksalt(hcopy) != CRYPT_SALT_OK &&
+	    crypt_checksalt(hcopy) != CRYPT_SALT_METHOD_LEGACY)) {
 		snprintf(msg, sizeof(msg),
 		    "user '%.*s': malformed or unsupported password hash; "
 		    "recreate it with htpasswd -B", (int)(nlen > 64 ? 64 : nlen),

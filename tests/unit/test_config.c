@@ -1,0 +1,598 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for config.c without file I/O: each directive parsed from a
+ * buffer, every error reported as "FILE:LINE: message" with the right line
+ * when several are in one buffer, durations, the cross-directive checks of
+ * config_finish and the CONNECT port set. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+
+#define PATH	"/etc/sluice/sluice.conf"
+
+/* Append printf output to buf. */
+static void __attribute__((format(printf, 3, 4)))
+cat(char *buf, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	va_list ap;
+
+	if (used >= len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + used, len - used, fmt, ap);
+	va_end(ap);
+}
+
+static void
+render_ports(const struct config *c, char *buf, size_t len)
+{
+	unsigned p, lo;
+
+	for (p = 1; p <= 65535; p++) {
+		if (!config_connect_port(c, (uint16_t)p))
+			continue;
+		for (lo = p; p < 65535 && config_connect_port(c,
+		    (uint16_t)(p + 1)); p++)
+			;
+		cat(buf, len, buf[0] ? " " : "");
+		if (lo == p)
+			cat(buf, len, "%u", p);
+		else
+			cat(buf, len, "%u-%u", lo, p);
+	}
+	if (config_connect_port(c, 0))
+		cat(buf, len, " and 0");
+}
+
+/* One aspect of a parsed configuration as text, so a table row can name
+ * the field and the expected value. */
+static void
+render(const struct config *c, const char *field, char *buf, size_t len)
+{
+	char a[100];
+	size_t i;
+
+	buf[0] = '\0';
+	if (strcmp(field, "listen") == 0) {
+		for (i = 0; i < c->c_nlisten; i++) {
+			addr_format((const struct sockaddr *)
+			    &c->c_listen[i].l_addr, a, sizeof(a));
+			cat(buf, len, "%s%s", i ? " " : "", a);
+		}
+	} else if (strcmp(field, "ports") == 0)
+		render_ports(c, buf, len);
+	else if (strcmp(field, "cidrs") == 0) {
+		for (i = 0; i < c->c_ncidrs; i++) {
+			cidr_format(&c->c_cidrs[i], a, sizeof(a));
+			cat(buf, len, "%s%s", i ? " " : "", a);
+		}
+	} else if (strcmp(field, "timeouts") == 0)
+		cat(buf, len, "connect=%u dns=%u idle=%u header=%u",
+		    c->c_connect_timeout_ms, c->c_dns_timeout_ms,
+		    c->c_idle_timeout_ms, c->c_header_timeout_ms);
+	else if (strcmp(field, "max_connections") == 0)
+		cat(buf, len, "%u", c->c_max_connections);
+	else if (strcmp(field, "dns") == 0)
+		cat(buf, len, "%s", c->c_dns_servers ? c->c_dns_servers :
+		    "(system)");
+	else if (strcmp(field, "access_log") == 0)
+		cat(buf, len, "%s", c->c_access_log ? c->c_access_log : "(off)");
+	else if (strcmp(field, "users") == 0)
+		cat(buf, len, "%s@%u", c->c_have_users ?
+		    c->c_users_file.r_path : "(none)", c->c_users_file.r_line);
+	else if (strcmp(field, "hosts_file") == 0)
+		cat(buf, len, "%s@%u", c->c_have_hosts ?
+		    c->c_hosts_file.r_path : "(none)", c->c_hosts_file.r_line);
+	else if (strcmp(field, "allow_files") == 0) {
+		for (i = 0; i < c->c_nallow_files; i++)
+			cat(buf, len, "%s%s@%u", i ? " " : "",
+			    c->c_allow_files[i].r_path,
+			    c->c_allow_files[i].r_line);
+	} else if (strncmp(field, "match:", 6) == 0)
+		cat(buf, len, "%s", patterns_match(&c->c_patterns, field + 6) ?
+		    "yes" : "no");
+	else if (strcmp(field, "unauth") == 0)
+		cat(buf, len, "%s", c->c_allow_unauthenticated ? "yes" : "no");
+	else
+		cat(buf, len, "unknown field %s", field);
+}
+
+struct directive_case {
+	const char	*path;	/* NULL: PATH */
+	const char	*text;
+	const char	*field;
+	const char	*want;
+};
+
+#define DEF_TIMEOUTS "connect=10000 dns=5000 idle=900000 header=10000"
+
+static const struct directive_case directive_cases[] = {
+	{ NULL, "listen 127.0.0.1:3128", "listen", "127.0.0.1:3128" },
+	{ NULL, "listen [::1]:8080", "listen", "[::1]:8080" },
+	{ NULL, "listen 0.0.0.0:3128\nlisten [::]:3129", "listen",
+	    "0.0.0.0:3128 [::]:3129" },
+	{ NULL, "listen\t127.0.0.1:3128 # local only\r\n", "listen",
+	    "127.0.0.1:3128" },
+	{ NULL, "", "listen", "" },
+
+	{ NULL, "connect_ports 443", "ports", "443" },
+	{ NULL, "connect_ports 8443 443 1000-1002", "ports",
+	    "443 1000-1002 8443" },
+	{ NULL, "connect_ports 80\nconnect_ports 443", "ports", "80 443" },
+	{ NULL, "connect_ports 1-65535", "ports", "1-65535" },
+	{ NULL, "connect_ports 65535 1", "ports", "1 65535" },
+	{ NULL, "connect_ports 22-22", "ports", "22" },
+
+	{ NULL, "allow_cidr 127.0.0.0/8 ::1", "cidrs", "127.0.0.0/8 ::1/128" },
+	{ NULL, "allow_cidr 10.0.0.0/8\nallow_cidr 192.168.1.5", "cidrs",
+	    "10.0.0.0/8 192.168.1.5/32" },
+	{ NULL, "allow_cidr fc00::/7", "cidrs", "fc00::/7" },
+
+	{ NULL, "", "timeouts", DEF_TIMEOUTS },
+	{ NULL, "connect_timeout 500ms", "timeouts",
+	    "connect=500 dns=5000 idle=900000 header=10000" },
+	{ NULL, "connect_timeout 30", "timeouts",
+	    "connect=30000 dns=5000 idle=900000 header=10000" },
+	{ NULL, "dns_timeout 2s", "timeouts",
+	    "connect=10000 dns=2000 idle=900000 header=10000" },
+	{ NULL, "idle_timeout 5m", "timeouts",
+	    "connect=10000 dns=5000 idle=300000 header=10000" },
+	{ NULL, "header_timeout 1h", "timeouts",
+	    "connect=10000 dns=5000 idle=900000 header=3600000" },
+
+	{ NULL, "", "max_connections", "10000" },
+	{ NULL, "max_connections 500", "max_connections", "500" },
+	{ NULL, "max_connections 1", "max_connections", "1" },
+
+	{ NULL, "", "dns", "(system)" },
+	{ NULL, "dns_server 8.8.8.8", "dns", "8.8.8.8:53" },
+	{ NULL, "dns_server 1.1.1.1:5353", "dns", "1.1.1.1:5353" },
+	{ NULL, "dns_server [2001:db8::1]", "dns", "[2001:db8::1]:53" },
+	{ NULL, "dns_server [2001:db8::1]:5300", "dns", "[2001:db8::1]:5300" },
+	{ NULL, "dns_server 2001:DB8::2", "dns", "[2001:db8::2]:53" },
+	{ NULL, "dns_server 8.8.8.8 1.1.1.1:54", "dns",
+	    "8.8.8.8:53,1.1.1.1:54" },
+	{ NULL, "dns_server 127.0.0.53\ndns_server [::1]", "dns",
+	    "127.0.0.53:53,[::1]:53" },
+
+	{ NULL, "", "access_log", "stdout" },
+	{ NULL, "access_log off", "access_log", "(off)" },
+	{ NULL, "access_log stdout", "access_log", "stdout" },
+	{ NULL, "access_log access.log", "access_log",
+	    "/etc/sluice/access.log" },
+	{ NULL, "access_log logs/a.log", "access_log", "/etc/sluice/logs/a.log" },
+	{ NULL, "access_log /var/log/sluice.log", "access_log",
+	    "/var/log/sluice.log" },
+	{ NULL, "access_log off\naccess_log stdout", "access_log", "stdout" },
+	{ "sluice.conf", "access_log a.log", "access_log", "a.log" },
+	{ "conf.d/sluice.conf", "access_log a.log", "access_log",
+	    "conf.d/a.log" },
+
+	{ NULL, "", "users", "(none)@0" },
+	{ NULL, "users users.htpasswd", "users", "/etc/sluice/users.htpasswd@1" },
+	{ NULL, "# users\n\nusers /srv/users", "users", "/srv/users@3" },
+	{ NULL, "hosts_file hosts", "hosts_file", "/etc/sluice/hosts@1" },
+	{ NULL, "allow_file a.txt\nallow_file /b.txt", "allow_files",
+	    "/etc/sluice/a.txt@1 /b.txt@2" },
+
+	{ NULL, "allow api.anthropic.com .github.com", "match:api.anthropic.com",
+	    "yes" },
+	{ NULL, "allow api.anthropic.com .github.com", "match:github.com",
+	    "yes" },
+	{ NULL, "allow api.anthropic.com .github.com", "match:anthropic.com",
+	    "no" },
+	{ NULL, "allow API.Anthropic.com.\nallow *.googleapis.com",
+	    "match:api.anthropic.com", "yes" },
+	{ NULL, "allow *.googleapis.com", "match:googleapis.com", "no" },
+	{ NULL, "", "match:api.anthropic.com", "no" },
+
+	{ NULL, "", "unauth", "no" },
+	{ NULL, "allow_unauthenticated yes", "unauth", "yes" },
+	{ NULL, "allow_unauthenticated yes\nallow_unauthenticated no", "unauth",
+	    "no" },
+};
+
+static void
+test_config_directives(void **state)
+{
+	size_t i, n = sizeof(directive_cases) / sizeof(directive_cases[0]);
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const struct directive_case *t = &directive_cases[i];
+		struct config *c = config_new(t->path ? t->path : PATH);
+		struct diag d = { NULL, 0 };
+		char have[400];
+		int r = config_parse(c, t->text, strlen(t->text), &d);
+
+		render(c, t->field, have, sizeof(have));
+		if (r != 0 || d.d_count != 0) {
+			print_error("row %zu: \"%s\" gave errors, first: %s\n", i,
+			    t->text, d.d_count ? d.d_msgs[0] : "(none)");
+			bad++;
+		} else if (strcmp(have, t->want) != 0) {
+			print_error("row %zu: \"%s\": %s is \"%s\", expected "
+			    "\"%s\"\n", i, t->text, t->field, have, t->want);
+			bad++;
+		}
+		diag_free(&d);
+		config_unref(c);
+	}
+	if (bad > 0)
+		fail_msg("%d of %zu directive cases failed", bad, n);
+}
+
+struct error_case {
+	const char	*line;
+	unsigned	 nerr;	/* errors this line must produce */
+	const char	*want;	/* each of them contains this */
+};
+
+/* One buffer, one row per line: the errors must come out in order, each
+ * prefixed with the file and its own line number. */
+static const struct error_case error_cases[] = {
+	{ "# a configuration with mistakes", 0, NULL },
+	{ "listen 127.0.0.1:3128", 0, NULL },
+	{ "frobnicate yes", 1, "unknown directive 'frobnicate'" },
+	{ "Listen 127.0.0.1:3128", 1, "unknown directive 'Listen'" },
+	{ "allow *.com", 1, "invalid pattern '*.com'" },
+	{ "allow api.example.com * .com", 2, "invalid pattern" },
+	{ "", 0, NULL },
+	{ "allow https://api.example.com/", 1, "invalid pattern" },
+	{ "allow b\xc3\xbc" "cher.de", 1, "punycode" },
+	{ "connect_ports 70000", 1, "'70000'" },
+	{ "connect_ports 0", 1, "'0'" },
+	{ "connect_ports 443-80", 1, "'443-80'" },
+	{ "connect_ports 80-", 1, "'80-'" },
+	{ "connect_ports 443,8443", 1, "'443,8443'" },
+	{ "connect_ports 443 https", 1, "'https'" },
+	{ "idle_timeout 10x", 1, "invalid duration '10x'" },
+	{ "connect_timeout 0", 1, "invalid duration '0'" },
+	{ "dns_timeout -5s", 1, "invalid duration" },
+	{ "header_timeout 1.5s", 1, "invalid duration" },
+	{ "   # an indented comment", 0, NULL },
+	{ "listen", 1, "'listen' takes exactly one argument" },
+	{ "listen 127.0.0.1:1 127.0.0.1:2", 1, "takes exactly one argument" },
+	{ "allow", 1, "'allow' needs at least one argument" },
+	{ "connect_ports", 1, "needs at least one argument" },
+	{ "users", 1, "'users' takes exactly one argument" },
+	{ "access_log a b", 1, "takes exactly one argument" },
+	{ "idle_timeout 5 m", 1, "takes exactly one argument" },
+	{ "max_connections 0", 1, "max_connections" },
+	{ "max_connections lots", 1, "'lots'" },
+	{ "max_connections 1 2", 1, "takes exactly one argument" },
+	{ "listen 127.0.0.1", 1, "listen:" },
+	{ "listen localhost:3128", 1, "listen:" },
+	{ "listen ::1:3128", 1, "listen:" },
+	{ "allow_cidr 10.0.0.1/8", 1, "allow_cidr:" },
+	{ "allow_cidr 10.0.0.0/33 10.0.0.0/8", 1, "allow_cidr:" },
+	{ "dns_server 8.8.8.8:0", 1, "dns_server:" },
+	{ "dns_server dns.google", 1, "dns_server:" },
+	{ "allow_unauthenticated maybe", 1, "'yes' or 'no'" },
+	{ "users a.htpasswd", 0, NULL },
+	{ "users b.htpasswd", 1, "given twice" },
+	{ "hosts_file hosts", 0, NULL },
+	{ "hosts_file hosts2", 1, "given twice" },
+	{ "    allow good.example.com   ", 0, NULL },
+	{ "frobnicate", 1, "unknown directive" },	/* no final newline */
+};
+
+static int
+check_errors(const char *eol)
+{
+	size_t i, k = 0, n = sizeof(error_cases) / sizeof(error_cases[0]);
+	struct config *c = config_new(PATH);
+	struct diag d = { NULL, 0 };
+	char buf[4096] = "", prefix[64];
+	unsigned j;
+	int bad = 0;
+
+	for (i = 0; i < n; i++)
+		cat(buf, sizeof(buf), "%s%s", i ? eol : "", error_cases[i].line);
+	if (config_parse(c, buf, strlen(buf), &d) != -1) {
+		print_error("config_parse did not fail\n");
+		bad++;
+	}
+	for (i = 0; i < n; i++) {
+		const struct error_case *t = &error_cases[i];
+
+		snprintf(prefix, sizeof(prefix), PATH ":%zu: ", i + 1);
+		for (j = 0; j < t->nerr; j++, k++) {
+			if (k >= d.d_count) {
+				print_error("line %zu \"%s\": missing error\n",
+				    i + 1, t->line);
+				bad++;
+			} else if (strncmp(d.d_msgs[k], prefix,
+			    strlen(prefix)) != 0 ||
+			    strstr(d.d_msgs[k], t->want) == NULL) {
+				print_error("line %zu \"%s\": got \"%s\", "
+				    "expected \"%s...%s...\"\n", i + 1, t->line,
+				    d.d_msgs[k], prefix, t->want);
+				bad++;
+			}
+		}
+	}
+	for (; k < d.d_count; k++) {
+		print_error("unexpected error: %s\n", d.d_msgs[k]);
+		bad++;
+	}
+	/* Parsing went on after each error. */
+	if (!patterns_match(&c->c_patterns, "good.example.com") ||
+	    !patterns_match(&c->c_patterns, "api.example.com")) {
+		print_error("directives after an error were not applied\n");
+		bad++;
+	}
+	diag_free(&d);
+	config_unref(c);
+	return bad;
+}
+
+static void
+test_config_errors(void **state)
+{
+	int bad;
+
+	(void)state;
+	bad = check_errors("\n");
+	bad += check_errors("\r\n");
+	if (bad > 0)
+		fail_msg("%d error-reporting checks failed", bad);
+}
+
+/* A NUL byte is an error on its own line; later lines keep their numbers. */
+static void
+test_config_nul_byte(void **state)
+{
+	static const char buf[] = "listen 127.0.0.1:3128\nallow a\0b.com\n"
+	    "frobnicate\n";
+	static const char *const want[] = {
+		PATH ":2: NUL byte in line",
+		PATH ":3: unknown directive 'frobnicate'",
+	};
+	struct config *c = config_new(PATH);
+	struct diag d = { NULL, 0 };
+	size_t i;
+	int bad = 0;
+
+	(void)state;
+	if (config_parse(c, buf, sizeof(buf) - 1, &d) != -1)
+		bad++;
+	for (i = 0; i < 2; i++)
+		if (i >= d.d_count || strcmp(d.d_msgs[i], want[i]) != 0) {
+			print_error("error %zu: got \"%s\", expected \"%s\"\n",
+			    i + 1, i < d.d_count ? d.d_msgs[i] : "(none)",
+			    want[i]);
+			bad++;
+		}
+	if (d.d_count != 2 || patterns_match(&c->c_patterns, "a"))
+		bad++;
+	diag_free(&d);
+	config_unref(c);
+	if (bad > 0)
+		fail_msg("a line with a NUL byte: %d checks failed", bad);
+}
+
+struct duration_case {
+	const char	*in;
+	int		 ret;
+	unsigned	 ms;
+};
+
+static const struct duration_case duration_cases[] = {
+	{ "0", 0, 0 },
+	{ "10", 0, 10000 },
+	{ "10s", 0, 10000 },
+	{ "500ms", 0, 500 },
+	{ "1ms", 0, 1 },
+	{ "5m", 0, 300000 },
+	{ "15m", 0, 900000 },
+	{ "1h", 0, 3600000 },
+	{ "010s", 0, 10000 },
+	{ "4294967295ms", 0, 4294967295u },
+	{ "1193h", 0, 4294800000u },
+	{ "4294967296ms", -1, 0 },
+	{ "4294968s", -1, 0 },
+	{ "1194h", -1, 0 },
+	{ "99999999999999999999", -1, 0 },
+	{ "", -1, 0 },
+	{ "s", -1, 0 },
+	{ "ms", -1, 0 },
+	{ "-1", -1, 0 },
+	{ "+5", -1, 0 },
+	{ " 5", -1, 0 },
+	{ "5 ", -1, 0 },
+	{ "5 s", -1, 0 },
+	{ "5sec", -1, 0 },
+	{ "5ss", -1, 0 },
+	{ "1.5s", -1, 0 },
+	{ "5d", -1, 0 },
+	{ "5us", -1, 0 },
+	{ "10ms5", -1, 0 },
+	{ "1h30m", -1, 0 },
+	{ "0x10", -1, 0 },
+	{ "ten", -1, 0 },
+};
+
+static void
+test_config_parse_duration(void **state)
+{
+	size_t i, n = sizeof(duration_cases) / sizeof(duration_cases[0]);
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const struct duration_case *t = &duration_cases[i];
+		unsigned ms = 12345;
+		int r = config_parse_duration(t->in, &ms);
+
+		if (r != t->ret || (r == 0 && ms != t->ms)) {
+			print_error("row %zu: config_parse_duration(\"%s\") = %d "
+			    "(%u ms), expected %d (%u ms)\n", i, t->in, r, ms,
+			    t->ret, t->ms);
+			bad++;
+		}
+	}
+	if (bad > 0)
+		fail_msg("%d of %zu duration cases failed", bad, n);
+}
+
+#define USER_LINE \
+	"agent:$2y$05$JXwRALWAfsKL3E5NY7JQieQAW/IHkpD52IkX/6jSUPfoFON8mProu"
+
+struct finish_case {
+	const char	*text;
+	bool		 add_user;	/* as if the users file had one entry */
+	int		 ret;
+	const char	*want;	/* error substring, or listeners on success */
+	const char	*ports;	/* connect ports on success */
+};
+
+static const struct finish_case finish_cases[] = {
+	{ "", false, 0, "127.0.0.1:3128", "443" },
+	{ "allow api.anthropic.com", false, 0, "127.0.0.1:3128", "443" },
+	{ "connect_ports 8443", false, 0, "127.0.0.1:3128", "8443" },
+	{ "listen [::1]:3128", false, 0, "[::1]:3128", "443" },
+	{ "listen 127.0.0.2:8080", false, 0, "127.0.0.2:8080", "443" },
+	{ "listen 0.0.0.0:3128\nallow_unauthenticated yes", false, 0,
+	    "0.0.0.0:3128", "443" },
+	{ "listen 0.0.0.0:3128\nusers users.htpasswd", true, 0, "0.0.0.0:3128",
+	    "443" },
+	{ "listen 0.0.0.0:3128", false, -1, PATH ": listening on 0.0.0.0:3128 "
+	    "without 'users'", NULL },
+	{ "listen 0.0.0.0:3128", false, -1, "allow_unauthenticated yes", NULL },
+	{ "listen [::]:3128", false, -1, "listening on [::]:3128", NULL },
+	{ "listen 127.0.0.1:3128\nlisten 192.168.1.10:3128", false, -1,
+	    "listening on 192.168.1.10:3128", NULL },
+	{ "listen 0.0.0.0:3128\nallow_unauthenticated no", false, -1,
+	    "open proxy", NULL },
+	{ "users users.htpasswd", false, -1,
+	    "/etc/sluice/users.htpasswd: no users", NULL },
+};
+
+static void
+test_config_finish(void **state)
+{
+	size_t i, n = sizeof(finish_cases) / sizeof(finish_cases[0]);
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const struct finish_case *t = &finish_cases[i];
+		struct config *c = config_new(PATH);
+		struct diag d = { NULL, 0 };
+		char err[300], listen[200], ports[200];
+		int r = -2;
+
+		if (config_parse(c, t->text, strlen(t->text), &d) == 0 &&
+		    (!t->add_user || htpasswd_parse_line(&c->c_users,
+		    USER_LINE, strlen(USER_LINE), err, sizeof(err)) == 0))
+			r = config_finish(c, &d);
+		render(c, "listen", listen, sizeof(listen));
+		render(c, "ports", ports, sizeof(ports));
+		if (r != t->ret) {
+			print_error("row %zu: \"%s\": config_finish returned %d, "
+			    "expected %d (first error: %s)\n", i, t->text, r,
+			    t->ret, d.d_count ? d.d_msgs[0] : "none");
+			bad++;
+		} else if (r == 0 && (strcmp(listen, t->want) != 0 ||
+		    strcmp(ports, t->ports) != 0)) {
+			print_error("row %zu: \"%s\": listen \"%s\" ports \"%s\", "
+			    "expected \"%s\" and \"%s\"\n", i, t->text, listen,
+			    ports, t->want, t->ports);
+			bad++;
+		} else if (r == -1 && (d.d_count != 1 ||
+		    strstr(d.d_msgs[0], t->want) == NULL)) {
+			print_error("row %zu: \"%s\": %zu errors, first \"%s\", "
+			    "expected one containing \"%s\"\n", i, t->text,
+			    d.d_count, d.d_count ? d.d_msgs[0] : "", t->want);
+			bad++;
+		}
+		diag_free(&d);
+		config_unref(c);
+	}
+	if (bad > 0)
+		fail_msg("%d of %zu config_finish cases failed", bad, n);
+}
+
+struct port_case {
+	const char	*text;
+	uint16_t	 port;
+	bool		 allowed;
+};
+
+static const struct port_case port_cases[] = {
+	{ "", 443, true },
+	{ "", 80, false },
+	{ "", 22, false },
+	{ "", 0, false },
+	{ "", 442, false },
+	{ "", 444, false },
+	{ "", 65535, false },
+	{ "connect_ports 8000-8080 443", 7999, false },
+	{ "connect_ports 8000-8080 443", 8000, true },
+	{ "connect_ports 8000-8080 443", 8042, true },
+	{ "connect_ports 8000-8080 443", 8080, true },
+	{ "connect_ports 8000-8080 443", 8081, false },
+	{ "connect_ports 8000-8080 443", 443, true },
+	{ "connect_ports 8443", 443, false },
+	{ "connect_ports 1-65535", 1, true },
+	{ "connect_ports 1-65535", 65535, true },
+	{ "connect_ports 1-65535", 0, false },
+	{ "connect_ports 65535", 65535, true },
+	{ "connect_ports 65535", 65534, false },
+};
+
+static void
+test_config_connect_port(void **state)
+{
+	size_t i, n = sizeof(port_cases) / sizeof(port_cases[0]);
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const struct port_case *t = &port_cases[i];
+		struct config *c = config_new(PATH);
+		struct diag d = { NULL, 0 };
+		bool ok;
+
+		if (config_parse(c, t->text, strlen(t->text), &d) == -1 ||
+		    config_finish(c, &d) == -1) {
+			print_error("row %zu: \"%s\" refused: %s\n", i, t->text,
+			    d.d_msgs[0]);
+			bad++;
+		} else if ((ok = config_connect_port(c, t->port)) != t->allowed) {
+			print_error("row %zu: \"%s\": port %u %s, expected %s\n",
+			    i, t->text, (unsigned)t->port,
+			    ok ? "allowed" : "refused",
+			    t->allowed ? "allowed" : "refused");
+			bad++;
+		}
+		diag_free(&d);
+		config_unref(c);
+	}
+	if (bad > 0)
+		fail_msg("%d of %zu connect_port cases failed", bad, n);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_directives),
+		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_config_nul_byte),
+		cmocka_unit_test(test_config_parse_duration),
+		cmocka_unit_test(test_config_finish),
+		cmocka_unit_test(test_config_connect_port),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
