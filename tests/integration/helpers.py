@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: MIT
+"""Small shared checks and client runners for the integration tests."""
+
+import os
+import subprocess
+
+PROXY_ENV_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
+                  "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def env_without_proxies(**extra):
+    """os.environ without any proxy variable, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k not in PROXY_ENV_VARS}
+    env.update(extra)
+    return env
+
+
+def assert_refusal(reply, status, code, host=None):
+    """A refusal as the contract describes it: the status, `X-Sluice-Error: <code>`,
+    `Content-Type: text/plain`, and a short body that names `host` (when given)."""
+    assert reply.status == status, (
+        f"expected {status} {code}, got {reply.status} {reply.reason} "
+        f"(X-Sluice-Error: {reply.error_code}); body: {reply.body[:300]!r}")
+    assert reply.error_code == code, (
+        f"expected X-Sluice-Error: {code}, got {reply.error_code!r}; headers: {reply.headers}")
+    content_type = reply.headers.get("content-type", "")
+    assert content_type.split(";")[0].strip().lower() == "text/plain", (
+        f"refusal Content-Type is {content_type!r}")
+    body = reply.body.decode("utf-8", "replace")
+    assert body.strip(), "refusal has an empty body"
+    if host is not None:
+        assert host.lower() in body.lower(), f"refusal body does not name {host!r}: {body!r}"
+
+
+def curl(proxy_url, url, ca_cert, *extra, prefix=(), timeout=60):
+    """Run curl through the proxy (explicit -x, no proxy variables in its environment)."""
+    return subprocess.run(
+        [*prefix, "curl", "--silent", "--show-error", "--max-time", "30", "--cacert", ca_cert,
+         "--proxy", proxy_url, *extra, url],
+        capture_output=True, text=True, timeout=timeout, env=env_without_proxies(),
+        stdin=subprocess.DEVNULL)

@@ -1,0 +1,280 @@
+# SPDX-License-Identifier: MIT
+"""The command line: `sluice check` validates a configuration completely and reports every
+error as FILE:LINE: message; usage errors exit 2; an open proxy on a public address is refused
+unless the configuration says so."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from sluiceproc import LISTEN_RE, run_cli
+
+
+def write(path, *lines):
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def htpasswd_line(flag, user, password):
+    done = subprocess.run(["htpasswd", flag, "-i", "-n", user], input=password, text=True,
+                          capture_output=True, check=True, timeout=60)
+    return done.stdout.strip()
+
+
+def error_lines(done):
+    return [line for line in done.stderr.splitlines() if line.strip()]
+
+
+def assert_reports(done, location, *words):
+    """`sluice check` failed with exit 1 and one of its stderr lines starts with
+    `location` ("FILE:LINE:") and contains every word in `words` (case-insensitive)."""
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert "configuration OK" not in done.stdout
+    matching = [line for line in error_lines(done) if line.startswith(location)]
+    assert matching, f"no error at {location}; stderr:\n{done.stderr}"
+    for word in words:
+        assert any(word.lower() in line.lower() for line in matching), (
+            f"no error at {location} mentions {word!r}; stderr:\n{done.stderr}")
+
+
+@pytest.fixture
+def conf_dir(tmp_path, users_file):
+    """A directory with users.htpasswd (copied from the session's users file)."""
+    shutil.copy(users_file, tmp_path / "users.htpasswd")
+    return tmp_path
+
+
+def test_version(sluice_bin):
+    done = run_cli(sluice_bin, "version")
+
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"\d+\.\d+", done.stdout), done.stdout
+
+
+def test_help_names_the_commands(sluice_bin):
+    done = run_cli(sluice_bin, "--help")
+
+    assert done.returncode == 0, done.stderr
+    text = done.stdout + done.stderr
+    for word in ("serve", "check", "-c"):
+        assert word in text, text
+
+
+def test_serve_help(sluice_bin):
+    done = run_cli(sluice_bin, "serve", "--help")
+
+    assert done.returncode == 0, done.stderr
+    assert "-c" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("args", [
+    [],                                   # no command
+    ["frobnicate"],                       # unknown command
+    ["serve"],                            # serve without -c
+    ["serve", "-c"],                      # -c without a file
+    ["check", "-c", "a.conf", "--bogus"],  # unknown option
+], ids=["no-command", "unknown-command", "serve-without-c",
+        "c-without-file", "unknown-option"])
+def test_usage_errors_exit_2(sluice_bin, args):
+    done = run_cli(sluice_bin, *args, timeout=20)
+
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    assert done.stderr.strip(), "a usage error says what is wrong on stderr"
+
+
+def test_check_accepts_a_good_config_and_summarises_it(sluice_bin, conf_dir):
+    write(conf_dir / "hosts", "127.0.0.1 api.anthropic.com")
+    conf = write(conf_dir / "sluice.conf",
+                 "# the seed's policy",
+                 "listen 127.0.0.1:3128",
+                 "users users.htpasswd",
+                 "allow api.anthropic.com generativelanguage.googleapis.com api.replicate.com",
+                 "connect_ports 443 8443",
+                 "allow_cidr 127.0.0.0/8",
+                 "hosts_file hosts",
+                 "dns_server 127.0.0.1:5353",
+                 "access_log off",
+                 "connect_timeout 10s",
+                 "dns_timeout 5s",
+                 "idle_timeout 15m",
+                 "header_timeout 10s",
+                 "max_connections 100")
+
+    done = run_cli(sluice_bin, "check", "-c", conf, cwd="/")
+
+    assert done.returncode == 0, done.stderr
+    assert "configuration OK" in done.stdout
+    for item in ("127.0.0.1:3128", "generativelanguage.googleapis.com", "8443", "127.0.0.0/8"):
+        assert item in done.stdout, f"summary does not mention {item}:\n{done.stdout}"
+
+
+def test_check_reports_every_error_with_file_and_line(sluice_bin, conf_dir, credentials):
+    users = write(conf_dir / "mixed.htpasswd",
+                  htpasswd_line("-B", "agent", credentials.password),
+                  "intruder:plaintext-password")
+    conf = write(conf_dir / "sluice.conf",
+                 "# three mistakes below",                      # 1
+                 "listen 127.0.0.1:3128",                       # 2
+                 "users mixed.htpasswd",                        # 3
+                 "allow api.anthropic.com *.com",               # 4: TLD wildcard
+                 "frobnicate yes",                              # 5: unknown directive
+                 "connect_ports 443")                           # 6
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert_reports(done, f"{conf}:4:", "*.com")
+    assert_reports(done, f"{conf}:5:", "frobnicate")
+    htpasswd_errors = [line for line in error_lines(done)
+                       if line.startswith(f"{users}:2:") or line.startswith(f"{conf}:3:")]
+    assert htpasswd_errors, f"plaintext password line not reported:\n{done.stderr}"
+    assert any("htpasswd -B" in line for line in htpasswd_errors), done.stderr
+    assert "plaintext-password" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("pattern", [
+    "*",
+    "*.com",
+    ".com",
+    "https://api.anthropic.com",
+    "api.anthropic.com/v1",
+    "api.anthropic.com:443",
+    "bücher.example",
+    "api.anthropic.com,api.replicate.com",
+])
+def test_check_rejects_a_bad_allow_pattern(sluice_bin, conf_dir, pattern):
+    conf = write(conf_dir / "sluice.conf", "listen 127.0.0.1:3128", f"allow {pattern}",
+                 "users users.htpasswd")
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert_reports(done, f"{conf}:2:")
+
+
+def test_check_rejects_a_bad_pattern_in_an_allow_file(sluice_bin, conf_dir):
+    patterns = write(conf_dir / "domains.txt", "api.anthropic.com", "*.com")
+    conf = write(conf_dir / "sluice.conf", "listen 127.0.0.1:3128", "users users.htpasswd",
+                 "allow_file domains.txt")
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert done.returncode == 1
+    assert any(line.startswith(f"{patterns}:2:") for line in error_lines(done)), done.stderr
+
+
+@pytest.mark.parametrize("flag,kind", [
+    ("-p", "plaintext"),
+    ("-m", "$apr1$"),
+    ("-s", "{SHA}"),
+    ("-d", "DES crypt"),
+])
+def test_check_rejects_weak_htpasswd_hashes_and_suggests_bcrypt(sluice_bin, conf_dir, flag,
+                                                                kind):
+    users = write(conf_dir / "weak.htpasswd",
+                  htpasswd_line("-B", "good", "good-password"),
+                  htpasswd_line(flag, "weak", "weak-password"))
+    conf = write(conf_dir / "sluice.conf", "listen 127.0.0.1:3128", "users weak.htpasswd",
+                 "allow api.anthropic.com")
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert done.returncode == 1, f"{kind} accepted: {done.stdout}"
+    located = [line for line in error_lines(done)
+               if line.startswith(f"{users}:2:") or line.startswith(f"{conf}:2:")]
+    assert located, f"{kind} line not reported with its location:\n{done.stderr}"
+    assert any("htpasswd -B" in line for line in located), done.stderr
+
+
+@pytest.mark.parametrize("line,word", [
+    ("connect_timeout soon", "connect_timeout"),
+    ("idle_timeout -5s", "idle_timeout"),
+    ("allow_cidr 10.0.0.0/33", "10.0.0.0/33"),
+    ("allow_cidr not-a-cidr", "not-a-cidr"),
+    ("connect_ports 0", "0"),
+    ("connect_ports 70000", "70000"),
+    ("listen 127.0.0.1", "127.0.0.1"),
+    ("max_connections many", "many"),
+    ("hosts_file does-not-exist.hosts", "does-not-exist.hosts"),
+    ("allow_unauthenticated perhaps", "perhaps"),
+])
+def test_check_reports_a_bad_directive_value_with_its_line(sluice_bin, conf_dir, line, word):
+    conf = write(conf_dir / "sluice.conf", "# one bad line", "listen 127.0.0.1:3128",
+                 "users users.htpasswd", "allow api.anthropic.com", line)
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert_reports(done, f"{conf}:5:", word)
+
+
+def test_check_reports_a_missing_users_file(sluice_bin, conf_dir):
+    conf = write(conf_dir / "sluice.conf", "listen 127.0.0.1:3128", "users nowhere.htpasswd",
+                 "allow api.anthropic.com")
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert done.returncode == 1
+    assert "nowhere.htpasswd" in done.stderr, done.stderr
+
+
+def test_check_of_a_missing_config_file_fails(sluice_bin, tmp_path):
+    done = run_cli(sluice_bin, "check", "-c", str(tmp_path / "absent.conf"))
+
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert "absent.conf" in done.stderr
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:3128", "[::]:3128"])
+def test_public_listener_without_users_is_refused_unless_explicitly_allowed(sluice_bin,
+                                                                             conf_dir, listen):
+    base = [f"listen {listen}", "allow api.anthropic.com"]
+
+    open_proxy = run_cli(sluice_bin, "check", "-c", write(conf_dir / "open.conf", *base))
+    assert open_proxy.returncode == 1, open_proxy.stdout
+    assert "allow_unauthenticated" in open_proxy.stderr, open_proxy.stderr
+
+    explicit = run_cli(sluice_bin, "check", "-c",
+                       write(conf_dir / "explicit.conf", *base, "allow_unauthenticated yes"))
+    assert explicit.returncode == 0, explicit.stderr
+
+    with_users = run_cli(sluice_bin, "check", "-c",
+                         write(conf_dir / "users.conf", *base, "users users.htpasswd"))
+    assert with_users.returncode == 0, with_users.stderr
+
+
+def test_loopback_listener_without_users_is_fine(sluice_bin, conf_dir):
+    conf = write(conf_dir / "local.conf", "listen 127.0.0.1:3128", "listen [::1]:3128",
+                 "allow api.anthropic.com")
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert done.returncode == 0, done.stderr
+
+
+def test_serve_refuses_to_start_an_open_proxy_on_a_public_address(sluice_bin, conf_dir,
+                                                                   isolated_network):
+    # Runs in the session's private network namespace: even a wrongly started proxy would
+    # only be reachable over its loopback.
+    conf = write(conf_dir / "open.conf", "listen 0.0.0.0:0", "allow api.anthropic.com",
+                 f"access_log {conf_dir / 'access.log'}", "dns_server 127.0.0.1:9")
+    proc = subprocess.Popen([sluice_bin, "serve", "-c", conf], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        out, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"sluice served an open proxy on 0.0.0.0:\n{err}")
+
+    assert proc.returncode == 1, (proc.returncode, err)
+    assert not any(LISTEN_RE.match(line) for line in err.splitlines()), err
+    assert "allow_unauthenticated" in err
+
+
+def test_serve_with_an_invalid_config_exits_1_with_the_errors(sluice_bin, conf_dir):
+    conf = write(conf_dir / "bad.conf", "listen 127.0.0.1:0", "allow *.com")
+
+    done = run_cli(sluice_bin, "serve", "-c", conf, timeout=20)
+
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert f"{conf}:2:" in done.stderr
