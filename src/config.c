@@ -75,6 +75,7 @@ config_new(const char *path)
 	c->c_idle_timeout_ms = 15 * 60 * 1000;
 	c->c_header_timeout_ms = 10000;
 	c->c_max_connections = 10000;
+	c->c_via = true;
 	return c;
 }
 
@@ -141,10 +142,22 @@ config_parse_duration(const char *s, unsigned *ms)
 	return 0;
 }
 
+static bool
+config_port_bit(const uint8_t *bits, unsigned port)
+{
+	return (bits[port / 8] >> (port % 8)) & 1;
+}
+
 bool
 config_connect_port(const struct config *c, uint16_t port)
 {
-	return (c->c_connect_ports[port / 8] >> (port % 8)) & 1;
+	return config_port_bit(c->c_connect_ports, port);
+}
+
+bool
+config_http_port(const struct config *c, uint16_t port)
+{
+	return config_port_bit(c->c_http_ports, port);
 }
 
 static void
@@ -305,13 +318,18 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 		c->c_allow_files = xrealloc(c->c_allow_files,
 		    (c->c_nallow_files + 1) * sizeof(*c->c_allow_files));
 		c->c_allow_files[c->c_nallow_files++] = r;
-	} else if (strcmp(w[0], "connect_ports") == 0) {
+	} else if (strcmp(w[0], "connect_ports") == 0 ||
+	    strcmp(w[0], "http_ports") == 0) {
+		bool connect = w[0][0] == 'c';
+		uint8_t *bits = connect ? c->c_connect_ports : c->c_http_ports;
+		bool *set = connect ? &c->c_connect_ports_set :
+		    &c->c_http_ports_set;
+
 		if (!config_some_args(f, line, w, n, d))
 			return;
-		if (!c->c_connect_ports_set)
-			memset(c->c_connect_ports, 0,
-			    sizeof(c->c_connect_ports));
-		c->c_connect_ports_set = true;
+		if (!*set)
+			memset(bits, 0, CONFIG_PORTS_BYTES);
+		*set = true;
 		for (i = 1; i < n; i++) {
 			unsigned lo, hi, p;
 
@@ -321,7 +339,7 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 				continue;
 			}
 			for (p = lo; p <= hi; p++)
-				config_port_set(c->c_connect_ports, p);
+				config_port_set(bits, p);
 		}
 	} else if (strcmp(w[0], "allow_cidr") == 0) {
 		if (!config_some_args(f, line, w, n, d))
@@ -387,16 +405,20 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 			    "number from 1 to 10000000, got '%s'", w[1]);
 		else
 			c->c_max_connections = (unsigned)v;
-	} else if (strcmp(w[0], "allow_unauthenticated") == 0) {
+	} else if (strcmp(w[0], "allow_unauthenticated") == 0 ||
+	    strcmp(w[0], "via") == 0 || strcmp(w[0], "forwarded_for") == 0) {
+		bool *flag = w[0][0] == 'a' ? &c->c_allow_unauthenticated :
+		    w[0][0] == 'v' ? &c->c_via : &c->c_forwarded_for;
+
 		if (!config_one_arg(f, line, w, n, d))
 			return;
-		if (strcmp(w[1], "yes") == 0)
-			c->c_allow_unauthenticated = true;
-		else if (strcmp(w[1], "no") == 0)
-			c->c_allow_unauthenticated = false;
+		if (strcmp(w[1], "yes") == 0 || strcmp(w[1], "on") == 0)
+			*flag = true;
+		else if (strcmp(w[1], "no") == 0 || strcmp(w[1], "off") == 0)
+			*flag = false;
 		else
-			diag_add(d, f, line, "allow_unauthenticated: expected "
-			    "'yes' or 'no', got '%s'", w[1]);
+			diag_add(d, f, line, "%s: expected 'yes' or 'no', got "
+			    "'%s'", w[0], w[1]);
 	} else
 		diag_add(d, f, line, "unknown directive '%s'", w[0]);
 }
@@ -495,6 +517,8 @@ config_finish(struct config *c, struct diag *d)
 	}
 	if (!c->c_connect_ports_set)
 		config_port_set(c->c_connect_ports, 443);
+	if (!c->c_http_ports_set)
+		config_port_set(c->c_http_ports, 80);
 	if (!c->c_have_users && !c->c_allow_unauthenticated) {
 		for (i = 0; i < c->c_nlisten; i++) {
 			char a[INET6_ADDRSTRLEN + 8];
@@ -669,12 +693,35 @@ config_summary_ms(FILE *fp, const char *name, unsigned ms)
 		fprintf(fp, "%s %ums", name, ms);
 }
 
+/* Print a port set as "80 443 8000-8100". */
+static void
+config_summary_ports(FILE *fp, const uint8_t *bits)
+{
+	size_t shown = 0;
+	unsigned p, lo;
+
+	for (p = 1; p <= 65535; p++) {
+		if (!config_port_bit(bits, p))
+			continue;
+		lo = p;
+		while (p < 65535 && config_port_bit(bits, p + 1))
+			p++;
+		if (shown++ == 16) {
+			fprintf(fp, " ...");
+			break;
+		}
+		if (lo == p)
+			fprintf(fp, "%s%u", shown > 1 ? " " : "", p);
+		else
+			fprintf(fp, "%s%u-%u", shown > 1 ? " " : "", lo, p);
+	}
+}
+
 void
 config_summary(const struct config *c, FILE *fp)
 {
 	char a[INET6_ADDRSTRLEN + 16];
-	size_t i, shown = 0;
-	unsigned p, lo;
+	size_t i;
 
 	fprintf(fp, "  listen            ");
 	for (i = 0; i < c->c_nlisten; i++) {
@@ -697,21 +744,9 @@ config_summary(const struct config *c, FILE *fp)
 	if (c->c_patterns.p_count > 8)
 		fprintf(fp, ", ...");
 	fprintf(fp, "\n  connect_ports     ");
-	for (p = 1; p <= 65535; p++) {
-		if (!config_connect_port(c, (uint16_t)p))
-			continue;
-		lo = p;
-		while (p < 65535 && config_connect_port(c, (uint16_t)(p + 1)))
-			p++;
-		if (shown++ == 16) {
-			fprintf(fp, ", ...");
-			break;
-		}
-		if (lo == p)
-			fprintf(fp, "%s%u", shown > 1 ? " " : "", p);
-		else
-			fprintf(fp, "%s%u-%u", shown > 1 ? " " : "", lo, p);
-	}
+	config_summary_ports(fp, c->c_connect_ports);
+	fprintf(fp, "\n  http_ports        ");
+	config_summary_ports(fp, c->c_http_ports);
 	fprintf(fp, "\n  allow_cidr        ");
 	if (c->c_ncidrs == 0)
 		fprintf(fp, "none: private, loopback and metadata addresses "
@@ -732,4 +767,6 @@ config_summary(const struct config *c, FILE *fp)
 	config_summary_ms(fp, ", idle", c->c_idle_timeout_ms);
 	config_summary_ms(fp, ", header", c->c_header_timeout_ms);
 	fprintf(fp, "\n  max_connections   %u\n", c->c_max_connections);
+	fprintf(fp, "  forwarding        Via %s, X-Forwarded-For %s\n",
+	    c->c_via ? "on" : "off", c->c_forwarded_for ? "on" : "off");
 }

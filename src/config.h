@@ -65,6 +65,10 @@ struct config {
 
 	uint8_t			 c_connect_ports[CONFIG_PORTS_BYTES];
 	bool			 c_connect_ports_set;
+	uint8_t			 c_http_ports[CONFIG_PORTS_BYTES];
+	bool			 c_http_ports_set;
+	bool			 c_via;		/* add Via to forwarded HTTP */
+	bool			 c_forwarded_for;	/* add X-Forwarded-For */
 
 	struct cidr		*c_cidrs;
 	size_t			 c_ncidrs;
@@ -114,6 +118,9 @@ int config_parse_duration(const char *s, unsigned *ms);
 
 /* True when CONNECT may reach `port`. */
 bool config_connect_port(const struct config *c, uint16_t port);
+
+/* True when plain-HTTP forwarding may reach `port`. */
+bool config_http_port(const struct config *c, uint16_t port);
 
 /* Print the one-screen summary that `sluice check` shows. */
 void config_summary(const struct config *c, FILE *fp);

@@ -2,23 +2,28 @@
 /*
  * The connection state machine.
  *
- *   HEAD ──> AUTH ──> RESOLVE ──> CONNECT ──> TUNNEL ──> (closed)
- *     │        │         │           │
- *     └────────┴─────────┴───────────┴──> REPLY ──> LINGER ──> (closed)
+ *   HEAD -> AUTH -> RESOLVE -> CONNECT -> TUNNEL (CONNECT) ----------> closed
+ *    ^  \     \         \          \ -> EXCHANGE (plain HTTP) -+----> closed
+ *    |   \     \         \          \                         |
+ *    |    +-----+---------+----------+--> REPLY -> LINGER ----+----> closed
+ *    +---------------- keep-alive: next request <-------------+
  *
- * HEAD reads and parses the request head. AUTH waits for a worker thread to
- * verify the password (skipped on a cache hit). RESOLVE waits for DNS (skipped
- * for hosts_file names and IP literals). CONNECT dials the permitted
- * addresses in turn. TUNNEL relays bytes both ways until both directions have
- * ended. REPLY writes an error answer; LINGER then half-closes and drains the
- * client briefly so that unread request bytes do not turn our answer into a
- * reset. Everything a connection needs only until the tunnel is up lives in
- * `struct conn_hs`, freed when it is, so an idle tunnel costs little more
- * than its two sockets.
+ * HEAD reads and parses a request head. AUTH waits for a worker thread to
+ * verify the password (skipped on a cache hit). RESOLVE waits for DNS
+ * (skipped for hosts_file names, IP literals and a kept upstream). CONNECT
+ * dials the permitted addresses in turn. A CONNECT request then becomes a
+ * TUNNEL that relays bytes both ways until both directions have ended; a
+ * plain-HTTP request becomes an EXCHANGE (forward.c), after which a
+ * keep-alive client starts over at HEAD and every request is authenticated
+ * and checked on its own. REPLY writes an error answer; LINGER then
+ * half-closes and drains the client briefly so that unread request bytes do
+ * not turn our answer into a reset.
  *
- * Sockets are registered once, edge-triggered, for reading and writing; the
- * relay_fdstate flags remember readiness until an EAGAIN clears them.
- * Closing is deferred to the end of the event batch.
+ * Everything a request needs only until its tunnel is up lives in `struct
+ * conn_hs`, freed when it is, so an idle tunnel costs little more than its
+ * two sockets. Sockets are registered once, edge-triggered, for reading and
+ * writing; the relay_fdstate flags remember readiness until an EAGAIN clears
+ * them. Closing is deferred to the end of the event batch.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -27,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,83 +41,49 @@
 #include "auth.h"
 #include "config.h"
 #include "conn.h"
-#include "dns.h"
-#include "host.h"
-#include "http.h"
+#include "forward.h"
 #include "log.h"
 #include "policy.h"
 #include "proxy.h"
-#include "reason.h"
-#include "relay.h"
 
 #define CONN_READ_CHUNK		4096
 #define CONN_LINGER_MS		2000
 #define CONN_REPLY_MAX		2048
 
-enum conn_state {
-	CONN_HEAD = 0,
-	CONN_AUTH,
-	CONN_RESOLVE,
-	CONN_CONNECT,
-	CONN_TUNNEL,
-	CONN_REPLY,
-	CONN_LINGER,
-	CONN_CLOSED,
-};
-
-/* State needed only until the tunnel is established. */
-struct conn_hs {
-	char			*hs_buf;	/* request bytes so far */
-	size_t			 hs_len, hs_cap;
-	struct http_head	 hs_head;
-	struct host		 hs_host;
-	struct auth_job		*hs_job;
-	struct dns_query	*hs_dnsq;
-	struct sockaddr_storage	 hs_addrs[DNS_MAX_ADDRS];
-	size_t			 hs_naddrs, hs_next;
-	int			 hs_last_errno;
-	char			 hs_bad[160];	/* why the target is invalid */
-	char			*hs_reply;
-	size_t			 hs_reply_len, hs_reply_off;
-};
-
-struct conn {
-	struct proxy		*c_px;
-	struct config		*c_cfg;		/* reference held */
-	struct conn		*c_next, *c_prev;
-	enum conn_state		 c_state;
-	int			 c_cfd, c_ufd;
-	struct ev_io		 c_cio, c_uio;
-	struct relay_fdstate	 c_cst, c_ust;
-	struct ev_timer		 c_timer;
-	struct ev_defer		 c_defer;
-	struct conn_hs		*c_hs;
-	uint64_t		 c_start;	/* monotonic ms */
-	uint64_t		 c_active;	/* last relay activity */
-	int64_t			 c_wsec;	/* wall clock at start */
-	unsigned		 c_wmsec;
-	const char		*c_user;	/* borrowed from c_cfg */
-	char			*c_target;	/* "host:port" for the log */
-	enum reason		 c_reason;
-	bool			 c_logged;
-	uint64_t		 c_sent;	/* our own bytes to the client */
-	struct relay_dir	 c_up;		/* client -> upstream */
-	struct relay_dir	 c_down;	/* upstream -> client */
-	struct sockaddr_in6	 c_peer;	/* client (v4 or v6) */
-	struct sockaddr_in6	 c_upaddr;	/* upstream, once connected */
-};
-
 static void conn_client_io(struct ev_loop *, int, unsigned, void *);
 static void conn_upstream_io(struct ev_loop *, int, unsigned, void *);
 static void conn_timeout(struct ev_loop *, struct ev_timer *, void *);
-static void conn_fail(struct conn *c, enum reason r, const char *detail);
 static void conn_dial(struct conn *c);
 static void conn_tunnel_pump(struct conn *c);
+static void conn_read_head(struct conn *c);
 
-static struct ev_loop *
+struct ev_loop *
 conn_loop(const struct conn *c)
 {
 	return c->c_px->px_loop;
+}
+
+static void
+conn_close_upstream(struct conn *c)
+{
+	if (c->c_ufd != -1) {
+		close(c->c_ufd);
+		c->c_ufd = -1;
+	}
+	free(c->c_ukey);
+	c->c_ukey = NULL;
+}
+
+/* Stop what a request is waiting for (auth, DNS). */
+static void
+conn_hs_cancel(struct conn_hs *hs)
+{
+	if (hs->hs_job != NULL) {
+		auth_cancel(hs->hs_job);
+		hs->hs_job = NULL;
+	}
+	if (hs->hs_dnsq != NULL)
+		dns_cancel(hs->hs_dnsq);
 }
 
 static void
@@ -121,24 +93,21 @@ conn_hs_free(struct conn *c)
 
 	if (hs == NULL)
 		return;
-	if (hs->hs_job != NULL)
-		auth_cancel(hs->hs_job);
-	if (hs->hs_dnsq != NULL)
-		dns_cancel(hs->hs_dnsq);
+	conn_hs_cancel(hs);
 	if (hs->hs_buf != NULL)
 		explicit_bzero(hs->hs_buf, hs->hs_len);	/* may hold credentials */
 	free(hs->hs_buf);
-	free(hs->hs_reply);
+	buf_free(&hs->hs_reply);
 	free(hs);
 	c->c_hs = NULL;
 }
 
-static void
+void
 conn_log(struct conn *c)
 {
 	char client[INET6_ADDRSTRLEN], peer[INET6_ADDRSTRLEN];
 	struct logrec r;
-	bool tunnel = c->c_reason == REASON_NONE;
+	bool ours = c->c_reason != REASON_NONE;
 
 	if (c->c_logged)
 		return;
@@ -152,20 +121,23 @@ conn_log(struct conn *c)
 	r.lr_tag = reason_squid_tag(c->c_reason);
 	r.lr_status = reason_status(c->c_reason);
 	r.lr_bytes = c->c_sent + c->c_down.rd_bytes;
-	r.lr_method = "CONNECT";
+	r.lr_method = c->c_method ? c->c_method : "CONNECT";
 	r.lr_url = c->c_target;
 	r.lr_user = c->c_user;
-	if (tunnel) {
+	if (ours) {
+		r.lr_mime = "text/plain";
+		r.lr_reason = reason_code(c->c_reason);
+	} else {
 		addr_format_ip((struct sockaddr *)&c->c_upaddr, peer,
 		    sizeof(peer));
 		r.lr_peer = peer;
-	} else {
-		r.lr_mime = "text/plain";
-		r.lr_reason = reason_code(c->c_reason);
+		if (c->c_method != NULL) {
+			/* Forwarded HTTP: the origin's answer. */
+			r.lr_tag = "TCP_MISS";
+			r.lr_status = c->c_status;
+			r.lr_mime = c->c_mime;
+		}
 	}
-	if (c->c_hs != NULL && c->c_hs->hs_head.hh_done &&
-	    c->c_hs->hs_head.hh_method != HTTP_CONNECT)
-		r.lr_method = http_head_method(&c->c_hs->hs_head);
 	accesslog_write(c->c_px->px_log, &r);
 }
 
@@ -179,32 +151,32 @@ conn_free(struct ev_loop *loop, void *arg)
 	relay_dir_free(c->c_px->px_pipes, &c->c_down);
 	free(c->c_target);
 	c->c_target = NULL;
+	free(c->c_mime);
+	c->c_mime = NULL;
 	config_unref(c->c_cfg);
 	c->c_cfg = NULL;
 	free(c);
 }
 
-/* Close both sockets, log, and free `c` after the batch. */
-static void
+void
 conn_close(struct conn *c)
 {
 	struct proxy *px = c->c_px;
 
 	if (c->c_state == CONN_CLOSED)
 		return;
+	/* A connection that never completed a head leaves no record. */
 	if (c->c_state != CONN_HEAD || (c->c_hs && c->c_hs->hs_head.hh_done))
 		conn_log(c);
 	c->c_state = CONN_CLOSED;
 	ev_timer_stop(conn_loop(c), &c->c_timer);
 	conn_hs_free(c);
+	forward_free(c);
 	if (c->c_cfd != -1) {
 		close(c->c_cfd);
 		c->c_cfd = -1;
 	}
-	if (c->c_ufd != -1) {
-		close(c->c_ufd);
-		c->c_ufd = -1;
-	}
+	conn_close_upstream(c);
 	if (c->c_prev != NULL)
 		c->c_prev->c_next = c->c_next;
 	else
@@ -222,6 +194,24 @@ conn_abort(struct conn *c)
 	conn_close(c);
 }
 
+/* Start the record of a new request: time, and nothing decided yet. */
+static void
+conn_begin_request(struct conn *c)
+{
+	c->c_start = c->c_active = ev_now(conn_loop(c));
+	ev_wallclock(conn_loop(c), &c->c_wsec, &c->c_wmsec);
+	c->c_user = NULL;
+	c->c_method = NULL;
+	free(c->c_target);
+	c->c_target = NULL;
+	free(c->c_mime);
+	c->c_mime = NULL;
+	c->c_reason = REASON_NONE;
+	c->c_status = 0;
+	c->c_logged = false;
+	c->c_sent = 0;
+}
+
 static struct conn *
 conn_new(struct proxy *px, int fd, const struct sockaddr *peer)
 {
@@ -229,12 +219,17 @@ conn_new(struct proxy *px, int fd, const struct sockaddr *peer)
 
 	if (c == NULL)
 		return NULL;
+	if ((c->c_hs = calloc(1, sizeof(*c->c_hs))) == NULL) {
+		free(c);
+		return NULL;
+	}
 	c->c_px = px;
 	c->c_cfg = config_ref(px->px_cfg);
 	c->c_cfd = fd;
 	c->c_ufd = -1;
-	c->c_start = c->c_active = ev_now(px->px_loop);
-	ev_wallclock(px->px_loop, &c->c_wsec, &c->c_wmsec);
+	c->c_state = CONN_HEAD;
+	conn_begin_request(c);
+	http_head_init(&c->c_hs->hs_head);
 	memcpy(&c->c_peer, peer, addr_len(peer) <= sizeof(c->c_peer) ?
 	    addr_len(peer) : sizeof(c->c_peer));
 	c->c_next = px->px_conns;
@@ -250,15 +245,15 @@ conn_new(struct proxy *px, int fd, const struct sockaddr *peer)
 static int
 conn_write_reply(struct conn *c)
 {
-	struct conn_hs *hs = c->c_hs;
+	struct buf *b = &c->c_hs->hs_reply;
 
-	while (hs->hs_reply_off < hs->hs_reply_len) {
+	while (buf_used(b) > 0) {
 		ssize_t n;
 
 		if (!c->c_cst.can_write)
 			return 0;
-		n = send(c->c_cfd, hs->hs_reply + hs->hs_reply_off,
-		    hs->hs_reply_len - hs->hs_reply_off, MSG_NOSIGNAL);
+		n = send(c->c_cfd, b->b_data + b->b_off, buf_used(b),
+		    MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				c->c_cst.can_write = false;
@@ -268,7 +263,7 @@ conn_write_reply(struct conn *c)
 				continue;
 			return -1;
 		}
-		hs->hs_reply_off += (size_t)n;
+		buf_consume(b, (size_t)n);
 		c->c_sent += (uint64_t)n;
 	}
 	return 1;
@@ -296,6 +291,17 @@ conn_linger(struct conn *c)
 	}
 }
 
+void
+conn_finish(struct conn *c)
+{
+	conn_log(c);
+	conn_close_upstream(c);
+	shutdown(c->c_cfd, SHUT_WR);
+	c->c_state = CONN_LINGER;
+	ev_timer_set(conn_loop(c), &c->c_timer, CONN_LINGER_MS, conn_timeout, c);
+	conn_linger(c);
+}
+
 static void
 conn_reply_progress(struct conn *c)
 {
@@ -307,71 +313,71 @@ conn_reply_progress(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	/* All written: half-close so the client sees the end, then drain. */
-	shutdown(c->c_cfd, SHUT_WR);
-	c->c_state = CONN_LINGER;
-	ev_timer_set(conn_loop(c), &c->c_timer, CONN_LINGER_MS, conn_timeout, c);
-	conn_linger(c);
+	conn_finish(c);
 }
 
-/* Answer with an error and end the connection. */
-static void
+void
 conn_fail(struct conn *c, enum reason r, const char *detail)
 {
 	struct conn_hs *hs = c->c_hs;
+	char reply[CONN_REPLY_MAX];
 	int n;
 
 	c->c_reason = r;
-	if (hs->hs_job != NULL) {
-		auth_cancel(hs->hs_job);
-		hs->hs_job = NULL;
-	}
-	if (hs->hs_dnsq != NULL)
-		dns_cancel(hs->hs_dnsq);
-	if (c->c_ufd != -1) {
-		close(c->c_ufd);
-		c->c_ufd = -1;
-	}
-	free(hs->hs_reply);
-	hs->hs_reply_len = hs->hs_reply_off = 0;
-	if ((hs->hs_reply = malloc(CONN_REPLY_MAX)) == NULL) {
+	conn_hs_cancel(hs);
+	conn_close_upstream(c);
+	forward_free(c);
+	n = reason_response(r, hs->hs_hostport[0] ? hs->hs_hostport : NULL,
+	    detail, c->c_cfg->c_path, reply, sizeof(reply));
+	buf_free(&hs->hs_reply);
+	if (n < 0 || buf_add(&hs->hs_reply, reply, (size_t)n) == -1) {
 		conn_close(c);
 		return;
 	}
-	n = reason_response(r, c->c_target, detail, c->c_cfg->c_path,
-	    hs->hs_reply, CONN_REPLY_MAX);
-	if (n < 0) {
-		conn_close(c);
-		return;
-	}
-	hs->hs_reply_len = (size_t)n;
 	c->c_state = CONN_REPLY;
 	ev_timer_set(conn_loop(c), &c->c_timer, c->c_cfg->c_header_timeout_ms,
 	    conn_timeout, c);
 	conn_reply_progress(c);
 }
 
-/* The tunnel is up: answer 200 and start relaying. */
-static void
-conn_established(struct conn *c)
+void
+conn_tunnel_start(struct conn *c, const char *to_client, size_t clen,
+    const char *to_upstream, size_t ulen)
 {
-	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-	struct conn_hs *hs = c->c_hs;
-	size_t extra = hs->hs_len - hs->hs_head.hh_len;
-
-	/* Bytes the client sent after its head go first, in order. */
-	if (relay_prefill(&c->c_down, ok, sizeof(ok) - 1) == -1 ||
-	    relay_prefill(&c->c_up, hs->hs_buf + hs->hs_head.hh_len,
-	    extra) == -1) {
+	if (relay_prefill(&c->c_down, to_client, clen) == -1 ||
+	    relay_prefill(&c->c_up, to_upstream, ulen) == -1) {
 		conn_close(c);
 		return;
 	}
+	forward_free(c);
 	conn_hs_free(c);
 	c->c_state = CONN_TUNNEL;
 	c->c_active = ev_now(conn_loop(c));
 	ev_timer_set(conn_loop(c), &c->c_timer, c->c_cfg->c_idle_timeout_ms,
 	    conn_timeout, c);
 	conn_tunnel_pump(c);
+}
+
+/* The upstream is connected (or kept from the previous request). */
+static void
+conn_established(struct conn *c)
+{
+	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+	struct conn_hs *hs = c->c_hs;
+
+	if (hs->hs_http) {
+		free(c->c_ukey);
+		c->c_ukey = strdup(hs->hs_hostport);
+		c->c_state = CONN_EXCHANGE;
+		c->c_active = ev_now(conn_loop(c));
+		ev_timer_set(conn_loop(c), &c->c_timer,
+		    c->c_cfg->c_idle_timeout_ms, conn_timeout, c);
+		forward_start(c);
+		return;
+	}
+	/* Bytes the client sent after its head go first, in order. */
+	conn_tunnel_start(c, ok, sizeof(ok) - 1, hs->hs_buf + hs->hs_head.hh_len,
+	    hs->hs_len - hs->hs_head.hh_len);
 }
 
 static void
@@ -396,26 +402,28 @@ static void
 conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
 	struct conn *c = arg;
+	unsigned ms = c->c_cfg->c_connect_timeout_ms;
 	char d[32];
 
 	(void)t;
 	switch (c->c_state) {
 	case CONN_HEAD:
-		/* Incomplete head: drop silently, like a half-open scan. */
+		/* Incomplete head, or an idle keep-alive client: drop it. */
 		conn_close(c);
 		break;
 	case CONN_RESOLVE:
 		conn_fail(c, REASON_DNS_FAILED, "DNS lookup timed out");
 		break;
 	case CONN_CONNECT:
-		snprintf(d, sizeof(d), "after %ums",
-		    c->c_cfg->c_connect_timeout_ms);
-		if (c->c_cfg->c_connect_timeout_ms % 1000 == 0)
-			snprintf(d, sizeof(d), "after %us",
-			    c->c_cfg->c_connect_timeout_ms / 1000);
+		if (ms % 1000 == 0)
+			snprintf(d, sizeof(d), "after %us", ms / 1000);
+		else
+			snprintf(d, sizeof(d), "after %ums", ms);
 		conn_fail(c, REASON_CONNECT_TIMEOUT, d);
 		break;
-	case CONN_TUNNEL: {
+	case CONN_TUNNEL:
+	case CONN_EXCHANGE: {
+		/* Activity only stamps c_active; the timer re-arms lazily. */
 		uint64_t idle = ev_now(loop) - c->c_active;
 
 		if (idle >= c->c_cfg->c_idle_timeout_ms)
@@ -436,6 +444,7 @@ static void
 conn_dial(struct conn *c)
 {
 	struct conn_hs *hs = c->c_hs;
+	char d[160], a[INET6_ADDRSTRLEN + 8];
 
 	while (hs->hs_next < hs->hs_naddrs) {
 		struct sockaddr *sa =
@@ -468,16 +477,11 @@ conn_dial(struct conn *c)
 		c->c_state = CONN_CONNECT;
 		return;	/* writability reports the outcome */
 	}
-	{
-		char d[160], a[INET6_ADDRSTRLEN + 8];
-
-		addr_format((struct sockaddr *)&hs->hs_addrs[hs->hs_naddrs - 1],
-		    a, sizeof(a));
-		snprintf(d, sizeof(d), "%s (%s)",
-		    strerror(hs->hs_last_errno ? hs->hs_last_errno : ECONNREFUSED),
-		    a);
-		conn_fail(c, REASON_CONNECT_FAILED, d);
-	}
+	addr_format((struct sockaddr *)&hs->hs_addrs[hs->hs_naddrs - 1], a,
+	    sizeof(a));
+	snprintf(d, sizeof(d), "%s (%s)",
+	    strerror(hs->hs_last_errno ? hs->hs_last_errno : ECONNREFUSED), a);
+	conn_fail(c, REASON_CONNECT_FAILED, d);
 }
 
 /* Addresses known: keep those the policy permits and dial them. */
@@ -496,8 +500,7 @@ conn_addresses(struct conn *c, const struct sockaddr_storage *addrs, size_t n)
 			hs->hs_addrs[hs->hs_naddrs] = addrs[i];
 			addr_unmap((struct sockaddr *)&hs->hs_addrs[hs->hs_naddrs]);
 			hs->hs_naddrs++;
-		}
-		else if (first_cls == NULL) {
+		} else if (first_cls == NULL) {
 			first_cls = cls;
 			addr_format_ip((const struct sockaddr *)&addrs[i], first,
 			    sizeof(first));
@@ -527,7 +530,27 @@ conn_resolved(void *arg, const struct sockaddr_storage *addrs, size_t n,
 	conn_addresses(c, addrs, n);
 }
 
-/* Authenticated (or no users configured): canonicalise, decide, resolve. */
+/* Fill `ss` with the address of an IP-literal host. */
+static void
+conn_literal(const struct host *h, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (h->h_kind == HOST_IPV4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_addr = h->h_addr.v4;
+		sin->sin_port = htons(h->h_port);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = h->h_addr.v6;
+		s6->sin6_port = htons(h->h_port);
+	}
+}
+
+/* Authenticated (or no users configured): decide, then resolve. */
 static void
 conn_authorized(struct conn *c)
 {
@@ -535,38 +558,36 @@ conn_authorized(struct conn *c)
 	struct host *h = &hs->hs_host;
 	struct sockaddr_storage addrs[DNS_MAX_ADDRS];
 	enum reason r;
+	char d[HOST_NAME_MAX_LEN + 64];
 	size_t n;
 
 	if (hs->hs_bad[0] != '\0') {
 		conn_fail(c, REASON_BAD_REQUEST, hs->hs_bad);
 		return;
 	}
-	r = policy_check_target(c->c_cfg, h);
+	r = policy_check_target(c->c_cfg, h, hs->hs_http ? POLICY_HTTP :
+	    POLICY_CONNECT);
 	if (r != REASON_NONE) {
-		char d[HOST_NAME_MAX_LEN + 64];
-
-		snprintf(d, sizeof(d), "%s is an IP address outside allow_cidr",
-		    h->h_name);
+		if (r == REASON_PORT_DENIED)
+			snprintf(d, sizeof(d), "%s", hs->hs_http ? "http_ports" :
+			    "connect_ports");
+		else
+			snprintf(d, sizeof(d), "%s is an IP address outside "
+			    "allow_cidr", h->h_name);
 		conn_fail(c, r, d);
 		return;
 	}
-	if (h->h_kind != HOST_NAME) {
-		struct sockaddr_storage *ss = &addrs[0];
-
-		memset(ss, 0, sizeof(*ss));
-		if (h->h_kind == HOST_IPV4) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-			sin->sin_family = AF_INET;
-			sin->sin_addr = h->h_addr.v4;
-			sin->sin_port = htons(h->h_port);
-		} else {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-			s6->sin6_family = AF_INET6;
-			s6->sin6_addr = h->h_addr.v6;
-			s6->sin6_port = htons(h->h_port);
+	/* A kept upstream serves the same host and port, already checked. */
+	if (c->c_ufd != -1) {
+		if (hs->hs_http && c->c_ukey != NULL &&
+		    strcmp(c->c_ukey, hs->hs_hostport) == 0) {
+			conn_established(c);
+			return;
 		}
+		conn_close_upstream(c);
+	}
+	if (h->h_kind != HOST_NAME) {
+		conn_literal(h, &addrs[0]);
 		conn_addresses(c, addrs, 1);
 		return;
 	}
@@ -598,15 +619,15 @@ conn_auth_done(void *arg, enum auth_result r, const char *user)
 	conn_authorized(c);
 }
 
-/* Replace bytes that must not reach a log or an error body. */
+/* Copy at most 1000 bytes, replacing what must not reach a log line. */
 static char *
 conn_sanitize(const char *s, size_t len)
 {
 	char *r;
 	size_t i;
 
-	if (len > 200)
-		len = 200;
+	if (len > 1000)
+		len = 1000;
 	if ((r = malloc(len + 1)) == NULL)
 		return NULL;
 	for (i = 0; i < len; i++)
@@ -616,34 +637,68 @@ conn_sanitize(const char *s, size_t len)
 	return r;
 }
 
+/* Work out the destination of the request; problems go to hs_bad (reported
+ * after authentication) or, for requests that are not proxy requests at all,
+ * are answered at once. Returns 0, or -1 when answered. */
+static int
+conn_target(struct conn *c)
+{
+	struct conn_hs *hs = c->c_hs;
+	struct http_head *hh = &hs->hs_head;
+	const char *url = hs->hs_buf + hh->hh_url.off, *why;
+
+	c->c_target = conn_sanitize(url, hh->hh_url.len);
+	if (hh->hh_method == HTTP_CONNECT) {
+		if (host_parse_authority(url, hh->hh_url.len, &hs->hs_host,
+		    hs->hs_bad, sizeof(hs->hs_bad)) == 0) {
+			host_format(&hs->hs_host, hs->hs_hostport,
+			    sizeof(hs->hs_hostport));
+			free(c->c_target);
+			c->c_target = strdup(hs->hs_hostport);
+		}
+		return 0;
+	}
+	c->c_method = http_head_method(hh);
+	hs->hs_http = true;
+	if (http_head_check(hh, hs->hs_buf, &why) == -1) {
+		conn_fail(c, REASON_BAD_REQUEST, why);
+		return -1;
+	}
+	if (hh->hh_url.len > 0 && (url[0] == '/' || url[0] == '*')) {
+		conn_fail(c, REASON_BAD_REQUEST, "this is a proxy: send "
+		    "absolute-form requests (GET http://host/path) or CONNECT, "
+		    "not requests for the proxy itself");
+		return -1;
+	}
+	if (url_parse(url, hh->hh_url.len, &hs->hs_url, hs->hs_bad,
+	    sizeof(hs->hs_bad)) == -1)
+		return 0;
+	if (hs->hs_url.u_scheme == URL_HTTPS) {
+		conn_fail(c, REASON_BAD_REQUEST, "https:// URLs go through the "
+		    "proxy with CONNECT (set HTTPS_PROXY, or use the client's "
+		    "proxy support for HTTPS), not as plain requests");
+		return -1;
+	}
+	hs->hs_host = hs->hs_url.u_host;
+	host_format(&hs->hs_host, hs->hs_hostport, sizeof(hs->hs_hostport));
+	return 0;
+}
+
 /* A complete head is in hs_buf: decide what to do with it. */
 static void
 conn_request(struct conn *c)
 {
 	struct conn_hs *hs = c->c_hs;
-	struct http_head *hh = &hs->hs_head;
-	const char *url = hs->hs_buf + hh->hh_url.off, *auth;
-	char target[HOST_NAME_MAX_LEN + 16];
+	const char *auth;
 	struct auth_job *job;
 	size_t alen;
 
-	c->c_target = conn_sanitize(url, hh->hh_url.len);
-	if (hh->hh_method != HTTP_CONNECT) {
-		conn_fail(c, REASON_BAD_REQUEST, "this proxy forwards HTTPS "
-		    "with CONNECT; plain-HTTP requests are not supported yet");
+	if (conn_target(c) == -1)
 		return;
-	}
-	if (host_parse_authority(url, hh->hh_url.len, &hs->hs_host,
-	    hs->hs_bad, sizeof(hs->hs_bad)) == 0) {
-		hs->hs_bad[0] = '\0';
-		host_format(&hs->hs_host, target, sizeof(target));
-		free(c->c_target);
-		c->c_target = strdup(target);
-	}
 	/* Authenticate before revealing anything about the policy. */
 	if (c->c_cfg->c_have_users) {
-		auth = http_head_get(hh, hs->hs_buf, "Proxy-Authorization",
-		    &alen);
+		auth = http_head_get(&hs->hs_head, hs->hs_buf,
+		    "Proxy-Authorization", &alen);
 		switch (auth_check(c->c_cfg, auth, alen, c->c_px->px_mb,
 		    conn_auth_done, c, &c->c_user, &job)) {
 		case AUTH_OK:
@@ -663,14 +718,55 @@ conn_request(struct conn *c)
 	conn_authorized(c);
 }
 
+/* A head that failed to parse: log what was understood of it. */
+static void
+conn_note_partial(struct conn *c)
+{
+	struct conn_hs *hs = c->c_hs;
+
+	if (hs->hs_head.hh_url.len == 0 || c->c_target != NULL)
+		return;
+	c->c_target = conn_sanitize(hs->hs_buf + hs->hs_head.hh_url.off,
+	    hs->hs_head.hh_url.len);
+	if (hs->hs_head.hh_parser.method != HTTP_CONNECT)
+		c->c_method = llhttp_method_name(
+		    (llhttp_method_t)hs->hs_head.hh_parser.method);
+}
+
+/* Parse buffered bytes, reading more while the head is incomplete. */
 static void
 conn_read_head(struct conn *c)
 {
 	struct conn_hs *hs = c->c_hs;
 
-	while (c->c_cst.can_read) {
+	for (;;) {
 		ssize_t n;
 
+		if (hs->hs_len > hs->hs_head.hh_fed) {
+			switch (http_head_feed(&hs->hs_head, hs->hs_buf,
+			    hs->hs_len)) {
+			case HTTP_HEAD_MORE:
+				break;
+			case HTTP_HEAD_DONE:
+				conn_request(c);
+				return;
+			case HTTP_HEAD_TOO_LARGE:
+				conn_note_partial(c);
+				conn_fail(c, REASON_HEADER_TOO_LARGE, NULL);
+				return;
+			case HTTP_HEAD_ERROR: {
+				char d[160];
+
+				conn_note_partial(c);
+				snprintf(d, sizeof(d), "malformed request head "
+				    "(%s)", hs->hs_head.hh_error);
+				conn_fail(c, REASON_BAD_REQUEST, d);
+				return;
+			}
+			}
+		}
+		if (!c->c_cst.can_read)
+			return;
 		if (hs->hs_cap - hs->hs_len < CONN_READ_CHUNK) {
 			size_t cap = hs->hs_cap ? hs->hs_cap * 2 : CONN_READ_CHUNK;
 			char *b;
@@ -704,26 +800,40 @@ conn_read_head(struct conn *c)
 			conn_close(c);
 			return;
 		}
+		if (hs->hs_len == 0) {
+			/* The first byte: the request starts now, and its
+			 * head has a deadline. */
+			c->c_start = c->c_active = ev_now(conn_loop(c));
+			ev_wallclock(conn_loop(c), &c->c_wsec, &c->c_wmsec);
+			ev_timer_set(conn_loop(c), &c->c_timer,
+			    c->c_cfg->c_header_timeout_ms, conn_timeout, c);
+		}
 		hs->hs_len += (size_t)n;
-		switch (http_head_feed(&hs->hs_head, hs->hs_buf, hs->hs_len)) {
-		case HTTP_HEAD_MORE:
-			continue;
-		case HTTP_HEAD_DONE:
-			conn_request(c);
-			return;
-		case HTTP_HEAD_TOO_LARGE:
-			conn_fail(c, REASON_HEADER_TOO_LARGE, NULL);
-			return;
-		case HTTP_HEAD_ERROR: {
-			char d[160];
-
-			snprintf(d, sizeof(d), "malformed request head (%s)",
-			    hs->hs_head.hh_error);
-			conn_fail(c, REASON_BAD_REQUEST, d);
-			return;
-		}
-		}
 	}
+}
+
+void
+conn_next_request(struct conn *c)
+{
+	struct conn_hs *hs = c->c_hs;
+
+	conn_log(c);
+	conn_begin_request(c);
+	http_head_init(&hs->hs_head);
+	hs->hs_http = false;
+	hs->hs_bad[0] = hs->hs_hostport[0] = '\0';
+	hs->hs_naddrs = hs->hs_next = 0;
+	hs->hs_last_errno = 0;
+	/* A new request is checked under the configuration of its time. */
+	if (c->c_cfg != c->c_px->px_cfg) {
+		config_unref(c->c_cfg);
+		c->c_cfg = config_ref(c->c_px->px_cfg);
+	}
+	c->c_state = CONN_HEAD;
+	ev_timer_set(conn_loop(c), &c->c_timer, hs->hs_len > 0 ?
+	    c->c_cfg->c_header_timeout_ms : c->c_cfg->c_idle_timeout_ms,
+	    conn_timeout, c);
+	conn_read_head(c);
 }
 
 static void
@@ -754,6 +864,9 @@ conn_client_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	case CONN_TUNNEL:
 		conn_tunnel_pump(c);
 		break;
+	case CONN_EXCHANGE:
+		forward_pump(c);
+		break;
 	case CONN_REPLY:
 		conn_reply_progress(c);
 		break;
@@ -773,17 +886,29 @@ conn_upstream_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	socklen_t len = sizeof(err);
 
 	(void)loop;
-	if (c->c_state == CONN_CLOSED)
+	if (c->c_state == CONN_CLOSED || c->c_ufd != fd)
 		return;
 	if (events & EV_READ)
 		c->c_ust.can_read = true;
 	if (events & EV_WRITE)
 		c->c_ust.can_write = true;
-	if (c->c_state == CONN_TUNNEL) {
+	switch (c->c_state) {
+	case CONN_TUNNEL:
 		conn_tunnel_pump(c);
 		return;
+	case CONN_EXCHANGE:
+		forward_pump(c);
+		return;
+	case CONN_CONNECT:
+		break;
+	default:
+		/* A kept upstream that speaks or hangs up between requests
+		 * is no longer usable. */
+		if (events & (EV_READ | EV_ERROR))
+			conn_close_upstream(c);
+		return;
 	}
-	if (c->c_state != CONN_CONNECT || !(events & (EV_WRITE | EV_ERROR)))
+	if (!(events & (EV_WRITE | EV_ERROR)))
 		return;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
@@ -802,16 +927,10 @@ conn_accept(struct proxy *px, int fd, const struct sockaddr *peer)
 {
 	struct conn *c = conn_new(px, fd, peer);
 
-	if (c == NULL || (c->c_hs = calloc(1, sizeof(*c->c_hs))) == NULL) {
-		if (c != NULL) {
-			c->c_state = CONN_HEAD;
-			conn_close(c);
-		} else
-			close(fd);
+	if (c == NULL) {
+		close(fd);
 		return;
 	}
-	http_head_init(&c->c_hs->hs_head);
-	c->c_state = CONN_HEAD;
 	if (ev_io_add(px->px_loop, &c->c_cio, fd, EV_READ | EV_WRITE,
 	    conn_client_io, c) == -1) {
 		conn_close(c);
@@ -831,11 +950,8 @@ conn_refuse_busy(struct proxy *px, int fd, const struct sockaddr *peer)
 	struct conn *c = conn_new(px, fd, peer);
 	char d[64];
 
-	if (c == NULL || (c->c_hs = calloc(1, sizeof(*c->c_hs))) == NULL) {
-		if (c != NULL)
-			conn_close(c);
-		else
-			close(fd);
+	if (c == NULL) {
+		close(fd);
 		return;
 	}
 	if (ev_io_add(px->px_loop, &c->c_cio, fd, EV_READ | EV_WRITE,

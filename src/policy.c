@@ -18,7 +18,8 @@ policy_in_cidrs(const struct config *cfg, const struct sockaddr *sa)
 }
 
 enum reason
-policy_check_target(const struct config *cfg, const struct host *h)
+policy_check_target(const struct config *cfg, const struct host *h,
+    enum policy_kind kind)
 {
 	if (h->h_kind == HOST_NAME) {
 		if (!patterns_match(&cfg->c_patterns, h->h_name))
@@ -40,7 +41,8 @@ policy_check_target(const struct config *cfg, const struct host *h)
 		if (!policy_in_cidrs(cfg, (struct sockaddr *)&ss))
 			return REASON_ADDRESS_DENIED;
 	}
-	if (!config_connect_port(cfg, h->h_port))
+	if (kind == POLICY_CONNECT ? !config_connect_port(cfg, h->h_port) :
+	    !config_http_port(cfg, h->h_port))
 		return REASON_PORT_DENIED;
 	return REASON_NONE;
 }

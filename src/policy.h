@@ -14,12 +14,18 @@
 struct config;
 struct host;
 
-/* May a request for canonical host `h` (with its port) proceed to name
- * resolution? Domain names must match an allow pattern; IP literals must lie
- * in an allow_cidr block (never matched against patterns); the port must be in
- * connect_ports. Returns REASON_NONE, REASON_DOMAIN_DENIED,
- * REASON_ADDRESS_DENIED or REASON_PORT_DENIED. */
-enum reason policy_check_target(const struct config *cfg, const struct host *h);
+enum policy_kind {
+	POLICY_CONNECT = 0,	/* a CONNECT tunnel: connect_ports */
+	POLICY_HTTP = 1,	/* forwarded plain HTTP: http_ports */
+};
+
+/* May a request of `kind` for canonical host `h` (with its port) proceed to
+ * name resolution? Domain names must match an allow pattern; IP literals must
+ * lie in an allow_cidr block (never matched against patterns); the port must
+ * be in connect_ports or http_ports. Returns REASON_NONE,
+ * REASON_DOMAIN_DENIED, REASON_ADDRESS_DENIED or REASON_PORT_DENIED. */
+enum reason policy_check_target(const struct config *cfg, const struct host *h,
+    enum policy_kind kind);
 
 /* May the resolved address `sa` be dialled? True unless it lies in a refused
  * class (private, loopback, metadata, ...) that no allow_cidr block covers;

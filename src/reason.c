@@ -37,6 +37,8 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	    "Gateway Timeout", "TCP_MISS" },
 	[REASON_TOO_MANY_CONNECTIONS] = { "too-many-connections", 503,
 	    "Service Unavailable", "NONE_NONE" },
+	[REASON_BAD_RESPONSE] = { "bad-response", 502, "Bad Gateway",
+	    "TCP_MISS" },
 };
 
 const char *
@@ -75,17 +77,16 @@ reason_body(enum reason r, const char *t, const char *d, const char *cfg,
 		return snprintf(buf, len, "sluice: the request head is larger "
 		    "than 64 KiB or has too many header fields.\n");
 	case REASON_DOMAIN_DENIED:
-		return snprintf(buf, len, "sluice: CONNECT to %s denied: the "
+		return snprintf(buf, len, "sluice: access to %s denied: the "
 		    "domain is not in the allowlist; add it to the allowlist "
 		    "in %s.\n", t, cfg);
 	case REASON_PORT_DENIED:
-		return snprintf(buf, len, "sluice: CONNECT to %s denied: the "
-		    "port is not in connect_ports; add it to connect_ports in "
-		    "%s.\n", t, cfg);
+		return snprintf(buf, len, "sluice: access to %s denied: the "
+		    "port is not in %s; add it there in %s.\n", t, d, cfg);
 	case REASON_ADDRESS_DENIED:
-		return snprintf(buf, len, "sluice: CONNECT to %s denied: %s; "
-		    "if that is intended, add the address to allow_cidr in "
-		    "%s.\n", t, d, cfg);
+		return snprintf(buf, len, "sluice: access to %s denied: %s; if "
+		    "that is intended, add the address to allow_cidr in %s.\n",
+		    t, d, cfg);
 	case REASON_DNS_FAILED:
 		return snprintf(buf, len, "sluice: cannot resolve %s: %s.\n",
 		    t, d);
@@ -95,6 +96,9 @@ reason_body(enum reason r, const char *t, const char *d, const char *cfg,
 	case REASON_CONNECT_TIMEOUT:
 		return snprintf(buf, len, "sluice: connecting to %s timed out "
 		    "(%s); the destination does not answer.\n", t, d);
+	case REASON_BAD_RESPONSE:
+		return snprintf(buf, len, "sluice: bad response from %s: %s.\n",
+		    t, d);
 	case REASON_TOO_MANY_CONNECTIONS:
 		return snprintf(buf, len, "sluice: too many connections (%s); "
 		    "try again later.\n", d);
