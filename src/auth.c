@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -259,6 +260,7 @@ auth_init(unsigned nthreads)
 {
 	struct crypt_data *cd;
 	char salt[64], rnd[16];
+	sigset_t all, old;
 	unsigned i;
 
 	if (getrandom(auth.key, sizeof(auth.key), 0) != sizeof(auth.key))
@@ -279,18 +281,24 @@ auth_init(unsigned nthreads)
 	snprintf(auth_dummy_hash, sizeof(auth_dummy_hash), "%s", cd->output);
 	free(cd);
 	auth.tail = &auth.head;
+	auth.stop = false;
 	auth.threads = calloc(nthreads, sizeof(*auth.threads));
 	if (auth.threads == NULL)
 		return -1;
+	/* Workers never take signals: they belong to the loop's signalfd. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (i = 0; i < nthreads; i++) {
 		int e = pthread_create(&auth.threads[i], NULL, auth_worker, NULL);
 
 		if (e != 0) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			errno = e;
 			return -1;
 		}
 		auth.nthreads++;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 }
 

@@ -25,8 +25,8 @@ enum auth_result {
  * borrowed from the configuration the check ran against. */
 typedef void auth_done_cb(void *arg, enum auth_result r, const char *user);
 
-/* Start `nthreads` verification threads and seed the cache key. Call once at
- * start-up. Returns 0 or -1 with errno. */
+/* Start `nthreads` verification threads and seed the cache key. Call once
+ * before use (again only after auth_shutdown). Returns 0 or -1 with errno. */
 int auth_init(unsigned nthreads);
 
 /* Stop the threads and wipe the cache. */

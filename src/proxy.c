@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* `sluice serve`: sets up one event loop with its listeners and shared
- * per-loop resources, accepts connections, and handles signals through a
- * signalfd so that nothing runs in signal context. */
+/* The proxy engine: one event loop with its listeners and shared per-loop
+ * resources; accepting connections. `sluice serve` adds its configured
+ * listeners and stop signals (through a signalfd, so nothing runs in signal
+ * context). */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -59,10 +61,45 @@ proxy_raise_nofile(const struct config *cfg)
 		    cfg->c_max_connections);
 }
 
+/* Watch `fd` (listening, non-blocking) for connections. */
+static int
+proxy_watch(struct proxy *px, int fd)
+{
+	struct listener *li;
+
+	if (px->px_nlisteners == PROXY_MAX_LISTENERS) {
+		errno = EMFILE;
+		return -1;
+	}
+	li = &px->px_listeners[px->px_nlisteners];
+	li->li_fd = fd;
+	li->li_px = px;
+	if (ev_io_add(px->px_loop, &li->li_io, fd, EV_READ, proxy_accept,
+	    li) == -1)
+		return -1;
+	px->px_nlisteners++;
+	return 0;
+}
+
+int
+proxy_adopt(struct proxy *px, int fd)
+{
+	int one = 1, fl;
+
+	fl = fcntl(fd, F_GETFL);
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (proxy_watch(px, fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 proxy_listen(struct proxy *px, const struct config_listen *cl)
 {
-	struct listener *li = &px->px_listeners[px->px_nlisteners];
 	const struct sockaddr *sa = (const struct sockaddr *)&cl->l_addr;
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
@@ -97,16 +134,23 @@ proxy_listen(struct proxy *px, const struct config_listen *cl)
 	}
 	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
 		addr_format((struct sockaddr *)&bound, a, sizeof(a));
-	li->li_fd = fd;
-	li->li_px = px;
-	if (ev_io_add(px->px_loop, &li->li_io, fd, EV_READ, proxy_accept,
-	    li) == -1) {
-		log_warn("listen %s: epoll", a);
+	if (proxy_watch(px, fd) == -1) {
+		log_warn("listen %s", a);
 		close(fd);
 		return -1;
 	}
-	px->px_nlisteners++;
 	log_info("listening on %s", a);
+	return 0;
+}
+
+int
+proxy_listen_all(struct proxy *px)
+{
+	size_t i;
+
+	for (i = 0; i < px->px_cfg->c_nlisten; i++)
+		if (proxy_listen(px, &px->px_cfg->c_listen[i]) == -1)
+			return -1;
 	return 0;
 }
 
@@ -171,47 +215,6 @@ proxy_conn_closed(struct proxy *px)
 	px->px_nconns--;
 }
 
-static void
-proxy_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
-{
-	struct signalfd_siginfo si;
-
-	(void)events;
-	(void)arg;
-	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		switch (si.ssi_signo) {
-		case SIGINT:
-		case SIGTERM:
-			log_info("%s: shutting down",
-			    si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-			ev_stop(loop);
-			break;
-		default:
-			break;
-		}
-	}
-}
-
-static int
-proxy_signals(struct proxy *px)
-{
-	sigset_t set;
-
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
-		return -1;
-	px->px_sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (px->px_sigfd == -1)
-		return -1;
-	return ev_io_add(px->px_loop, &px->px_sigio, px->px_sigfd, EV_READ,
-	    proxy_signal, px);
-}
-
 static unsigned
 proxy_auth_threads(void)
 {
@@ -222,70 +225,140 @@ proxy_auth_threads(void)
 	return n > PROXY_AUTH_THREADS_MAX ? PROXY_AUTH_THREADS_MAX : (unsigned)n;
 }
 
+struct proxy *
+proxy_new(struct config *cfg, char *err, size_t errlen)
+{
+	struct proxy *px = xcalloc(1, sizeof(*px));
+
+	px->px_cfg = cfg;
+	signal(SIGPIPE, SIG_IGN);
+	proxy_raise_nofile(cfg);
+	if ((px->px_loop = ev_loop_new()) == NULL) {
+		snprintf(err, errlen, "event loop: %s", strerror(errno));
+		goto fail;
+	}
+	if (auth_init(proxy_auth_threads()) == -1) {
+		snprintf(err, errlen, "authentication workers: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	px->px_auth = true;
+	if ((px->px_mb = auth_mailbox_new(px->px_loop)) == NULL) {
+		snprintf(err, errlen, "auth mailbox: %s", strerror(errno));
+		goto fail;
+	}
+	if ((px->px_dns = dns_new(px->px_loop, cfg->c_dns_servers,
+	    cfg->c_dns_timeout_ms, err, errlen)) == NULL)
+		goto fail;
+	if ((px->px_pipes = relay_pool_new()) == NULL) {
+		snprintf(err, errlen, "pipe pool: out of memory");
+		goto fail;
+	}
+	if ((px->px_log = accesslog_open(px->px_loop, cfg->c_access_log)) ==
+	    NULL) {
+		snprintf(err, errlen, "access_log %s: %s", cfg->c_access_log,
+		    strerror(errno));
+		goto fail;
+	}
+	return px;
+fail:
+	proxy_free(px);
+	return NULL;
+}
+
+int
+proxy_run(struct proxy *px)
+{
+	return ev_run(px->px_loop);
+}
+
+void
+proxy_free(struct proxy *px)
+{
+	size_t i;
+
+	if (px == NULL)
+		return;
+	while (px->px_conns != NULL)
+		conn_abort(px->px_conns);
+	for (i = 0; i < px->px_nlisteners; i++)
+		close(px->px_listeners[i].li_fd);
+	px->px_nlisteners = 0;
+	if (px->px_loop != NULL) {
+		ev_timer_stop(px->px_loop, &px->px_accept_retry);
+		/* Let deferred frees and the final log flush run. */
+		ev_drain(px->px_loop);
+	}
+	accesslog_close(px->px_log);
+	dns_free(px->px_dns);
+	relay_pool_free(px->px_pipes);
+	/* Workers may still be finishing jobs addressed to our mailbox. */
+	if (px->px_auth)
+		auth_shutdown();
+	auth_mailbox_free(px->px_mb);
+	ev_loop_free(px->px_loop);
+	config_unref(px->px_cfg);
+	free(px);
+}
+
+struct proxy_stop {
+	struct ev_io	 ps_io;
+	int		 ps_fd;
+};
+
+static void
+proxy_stop_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	(void)arg;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
+			log_info("%s: shutting down",
+			    si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+			ev_stop(loop);
+		}
+	}
+}
+
 int
 proxy_serve(const char *path)
 {
-	struct proxy px;
+	struct proxy_stop stop = { .ps_fd = -1 };
 	struct diag d = { NULL, 0 };
+	struct config *cfg;
+	struct proxy *px;
 	char err[256];
-	size_t i;
+	sigset_t set;
 	int rc = 1;
 
-	memset(&px, 0, sizeof(px));
-	px.px_sigfd = -1;
-	if ((px.px_cfg = config_load(path, &d)) == NULL) {
+	if ((cfg = config_load(path, &d)) == NULL) {
 		diag_print(&d, stderr);
 		diag_free(&d);
 		return 1;
 	}
-	proxy_raise_nofile(px.px_cfg);
-	if ((px.px_loop = ev_loop_new()) == NULL)
-		fatal("event loop");
-	if (proxy_signals(&px) == -1)
-		fatal("signals");
-	if (auth_init(proxy_auth_threads()) == -1)
-		fatal("authentication workers");
-	if ((px.px_mb = auth_mailbox_new(px.px_loop)) == NULL)
-		fatal("auth mailbox");
-	if ((px.px_dns = dns_new(px.px_loop, px.px_cfg->c_dns_servers,
-	    px.px_cfg->c_dns_timeout_ms, err, sizeof(err))) == NULL) {
+	if ((px = proxy_new(cfg, err, sizeof(err))) == NULL) {
 		log_warnx("%s", err);
-		goto out;
+		return 1;
 	}
-	if ((px.px_pipes = relay_pool_new()) == NULL)
-		fatal("pipe pool");
-	if ((px.px_log = accesslog_open(px.px_loop,
-	    px.px_cfg->c_access_log)) == NULL) {
-		log_warn("access_log %s", px.px_cfg->c_access_log);
-		goto out;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+	    (stop.ps_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) ==
+	    -1 || ev_io_add(px->px_loop, &stop.ps_io, stop.ps_fd, EV_READ,
+	    proxy_stop_signal, &stop) == -1)
+		fatal("signals");
+	if (proxy_listen_all(px) == 0) {
+		if (proxy_run(px) == -1)
+			log_warn("event loop");
+		else
+			rc = 0;
 	}
-	px.px_listeners = xcalloc(px.px_cfg->c_nlisten,
-	    sizeof(*px.px_listeners));
-	for (i = 0; i < px.px_cfg->c_nlisten; i++)
-		if (proxy_listen(&px, &px.px_cfg->c_listen[i]) == -1)
-			goto out;
-	if (ev_run(px.px_loop) == -1)
-		log_warn("event loop");
-	else
-		rc = 0;
-out:
-	while (px.px_conns != NULL)
-		conn_abort(px.px_conns);
-	ev_timer_stop(px.px_loop, &px.px_accept_retry);
-	for (i = 0; i < px.px_nlisteners; i++)
-		close(px.px_listeners[i].li_fd);
-	free(px.px_listeners);
-	/* Let deferred frees and the final log flush run. */
-	ev_drain(px.px_loop);
-	accesslog_close(px.px_log);
-	dns_free(px.px_dns);
-	relay_pool_free(px.px_pipes);
-	auth_shutdown();
-	auth_mailbox_free(px.px_mb);
-	if (px.px_sigfd != -1)
-		close(px.px_sigfd);
-	ev_loop_free(px.px_loop);
-	config_unref(px.px_cfg);
-	diag_free(&d);
+	proxy_free(px);
+	close(stop.ps_fd);
 	return rc;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* `sluice serve`: listeners, accepting, signals and the per-loop resources
- * (resolver, pipe pool, access log, auth mailbox) that connections share. */
+/* The proxy engine as a whole: listeners, accepting, and the per-loop
+ * resources (resolver, pipe pool, access log, auth mailbox) connections
+ * share. `sluice serve` runs it on its configured addresses; `sluice run`
+ * embeds it on sockets made inside a sandbox. */
 #ifndef SLUICE_PROXY_H
 #define SLUICE_PROXY_H
 
@@ -22,6 +24,8 @@ struct listener {
 	struct proxy	*li_px;
 };
 
+#define PROXY_MAX_LISTENERS 64
+
 struct proxy {
 	struct ev_loop		*px_loop;
 	struct config		*px_cfg;	/* current configuration */
@@ -29,15 +33,35 @@ struct proxy {
 	struct auth_mailbox	*px_mb;
 	struct relay_pool	*px_pipes;
 	struct accesslog	*px_log;
-	struct listener		*px_listeners;
+	struct listener		 px_listeners[PROXY_MAX_LISTENERS];
 	size_t			 px_nlisteners;
+	bool			 px_report_denials;	/* one line each on stderr */
+	bool			 px_auth;	/* auth workers started */
 	struct ev_timer		 px_accept_retry;	/* after EMFILE */
 	bool			 px_accept_paused;
-	struct ev_io		 px_sigio;
-	int			 px_sigfd;
 	unsigned		 px_nconns;
 	struct conn		*px_conns;	/* every open connection */
 };
+
+/* Set up the engine for `cfg` (takes over the caller's reference): event
+ * loop, resolver, authentication workers, pipe pool, access log. Raises the
+ * descriptor limit. Returns NULL with a message in `err`. */
+struct proxy *proxy_new(struct config *cfg, char *err, size_t errlen);
+
+/* Bind and listen on every `listen` address of the configuration, printing
+ * "listening on ADDR:PORT" for each. Returns 0 or -1 (reported). */
+int proxy_listen_all(struct proxy *px);
+
+/* Serve `fd`, a socket already bound and listening (takes ownership).
+ * Returns 0 or -1 with errno. */
+int proxy_adopt(struct proxy *px, int fd);
+
+/* Run the loop until ev_stop (from a signal handler the caller installed on
+ * px_loop). Returns 0, or -1 if the loop failed. */
+int proxy_run(struct proxy *px);
+
+/* Close every connection (logging them), the listeners, and free `px`. */
+void proxy_free(struct proxy *px);
 
 /* Run `sluice serve` with the configuration at `path` until SIGINT or
  * SIGTERM. Returns the process exit code (0, or 1 on a start-up error). */
