@@ -9,7 +9,7 @@ WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
           -Wpointer-arith -Wformat=2 -Wimplicit-fallthrough
 CFLAGS  ?= -O2 -g
 XCFLAGS = -std=c17 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -fno-common $(WARN) -I$(LLHTTP_INC) -MMD -MP
-LDLIBS  = -lcares -lcrypt -lcrypto -lpthread
+LDLIBS  = -lcares -lcrypt -lcrypto -lseccomp -lpthread
 SAN     =
 
 ifeq ($(V),1)

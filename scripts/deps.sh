@@ -4,7 +4,7 @@
 # missing, so it is cheap to call on every make.
 set -eu
 
-build="gcc make pkg-config node-llhttp libc-ares-dev libcrypt-dev libssl-dev"
+build="gcc make pkg-config node-llhttp libc-ares-dev libcrypt-dev libssl-dev libseccomp-dev"
 test="$build libcmocka-dev python3 python3-pytest python3-requests python3-httpx \
 curl wget openssl apache2-utils iproute2 nodejs ca-certificates"
 run="$build apache2-utils"

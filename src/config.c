@@ -93,7 +93,9 @@ config_free(struct config *c)
 		free(c->c_allow_files[i].r_path);
 	free(c->c_allow_files);
 	free(c->c_cidrs);
-	free(c->c_hosts_file.r_path);
+	for (i = 0; i < c->c_nhosts_files; i++)
+		free(c->c_hosts_files[i].r_path);
+	free(c->c_hosts_files);
 	hosts_free(&c->c_hosts);
 	free(c->c_dns_servers);
 	free(c->c_access_log);
@@ -309,15 +311,6 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 			if (patterns_add(&c->c_patterns, w[i], strlen(w[i]),
 			    err, sizeof(err)) == -1)
 				diag_add(d, f, line, "%s", err);
-	} else if (strcmp(w[0], "allow_file") == 0) {
-		struct config_ref r = { NULL, 0 };
-
-		if (!config_one_arg(f, line, w, n, d))
-			return;
-		config_set_ref(c, &r, w[1], line);
-		c->c_allow_files = xrealloc(c->c_allow_files,
-		    (c->c_nallow_files + 1) * sizeof(*c->c_allow_files));
-		c->c_allow_files[c->c_nallow_files++] = r;
 	} else if (strcmp(w[0], "connect_ports") == 0 ||
 	    strcmp(w[0], "http_ports") == 0) {
 		bool connect = w[0][0] == 'c';
@@ -355,13 +348,19 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 			    (c->c_ncidrs + 1) * sizeof(*c->c_cidrs));
 			c->c_cidrs[c->c_ncidrs++] = cd;
 		}
-	} else if (strcmp(w[0], "hosts_file") == 0) {
+	} else if (strcmp(w[0], "allow_file") == 0 ||
+	    strcmp(w[0], "hosts_file") == 0) {
+		struct config_ref r = { NULL, 0 }, **list;
+		size_t *count;
+
 		if (!config_one_arg(f, line, w, n, d))
 			return;
-		if (c->c_have_hosts)
-			diag_add(d, f, line, "'hosts_file' given twice");
-		c->c_have_hosts = true;
-		config_set_ref(c, &c->c_hosts_file, w[1], line);
+		list = w[0][0] == 'a' ? &c->c_allow_files : &c->c_hosts_files;
+		count = w[0][0] == 'a' ? &c->c_nallow_files :
+		    &c->c_nhosts_files;
+		config_set_ref(c, &r, w[1], line);
+		*list = xrealloc(*list, (*count + 1) * sizeof(**list));
+		(*list)[(*count)++] = r;
 	} else if (strcmp(w[0], "dns_server") == 0) {
 		if (!config_some_args(f, line, w, n, d))
 			return;
@@ -650,33 +649,43 @@ config_load_ref(struct config *c, const struct config_ref *r,
 }
 
 struct config *
-config_load(const char *path, struct diag *d)
+config_load_text(const char *path, const char *buf, size_t len,
+    struct diag *d)
 {
 	struct config *c = config_new(path);
-	size_t len, i, before = d->d_count;
-	char *buf;
+	size_t i, before = d->d_count;
 
-	if ((buf = config_read_file(path, &len)) == NULL) {
-		diag_add(d, path, 0, "%s", strerror(errno));
-		config_unref(c);
-		return NULL;
-	}
 	config_parse(c, buf, len, d);
-	free(buf);
 	if (c->c_have_users)
 		config_load_ref(c, &c->c_users_file, "users", config_users_line,
 		    &c->c_users, d);
 	for (i = 0; i < c->c_nallow_files; i++)
 		config_load_ref(c, &c->c_allow_files[i], "allow_file",
 		    config_allow_line, &c->c_patterns, d);
-	if (c->c_have_hosts)
-		config_load_ref(c, &c->c_hosts_file, "hosts_file",
+	for (i = 0; i < c->c_nhosts_files; i++)
+		config_load_ref(c, &c->c_hosts_files[i], "hosts_file",
 		    config_hosts_line, &c->c_hosts, d);
 	config_finish(c, d);
 	if (d->d_count != before) {
 		config_unref(c);
 		return NULL;
 	}
+	return c;
+}
+
+struct config *
+config_load(const char *path, struct diag *d)
+{
+	struct config *c;
+	size_t len;
+	char *buf;
+
+	if ((buf = config_read_file(path, &len)) == NULL) {
+		diag_add(d, path, 0, "%s", strerror(errno));
+		return NULL;
+	}
+	c = config_load_text(path, buf, len, d);
+	free(buf);
 	return c;
 }
 
@@ -755,8 +764,10 @@ config_summary(const struct config *c, FILE *fp)
 		cidr_format(&c->c_cidrs[i], a, sizeof(a));
 		fprintf(fp, "%s%s", i ? " " : "", a);
 	}
-	fprintf(fp, "\n  hosts_file        %s\n", c->c_have_hosts ?
-	    c->c_hosts_file.r_path : "none");
+	fprintf(fp, "\n  hosts_file        ");
+	for (i = 0; i < c->c_nhosts_files; i++)
+		fprintf(fp, "%s%s", i ? ", " : "", c->c_hosts_files[i].r_path);
+	fprintf(fp, "%s\n", c->c_nhosts_files ? "" : "none");
 	fprintf(fp, "  dns_server        %s\n", c->c_dns_servers ?
 	    c->c_dns_servers : "system (/etc/resolv.conf)");
 	fprintf(fp, "  access_log        %s\n", c->c_access_log ?

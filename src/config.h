@@ -73,8 +73,8 @@ struct config {
 	struct cidr		*c_cidrs;
 	size_t			 c_ncidrs;
 
-	bool			 c_have_hosts;
-	struct config_ref	 c_hosts_file;
+	struct config_ref	*c_hosts_files;	/* merged in order */
+	size_t			 c_nhosts_files;
 	struct hostsdb		 c_hosts;
 
 	char			*c_dns_servers;	/* c-ares CSV, or NULL */
@@ -105,6 +105,11 @@ int config_finish(struct config *c, struct diag *d);
 /* Read `path` and every file it names, parse and validate. Returns a new
  * configuration with one reference, or NULL with every error in `d`. */
 struct config *config_load(const char *path, struct diag *d);
+
+/* The same for configuration text already in memory, named `path` in
+ * messages and for resolving relative file names. */
+struct config *config_load_text(const char *path, const char *buf, size_t len,
+    struct diag *d);
 
 /* Call `fn` for each line of `buf` with its 1-based number; an error `fn`
  * reports is added to `d` as "fname:line: err". Returns errors added. */

@@ -127,6 +127,11 @@ conn_log(struct conn *c)
 	if (ours) {
 		r.lr_mime = "text/plain";
 		r.lr_reason = reason_code(c->c_reason);
+		if (c->c_px->px_report_denials)
+			log_warnx("%s %s %s (%s)", reason_status(c->c_reason) <
+			    500 ? "denied" : "failed", r.lr_method,
+			    c->c_target ? c->c_target : "-",
+			    reason_text(c->c_reason));
 	} else {
 		addr_format_ip((struct sockaddr *)&c->c_upaddr, peer,
 		    sizeof(peer));

@@ -9,6 +9,9 @@
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
+#include "run.h"
+#include "sandbox.h"
+#include "tunnel.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.1.0"
@@ -25,7 +28,9 @@ static const char usage_top[] =
 "\n"
 "commands:\n"
 "  serve -c FILE     run the proxy in the foreground\n"
+"  run [OPTS] -- CMD run CMD in a sandbox whose only way out is the proxy\n"
 "  check -c FILE     validate FILE and everything it names, print a summary\n"
+"  tunnel HOST PORT  relay stdin/stdout through $https_proxy (ssh ProxyCommand)\n"
 "  version           print the version\n"
 "  help              print this help (also --help; COMMAND --help)\n"
 "\n"
@@ -155,6 +160,12 @@ main(int argc, char **argv)
 		return cmd_serve(argc - 1, argv + 1);
 	if (strcmp(cmd, "check") == 0)
 		return cmd_check(argc - 1, argv + 1);
+	if (strcmp(cmd, "run") == 0)
+		return run_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "tunnel") == 0)
+		return tunnel_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "__sandbox") == 0)
+		sandbox_init_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("sluice %s\n", SLUICE_VERSION);
 		return 0;

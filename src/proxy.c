@@ -139,7 +139,8 @@ proxy_listen(struct proxy *px, const struct config_listen *cl)
 		close(fd);
 		return -1;
 	}
-	log_info("listening on %s", a);
+	if (!px->px_quiet)
+		log_info("listening on %s", a);
 	return 0;
 }
 

@@ -37,6 +37,7 @@ struct proxy {
 	size_t			 px_nlisteners;
 	bool			 px_report_denials;	/* one line each on stderr */
 	bool			 px_auth;	/* auth workers started */
+	bool			 px_quiet;	/* no "listening on" notices */
 	struct ev_timer		 px_accept_retry;	/* after EMFILE */
 	bool			 px_accept_paused;
 	unsigned		 px_nconns;

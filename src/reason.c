@@ -11,34 +11,48 @@ struct reason_info {
 	int		 ri_status;
 	const char	*ri_phrase;
 	const char	*ri_tag;
+	const char	*ri_text;
 };
 
 static const struct reason_info reason_table[REASON_COUNT] = {
-	[REASON_NONE] = { "-", 200, "OK", "TCP_TUNNEL" },
+	[REASON_NONE] = { "-", 200, "OK", "TCP_TUNNEL",
+	    "allowed" },
 	[REASON_AUTH_REQUIRED] = { "auth-required", 407,
-	    "Proxy Authentication Required", "TCP_DENIED" },
+	    "Proxy Authentication Required", "TCP_DENIED",
+	    "no proxy credentials" },
 	[REASON_AUTH_FAILED] = { "auth-failed", 407,
-	    "Proxy Authentication Required", "TCP_DENIED" },
+	    "Proxy Authentication Required", "TCP_DENIED",
+	    "wrong proxy credentials" },
 	[REASON_BAD_REQUEST] = { "bad-request", 400, "Bad Request",
-	    "NONE_NONE" },
+	    "NONE_NONE",
+	    "malformed request" },
 	[REASON_HEADER_TOO_LARGE] = { "header-too-large", 431,
-	    "Request Header Fields Too Large", "NONE_NONE" },
+	    "Request Header Fields Too Large", "NONE_NONE",
+	    "request head too large" },
 	[REASON_DOMAIN_DENIED] = { "domain-denied", 403, "Forbidden",
-	    "TCP_DENIED" },
+	    "TCP_DENIED",
+	    "domain not in allowlist" },
 	[REASON_PORT_DENIED] = { "port-denied", 403, "Forbidden",
-	    "TCP_DENIED" },
+	    "TCP_DENIED",
+	    "port not allowed" },
 	[REASON_ADDRESS_DENIED] = { "address-denied", 403, "Forbidden",
-	    "TCP_DENIED" },
+	    "TCP_DENIED",
+	    "refused address" },
 	[REASON_DNS_FAILED] = { "dns-failed", 502, "Bad Gateway",
-	    "TCP_MISS" },
+	    "TCP_MISS",
+	    "name does not resolve" },
 	[REASON_CONNECT_FAILED] = { "connect-failed", 502, "Bad Gateway",
-	    "TCP_MISS" },
+	    "TCP_MISS",
+	    "cannot connect" },
 	[REASON_CONNECT_TIMEOUT] = { "connect-timeout", 504,
-	    "Gateway Timeout", "TCP_MISS" },
+	    "Gateway Timeout", "TCP_MISS",
+	    "connect timed out" },
 	[REASON_TOO_MANY_CONNECTIONS] = { "too-many-connections", 503,
-	    "Service Unavailable", "NONE_NONE" },
+	    "Service Unavailable", "NONE_NONE",
+	    "too many connections" },
 	[REASON_BAD_RESPONSE] = { "bad-response", 502, "Bad Gateway",
-	    "TCP_MISS" },
+	    "TCP_MISS",
+	    "bad response from origin" },
 };
 
 const char *
@@ -51,6 +65,12 @@ int
 reason_status(enum reason r)
 {
 	return reason_table[r].ri_status;
+}
+
+const char *
+reason_text(enum reason r)
+{
+	return reason_table[r].ri_text;
 }
 
 const char *

@@ -26,6 +26,9 @@ enum reason {
 /* The stable code ("domain-denied"). */
 const char *reason_code(enum reason r);
 
+/* A few words saying why, for one-line reports ("domain not in allowlist"). */
+const char *reason_text(enum reason r);
+
 /* The HTTP status sent for it (403, 407, ...). */
 int reason_status(enum reason r);
 

@@ -87,9 +87,14 @@ render(const struct config *c, const char *field, char *buf, size_t len)
 	else if (strcmp(field, "users") == 0)
 		cat(buf, len, "%s@%u", c->c_have_users ?
 		    c->c_users_file.r_path : "(none)", c->c_users_file.r_line);
-	else if (strcmp(field, "hosts_file") == 0)
-		cat(buf, len, "%s@%u", c->c_have_hosts ?
-		    c->c_hosts_file.r_path : "(none)", c->c_hosts_file.r_line);
+	else if (strcmp(field, "hosts_file") == 0) {
+		for (i = 0; i < c->c_nhosts_files; i++)
+			cat(buf, len, "%s%s@%u", i ? " " : "",
+			    c->c_hosts_files[i].r_path,
+			    c->c_hosts_files[i].r_line);
+		if (c->c_nhosts_files == 0)
+			cat(buf, len, "(none)@0");
+	}
 	else if (strcmp(field, "allow_files") == 0) {
 		for (i = 0; i < c->c_nallow_files; i++)
 			cat(buf, len, "%s%s@%u", i ? " " : "",
@@ -179,6 +184,8 @@ static const struct directive_case directive_cases[] = {
 	{ NULL, "users users.htpasswd", "users", "/etc/sluice/users.htpasswd@1" },
 	{ NULL, "# users\n\nusers /srv/users", "users", "/srv/users@3" },
 	{ NULL, "hosts_file hosts", "hosts_file", "/etc/sluice/hosts@1" },
+	{ NULL, "hosts_file a\nhosts_file /b", "hosts_file",
+	    "/etc/sluice/a@1 /b@2" },
 	{ NULL, "allow_file a.txt\nallow_file /b.txt", "allow_files",
 	    "/etc/sluice/a.txt@1 /b.txt@2" },
 
@@ -280,7 +287,7 @@ static const struct error_case error_cases[] = {
 	{ "users a.htpasswd", 0, NULL },
 	{ "users b.htpasswd", 1, "given twice" },
 	{ "hosts_file hosts", 0, NULL },
-	{ "hosts_file hosts2", 1, "given twice" },
+	{ "hosts_file hosts2", 0, NULL },	/* several are merged */
 	{ "    allow good.example.com   ", 0, NULL },
 	{ "frobnicate", 1, "unknown directive" },	/* no final newline */
 };

@@ -1,0 +1,649 @@
+/* SPDX-License-Identifier: MIT */
+/* `sluice run`: the launcher. It builds the policy from -c and flags (read
+ * once, before the command starts, so nothing the command writes can change
+ * it), prepares the command's environment (proxy variables set for every
+ * common tool, upstream credentials removed), starts the sandbox (sandbox.c)
+ * or, with --no-isolate, a plain child, and serves the proxy with the same
+ * engine as `sluice serve` until the command exits. */
+#include <crypt.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "config.h"
+#include "log.h"
+#include "proxy.h"
+#include "run.h"
+#include "sandbox.h"
+
+#define RUN_EXIT_FAIL	125
+#define RUN_EXIT_USAGE	2
+#define RUN_MAX_LIST	256
+
+extern char **environ;
+
+static const char run_usage[] =
+"usage: sluice run [OPTIONS] -- COMMAND [ARGS...]\n"
+"\n"
+"Run COMMAND in a sandbox (user, network, PID and mount namespaces) whose\n"
+"only reachable endpoint is an embedded proxy enforcing the policy.\n"
+"\n"
+"  -c, --config FILE        policy directives as for serve (allow, allow_file,\n"
+"                           allow_cidr, hosts_file, connect_ports, http_ports, ...)\n"
+"      --allow PATTERN      allow a domain (repeatable; same forms as 'allow')\n"
+"      --allow-cidr CIDR    allow an address block (repeatable)\n"
+"      --hosts-file FILE    names to resolve before DNS\n"
+"      --port N             proxy port inside the sandbox (default 3128)\n"
+"      --log FILE           write this run's access log (Squid format)\n"
+"  -q, --quiet              do not report denials on stderr\n"
+"      --clean-env          start the command with an empty environment\n"
+"      --env NAME[=VALUE]   set (or pass through) a variable (repeatable)\n"
+"      --allow-unix-sockets let the command create AF_UNIX sockets\n"
+"      --no-isolate         trusted code: no namespaces; the proxy listens on\n"
+"                           an ephemeral loopback port and needs a per-run token\n"
+"  -h, --help               this help\n"
+"\n"
+"exit status: the command's (128+N if killed by signal N); 125 sluice failed,\n"
+"126 command not executable, 127 command not found, 2 usage error\n";
+
+struct run_opts {
+	const char	*ro_config;
+	const char	*ro_allow[RUN_MAX_LIST];
+	size_t		 ro_nallow;
+	const char	*ro_cidr[RUN_MAX_LIST];
+	size_t		 ro_ncidr;
+	const char	*ro_hosts;
+	const char	*ro_log;
+	const char	*ro_env[RUN_MAX_LIST];
+	size_t		 ro_nenv;
+	unsigned	 ro_port;
+	bool		 ro_quiet;
+	bool		 ro_clean_env;
+	bool		 ro_allow_unix;
+	bool		 ro_no_isolate;
+	char		**ro_cmd;
+};
+
+static int
+run_usage_error(const char *what, const char *arg)
+{
+	fprintf(stderr, "sluice run: %s%s%s\n\n%s", what, arg ? " " : "",
+	    arg ? arg : "", run_usage);
+	return RUN_EXIT_USAGE;
+}
+
+static int
+run_add(const char **list, size_t *n, const char *v)
+{
+	if (*n == RUN_MAX_LIST)
+		return run_usage_error("too many values for an option:", v);
+	list[(*n)++] = v;
+	return 0;
+}
+
+/* Returns 0, 1 when help was printed, or RUN_EXIT_USAGE. */
+static int
+run_parse(int argc, char **argv, struct run_opts *o)
+{
+	enum { O_ALLOW = 256, O_CIDR, O_HOSTS, O_PORT, O_LOG, O_CLEAN, O_ENV,
+	    O_UNIX, O_NOISO };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "allow", required_argument, NULL, O_ALLOW },
+		{ "allow-cidr", required_argument, NULL, O_CIDR },
+		{ "hosts-file", required_argument, NULL, O_HOSTS },
+		{ "port", required_argument, NULL, O_PORT },
+		{ "log", required_argument, NULL, O_LOG },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "clean-env", no_argument, NULL, O_CLEAN },
+		{ "env", required_argument, NULL, O_ENV },
+		{ "allow-unix-sockets", no_argument, NULL, O_UNIX },
+		{ "no-isolate", no_argument, NULL, O_NOISO },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int ch, r = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->ro_port = 3128;
+	opterr = 0;
+	optind = 1;
+	while (r == 0 &&
+	    (ch = getopt_long(argc, argv, "+c:qh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->ro_config = optarg;
+			break;
+		case O_ALLOW:
+			r = run_add(o->ro_allow, &o->ro_nallow, optarg);
+			break;
+		case O_CIDR:
+			r = run_add(o->ro_cidr, &o->ro_ncidr, optarg);
+			break;
+		case O_HOSTS:
+			o->ro_hosts = optarg;
+			break;
+		case O_PORT:
+			o->ro_port = (unsigned)strtoul(optarg, &end, 10);
+			if (*end != '\0' || o->ro_port == 0 || o->ro_port > 65535)
+				return run_usage_error("invalid --port", optarg);
+			break;
+		case O_LOG:
+			o->ro_log = optarg;
+			break;
+		case 'q':
+			o->ro_quiet = true;
+			break;
+		case O_CLEAN:
+			o->ro_clean_env = true;
+			break;
+		case O_ENV:
+			if (optarg[0] == '\0' || optarg[0] == '=')
+				return run_usage_error("invalid --env", optarg);
+			r = run_add(o->ro_env, &o->ro_nenv, optarg);
+			break;
+		case O_UNIX:
+			o->ro_allow_unix = true;
+			break;
+		case O_NOISO:
+			o->ro_no_isolate = true;
+			break;
+		case 'h':
+			fputs(run_usage, stdout);
+			return 1;
+		default:
+			return run_usage_error("unknown option or missing value:",
+			    argv[optind - 1]);
+		}
+	}
+	if (r != 0)
+		return r;
+	if (optind >= argc)
+		return run_usage_error("no command given", NULL);
+	o->ro_cmd = argv + optind;
+	return 0;
+}
+
+/* Append "directive value" as a line of configuration text. */
+static void
+run_text_add(char **text, size_t *len, const char *directive, const char *v)
+{
+	size_t add = strlen(directive) + strlen(v) + 3;
+
+	*text = xrealloc(*text, *len + add + 1);
+	*len += (size_t)snprintf(*text + *len, add + 1, "\n%s %s\n", directive,
+	    v);
+}
+
+/* A path from the command line, made absolute (the configuration resolves
+ * relative names against its own directory). */
+static char *
+run_abspath(const char *p)
+{
+	char cwd[PATH_MAX], *r;
+
+	if (p[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return xstrdup(p);
+	r = xmalloc(strlen(cwd) + strlen(p) + 2);
+	sprintf(r, "%s/%s", cwd, p);
+	return r;
+}
+
+/* The policy: the file's directives, then the flags, each checked with a
+ * message naming the flag. Returns NULL after printing every error. */
+static struct config *
+run_policy(const struct run_opts *o)
+{
+	struct diag d = { NULL, 0 };
+	struct config *cfg = NULL;
+	char *text = NULL, *p, err[300];
+	size_t len = 0, i;
+	bool bad = false;
+
+	if (o->ro_config != NULL) {
+		FILE *fp = fopen(o->ro_config, "re");
+
+		if (fp == NULL) {
+			log_warn("%s", o->ro_config);
+			return NULL;
+		}
+		text = xmalloc(1);
+		for (;;) {
+			size_t n;
+
+			text = xrealloc(text, len + 4097);
+			n = fread(text + len, 1, 4096, fp);
+			if (n == 0)
+				break;
+			len += n;
+		}
+		fclose(fp);
+	}
+	for (i = 0; i < o->ro_nallow; i++) {
+		struct patterns scratch;
+
+		patterns_init(&scratch);
+		if (patterns_add(&scratch, o->ro_allow[i], strlen(o->ro_allow[i]),
+		    err, sizeof(err)) == -1) {
+			log_warnx("--allow: %s", err);
+			bad = true;
+		} else
+			run_text_add(&text, &len, "allow", o->ro_allow[i]);
+		patterns_free(&scratch);
+	}
+	for (i = 0; i < o->ro_ncidr; i++) {
+		struct cidr c;
+
+		if (cidr_parse(o->ro_cidr[i], &c, err, sizeof(err)) == -1) {
+			log_warnx("--allow-cidr: %s", err);
+			bad = true;
+		} else
+			run_text_add(&text, &len, "allow_cidr", o->ro_cidr[i]);
+	}
+	if (o->ro_hosts != NULL) {
+		p = run_abspath(o->ro_hosts);
+		run_text_add(&text, &len, "hosts_file", p);
+		free(p);
+	}
+	/* The run's log goes where --log says, never to the command's
+	 * stdout; the file's own access_log does not apply. */
+	if (o->ro_log != NULL) {
+		p = run_abspath(o->ro_log);
+		run_text_add(&text, &len, "access_log", p);
+		free(p);
+	} else
+		run_text_add(&text, &len, "access_log", "off");
+	if (!bad) {
+		cfg = config_load_text(o->ro_config ? o->ro_config :
+		    "sluice run", text ? text : "", len, &d);
+		if (cfg == NULL)
+			diag_print(&d, stderr);
+	}
+	diag_free(&d);
+	free(text);
+	return cfg;
+}
+
+struct run_env {
+	char	**re_vars;
+	size_t	  re_n;
+};
+
+static bool
+run_env_is(const char *entry, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+static void
+run_env_unset(struct run_env *e, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < e->re_n; i++)
+		if (run_env_is(e->re_vars[i], name)) {
+			free(e->re_vars[i]);
+			e->re_vars[i] = e->re_vars[--e->re_n];
+			e->re_vars[e->re_n] = NULL;
+			i--;
+		}
+}
+
+static void
+run_env_set(struct run_env *e, const char *name, const char *value)
+{
+	char *v;
+
+	run_env_unset(e, name);
+	v = xmalloc(strlen(name) + strlen(value) + 2);
+	sprintf(v, "%s=%s", name, value);
+	e->re_vars = xrealloc(e->re_vars, (e->re_n + 2) * sizeof(char *));
+	e->re_vars[e->re_n++] = v;
+	e->re_vars[e->re_n] = NULL;
+}
+
+/* Does an inherited variable carry proxy credentials? Upstream secrets and
+ * any proxy URL with userinfo stay with the launcher. */
+static bool
+run_env_secret(const char *entry)
+{
+	static const char *const names[] = {
+		"PROXY_USER", "PROXY_PASS", "PROXY_USER_FILE", "PROXY_PASS_FILE",
+	};
+	const char *eq = strchr(entry, '='), *v, *at, *slash;
+	size_t i, nlen;
+
+	if (eq == NULL)
+		return false;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (run_env_is(entry, names[i]))
+			return true;
+	nlen = (size_t)(eq - entry);
+	if (nlen < 5 || strncasecmp(eq - 5, "proxy", 5) != 0)
+		return false;
+	v = eq + 1;
+	if ((slash = strstr(v, "://")) != NULL)
+		v = slash + 3;
+	at = strchr(v, '@');
+	slash = strchr(v, '/');
+	return at != NULL && (slash == NULL || at < slash);
+}
+
+/* The command's environment. `proxy` is the URL it should use. */
+static char **
+run_environment(const struct run_opts *o, const struct config *cfg,
+    const char *proxy)
+{
+	static const char *const proxy_vars[] = {
+		"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
+		"ALL_PROXY", "all_proxy", "GRPC_PROXY",
+	};
+	struct run_env e = { xcalloc(1, sizeof(char *)), 0 };
+	char self[PATH_MAX], ssh[PATH_MAX + 96];
+	size_t i;
+	ssize_t n;
+
+	if (!o->ro_clean_env)
+		for (i = 0; environ[i] != NULL; i++) {
+			const char *eq = strchr(environ[i], '=');
+			char *name;
+
+			if (eq == NULL || run_env_secret(environ[i]))
+				continue;
+			name = xstrndup(environ[i], (size_t)(eq - environ[i]));
+			run_env_set(&e, name, eq + 1);
+			free(name);
+		}
+	for (i = 0; i < o->ro_nenv; i++) {
+		const char *eq = strchr(o->ro_env[i], '='), *v;
+		char *name;
+
+		if (eq != NULL) {
+			name = xstrndup(o->ro_env[i],
+			    (size_t)(eq - o->ro_env[i]));
+			run_env_set(&e, name, eq + 1);
+			free(name);
+		} else if ((v = getenv(o->ro_env[i])) != NULL)
+			run_env_set(&e, o->ro_env[i], v);
+	}
+	for (i = 0; i < sizeof(proxy_vars) / sizeof(proxy_vars[0]); i++)
+		run_env_set(&e, proxy_vars[i], proxy);
+	run_env_set(&e, "NO_PROXY", "localhost,127.0.0.1,::1");
+	run_env_set(&e, "no_proxy", "localhost,127.0.0.1,::1");
+	run_env_set(&e, "NODE_USE_ENV_PROXY", "1");
+	/* ssh has no proxy variable: give git one that tunnels through us. */
+	if (config_connect_port(cfg, 22) &&
+	    (n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
+		self[n] = '\0';
+		snprintf(ssh, sizeof(ssh), "ssh -o ProxyCommand='%s tunnel %%h "
+		    "%%p'", self);
+		run_env_set(&e, "GIT_SSH_COMMAND", ssh);
+	}
+	return e.re_vars;
+}
+
+static void
+run_env_free(char **env)
+{
+	size_t i;
+
+	for (i = 0; env != NULL && env[i] != NULL; i++) {
+		explicit_bzero(env[i], strlen(env[i]));
+		free(env[i]);
+	}
+	free(env);
+}
+
+/* The launcher's loop: forward signals, stop when the child exits. */
+struct run_loop {
+	struct ev_io	 rl_io;
+	int		 rl_sigfd;
+	pid_t		 rl_child;
+	int		 rl_status;
+	bool		 rl_done;
+};
+
+static void
+run_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct run_loop *rl = arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			int status;
+
+			if (waitpid(rl->rl_child, &status, WNOHANG) ==
+			    rl->rl_child) {
+				rl->rl_status = status;
+				rl->rl_done = true;
+				ev_stop(loop);
+			}
+			continue;
+		}
+		/* Terminal signals already reached the command through its
+		 * process group; pass on only what a process sent us. */
+		if (si.ssi_code != SI_KERNEL)
+			kill(rl->rl_child, (int)si.ssi_signo);
+	}
+}
+
+static int
+run_signals_block(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+	return sigprocmask(SIG_BLOCK, set, NULL);
+}
+
+/* --no-isolate: a random token, required as the password of user "sluice",
+ * so that other local users cannot borrow the proxy. Fills `token`. */
+static int
+run_token(struct config *cfg, char *token, size_t len)
+{
+	unsigned char rnd[24];
+	char salt[64], line[CRYPT_OUTPUT_SIZE + 16], err[200];
+	struct crypt_data *cd;
+	size_t i;
+	int r = -1;
+
+	if (len < sizeof(rnd) * 2 + 1 ||
+	    getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return -1;
+	for (i = 0; i < sizeof(rnd); i++)
+		snprintf(token + 2 * i, 3, "%02x", rnd[i]);
+	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+		return -1;
+	if (crypt_gensalt_rn("$2b$", 5, NULL, 0, salt, sizeof(salt)) != NULL &&
+	    crypt_rn(token, salt, cd, sizeof(*cd)) != NULL) {
+		snprintf(line, sizeof(line), "sluice:%s", cd->output);
+		if (htpasswd_parse_line(&cfg->c_users, line, strlen(line), err,
+		    sizeof(err)) == 0) {
+			cfg->c_have_users = true;
+			r = 0;
+		}
+	}
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	explicit_bzero(rnd, sizeof(rnd));
+	return r;
+}
+
+/* One command needs far fewer connections than a shared proxy: stay within
+ * the descriptor limit instead of warning about it. */
+static void
+run_fit_connections(struct config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    (rlim_t)cfg->c_max_connections * 2 + 256 > rl.rlim_max)
+		cfg->c_max_connections = rl.rlim_max > 512 ?
+		    (unsigned)((rl.rlim_max - 256) / 2) : 128;
+}
+
+static int
+run_exit_status(int status)
+{
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+int
+run_main(int argc, char **argv)
+{
+	struct run_loop rl = { .rl_sigfd = -1, .rl_child = -1 };
+	struct run_opts o;
+	struct config *cfg;
+	struct proxy *px = NULL;
+	char err[1024], url[160], token[64] = "", **env = NULL;
+	int fds[SANDBOX_MAX_LISTENERS], ctl = -1, r, rc = RUN_EXIT_FAIL;
+	size_t nfds = 0, i;
+	sigset_t set;
+
+	if ((r = run_parse(argc, argv, &o)) != 0)
+		return r == 1 ? 0 : r;
+	/* The launcher may hold upstream credentials: no core dumps, no
+	 * ptrace by other processes of this user. */
+	prctl(PR_SET_DUMPABLE, 0);
+	if ((cfg = run_policy(&o)) == NULL)
+		return RUN_EXIT_FAIL;
+	/* The command is the only client; it authenticates by being inside. */
+	cfg->c_have_users = false;
+	run_fit_connections(cfg);
+	if (cfg->c_patterns.p_count == 0 && cfg->c_ncidrs == 0)
+		log_warnx("nothing is allowed: every request will be refused "
+		    "(use --allow or -c)");
+	if (run_signals_block(&set) == -1)
+		fatal("sigprocmask");
+
+	if (!o.ro_no_isolate) {
+		struct sandbox_opts so;
+
+		snprintf(url, sizeof(url), "http://127.0.0.1:%u", o.ro_port);
+		env = run_environment(&o, cfg, url);
+		so.sb_port = (uint16_t)o.ro_port;
+		so.sb_allow_unix = o.ro_allow_unix;
+		so.sb_argv = o.ro_cmd;
+		so.sb_envp = env;
+		rl.rl_child = sandbox_spawn(&so, fds, &nfds, &ctl, err,
+		    sizeof(err));
+		run_env_free(env);
+		env = NULL;
+		if (rl.rl_child == -1) {
+			log_warnx("%s", err);
+			config_unref(cfg);
+			return RUN_EXIT_FAIL;
+		}
+	} else {
+		char e[64];
+
+		if (run_token(cfg, token, sizeof(token)) == -1)
+			fatalx("cannot make a token for --no-isolate");
+		/* Nobody else may use it: the token is required. */
+		free(cfg->c_listen);
+		cfg->c_listen = xcalloc(1, sizeof(*cfg->c_listen));
+		cfg->c_nlisten = 1;
+		if (addr_parse_hostport("127.0.0.1:0", &cfg->c_listen[0].l_addr,
+		    &cfg->c_listen[0].l_len, e, sizeof(e)) == -1)
+			fatalx("%s", e);
+	}
+
+	px = proxy_new(cfg, err, sizeof(err));
+	cfg = NULL;	/* the engine owns it now, even on failure */
+	if (px == NULL) {
+		log_warnx("%s", err);
+		goto out;
+	}
+	px->px_report_denials = !o.ro_quiet;
+	px->px_quiet = true;
+	if (!o.ro_no_isolate) {
+		for (i = 0; i < nfds; i++)
+			if (proxy_adopt(px, fds[i]) == -1) {
+				log_warn("serving the sandbox's listener");
+				goto out;
+			}
+	} else {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		pid_t pid;
+
+		if (proxy_listen_all(px) == -1 ||
+		    getsockname(px->px_listeners[0].li_fd,
+		    (struct sockaddr *)&ss, &sl) == -1)
+			goto out;
+		snprintf(url, sizeof(url), "http://sluice:%s@127.0.0.1:%u",
+		    token, (unsigned)addr_port((struct sockaddr *)&ss));
+		env = run_environment(&o, cfg, url);
+		explicit_bzero(url, sizeof(url));
+		if ((pid = fork()) == -1) {
+			log_warn("fork");
+			goto out;
+		}
+		if (pid == 0) {
+			sigset_t none;
+
+			sigemptyset(&none);
+			sigprocmask(SIG_SETMASK, &none, NULL);
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			execvpe(o.ro_cmd[0], o.ro_cmd, env);
+			fprintf(stderr, "sluice: cannot run %s: %s\n",
+			    o.ro_cmd[0], strerror(errno));
+			_exit(errno == ENOENT ? 127 : 126);
+		}
+		rl.rl_child = pid;
+		run_env_free(env);
+		env = NULL;
+	}
+	explicit_bzero(token, sizeof(token));
+	if ((rl.rl_sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) ==
+	    -1 || ev_io_add(px->px_loop, &rl.rl_io, rl.rl_sigfd, EV_READ,
+	    run_signal, &rl) == -1) {
+		log_warn("signalfd");
+		goto out;
+	}
+	/* The child may have exited before we watched for it. */
+	if (waitpid(rl.rl_child, &rl.rl_status, WNOHANG) == rl.rl_child)
+		rl.rl_done = true;
+	if (!rl.rl_done && proxy_run(px) == -1)
+		log_warn("event loop");
+	if (rl.rl_done)
+		rc = run_exit_status(rl.rl_status);
+out:
+	if (!rl.rl_done && rl.rl_child > 0) {
+		kill(rl.rl_child, SIGKILL);
+		waitpid(rl.rl_child, NULL, 0);
+	}
+	proxy_free(px);
+	config_unref(cfg);
+	run_env_free(env);
+	if (ctl != -1)
+		close(ctl);
+	if (rl.rl_sigfd != -1)
+		close(rl.rl_sigfd);
+	return rc;
+}
