@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "b64.h"
 #include "config.h"
 #include "ev.h"
 #include "log.h"
@@ -90,30 +91,11 @@ auth_digest(const char *s, size_t len, uint8_t out[32])
 	    out, &olen);
 }
 
-static const uint8_t auth_b64[256] = {
-#define B(c, v) [(unsigned char)(c)] = (v) + 1
-	B('A', 0), B('B', 1), B('C', 2), B('D', 3), B('E', 4), B('F', 5),
-	B('G', 6), B('H', 7), B('I', 8), B('J', 9), B('K', 10), B('L', 11),
-	B('M', 12), B('N', 13), B('O', 14), B('P', 15), B('Q', 16),
-	B('R', 17), B('S', 18), B('T', 19), B('U', 20), B('V', 21),
-	B('W', 22), B('X', 23), B('Y', 24), B('Z', 25), B('a', 26),
-	B('b', 27), B('c', 28), B('d', 29), B('e', 30), B('f', 31),
-	B('g', 32), B('h', 33), B('i', 34), B('j', 35), B('k', 36),
-	B('l', 37), B('m', 38), B('n', 39), B('o', 40), B('p', 41),
-	B('q', 42), B('r', 43), B('s', 44), B('t', 45), B('u', 46),
-	B('v', 47), B('w', 48), B('x', 49), B('y', 50), B('z', 51),
-	B('0', 52), B('1', 53), B('2', 54), B('3', 55), B('4', 56),
-	B('5', 57), B('6', 58), B('7', 59), B('8', 60), B('9', 61),
-	B('+', 62), B('/', 63),
-#undef B
-};
 
 int
 auth_decode_basic(const char *hdr, size_t len, char *out, size_t outlen)
 {
-	size_t i = 0, o = 0, pad = 0, n;
-	uint32_t acc = 0;
-	unsigned bits = 0;
+	size_t i;
 
 	if (len < 6 || strncasecmp(hdr, "basic", 5) != 0 ||
 	    (hdr[5] != ' ' && hdr[5] != '\t'))
@@ -122,30 +104,7 @@ auth_decode_basic(const char *hdr, size_t len, char *out, size_t outlen)
 		;
 	while (len > i && (hdr[len - 1] == ' ' || hdr[len - 1] == '\t'))
 		len--;
-	n = len - i;
-	if (n == 0 || n % 4 != 0)
-		return -1;
-	/* Up to two '=' pad the end; none may appear elsewhere. */
-	while (pad < 2 && len > i && hdr[len - 1] == '=') {
-		len--;
-		pad++;
-	}
-	for (; i < len; i++) {
-		unsigned char c = (unsigned char)hdr[i];
-
-		if (auth_b64[c] == 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)(auth_b64[c] - 1);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o + 1 >= outlen)
-				return -1;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	out[o] = '\0';
-	return (int)o;
+	return b64_decode(hdr + i, len - i, out, outlen);
 }
 
 static struct auth_cache_entry *

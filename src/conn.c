@@ -45,6 +45,7 @@
 #include "log.h"
 #include "policy.h"
 #include "proxy.h"
+#include "upstream.h"
 
 #define CONN_READ_CHUNK		4096
 #define CONN_LINGER_MS		2000
@@ -177,6 +178,7 @@ conn_close(struct conn *c)
 	ev_timer_stop(conn_loop(c), &c->c_timer);
 	conn_hs_free(c);
 	forward_free(c);
+	upstream_free_hs(c);
 	if (c->c_cfd != -1) {
 		close(c->c_cfd);
 		c->c_cfd = -1;
@@ -332,6 +334,7 @@ conn_fail(struct conn *c, enum reason r, const char *detail)
 	conn_hs_cancel(hs);
 	conn_close_upstream(c);
 	forward_free(c);
+	upstream_free_hs(c);
 	n = reason_response(r, hs->hs_hostport[0] ? hs->hs_hostport : NULL,
 	    detail, c->c_cfg->c_path, reply, sizeof(reply));
 	buf_free(&hs->hs_reply);
@@ -380,6 +383,10 @@ conn_established(struct conn *c)
 		forward_start(c);
 		return;
 	}
+	if (c->c_px->px_upstream != NULL) {
+		upstream_start(c);
+		return;
+	}
 	/* Bytes the client sent after its head go first, in order. */
 	conn_tunnel_start(c, ok, sizeof(ok) - 1, hs->hs_buf + hs->hs_head.hh_len,
 	    hs->hs_len - hs->hs_head.hh_len);
@@ -420,6 +427,7 @@ conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 		conn_fail(c, REASON_DNS_FAILED, "DNS lookup timed out");
 		break;
 	case CONN_CONNECT:
+	case CONN_UPSTREAM:
 		if (ms % 1000 == 0)
 			snprintf(d, sizeof(d), "after %us", ms / 1000);
 		else
@@ -544,13 +552,13 @@ conn_literal(const struct host *h, struct sockaddr_storage *ss)
 		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
 		sin->sin_family = AF_INET;
-		sin->sin_addr = h->h_addr.v4;
+		sin->sin_addr = h->h_ip.v4;
 		sin->sin_port = htons(h->h_port);
 	} else {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 
 		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = h->h_addr.v6;
+		s6->sin6_addr = h->h_ip.v6;
 		s6->sin6_port = htons(h->h_port);
 	}
 }
@@ -590,6 +598,19 @@ conn_authorized(struct conn *c)
 			return;
 		}
 		conn_close_upstream(c);
+	}
+	if (c->c_px->px_upstream != NULL) {
+		/* The upstream resolves and applies its own address rules. */
+		struct upstream *up = c->c_px->px_upstream;
+
+		memcpy(hs->hs_addrs, up->up_addrs,
+		    up->up_naddrs * sizeof(up->up_addrs[0]));
+		hs->hs_naddrs = up->up_naddrs;
+		hs->hs_next = 0;
+		ev_timer_set(conn_loop(c), &c->c_timer,
+		    c->c_cfg->c_connect_timeout_ms, conn_timeout, c);
+		conn_dial(c);
+		return;
 	}
 	if (h->h_kind != HOST_NAME) {
 		conn_literal(h, &addrs[0]);
@@ -861,6 +882,7 @@ conn_client_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	case CONN_AUTH:
 	case CONN_RESOLVE:
 	case CONN_CONNECT:
+	case CONN_UPSTREAM:
 		/* Leave request bytes in the socket until the tunnel is up;
 		 * a hang-up or error ends the attempt now. */
 		if (events & EV_ERROR)
@@ -903,6 +925,9 @@ conn_upstream_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 		return;
 	case CONN_EXCHANGE:
 		forward_pump(c);
+		return;
+	case CONN_UPSTREAM:
+		upstream_pump(c);
 		return;
 	case CONN_CONNECT:
 		break;

@@ -23,12 +23,14 @@ struct auth_job;
 struct config;
 struct forward;
 struct proxy;
+struct upstream_hs;
 
 enum conn_state {
 	CONN_HEAD = 0,		/* reading a request head */
 	CONN_AUTH,		/* a worker verifies the password */
 	CONN_RESOLVE,		/* waiting for DNS */
 	CONN_CONNECT,		/* dialling the permitted addresses */
+	CONN_UPSTREAM,		/* asking the upstream proxy to CONNECT */
 	CONN_TUNNEL,		/* relaying bytes both ways */
 	CONN_EXCHANGE,		/* forwarding one plain-HTTP exchange */
 	CONN_REPLY,		/* writing our error answer */
@@ -66,6 +68,7 @@ struct conn {
 	struct ev_defer		 c_defer;
 	struct conn_hs		*c_hs;
 	struct forward		*c_fwd;		/* plain HTTP exchange state */
+	struct upstream_hs	*c_uhs;		/* upstream CONNECT handshake */
 	char			*c_ukey;	/* "host:port" of a kept upstream */
 	uint64_t		 c_start;	/* monotonic ms */
 	uint64_t		 c_active;	/* last relay activity */

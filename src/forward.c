@@ -30,7 +30,9 @@
 #include "config.h"
 #include "conn.h"
 #include "forward.h"
+#include "proxy.h"
 #include "rewrite.h"
+#include "upstream.h"
 
 #define FORWARD_CHUNK	(16 * 1024)
 
@@ -66,6 +68,9 @@ forward_free(struct conn *c)
 
 	if (f == NULL)
 		return;
+	/* The rewritten head may carry upstream credentials. */
+	if (f->f_uout.b_data != NULL)
+		explicit_bzero(f->f_uout.b_data, f->f_uout.b_cap);
 	buf_free(&f->f_uout);
 	buf_free(&f->f_uin);
 	buf_free(&f->f_cout);
@@ -201,7 +206,7 @@ forward_response_head(struct conn *c)
 	struct conn_hs *hs = c->c_hs;
 	struct http_head *h = &f->f_resp;
 	const char *base = f->f_uin.b_data + f->f_uin.b_off, *why;
-	struct rewrite_opts o = { c->c_cfg->c_via, NULL, false, false };
+	struct rewrite_opts o = { c->c_cfg->c_via, NULL, false, false, NULL };
 
 	if (http_head_check(h, base, &why) == -1) {
 		h->hh_error = why;
@@ -435,6 +440,10 @@ forward_start(struct conn *c)
 	o.ro_forwarded_for = c->c_cfg->c_forwarded_for ? client : NULL;
 	o.ro_close = !f->f_keepalive && !f->f_upgrade;
 	o.ro_upgrade = f->f_upgrade;
+	/* Through an upstream proxy: absolute-form, with its credentials
+	 * ("" when it needs none). */
+	o.ro_proxy_auth = c->c_px->px_upstream == NULL ? NULL :
+	    c->c_px->px_upstream->up_auth ? c->c_px->px_upstream->up_auth : "";
 	if (rewrite_request(&hs->hs_head, hs->hs_buf, &hs->hs_url, &o,
 	    &f->f_uout) == -1) {
 		conn_close(c);

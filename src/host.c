@@ -53,10 +53,10 @@ host_canon_v6(const char *s, size_t len, struct host *h, char *err,
 	if (memchr(tmp, '%', len) != NULL)
 		return host_fail(err, errlen,
 		    "IPv6 zone identifiers are not allowed");
-	if (inet_pton(AF_INET6, tmp, &h->h_addr.v6) != 1)
+	if (inet_pton(AF_INET6, tmp, &h->h_ip.v6) != 1)
 		return host_fail(err, errlen, "malformed IPv6 address");
 	h->h_kind = HOST_IPV6;
-	inet_ntop(AF_INET6, &h->h_addr.v6, h->h_name, sizeof(h->h_name));
+	inet_ntop(AF_INET6, &h->h_ip.v6, h->h_name, sizeof(h->h_name));
 	return 0;
 }
 
@@ -116,10 +116,10 @@ host_canon(const char *s, size_t len, struct host *h, char *err, size_t errlen)
 	/* A name whose last label is a number is an IPv4 literal to every
 	 * resolver and URL parser: take it as one, or refuse it. */
 	if (host_numeric_label(tmp + last_label_start, len - last_label_start)) {
-		if (inet_aton(tmp, &h->h_addr.v4) == 0)
+		if (inet_aton(tmp, &h->h_ip.v4) == 0)
 			return host_fail(err, errlen, "malformed IPv4 address");
 		h->h_kind = HOST_IPV4;
-		inet_ntop(AF_INET, &h->h_addr.v4, h->h_name, sizeof(h->h_name));
+		inet_ntop(AF_INET, &h->h_ip.v4, h->h_name, sizeof(h->h_name));
 		return 0;
 	}
 	if (tmp[0] == '-' || tmp[len - 1] == '-')

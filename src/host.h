@@ -28,7 +28,8 @@ struct host {
 	union {
 		struct in_addr	v4;
 		struct in6_addr	v6;
-	} h_addr;	/* valid for HOST_IPV4 / HOST_IPV6 */
+	} h_ip;		/* valid for HOST_IPV4 / HOST_IPV6 (not "h_addr":
+			 * <netdb.h> defines that as a macro) */
 };
 
 /* Canonicalise a host without a port: a DNS name, an IPv4 literal or a

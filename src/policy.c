@@ -31,12 +31,12 @@ policy_check_target(const struct config *cfg, const struct host *h,
 			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 
 			sin->sin_family = AF_INET;
-			sin->sin_addr = h->h_addr.v4;
+			sin->sin_addr = h->h_ip.v4;
 		} else {
 			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 
 			s6->sin6_family = AF_INET6;
-			s6->sin6_addr = h->h_addr.v6;
+			s6->sin6_addr = h->h_ip.v6;
 		}
 		if (!policy_in_cidrs(cfg, (struct sockaddr *)&ss))
 			return REASON_ADDRESS_DENIED;

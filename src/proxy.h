@@ -17,6 +17,7 @@ struct config;
 struct conn;
 struct dns;
 struct relay_pool;
+struct upstream;
 
 struct listener {
 	struct ev_io	 li_io;
@@ -38,6 +39,7 @@ struct proxy {
 	bool			 px_report_denials;	/* one line each on stderr */
 	bool			 px_auth;	/* auth workers started */
 	bool			 px_quiet;	/* no "listening on" notices */
+	struct upstream		*px_upstream;	/* chain through it (borrowed) */
 	struct ev_timer		 px_accept_retry;	/* after EMFILE */
 	bool			 px_accept_paused;
 	unsigned		 px_nconns;

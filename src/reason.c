@@ -50,6 +50,9 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	[REASON_TOO_MANY_CONNECTIONS] = { "too-many-connections", 503,
 	    "Service Unavailable", "NONE_NONE",
 	    "too many connections" },
+	[REASON_UPSTREAM_DENIED] = { "upstream-denied", 502, "Bad Gateway",
+	    "TCP_MISS",
+	    "upstream proxy refused" },
 	[REASON_BAD_RESPONSE] = { "bad-response", 502, "Bad Gateway",
 	    "TCP_MISS",
 	    "bad response from origin" },
@@ -116,6 +119,9 @@ reason_body(enum reason r, const char *t, const char *d, const char *cfg,
 	case REASON_CONNECT_TIMEOUT:
 		return snprintf(buf, len, "sluice: connecting to %s timed out "
 		    "(%s); the destination does not answer.\n", t, d);
+	case REASON_UPSTREAM_DENIED:
+		return snprintf(buf, len, "sluice: %s could not be reached: "
+		    "%s.\n", t, d);
 	case REASON_BAD_RESPONSE:
 		return snprintf(buf, len, "sluice: bad response from %s: %s.\n",
 		    t, d);

@@ -146,20 +146,29 @@ rewrite_request(const struct http_head *h, const char *buf,
 	bool default_port = u->u_host.h_port == 80;
 	int r = 0;
 
-	r |= buf_adds(out, method);
-	r |= buf_add(out, " ", 1);
-	if (u->u_pathlen == 0 || u->u_path[0] != '/')
-		r |= buf_add(out, "/", 1);
-	r |= buf_add(out, u->u_path, u->u_pathlen);
-	r |= buf_adds(out, " HTTP/1.1\r\nHost: ");
 	if (u->u_host.h_kind == HOST_IPV6)
 		snprintf(host, sizeof(host), default_port ? "[%s]" : "[%s]:%u",
 		    u->u_host.h_name, (unsigned)u->u_host.h_port);
 	else
 		snprintf(host, sizeof(host), default_port ? "%s" : "%s:%u",
 		    u->u_host.h_name, (unsigned)u->u_host.h_port);
+	r |= buf_adds(out, method);
+	r |= buf_add(out, " ", 1);
+	if (o->ro_proxy_auth != NULL) {
+		r |= buf_adds(out, "http://");
+		r |= buf_adds(out, host);
+	}
+	if (u->u_pathlen == 0 || u->u_path[0] != '/')
+		r |= buf_add(out, "/", 1);
+	r |= buf_add(out, u->u_path, u->u_pathlen);
+	r |= buf_adds(out, " HTTP/1.1\r\nHost: ");
 	r |= buf_adds(out, host);
 	r |= buf_add(out, "\r\n", 2);
+	if (o->ro_proxy_auth != NULL && o->ro_proxy_auth[0] != '\0') {
+		r |= buf_adds(out, "Proxy-Authorization: Basic ");
+		r |= buf_adds(out, o->ro_proxy_auth);
+		r |= buf_add(out, "\r\n", 2);
+	}
 	r |= rewrite_fields(h, buf, o, "Host", out);
 	if (o->ro_forwarded_for != NULL) {
 		r |= buf_adds(out, "X-Forwarded-For: ");

@@ -16,6 +16,8 @@ struct rewrite_opts {
 	const char	*ro_forwarded_for;	/* client IP for X-F-F, or NULL */
 	bool		 ro_close;		/* announce Connection: close */
 	bool		 ro_upgrade;		/* keep Upgrade (websocket) */
+	const char	*ro_proxy_auth;	/* to an upstream proxy: absolute-form
+					 * target and these Basic credentials */
 };
 
 /* Append to `out` the head to send upstream for the request `h` (parsed from

@@ -26,8 +26,10 @@
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
+#include "proxyurl.h"
 #include "run.h"
 #include "sandbox.h"
+#include "upstream.h"
 
 #define RUN_EXIT_FAIL	125
 #define RUN_EXIT_USAGE	2
@@ -47,6 +49,9 @@ static const char run_usage[] =
 "      --allow-cidr CIDR    allow an address block (repeatable)\n"
 "      --hosts-file FILE    names to resolve before DNS\n"
 "      --port N             proxy port inside the sandbox (default 3128)\n"
+"      --upstream URL|env   leave through another proxy (http://user:pass@host:port,\n"
+"                           or 'env': PROXY_HOST, PROXY_PORT, PROXY_USER, PROXY_PASS);\n"
+"                           the credentials never enter the sandbox\n"
 "      --log FILE           write this run's access log (Squid format)\n"
 "  -q, --quiet              do not report denials on stderr\n"
 "      --clean-env          start the command with an empty environment\n"
@@ -67,6 +72,7 @@ struct run_opts {
 	size_t		 ro_ncidr;
 	const char	*ro_hosts;
 	const char	*ro_log;
+	char		*ro_upstream;	/* argv string, wiped after parsing */
 	const char	*ro_env[RUN_MAX_LIST];
 	size_t		 ro_nenv;
 	unsigned	 ro_port;
@@ -99,7 +105,7 @@ static int
 run_parse(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_ALLOW = 256, O_CIDR, O_HOSTS, O_PORT, O_LOG, O_CLEAN, O_ENV,
-	    O_UNIX, O_NOISO };
+	    O_UNIX, O_NOISO, O_UPSTREAM };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "allow", required_argument, NULL, O_ALLOW },
@@ -107,6 +113,7 @@ run_parse(int argc, char **argv, struct run_opts *o)
 		{ "hosts-file", required_argument, NULL, O_HOSTS },
 		{ "port", required_argument, NULL, O_PORT },
 		{ "log", required_argument, NULL, O_LOG },
+		{ "upstream", required_argument, NULL, O_UPSTREAM },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "clean-env", no_argument, NULL, O_CLEAN },
 		{ "env", required_argument, NULL, O_ENV },
@@ -144,6 +151,9 @@ run_parse(int argc, char **argv, struct run_opts *o)
 			break;
 		case O_LOG:
 			o->ro_log = optarg;
+			break;
+		case O_UPSTREAM:
+			o->ro_upstream = optarg;
 			break;
 		case 'q':
 			o->ro_quiet = true;
@@ -492,6 +502,35 @@ run_token(struct config *cfg, char *token, size_t len)
 	return r;
 }
 
+/* The upstream proxy from --upstream URL or --upstream env. A URL given on
+ * the command line is wiped from our argv at once (it is visible in the
+ * process list until then: prefer env). */
+static struct upstream *
+run_upstream(char *arg)
+{
+	struct proxyurl u;
+	struct upstream *up;
+	char err[300];
+	int r;
+
+	if (strcmp(arg, "env") == 0)
+		r = proxyurl_from_vars(&u, proxyurl_getenv, NULL, err,
+		    sizeof(err));
+	else {
+		r = proxyurl_parse(arg, &u, err, sizeof(err));
+		explicit_bzero(arg, strlen(arg));
+	}
+	if (r == -1) {
+		log_warnx("--upstream: %s", err);
+		return NULL;
+	}
+	up = upstream_new(&u, err, sizeof(err));
+	proxyurl_free(&u);
+	if (up == NULL)
+		log_warnx("--upstream: %s", err);
+	return up;
+}
+
 /* One command needs far fewer connections than a shared proxy: stay within
  * the descriptor limit instead of warning about it. */
 static void
@@ -520,6 +559,7 @@ run_main(int argc, char **argv)
 	struct run_opts o;
 	struct config *cfg;
 	struct proxy *px = NULL;
+	struct upstream *up = NULL;
 	char err[1024], url[160], token[64] = "", **env = NULL;
 	int fds[SANDBOX_MAX_LISTENERS], ctl = -1, r, rc = RUN_EXIT_FAIL;
 	size_t nfds = 0, i;
@@ -530,8 +570,12 @@ run_main(int argc, char **argv)
 	/* The launcher may hold upstream credentials: no core dumps, no
 	 * ptrace by other processes of this user. */
 	prctl(PR_SET_DUMPABLE, 0);
-	if ((cfg = run_policy(&o)) == NULL)
+	if (o.ro_upstream != NULL && (up = run_upstream(o.ro_upstream)) == NULL)
+		return RUN_EXIT_USAGE;
+	if ((cfg = run_policy(&o)) == NULL) {
+		upstream_free(up);
 		return RUN_EXIT_FAIL;
+	}
 	/* The command is the only client; it authenticates by being inside. */
 	cfg->c_have_users = false;
 	run_fit_connections(cfg);
@@ -581,6 +625,7 @@ run_main(int argc, char **argv)
 	}
 	px->px_report_denials = !o.ro_quiet;
 	px->px_quiet = true;
+	px->px_upstream = up;
 	if (!o.ro_no_isolate) {
 		for (i = 0; i < nfds; i++)
 			if (proxy_adopt(px, fds[i]) == -1) {
@@ -640,6 +685,7 @@ out:
 	}
 	proxy_free(px);
 	config_unref(cfg);
+	upstream_free(up);
 	run_env_free(env);
 	if (ctl != -1)
 		close(ctl);

@@ -12,35 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "b64.h"
 #include "tunnel.h"
-
-/* Encode `len` bytes of `in` as base64 into `out` (room for 4/3 + 4). */
-static void
-tunnel_b64(const unsigned char *in, size_t len, char *out)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		out[o++] = tab[in[i] >> 2];
-		out[o++] = tab[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		out[o++] = tab[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
-		out[o++] = tab[in[i + 2] & 63];
-	}
-	if (i < len) {
-		out[o++] = tab[in[i] >> 2];
-		if (i + 1 < len) {
-			out[o++] = tab[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-			out[o++] = tab[(in[i + 1] & 15) << 2];
-		} else {
-			out[o++] = tab[(in[i] & 3) << 4];
-			out[o++] = '=';
-		}
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-}
 
 /* Split "http://[user:pass@]host:port[/]" into parts (in place). */
 static int
@@ -143,7 +116,7 @@ tunnel_main(int argc, char **argv)
 	n = snprintf(req, sizeof(req), "CONNECT %s:%s HTTP/1.1\r\nHost: %s:%s"
 	    "\r\n", argv[1], argv[2], argv[1], argv[2]);
 	if (cred != NULL && strlen(cred) < 500) {
-		tunnel_b64((unsigned char *)cred, strlen(cred), b64);
+		b64_encode(cred, strlen(cred), b64);
 		n += snprintf(req + n, sizeof(req) - (size_t)n,
 		    "Proxy-Authorization: Basic %s\r\n", b64);
 		explicit_bzero(b64, sizeof(b64));

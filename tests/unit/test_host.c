@@ -233,9 +233,9 @@ test_host_canon(void **state)
 			int af = t->kind == HOST_IPV4 ? AF_INET : AF_INET6;
 
 			inet_pton(af, t->name, want);
-			if (memcmp(&h.h_addr, want, af == AF_INET ? 4 : 16)
+			if (memcmp(&h.h_ip, want, af == AF_INET ? 4 : 16)
 			    != 0) {
-				print_error("row %zu: host_canon(\"%s\"): h_addr "
+				print_error("row %zu: host_canon(\"%s\"): h_ip "
 				    "does not hold %s\n", i,
 				    show(t->in, t->len), t->name);
 				bad++;

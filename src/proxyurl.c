@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/* Proxy URLs and the PROXY_* variables; see proxyurl.h. Written by hand:
+ * libcurl's URL API would do the parsing but is a large dependency for one
+ * string, and no Debian library does the variable conventions. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxyurl.h"
+
+#define PROXYURL_MAX_SECRET 4096
+
+void
+proxyurl_free(struct proxyurl *u)
+{
+	free(u->pu_host);
+	if (u->pu_user != NULL)
+		explicit_bzero(u->pu_user, strlen(u->pu_user));
+	free(u->pu_user);
+	if (u->pu_pass != NULL)
+		explicit_bzero(u->pu_pass, strlen(u->pu_pass));
+	free(u->pu_pass);
+	memset(u, 0, sizeof(*u));
+}
+
+static int
+proxyurl_fail(char *err, size_t errlen, const char *msg)
+{
+	snprintf(err, errlen, "%s", msg);
+	return -1;
+}
+
+static int
+proxyurl_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode `len` bytes into a new string; NULL when malformed. */
+static char *
+proxyurl_decode(const char *s, size_t len)
+{
+	char *r = malloc(len + 1);
+	size_t i, o = 0;
+
+	if (r == NULL)
+		return NULL;
+	for (i = 0; i < len; i++) {
+		if (s[i] == '%') {
+			int hi, lo;
+
+			/* %00 is refused: a NUL cannot be in a C string. */
+			if (i + 2 >= len ||
+			    (hi = proxyurl_hex(s[i + 1])) < 0 ||
+			    (lo = proxyurl_hex(s[i + 2])) < 0 || (hi | lo) == 0)
+				goto bad;
+			r[o++] = (char)(hi * 16 + lo);
+			i += 2;
+		} else
+			r[o++] = s[i];
+	}
+	r[o] = '\0';
+	return r;
+bad:
+	explicit_bzero(r, len + 1);
+	free(r);
+	return NULL;
+}
+
+static int
+proxyurl_port(const char *s, size_t len, uint16_t *port)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	if (len == 0 || len > 5)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int
+proxyurl_parse(const char *url, struct proxyurl *u, char *err, size_t errlen)
+{
+	const char *p = url, *end, *at, *hs, *he, *colon;
+
+	memset(u, 0, sizeof(*u));
+	if (strncmp(p, "http://", 7) == 0)
+		p += 7;
+	else if (strstr(p, "://") != NULL)
+		return proxyurl_fail(err, errlen,
+		    "the proxy URL must start with http://");
+	end = p + strcspn(p, "/?#");
+	if (*end != '\0' && strcmp(end, "/") != 0)
+		return proxyurl_fail(err, errlen,
+		    "the proxy URL must not have a path");
+	/* The last '@' ends the userinfo: a password may contain '@'
+	 * unencoded in sloppy URLs, a host never does. */
+	at = NULL;
+	for (hs = p; hs < end; hs++)
+		if (*hs == '@')
+			at = hs;
+	if (at != NULL) {
+		const char *c = memchr(p, ':', (size_t)(at - p));
+
+		u->pu_user = proxyurl_decode(p, (size_t)((c ? c : at) - p));
+		if (c != NULL)
+			u->pu_pass = proxyurl_decode(c + 1,
+			    (size_t)(at - c - 1));
+		if (u->pu_user == NULL || (c != NULL && u->pu_pass == NULL)) {
+			proxyurl_free(u);
+			return proxyurl_fail(err, errlen, "malformed "
+			    "percent-encoding in the proxy credentials");
+		}
+		hs = at + 1;
+	} else
+		hs = p;
+	u->pu_port = 3128;
+	if (*hs == '[') {
+		he = memchr(hs, ']', (size_t)(end - hs));
+		if (he == NULL) {
+			proxyurl_free(u);
+			return proxyurl_fail(err, errlen,
+			    "malformed IPv6 address in the proxy URL");
+		}
+		colon = he + 1 < end && he[1] == ':' ? he + 1 : NULL;
+		if (he + 1 != end && colon == NULL) {
+			proxyurl_free(u);
+			return proxyurl_fail(err, errlen,
+			    "malformed proxy URL after the IPv6 address");
+		}
+		u->pu_host = strndup(hs + 1, (size_t)(he - hs - 1));
+	} else {
+		colon = memchr(hs, ':', (size_t)(end - hs));
+		he = colon ? colon : end;
+		u->pu_host = strndup(hs, (size_t)(he - hs));
+	}
+	if (u->pu_host == NULL || u->pu_host[0] == '\0') {
+		proxyurl_free(u);
+		return proxyurl_fail(err, errlen, "the proxy URL has no host");
+	}
+	if (colon != NULL && proxyurl_port(colon + 1,
+	    (size_t)(end - colon - 1), &u->pu_port) == -1) {
+		proxyurl_free(u);
+		return proxyurl_fail(err, errlen,
+		    "the proxy URL has an invalid port");
+	}
+	return 0;
+}
+
+const char *
+proxyurl_getenv(void *ctx, const char *name)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+/* Read a secret file: one value, one trailing newline removed. */
+static char *
+proxyurl_read_file(const char *path)
+{
+	char *buf = malloc(PROXYURL_MAX_SECRET + 1);
+	size_t off = 0;
+	ssize_t n;
+	int fd;
+
+	if (buf == NULL)
+		return NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		free(buf);
+		return NULL;
+	}
+	while (off < PROXYURL_MAX_SECRET &&
+	    (n = read(fd, buf + off, PROXYURL_MAX_SECRET - off)) > 0)
+		off += (size_t)n;
+	close(fd);
+	if (off > 0 && buf[off - 1] == '\n')
+		off--;
+	if (off > 0 && buf[off - 1] == '\r')
+		off--;
+	buf[off] = '\0';
+	return buf;
+}
+
+/* The value of `name` by the three conventions, as a new string; NULL if
+ * absent. *how says where it came from, for messages. */
+static char *
+proxyurl_var(proxyurl_lookup *get, void *ctx, const char *name,
+    const char **how)
+{
+	char key[64], path[PATH_MAX];
+	const char *v, *dir;
+
+	if ((v = get(ctx, name)) != NULL) {
+		*how = "";
+		return strdup(v);
+	}
+	snprintf(key, sizeof(key), "%s_FILE", name);
+	if ((v = get(ctx, key)) != NULL) {
+		*how = " (from the file named by _FILE)";
+		return proxyurl_read_file(v);
+	}
+	if ((dir = get(ctx, "CREDENTIALS_DIRECTORY")) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (access(path, R_OK) == 0) {
+			*how = " (from $CREDENTIALS_DIRECTORY)";
+			return proxyurl_read_file(path);
+		}
+	}
+	return NULL;
+}
+
+int
+proxyurl_from_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
+    char *err, size_t errlen)
+{
+	const char *how = "";
+	char *port;
+	size_t i;
+
+	memset(u, 0, sizeof(*u));
+	if ((u->pu_host = proxyurl_var(get, ctx, "PROXY_HOST", &how)) == NULL ||
+	    u->pu_host[0] == '\0') {
+		proxyurl_free(u);
+		return proxyurl_fail(err, errlen, "PROXY_HOST is not set");
+	}
+	for (i = 0; u->pu_host[i] != '\0'; i++)
+		if ((unsigned char)u->pu_host[i] <= ' ' ||
+		    strchr("/@?#", u->pu_host[i]) != NULL) {
+			proxyurl_free(u);
+			return proxyurl_fail(err, errlen, "PROXY_HOST must be a "
+			    "bare host name or address");
+		}
+	if ((port = proxyurl_var(get, ctx, "PROXY_PORT", &how)) == NULL) {
+		proxyurl_free(u);
+		return proxyurl_fail(err, errlen, "PROXY_PORT is not set");
+	}
+	if (proxyurl_port(port, strlen(port), &u->pu_port) == -1) {
+		free(port);
+		proxyurl_free(u);
+		snprintf(err, errlen, "PROXY_PORT%s is not a port number "
+		    "(1-65535)", how);
+		return -1;
+	}
+	free(port);
+	u->pu_user = proxyurl_var(get, ctx, "PROXY_USER", &how);
+	u->pu_pass = proxyurl_var(get, ctx, "PROXY_PASS", &how);
+	if ((u->pu_user == NULL) != (u->pu_pass == NULL)) {
+		const char *missing = u->pu_user ? "PROXY_PASS" : "PROXY_USER";
+
+		proxyurl_free(u);
+		snprintf(err, errlen, "%s is not set (PROXY_USER and PROXY_PASS "
+		    "go together)", missing);
+		return -1;
+	}
+	if (u->pu_user != NULL && u->pu_user[0] == '\0') {
+		proxyurl_free(u);
+		return proxyurl_fail(err, errlen, "PROXY_USER is empty");
+	}
+	if (u->pu_user != NULL && strchr(u->pu_user, ':') != NULL) {
+		proxyurl_free(u);
+		return proxyurl_fail(err, errlen, "PROXY_USER contains ':', "
+		    "which Basic authentication cannot carry");
+	}
+	return 0;
+}
+
+/* Append `s` percent-encoded: RFC 3986 unreserved characters stay. */
+static int
+proxyurl_encode(const char *s, char *buf, size_t len, size_t *o)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~') {
+			if (*o + 1 >= len)
+				return -1;
+			buf[(*o)++] = (char)c;
+		} else {
+			if (*o + 3 >= len)
+				return -1;
+			buf[(*o)++] = '%';
+			buf[(*o)++] = hex[c >> 4];
+			buf[(*o)++] = hex[c & 15];
+		}
+	}
+	return 0;
+}
+
+int
+proxyurl_format(const struct proxyurl *u, bool creds, char *buf, size_t len)
+{
+	size_t o = 0;
+	int n;
+
+	if (len < 8)
+		return -1;
+	memcpy(buf, "http://", 7);
+	o = 7;
+	if (creds && u->pu_user != NULL) {
+		if (proxyurl_encode(u->pu_user, buf, len, &o) == -1)
+			return -1;
+		if (u->pu_pass != NULL) {
+			if (o + 1 >= len)
+				return -1;
+			buf[o++] = ':';
+			if (proxyurl_encode(u->pu_pass, buf, len, &o) == -1)
+				return -1;
+		}
+		if (o + 1 >= len)
+			return -1;
+		buf[o++] = '@';
+	}
+	n = snprintf(buf + o, len - o, strchr(u->pu_host, ':') ? "[%s]:%u" :
+	    "%s:%u", u->pu_host, (unsigned)u->pu_port);
+	if (n < 0 || (size_t)n >= len - o)
+		return -1;
+	return (int)(o + (size_t)n);
+}
