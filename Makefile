@@ -32,13 +32,14 @@ UNIT_DEPS_hosts    = hosts host strmap
 UNIT_DEPS_config   = config addr host hosts htpasswd pattern strmap log
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
 
-.PHONY: all deps deps-test run test unit integration asan clean help fuzz
+.PHONY: all deps deps-test run demo test unit integration asan clean help fuzz
 
 all: deps $(BUILD)/sluice
 
 help:
 	@echo "make            build $(BUILD)/sluice (installs missing Debian packages)"
 	@echo "make run        build and serve examples/sluice.conf on 127.0.0.1:3128"
+	@echo "make demo       sluice run end to end, offline: allowed, refused, audit log"
 	@echo "make test       unit tests (cmocka) and integration tests (pytest)"
 	@echo "make asan       the whole suite under AddressSanitizer + UBSan"
 	@echo "make clean      remove build outputs"
@@ -82,6 +83,10 @@ test: all unit integration
 
 asan:
 	$(Q)$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" test
+
+demo: all
+	$(Q)scripts/deps.sh run
+	$(Q)scripts/demo.sh $(BUILD)/sluice
 
 run: all
 	$(Q)scripts/deps.sh run
