@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Squid native access log: "%ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un
  * %Sh/%<a %mt", plus the sluice reason code as an extra last field on
- * refusals. Fields come from validated data only (canonical host names, our
+ * refusals; or, with access_log_format json, one JSON object per line. Fields come from validated data only (canonical host names, our
  * own tags), and anything else is sanitised so a line cannot be forged. */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +22,7 @@ struct accesslog {
 	struct ev_defer	 al_defer;
 	int		 al_fd;		/* -1 when off */
 	bool		 al_owned;	/* close al_fd at the end */
+	bool		 al_json;
 	size_t		 al_len;
 	char		 al_buf[ACCESSLOG_BUF];
 };
@@ -98,13 +99,111 @@ accesslog_field(char *dst, size_t room, const char *s)
 }
 
 void
+accesslog_set_json(struct accesslog *al, bool json)
+{
+	al->al_json = json;
+}
+
+/* Append `s` as a JSON string (or null) to line[*o..len). */
+static void
+accesslog_json_str(char *line, size_t len, size_t *o, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (s == NULL) {
+		if (*o + 4 < len) {
+			memcpy(line + *o, "null", 4);
+			*o += 4;
+		}
+		return;
+	}
+	if (*o + 1 < len)
+		line[(*o)++] = '"';
+	for (; *s != '\0' && *o + 7 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			line[(*o)++] = '\\';
+			line[(*o)++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			/* Our strings are ASCII; anything else is escaped
+			 * byte by byte so the line stays valid JSON. */
+			line[(*o)++] = '\\';
+			line[(*o)++] = 'u';
+			line[(*o)++] = '0';
+			line[(*o)++] = '0';
+			line[(*o)++] = hex[c >> 4];
+			line[(*o)++] = hex[c & 15];
+		} else
+			line[(*o)++] = (char)c;
+	}
+	if (*o + 1 < len)
+		line[(*o)++] = '"';
+}
+
+static int
+accesslog_format_json(const struct logrec *r, char *line, size_t len)
+{
+	size_t o = 0;
+	int n;
+
+#define ACCESSLOG_RAW(...) do {						\
+	n = snprintf(line + o, len - o, __VA_ARGS__);			\
+	if (n < 0 || (size_t)n >= len - o)				\
+		return -1;						\
+	o += (size_t)n;							\
+} while (0)
+	ACCESSLOG_RAW("{\"ts\":%lld.%03u,\"client\":", (long long)r->lr_sec,
+	    r->lr_msec);
+	accesslog_json_str(line, len, &o, r->lr_client);
+	ACCESSLOG_RAW(",\"user\":");
+	accesslog_json_str(line, len, &o, r->lr_user);
+	ACCESSLOG_RAW(",\"method\":");
+	accesslog_json_str(line, len, &o, r->lr_method);
+	ACCESSLOG_RAW(",\"url\":");
+	accesslog_json_str(line, len, &o, r->lr_url);
+	ACCESSLOG_RAW(",\"host\":");
+	accesslog_json_str(line, len, &o, r->lr_host);
+	ACCESSLOG_RAW(",\"port\":%u,\"decision\":\"%s\",\"reason\":",
+	    r->lr_port, r->lr_reason == NULL ? "allowed" :
+	    r->lr_status < 500 ? "denied" : "failed");
+	accesslog_json_str(line, len, &o, r->lr_reason);
+	ACCESSLOG_RAW(",\"status\":%d,\"bytes_to_client\":%llu,"
+	    "\"bytes_from_client\":%llu,\"duration_ms\":%llu",
+	    r->lr_status, (unsigned long long)r->lr_bytes,
+	    (unsigned long long)r->lr_bytes_up,
+	    (unsigned long long)r->lr_elapsed_ms);
+	if (r->lr_dns_ms >= 0)
+		ACCESSLOG_RAW(",\"dns_ms\":%lld", (long long)r->lr_dns_ms);
+	else
+		ACCESSLOG_RAW(",\"dns_ms\":null");
+	if (r->lr_connect_ms >= 0)
+		ACCESSLOG_RAW(",\"connect_ms\":%lld",
+		    (long long)r->lr_connect_ms);
+	else
+		ACCESSLOG_RAW(",\"connect_ms\":null");
+	ACCESSLOG_RAW(",\"upstream\":");
+	accesslog_json_str(line, len, &o, r->lr_peer);
+	ACCESSLOG_RAW(",\"mime\":");
+	accesslog_json_str(line, len, &o, r->lr_mime);
+	ACCESSLOG_RAW("}\n");
+#undef ACCESSLOG_RAW
+	return (int)o;
+}
+
+void
 accesslog_write(struct accesslog *al, const struct logrec *r)
 {
-	char url[520], user[520], line[ACCESSLOG_LINE];
+	char url[520], user[520], line[ACCESSLOG_LINE + 1024];
 	int n;
 
 	if (al->al_fd == -1)
 		return;
+	if (al->al_json) {
+		if ((n = accesslog_format_json(r, line, sizeof(line))) < 0)
+			return;
+		goto append;
+	}
 	accesslog_field(url, sizeof(url), r->lr_url);
 	accesslog_field(user, sizeof(user), r->lr_user);
 	n = snprintf(line, sizeof(line),
@@ -121,11 +220,35 @@ accesslog_write(struct accesslog *al, const struct logrec *r)
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';
 	}
+append:
 	if (al->al_len + (size_t)n > sizeof(al->al_buf))
 		accesslog_flush(al);
 	memcpy(al->al_buf + al->al_len, line, (size_t)n);
 	al->al_len += (size_t)n;
 	ev_defer(al->al_loop, &al->al_defer, accesslog_deferred, al);
+}
+
+int
+accesslog_reopen(struct accesslog *al, const char *path)
+{
+	int fd = -1;
+	bool owned = false;
+
+	if (al->al_fd != -1)
+		accesslog_flush(al);
+	if (path != NULL && strcmp(path, "stdout") == 0)
+		fd = STDOUT_FILENO;
+	else if (path != NULL) {
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (fd == -1)
+			return -1;
+		owned = true;
+	}
+	if (al->al_owned)
+		close(al->al_fd);
+	al->al_fd = fd;
+	al->al_owned = owned;
+	return 0;
 }
 
 void

@@ -75,6 +75,7 @@ config_new(const char *path)
 	c->c_idle_timeout_ms = 15 * 60 * 1000;
 	c->c_header_timeout_ms = 10000;
 	c->c_max_connections = 10000;
+	c->c_shutdown_grace_ms = 30000;
 	c->c_via = true;
 	return c;
 }
@@ -99,6 +100,8 @@ config_free(struct config *c)
 	hosts_free(&c->c_hosts);
 	free(c->c_dns_servers);
 	free(c->c_access_log);
+	free(c->c_user);
+	free(c->c_group);
 	free(c);
 }
 
@@ -376,14 +379,33 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 			return;
 		c->c_access_log = strcmp(w[1], "stdout") == 0 ?
 		    xstrdup("stdout") : config_resolve(c, w[1]);
+	} else if (strcmp(w[0], "access_log_format") == 0) {
+		if (!config_one_arg(f, line, w, n, d))
+			return;
+		if (strcmp(w[1], "squid") == 0)
+			c->c_log_json = false;
+		else if (strcmp(w[1], "json") == 0)
+			c->c_log_json = true;
+		else
+			diag_add(d, f, line, "access_log_format: expected "
+			    "'squid' or 'json', got '%s'", w[1]);
+	} else if (strcmp(w[0], "user") == 0 || strcmp(w[0], "group") == 0) {
+		char **dst = w[0][0] == 'u' ? &c->c_user : &c->c_group;
+
+		if (!config_one_arg(f, line, w, n, d))
+			return;
+		free(*dst);
+		*dst = xstrdup(w[1]);
 	} else if (strcmp(w[0], "connect_timeout") == 0 ||
 	    strcmp(w[0], "dns_timeout") == 0 ||
 	    strcmp(w[0], "idle_timeout") == 0 ||
-	    strcmp(w[0], "header_timeout") == 0) {
+	    strcmp(w[0], "header_timeout") == 0 ||
+	    strcmp(w[0], "shutdown_grace") == 0) {
 		switch (w[0][0]) {
 		case 'c': timeout = &c->c_connect_timeout_ms; break;
 		case 'd': timeout = &c->c_dns_timeout_ms; break;
 		case 'i': timeout = &c->c_idle_timeout_ms; break;
+		case 's': timeout = &c->c_shutdown_grace_ms; break;
 		default: timeout = &c->c_header_timeout_ms; break;
 		}
 		if (!config_one_arg(f, line, w, n, d))
@@ -770,13 +792,18 @@ config_summary(const struct config *c, FILE *fp)
 	fprintf(fp, "%s\n", c->c_nhosts_files ? "" : "none");
 	fprintf(fp, "  dns_server        %s\n", c->c_dns_servers ?
 	    c->c_dns_servers : "system (/etc/resolv.conf)");
-	fprintf(fp, "  access_log        %s\n", c->c_access_log ?
-	    c->c_access_log : "off");
+	fprintf(fp, "  access_log        %s (%s)\n", c->c_access_log ?
+	    c->c_access_log : "off", c->c_log_json ? "json" : "squid");
+	if (c->c_user != NULL || c->c_group != NULL)
+		fprintf(fp, "  privileges        drop to user %s, group %s\n",
+		    c->c_user ? c->c_user : "(unchanged)",
+		    c->c_group ? c->c_group : "(the user's)");
 	fprintf(fp, "  timeouts          ");
 	config_summary_ms(fp, "connect", c->c_connect_timeout_ms);
 	config_summary_ms(fp, ", dns", c->c_dns_timeout_ms);
 	config_summary_ms(fp, ", idle", c->c_idle_timeout_ms);
 	config_summary_ms(fp, ", header", c->c_header_timeout_ms);
+	config_summary_ms(fp, ", shutdown grace", c->c_shutdown_grace_ms);
 	fprintf(fp, "\n  max_connections   %u\n", c->c_max_connections);
 	fprintf(fp, "  forwarding        Via %s, X-Forwarded-For %s\n",
 	    c->c_via ? "on" : "off", c->c_forwarded_for ? "on" : "off");

@@ -80,6 +80,10 @@ struct config {
 	char			*c_dns_servers;	/* c-ares CSV, or NULL */
 
 	char			*c_access_log;	/* path, "stdout" or NULL=off */
+	bool			 c_log_json;	/* access_log_format json */
+	char			*c_user;	/* drop privileges to, or NULL */
+	char			*c_group;
+	unsigned		 c_shutdown_grace_ms;
 
 	unsigned		 c_connect_timeout_ms;
 	unsigned		 c_dns_timeout_ms;

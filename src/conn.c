@@ -125,6 +125,11 @@ conn_log(struct conn *c)
 	r.lr_method = c->c_method ? c->c_method : "CONNECT";
 	r.lr_url = c->c_target;
 	r.lr_user = c->c_user;
+	r.lr_host = c->c_host;
+	r.lr_port = c->c_port;
+	r.lr_bytes_up = c->c_sent_up + c->c_up.rd_bytes;
+	r.lr_dns_ms = c->c_dns_ms;
+	r.lr_connect_ms = c->c_connect_ms;
 	if (ours) {
 		r.lr_mime = "text/plain";
 		r.lr_reason = reason_code(c->c_reason);
@@ -159,6 +164,8 @@ conn_free(struct ev_loop *loop, void *arg)
 	c->c_target = NULL;
 	free(c->c_mime);
 	c->c_mime = NULL;
+	free(c->c_host);
+	c->c_host = NULL;
 	config_unref(c->c_cfg);
 	c->c_cfg = NULL;
 	free(c);
@@ -213,10 +220,14 @@ conn_begin_request(struct conn *c)
 	c->c_target = NULL;
 	free(c->c_mime);
 	c->c_mime = NULL;
+	free(c->c_host);
+	c->c_host = NULL;
+	c->c_port = 0;
 	c->c_reason = REASON_NONE;
 	c->c_status = 0;
 	c->c_logged = false;
-	c->c_sent = 0;
+	c->c_sent = c->c_sent_up = 0;
+	c->c_dns_ms = c->c_connect_ms = -1;
 }
 
 static struct conn *
@@ -527,6 +538,7 @@ conn_addresses(struct conn *c, const struct sockaddr_storage *addrs, size_t n)
 	}
 	ev_timer_set(conn_loop(c), &c->c_timer, c->c_cfg->c_connect_timeout_ms,
 	    conn_timeout, c);
+	c->c_phase = ev_now(conn_loop(c));
 	conn_dial(c);
 }
 
@@ -536,6 +548,7 @@ conn_resolved(void *arg, const struct sockaddr_storage *addrs, size_t n,
 {
 	struct conn *c = arg;
 
+	c->c_dns_ms = (int32_t)(ev_now(conn_loop(c)) - c->c_phase);
 	if (n == 0) {
 		conn_fail(c, REASON_DNS_FAILED, err);
 		return;
@@ -609,6 +622,7 @@ conn_authorized(struct conn *c)
 		hs->hs_next = 0;
 		ev_timer_set(conn_loop(c), &c->c_timer,
 		    c->c_cfg->c_connect_timeout_ms, conn_timeout, c);
+		c->c_phase = ev_now(conn_loop(c));
 		conn_dial(c);
 		return;
 	}
@@ -624,6 +638,7 @@ conn_authorized(struct conn *c)
 		return;
 	}
 	c->c_state = CONN_RESOLVE;
+	c->c_phase = ev_now(conn_loop(c));
 	ev_timer_set(conn_loop(c), &c->c_timer, c->c_cfg->c_dns_timeout_ms + 500,
 	    conn_timeout, c);
 	if (dns_resolve(c->c_px->px_dns, h->h_name, h->h_port, conn_resolved, c,
@@ -681,6 +696,8 @@ conn_target(struct conn *c)
 			    sizeof(hs->hs_hostport));
 			free(c->c_target);
 			c->c_target = strdup(hs->hs_hostport);
+			c->c_host = strdup(hs->hs_host.h_name);
+			c->c_port = hs->hs_host.h_port;
 		}
 		return 0;
 	}
@@ -707,6 +724,8 @@ conn_target(struct conn *c)
 	}
 	hs->hs_host = hs->hs_url.u_host;
 	host_format(&hs->hs_host, hs->hs_hostport, sizeof(hs->hs_hostport));
+	c->c_host = strdup(hs->hs_host.h_name);
+	c->c_port = hs->hs_host.h_port;
 	return 0;
 }
 
@@ -949,6 +968,7 @@ conn_upstream_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 		conn_dial(c);
 		return;
 	}
+	c->c_connect_ms = (int32_t)(ev_now(conn_loop(c)) - c->c_phase);
 	conn_established(c);
 }
 

@@ -82,6 +82,12 @@ struct conn {
 	int			 c_status;	/* forwarded status, 0 = ours */
 	bool			 c_logged;
 	uint64_t		 c_sent;	/* bytes to the client */
+	uint64_t		 c_sent_up;	/* forwarded HTTP bytes upstream */
+	char			*c_host;	/* canonical destination */
+	uint16_t		 c_port;
+	int32_t			 c_dns_ms;	/* -1: no lookup */
+	int32_t			 c_connect_ms;	/* -1: nothing dialled */
+	uint64_t		 c_phase;	/* when DNS/connect began */
 	struct relay_dir	 c_up;		/* client -> upstream */
 	struct relay_dir	 c_down;	/* upstream -> client */
 	struct sockaddr_in6	 c_peer;	/* client (v4 or v6) */

@@ -165,6 +165,22 @@ dns_new(struct ev_loop *loop, const char *servers, unsigned timeout_ms,
 	return d;
 }
 
+int
+dns_set_servers(struct dns *d, const char *servers, char *err, size_t errlen)
+{
+	int r;
+
+	if (servers == NULL)
+		return 0;
+	if ((r = ares_set_servers_ports_csv(d->d_chan, servers)) !=
+	    ARES_SUCCESS) {
+		snprintf(err, errlen, "dns_server %s: %s", servers,
+		    ares_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
 void
 dns_free(struct dns *d)
 {

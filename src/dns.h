@@ -26,6 +26,12 @@ typedef void dns_cb(void *arg, const struct sockaddr_storage *addrs, size_t n,
 struct dns *dns_new(struct ev_loop *loop, const char *servers,
     unsigned timeout_ms, char *err, size_t errlen);
 
+/* Use other servers from now on (a CSV list as for dns_new, or NULL for
+ * /etc/resolv.conf, which then takes effect at the next dns_new only).
+ * Returns 0, or -1 with a message in `err`. */
+int dns_set_servers(struct dns *d, const char *servers, char *err,
+    size_t errlen);
+
 /* Destroy the resolver; pending callbacks are not called. */
 void dns_free(struct dns *d);
 

@@ -126,6 +126,7 @@ forward_up(struct conn *c)
 		if (n == -1)
 			return FORWARD_IO;
 		buf_consume(&f->f_uout, (size_t)n);
+		c->c_sent_up += (uint64_t)n;
 		if (!c->c_ust.can_write && buf_used(&f->f_uout) > 0)
 			return FORWARD_OK;
 	}
@@ -139,6 +140,7 @@ forward_up(struct conn *c)
 			if (n == -1)
 				return FORWARD_IO;
 			f->f_bsent += (size_t)n;
+			c->c_sent_up += (uint64_t)n;
 			if (f->f_bsent < f->f_bready)
 				return FORWARD_OK;
 			c->c_active = ev_now(conn_loop(c));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The command line: parses arguments and calls into the modules.
  * Exit codes: 0 success, 1 configuration or runtime error, 2 usage error. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +10,10 @@
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
+#include "proxyurl.h"
 #include "run.h"
 #include "sandbox.h"
+#include "serve.h"
 #include "tunnel.h"
 
 #ifndef SLUICE_VERSION
@@ -30,6 +33,9 @@ static const char usage_top[] =
 "  serve -c FILE     run the proxy in the foreground\n"
 "  run [OPTS] -- CMD run CMD in a sandbox whose only way out is the proxy\n"
 "  check -c FILE     validate FILE and everything it names, print a summary\n"
+"  url [--env] [--env-file FILE]\n"
+"                    print the proxy URL built from PROXY_HOST, PROXY_PORT,\n"
+"                    PROXY_USER, PROXY_PASS (credentials percent-encoded)\n"
 "  tunnel HOST PORT  relay stdin/stdout through $https_proxy (ssh ProxyCommand)\n"
 "  version           print the version\n"
 "  help              print this help (also --help; COMMAND --help)\n"
@@ -134,6 +140,124 @@ cmd_check(int argc, char **argv)
 	return 0;
 }
 
+static const char usage_url[] =
+"usage: sluice url [--env] [--env-file FILE]\n"
+"\n"
+"Print http://USER:PASS@HOST:PORT built from PROXY_HOST, PROXY_PORT,\n"
+"PROXY_USER and PROXY_PASS (each also read from the file named by NAME_FILE,\n"
+"or from $CREDENTIALS_DIRECTORY/NAME), user and password percent-encoded\n"
+"(RFC 3986) so that any password works in every client.\n"
+"\n"
+"  --env-file FILE   read KEY=VALUE lines first (then the environment)\n"
+"  --env             print export lines for HTTP_PROXY, HTTPS_PROXY,\n"
+"                    http_proxy, https_proxy and NO_PROXY, for eval\n"
+"  -h, --help        this help\n"
+"\n"
+"A missing or malformed variable exits 2, naming it; no secret is printed\n"
+"in any message.\n";
+
+/* Print `s` in single quotes for a POSIX shell. */
+static void
+print_shell_quoted(const char *s)
+{
+	putchar('\'');
+	for (; *s != '\0'; s++) {
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	}
+	putchar('\'');
+}
+
+static int
+cmd_url(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "env", no_argument, NULL, 'e' },
+		{ "env-file", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char *const vars[] = {
+		"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
+	};
+	struct proxyurl_envfile ef = { NULL, NULL, 0 };
+	const char *envfile = NULL;
+	struct proxyurl u;
+	char err[300], url[8192];
+	int ch, env = 0, r, n;
+	size_t i;
+
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'e':
+			env = 1;
+			break;
+		case 'f':
+			envfile = optarg;
+			break;
+		case 'h':
+			fputs(usage_url, stdout);
+			return 0;
+		default:
+			return usage_error(usage_url, "unknown option or missing "
+			    "value:", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error(usage_url, "unexpected argument",
+		    argv[optind]);
+	if (envfile != NULL) {
+		FILE *fp = fopen(envfile, "re");
+		char buf[65536];
+		size_t len;
+
+		if (fp == NULL) {
+			fprintf(stderr, "sluice: %s: %s\n", envfile,
+			    strerror(errno));
+			return EXIT_USAGE;
+		}
+		len = fread(buf, 1, sizeof(buf), fp);
+		fclose(fp);
+		r = proxyurl_envfile_parse(&ef, buf, len, err, sizeof(err));
+		explicit_bzero(buf, sizeof(buf));
+		if (r == -1) {
+			fprintf(stderr, "sluice: %s: %s\n", envfile, err);
+			return EXIT_USAGE;
+		}
+		r = proxyurl_from_vars(&u, proxyurl_envfile_get, &ef, err,
+		    sizeof(err));
+	} else
+		r = proxyurl_from_vars(&u, proxyurl_getenv, NULL, err,
+		    sizeof(err));
+	proxyurl_envfile_free(&ef);
+	if (r == -1) {
+		fprintf(stderr, "sluice: %s\n", err);
+		return EXIT_USAGE;
+	}
+	n = proxyurl_format(&u, true, url, sizeof(url));
+	proxyurl_free(&u);
+	if (n < 0) {
+		fprintf(stderr, "sluice: the proxy URL is too long\n");
+		return EXIT_USAGE;
+	}
+	if (!env)
+		printf("%s\n", url);
+	else {
+		for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+			printf("export %s=", vars[i]);
+			print_shell_quoted(url);
+			putchar('\n');
+		}
+		printf("export NO_PROXY='localhost,127.0.0.1,::1'\n");
+	}
+	explicit_bzero(url, sizeof(url));
+	return 0;
+}
+
 static int
 cmd_serve(int argc, char **argv)
 {
@@ -144,7 +268,7 @@ cmd_serve(int argc, char **argv)
 	    &debug)) != 0)
 		return r == 1 ? 0 : r;
 	log_init(debug);
-	return proxy_serve(path);
+	return serve_main(path);
 }
 
 int
@@ -162,6 +286,8 @@ main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "run") == 0)
 		return run_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "url") == 0)
+		return cmd_url(argc - 1, argv + 1);
 	if (strcmp(cmd, "tunnel") == 0)
 		return tunnel_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "__sandbox") == 0)

@@ -65,20 +65,25 @@ proxy_raise_nofile(const struct config *cfg)
 static int
 proxy_watch(struct proxy *px, int fd)
 {
-	struct listener *li;
+	struct listener *li = NULL;
+	size_t i;
 
-	if (px->px_nlisteners == PROXY_MAX_LISTENERS) {
+	for (i = 0; i < PROXY_MAX_LISTENERS && li == NULL; i++)
+		if (px->px_listeners[i].li_fd == -1)
+			li = &px->px_listeners[i];
+	if (li == NULL) {
 		errno = EMFILE;
 		return -1;
 	}
-	li = &px->px_listeners[px->px_nlisteners];
-	li->li_fd = fd;
+	memset(li, 0, sizeof(*li));
 	li->li_px = px;
 	if (ev_io_add(px->px_loop, &li->li_io, fd, EV_READ, proxy_accept,
-	    li) == -1)
+	    li) == -1) {
+		li->li_fd = -1;
 		return -1;
-	px->px_nlisteners++;
-	return 0;
+	}
+	li->li_fd = fd;
+	return (int)(li - px->px_listeners);
 }
 
 int
@@ -97,21 +102,21 @@ proxy_adopt(struct proxy *px, int fd)
 	return 0;
 }
 
-static int
+struct listener *
 proxy_listen(struct proxy *px, const struct config_listen *cl)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&cl->l_addr;
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
 	char a[INET6_ADDRSTRLEN + 8];
-	int fd, one = 1, defer;
+	int fd, one = 1, defer, slot;
 
 	addr_format(sa, a, sizeof(a));
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    IPPROTO_TCP);
 	if (fd == -1) {
 		log_warn("listen %s: socket", a);
-		return -1;
+		return NULL;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (sa->sa_family == AF_INET6)
@@ -125,23 +130,45 @@ proxy_listen(struct proxy *px, const struct config_listen *cl)
 	if (bind(fd, sa, cl->l_len) == -1) {
 		log_warn("listen %s: bind", a);
 		close(fd);
-		return -1;
+		return NULL;
 	}
 	if (listen(fd, PROXY_BACKLOG) == -1) {
 		log_warn("listen %s", a);
 		close(fd);
-		return -1;
+		return NULL;
 	}
 	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
 		addr_format((struct sockaddr *)&bound, a, sizeof(a));
-	if (proxy_watch(px, fd) == -1) {
+	if ((slot = proxy_watch(px, fd)) == -1) {
 		log_warn("listen %s", a);
 		close(fd);
-		return -1;
+		return NULL;
 	}
+	memcpy(&px->px_listeners[slot].li_addr, &cl->l_addr, cl->l_len);
 	if (!px->px_quiet)
 		log_info("listening on %s", a);
-	return 0;
+	return &px->px_listeners[slot];
+}
+
+void
+proxy_unlisten(struct proxy *px, struct listener *li)
+{
+	char a[INET6_ADDRSTRLEN + 8];
+
+	if (li->li_fd == -1)
+		return;
+	addr_format((struct sockaddr *)&li->li_addr, a, sizeof(a));
+	close(li->li_fd);
+	li->li_fd = -1;
+	if (!px->px_quiet)
+		log_info("no longer listening on %s", a);
+}
+
+void
+proxy_set_config(struct proxy *px, struct config *cfg)
+{
+	config_unref(px->px_cfg);
+	px->px_cfg = cfg;
 }
 
 int
@@ -150,7 +177,7 @@ proxy_listen_all(struct proxy *px)
 	size_t i;
 
 	for (i = 0; i < px->px_cfg->c_nlisten; i++)
-		if (proxy_listen(px, &px->px_cfg->c_listen[i]) == -1)
+		if (proxy_listen(px, &px->px_cfg->c_listen[i]) == NULL)
 			return -1;
 	return 0;
 }
@@ -163,9 +190,10 @@ proxy_accept_retry(struct ev_loop *loop, struct ev_timer *t, void *arg)
 
 	(void)t;
 	px->px_accept_paused = false;
-	for (i = 0; i < px->px_nlisteners && !px->px_accept_paused; i++)
-		proxy_accept(loop, px->px_listeners[i].li_fd, EV_READ,
-		    &px->px_listeners[i]);
+	for (i = 0; i < PROXY_MAX_LISTENERS && !px->px_accept_paused; i++)
+		if (px->px_listeners[i].li_fd != -1)
+			proxy_accept(loop, px->px_listeners[i].li_fd, EV_READ,
+			    &px->px_listeners[i]);
 }
 
 static void
@@ -175,8 +203,8 @@ proxy_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	struct proxy *px = li->li_px;
 
 	(void)events;
-	if (px->px_accept_paused)
-		return;
+	if (px->px_accept_paused || li->li_fd != fd)
+		return;	/* paused, or closed earlier in this batch */
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
@@ -230,8 +258,11 @@ struct proxy *
 proxy_new(struct config *cfg, char *err, size_t errlen)
 {
 	struct proxy *px = xcalloc(1, sizeof(*px));
+	size_t i;
 
 	px->px_cfg = cfg;
+	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
+		px->px_listeners[i].li_fd = -1;
 	signal(SIGPIPE, SIG_IGN);
 	proxy_raise_nofile(cfg);
 	if ((px->px_loop = ev_loop_new()) == NULL) {
@@ -261,6 +292,7 @@ proxy_new(struct config *cfg, char *err, size_t errlen)
 		    strerror(errno));
 		goto fail;
 	}
+	accesslog_set_json(px->px_log, cfg->c_log_json);
 	return px;
 fail:
 	proxy_free(px);
@@ -282,9 +314,9 @@ proxy_free(struct proxy *px)
 		return;
 	while (px->px_conns != NULL)
 		conn_abort(px->px_conns);
-	for (i = 0; i < px->px_nlisteners; i++)
-		close(px->px_listeners[i].li_fd);
-	px->px_nlisteners = 0;
+	px->px_quiet = true;
+	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
+		proxy_unlisten(px, &px->px_listeners[i]);
 	if (px->px_loop != NULL) {
 		ev_timer_stop(px->px_loop, &px->px_accept_retry);
 		/* Let deferred frees and the final log flush run. */
@@ -300,66 +332,4 @@ proxy_free(struct proxy *px)
 	ev_loop_free(px->px_loop);
 	config_unref(px->px_cfg);
 	free(px);
-}
-
-struct proxy_stop {
-	struct ev_io	 ps_io;
-	int		 ps_fd;
-};
-
-static void
-proxy_stop_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
-{
-	struct signalfd_siginfo si;
-
-	(void)events;
-	(void)arg;
-	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
-			log_info("%s: shutting down",
-			    si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-			ev_stop(loop);
-		}
-	}
-}
-
-int
-proxy_serve(const char *path)
-{
-	struct proxy_stop stop = { .ps_fd = -1 };
-	struct diag d = { NULL, 0 };
-	struct config *cfg;
-	struct proxy *px;
-	char err[256];
-	sigset_t set;
-	int rc = 1;
-
-	if ((cfg = config_load(path, &d)) == NULL) {
-		diag_print(&d, stderr);
-		diag_free(&d);
-		return 1;
-	}
-	if ((px = proxy_new(cfg, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
-		return 1;
-	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
-	    (stop.ps_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) ==
-	    -1 || ev_io_add(px->px_loop, &stop.ps_io, stop.ps_fd, EV_READ,
-	    proxy_stop_signal, &stop) == -1)
-		fatal("signals");
-	if (proxy_listen_all(px) == 0) {
-		if (proxy_run(px) == -1)
-			log_warn("event loop");
-		else
-			rc = 0;
-	}
-	proxy_free(px);
-	close(stop.ps_fd);
-	return rc;
 }

@@ -9,20 +9,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/socket.h>
+
 #include "ev.h"
 
 struct accesslog;
 struct auth_mailbox;
 struct config;
+struct config_listen;
 struct conn;
 struct dns;
 struct relay_pool;
 struct upstream;
 
 struct listener {
-	struct ev_io	 li_io;
-	int		 li_fd;
-	struct proxy	*li_px;
+	struct ev_io		 li_io;
+	int			 li_fd;		/* -1: free slot */
+	struct proxy		*li_px;
+	struct sockaddr_storage	 li_addr;	/* as configured */
 };
 
 #define PROXY_MAX_LISTENERS 64
@@ -35,7 +39,6 @@ struct proxy {
 	struct relay_pool	*px_pipes;
 	struct accesslog	*px_log;
 	struct listener		 px_listeners[PROXY_MAX_LISTENERS];
-	size_t			 px_nlisteners;
 	bool			 px_report_denials;	/* one line each on stderr */
 	bool			 px_auth;	/* auth workers started */
 	bool			 px_quiet;	/* no "listening on" notices */
@@ -55,6 +58,17 @@ struct proxy *proxy_new(struct config *cfg, char *err, size_t errlen);
  * "listening on ADDR:PORT" for each. Returns 0 or -1 (reported). */
 int proxy_listen_all(struct proxy *px);
 
+/* Bind and listen on one configured address. Returns the listener or NULL
+ * (reported). */
+struct listener *proxy_listen(struct proxy *px, const struct config_listen *cl);
+
+/* Stop listening on `li`; connections it accepted carry on. */
+void proxy_unlisten(struct proxy *px, struct listener *li);
+
+/* Swap in a new configuration (takes over the caller's reference): new
+ * connections and new requests use it, open ones keep theirs. */
+void proxy_set_config(struct proxy *px, struct config *cfg);
+
 /* Serve `fd`, a socket already bound and listening (takes ownership).
  * Returns 0 or -1 with errno. */
 int proxy_adopt(struct proxy *px, int fd);
@@ -66,9 +80,6 @@ int proxy_run(struct proxy *px);
 /* Close every connection (logging them), the listeners, and free `px`. */
 void proxy_free(struct proxy *px);
 
-/* Run `sluice serve` with the configuration at `path` until SIGINT or
- * SIGTERM. Returns the process exit code (0, or 1 on a start-up error). */
-int proxy_serve(const char *path);
 
 /* Called by a connection when it is gone, so accepting can resume. */
 void proxy_conn_closed(struct proxy *px);

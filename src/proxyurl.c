@@ -338,3 +338,94 @@ proxyurl_format(const struct proxyurl *u, bool creds, char *buf, size_t len)
 		return -1;
 	return (int)(o + (size_t)n);
 }
+
+void
+proxyurl_envfile_free(struct proxyurl_envfile *ef)
+{
+	size_t i;
+
+	for (i = 0; i < ef->pe_count; i++) {
+		free(ef->pe_keys[i]);
+		explicit_bzero(ef->pe_values[i], strlen(ef->pe_values[i]));
+		free(ef->pe_values[i]);
+	}
+	free(ef->pe_keys);
+	free(ef->pe_values);
+	memset(ef, 0, sizeof(*ef));
+}
+
+int
+proxyurl_envfile_parse(struct proxyurl_envfile *ef, const char *buf,
+    size_t len, char *err, size_t errlen)
+{
+	const char *p = buf, *end = buf + len, *nl;
+	unsigned line = 0;
+
+	memset(ef, 0, sizeof(*ef));
+	for (; p < end; p = nl + 1) {
+		const char *k, *eq, *v, *ve;
+		char **keys, **values;
+
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		line++;
+		while (p < nl && (*p == ' ' || *p == '\t'))
+			p++;
+		ve = nl;
+		while (ve > p && (ve[-1] == '\r' || ve[-1] == ' ' ||
+		    ve[-1] == '\t'))
+			ve--;
+		if (p == ve || *p == '#')
+			continue;
+		if (ve - p > 7 && strncmp(p, "export ", 7) == 0)
+			p += 7;
+		k = p;
+		if ((eq = memchr(p, '=', (size_t)(ve - p))) == NULL ||
+		    eq == k) {
+			snprintf(err, errlen, "line %u: expected KEY=VALUE", line);
+			proxyurl_envfile_free(ef);
+			return -1;
+		}
+		v = eq + 1;
+		if (ve - v >= 2 && (*v == '\'' || *v == '"') && ve[-1] == *v) {
+			v++;
+			ve--;
+		}
+		keys = realloc(ef->pe_keys, (ef->pe_count + 1) * sizeof(*keys));
+		if (keys != NULL)
+			ef->pe_keys = keys;
+		values = realloc(ef->pe_values,
+		    (ef->pe_count + 1) * sizeof(*values));
+		if (values != NULL)
+			ef->pe_values = values;
+		if (keys == NULL || values == NULL) {
+			snprintf(err, errlen, "out of memory");
+			proxyurl_envfile_free(ef);
+			return -1;
+		}
+		ef->pe_keys[ef->pe_count] = strndup(k, (size_t)(eq - k));
+		ef->pe_values[ef->pe_count] = strndup(v, (size_t)(ve - v));
+		if (ef->pe_keys[ef->pe_count] == NULL ||
+		    ef->pe_values[ef->pe_count] == NULL) {
+			free(ef->pe_keys[ef->pe_count]);
+			free(ef->pe_values[ef->pe_count]);
+			snprintf(err, errlen, "out of memory");
+			proxyurl_envfile_free(ef);
+			return -1;
+		}
+		ef->pe_count++;
+	}
+	return 0;
+}
+
+const char *
+proxyurl_envfile_get(void *ctx, const char *name)
+{
+	const struct proxyurl_envfile *ef = ctx;
+	size_t i;
+
+	for (i = ef->pe_count; i > 0; i--)	/* the last one wins */
+		if (strcmp(ef->pe_keys[i - 1], name) == 0)
+			return ef->pe_values[i - 1];
+	return getenv(name);
+}

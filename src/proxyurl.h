@@ -47,4 +47,24 @@ int proxyurl_format(const struct proxyurl *u, bool creds, char *buf,
 /* Free and wipe. */
 void proxyurl_free(struct proxyurl *u);
 
+/* KEY=VALUE lines (an env file: '#' comments, optional "export ", values
+ * optionally in single or double quotes). */
+struct proxyurl_envfile {
+	char	**pe_keys;
+	char	**pe_values;
+	size_t	  pe_count;
+};
+
+/* Parse the text of an env file. Returns 0, or -1 with "line N: message"
+ * in `err` (never quoting a value). No I/O. */
+int proxyurl_envfile_parse(struct proxyurl_envfile *ef, const char *buf,
+    size_t len, char *err, size_t errlen);
+
+/* Lookup in an env file, falling back to the environment (ctx is the
+ * struct proxyurl_envfile). */
+const char *proxyurl_envfile_get(void *ctx, const char *name);
+
+/* Free and wipe the values. */
+void proxyurl_envfile_free(struct proxyurl_envfile *ef);
+
 #endif

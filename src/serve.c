@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Operating `sluice serve`.
+ *
+ * Reload. SIGHUP, or a change on disk to the configuration file, its users
+ * file, an allow_file or a hosts_file (watched through their directories with
+ * inotify, so editors that save by rename are seen too), loads everything
+ * into a new configuration and validates it fully before anything changes. An
+ * invalid file changes nothing: its errors are logged with file and line and
+ * the running configuration stays. A valid one is swapped in: new connections
+ * and new requests use it, open tunnels and exchanges finish under the
+ * reference they hold, and a configuration is freed with its last user.
+ * Listeners are opened and closed to match; connections they accepted carry
+ * on. Verified credentials are cached per configuration, so a removed or
+ * changed password stops working at the swap.
+ *
+ * Signals arrive through a signalfd. SIGUSR1 reopens the access log
+ * (logrotate). SIGTERM/SIGINT stop accepting and give open connections up to
+ * shutdown_grace to finish; a second one exits at once.
+ *
+ * Privileges. With `user`/`group`, listeners are bound and the log opened
+ * first, then privileges are dropped for good; later reloads run as that
+ * user (so they cannot bind privileged ports, and the files must be
+ * readable by it). The process is never dumpable: it holds password hashes,
+ * credentials in flight and the cache key.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "accesslog.h"
+#include "addr.h"
+#include "config.h"
+#include "dns.h"
+#include "log.h"
+#include "proxy.h"
+#include "serve.h"
+#include "strmap.h"
+
+#define SERVE_DEBOUNCE_MS	200
+#define SERVE_DRAIN_POLL_MS	100
+#define SERVE_MAX_WATCH		64
+
+struct serve_watch {
+	int	 sw_wd;
+	char	*sw_dir;
+	char	*sw_names[SERVE_MAX_WATCH];	/* basenames that matter */
+	size_t	 sw_nnames;
+};
+
+struct serve {
+	struct proxy		*sv_px;
+	const char		*sv_path;
+	struct ev_io		 sv_sigio;
+	int			 sv_sigfd;
+	struct ev_io		 sv_inio;
+	int			 sv_infd;
+	struct serve_watch	 sv_watch[SERVE_MAX_WATCH];
+	size_t			 sv_nwatch;
+	struct ev_timer		 sv_debounce;
+	struct ev_timer		 sv_drain;
+	uint64_t		 sv_deadline;
+	bool			 sv_stopping;
+};
+
+/* systemd's notification protocol: one datagram to $NOTIFY_SOCKET. Written
+ * by hand because libsystemd would be a dependency for four lines. */
+static void
+serve_notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	socklen_t len;
+	int fd;
+
+	if (path == NULL || path[0] == '\0' ||
+	    strlen(path) >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';	/* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	(void)!sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, len);
+	close(fd);
+}
+
+/* Split `path` into its directory and base name (new strings). */
+static void
+serve_split(const char *path, char **dir, char **base)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL) {
+		*dir = xstrdup(".");
+		*base = xstrdup(path);
+	} else {
+		*dir = slash == path ? xstrdup("/") :
+		    xstrndup(path, (size_t)(slash - path));
+		*base = xstrdup(slash + 1);
+	}
+}
+
+static void
+serve_unwatch(struct serve *sv)
+{
+	size_t i, j;
+
+	for (i = 0; i < sv->sv_nwatch; i++) {
+		struct serve_watch *w = &sv->sv_watch[i];
+
+		inotify_rm_watch(sv->sv_infd, w->sw_wd);
+		free(w->sw_dir);
+		for (j = 0; j < w->sw_nnames; j++)
+			free(w->sw_names[j]);
+	}
+	sv->sv_nwatch = 0;
+}
+
+static void
+serve_watch_file(struct serve *sv, const char *path)
+{
+	struct serve_watch *w = NULL;
+	char *dir, *base;
+	size_t i;
+
+	serve_split(path, &dir, &base);
+	for (i = 0; i < sv->sv_nwatch; i++)
+		if (strcmp(sv->sv_watch[i].sw_dir, dir) == 0)
+			w = &sv->sv_watch[i];
+	if (w == NULL && sv->sv_nwatch < SERVE_MAX_WATCH) {
+		int wd = inotify_add_watch(sv->sv_infd, dir, IN_CLOSE_WRITE |
+		    IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB);
+
+		if (wd == -1)
+			log_warn("cannot watch %s for changes", dir);
+		else {
+			w = &sv->sv_watch[sv->sv_nwatch++];
+			w->sw_wd = wd;
+			w->sw_dir = dir;
+			w->sw_nnames = 0;
+			dir = NULL;
+		}
+	}
+	if (w != NULL && w->sw_nnames < SERVE_MAX_WATCH) {
+		w->sw_names[w->sw_nnames++] = base;
+		base = NULL;
+	}
+	free(dir);
+	free(base);
+}
+
+/* Watch every file the current configuration was built from. */
+static void
+serve_watch_all(struct serve *sv)
+{
+	const struct config *c = sv->sv_px->px_cfg;
+	size_t i;
+
+	if (sv->sv_infd == -1)
+		return;
+	serve_unwatch(sv);
+	serve_watch_file(sv, sv->sv_path);
+	if (c->c_have_users)
+		serve_watch_file(sv, c->c_users_file.r_path);
+	for (i = 0; i < c->c_nallow_files; i++)
+		serve_watch_file(sv, c->c_allow_files[i].r_path);
+	for (i = 0; i < c->c_nhosts_files; i++)
+		serve_watch_file(sv, c->c_hosts_files[i].r_path);
+}
+
+/* How many of `a`'s strings are not in `b`. */
+static size_t
+serve_missing(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	struct strmap m;
+	size_t i, n = 0;
+	bool created;
+
+	strmap_init(&m);
+	for (i = 0; i < nb; i++)
+		if (strmap_put(&m, b[i], strlen(b[i]), &created) == NULL)
+			break;
+	for (i = 0; i < na; i++)
+		if (strmap_get(&m, a[i], strlen(a[i])) == NULL)
+			n++;
+	strmap_free(&m);
+	return n;
+}
+
+/* The user names and hashes of a users database, as string lists. */
+static char **
+serve_user_keys(const struct userdb *db, bool hashes)
+{
+	char **v = xcalloc(db->d_count + 1, sizeof(*v));
+	size_t i;
+
+	for (i = 1; i <= db->d_count; i++)
+		v[i - 1] = hashes ? db->d_entries[i].u_hash :
+		    db->d_entries[i].u_name;
+	return v;
+}
+
+/* Log what a reload changes, e.g. "reload: +1 pattern, -0 users". */
+static void
+serve_log_diff(const struct config *o, const struct config *n, size_t add_l,
+    size_t del_l)
+{
+	char **ou = serve_user_keys(&o->c_users, false);
+	char **nu = serve_user_keys(&n->c_users, false);
+	char **oh = serve_user_keys(&o->c_users, true);
+	char **nh = serve_user_keys(&n->c_users, true);
+	size_t addp = serve_missing(n->c_patterns.p_list, n->c_patterns.p_count,
+	    o->c_patterns.p_list, o->c_patterns.p_count);
+	size_t delp = serve_missing(o->c_patterns.p_list, o->c_patterns.p_count,
+	    n->c_patterns.p_list, n->c_patterns.p_count);
+
+	log_info("reload: +%zu pattern%s, -%zu pattern%s, +%zu user%s, "
+	    "-%zu user%s, +%zu hash%s, -%zu hash%s, +%zu listener%s, "
+	    "-%zu listener%s", addp, addp == 1 ? "" : "s", delp,
+	    delp == 1 ? "" : "s",
+	    serve_missing(nu, n->c_users.d_count, ou, o->c_users.d_count),
+	    serve_missing(nu, n->c_users.d_count, ou, o->c_users.d_count) == 1 ?
+	    "" : "s",
+	    serve_missing(ou, o->c_users.d_count, nu, n->c_users.d_count),
+	    serve_missing(ou, o->c_users.d_count, nu, n->c_users.d_count) == 1 ?
+	    "" : "s",
+	    serve_missing(nh, n->c_users.d_count, oh, o->c_users.d_count),
+	    serve_missing(nh, n->c_users.d_count, oh, o->c_users.d_count) == 1 ?
+	    "" : "es",
+	    serve_missing(oh, o->c_users.d_count, nh, n->c_users.d_count),
+	    serve_missing(oh, o->c_users.d_count, nh, n->c_users.d_count) == 1 ?
+	    "" : "es",
+	    add_l, add_l == 1 ? "" : "s", del_l, del_l == 1 ? "" : "s");
+	free(ou);
+	free(nu);
+	free(oh);
+	free(nh);
+}
+
+static bool
+serve_same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	return a->ss_family == b->sa_family &&
+	    memcmp(a, b, addr_len(b)) == 0;
+}
+
+/* Open and close listeners to match `n`. Counts what changed. */
+static void
+serve_relisten(struct proxy *px, const struct config *n, size_t *added,
+    size_t *removed)
+{
+	size_t i, j;
+
+	*added = *removed = 0;
+	for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
+		struct listener *li = &px->px_listeners[i];
+		bool keep = false;
+
+		if (li->li_fd == -1)
+			continue;
+		for (j = 0; j < n->c_nlisten && !keep; j++)
+			keep = serve_same_addr(&li->li_addr,
+			    (const struct sockaddr *)&n->c_listen[j].l_addr);
+		if (!keep) {
+			proxy_unlisten(px, li);
+			(*removed)++;
+		}
+	}
+	for (j = 0; j < n->c_nlisten; j++) {
+		bool have = false;
+
+		for (i = 0; i < PROXY_MAX_LISTENERS && !have; i++)
+			have = px->px_listeners[i].li_fd != -1 &&
+			    serve_same_addr(&px->px_listeners[i].li_addr,
+			    (const struct sockaddr *)&n->c_listen[j].l_addr);
+		if (!have && proxy_listen(px, &n->c_listen[j]) != NULL)
+			(*added)++;
+	}
+}
+
+static bool
+serve_streq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static void
+serve_reload(struct serve *sv, const char *why)
+{
+	struct proxy *px = sv->sv_px;
+	struct config *o = px->px_cfg, *n;
+	struct diag d = { NULL, 0 };
+	size_t added, removed, i;
+	char err[300];
+
+	serve_notify("RELOADING=1");
+	if ((n = config_load(sv->sv_path, &d)) == NULL) {
+		for (i = 0; i < d.d_count; i++)
+			log_warnx("reload (%s) failed: %s", why, d.d_msgs[i]);
+		log_warnx("reload: the previous configuration stays in force");
+		diag_free(&d);
+		serve_notify("READY=1");
+		serve_watch_all(sv);
+		return;
+	}
+	if (!serve_streq(o->c_user, n->c_user) ||
+	    !serve_streq(o->c_group, n->c_group))
+		log_warnx("reload: user and group take effect at the next "
+		    "restart");
+	serve_relisten(px, n, &added, &removed);
+	if (!serve_streq(o->c_dns_servers, n->c_dns_servers) &&
+	    dns_set_servers(px->px_dns, n->c_dns_servers, err,
+	    sizeof(err)) == -1)
+		log_warnx("reload: %s", err);
+	if (!serve_streq(o->c_access_log, n->c_access_log) &&
+	    accesslog_reopen(px->px_log, n->c_access_log) == -1)
+		log_warn("reload: access_log %s", n->c_access_log);
+	accesslog_set_json(px->px_log, n->c_log_json);
+	serve_log_diff(o, n, added, removed);
+	proxy_set_config(px, n);	/* drops our reference to o */
+	serve_watch_all(sv);
+	serve_notify("READY=1");
+}
+
+static void
+serve_debounced(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	(void)loop;
+	(void)t;
+	serve_reload(arg, "files changed");
+}
+
+static void
+serve_inotify(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct serve *sv = arg;
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool relevant = false;
+	ssize_t n;
+
+	(void)events;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		char *p = buf;
+
+		while (p < buf + n) {
+			struct inotify_event *ie = (struct inotify_event *)p;
+			size_t i, j;
+
+			for (i = 0; i < sv->sv_nwatch && ie->len > 0; i++) {
+				struct serve_watch *w = &sv->sv_watch[i];
+
+				if (w->sw_wd != ie->wd)
+					continue;
+				for (j = 0; j < w->sw_nnames; j++)
+					if (strcmp(w->sw_names[j], ie->name) == 0)
+						relevant = true;
+			}
+			p += sizeof(*ie) + ie->len;
+		}
+	}
+	/* Editors write in several steps: reload once they are done. */
+	if (relevant && !sv->sv_stopping)
+		ev_timer_set(loop, &sv->sv_debounce, SERVE_DEBOUNCE_MS,
+		    serve_debounced, sv);
+}
+
+static void
+serve_drain(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	struct serve *sv = arg;
+
+	(void)t;
+	if (sv->sv_px->px_nconns == 0 || ev_now(loop) >= sv->sv_deadline) {
+		if (sv->sv_px->px_nconns > 0)
+			log_info("shutdown: closing %u connection%s after "
+			    "shutdown_grace", sv->sv_px->px_nconns,
+			    sv->sv_px->px_nconns == 1 ? "" : "s");
+		ev_stop(loop);
+		return;
+	}
+	ev_timer_set(loop, &sv->sv_drain, SERVE_DRAIN_POLL_MS, serve_drain, sv);
+}
+
+static void
+serve_stop(struct serve *sv, const char *sig)
+{
+	struct proxy *px = sv->sv_px;
+	size_t i;
+
+	if (sv->sv_stopping) {
+		log_info("%s again: exiting now", sig);
+		ev_stop(px->px_loop);
+		return;
+	}
+	sv->sv_stopping = true;
+	serve_notify("STOPPING=1");
+	log_info("%s: no longer accepting; waiting up to %ums for %u "
+	    "connection%s", sig, px->px_cfg->c_shutdown_grace_ms,
+	    px->px_nconns, px->px_nconns == 1 ? "" : "s");
+	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
+		proxy_unlisten(px, &px->px_listeners[i]);
+	ev_timer_stop(px->px_loop, &sv->sv_debounce);
+	sv->sv_deadline = ev_now(px->px_loop) + px->px_cfg->c_shutdown_grace_ms;
+	serve_drain(px->px_loop, &sv->sv_drain, sv);
+}
+
+static void
+serve_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct serve *sv = arg;
+	struct signalfd_siginfo si;
+
+	(void)loop;
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGINT:
+			serve_stop(sv, "SIGINT");
+			break;
+		case SIGTERM:
+			serve_stop(sv, "SIGTERM");
+			break;
+		case SIGHUP:
+			if (!sv->sv_stopping)
+				serve_reload(sv, "SIGHUP");
+			break;
+		case SIGUSR1:
+			if (accesslog_reopen(sv->sv_px->px_log,
+			    sv->sv_px->px_cfg->c_access_log) == -1)
+				log_warn("reopening access_log %s",
+				    sv->sv_px->px_cfg->c_access_log);
+			break;
+		}
+	}
+}
+
+/* Give up root for the configured user and group, for good. */
+static int
+serve_drop_privileges(const struct config *c)
+{
+	struct passwd *pw = NULL;
+	struct group *gr;
+	uid_t uid;
+	gid_t gid;
+
+	if (c->c_user == NULL && c->c_group == NULL)
+		return 0;
+	if (c->c_user != NULL && (pw = getpwnam(c->c_user)) == NULL) {
+		log_warnx("user %s: no such user", c->c_user);
+		return -1;
+	}
+	uid = pw ? pw->pw_uid : getuid();
+	gid = pw ? pw->pw_gid : getgid();
+	if (c->c_group != NULL) {
+		if ((gr = getgrnam(c->c_group)) == NULL) {
+			log_warnx("group %s: no such group", c->c_group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1) {
+		log_warn("dropping privileges to %s/%s", c->c_user ?
+		    c->c_user : "-", c->c_group ? c->c_group : "-");
+		return -1;
+	}
+	if (uid != 0 && setuid(0) != -1) {
+		log_warnx("privileges could be regained after dropping them");
+		return -1;
+	}
+	return 0;
+}
+
+int
+serve_main(const char *path)
+{
+	struct serve sv;
+	struct diag d = { NULL, 0 };
+	struct config *cfg;
+	char err[256];
+	sigset_t set;
+	int rc = 1;
+
+	memset(&sv, 0, sizeof(sv));
+	sv.sv_path = path;
+	sv.sv_sigfd = sv.sv_infd = -1;
+	/* Password hashes, credentials in flight and the cache key live
+	 * here: no core dumps, no ptrace by the same user. */
+	prctl(PR_SET_DUMPABLE, 0);
+	if ((cfg = config_load(path, &d)) == NULL) {
+		diag_print(&d, stderr);
+		diag_free(&d);
+		return 1;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	if ((sv.sv_px = proxy_new(cfg, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		return 1;
+	}
+	if ((sv.sv_sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) ==
+	    -1 || ev_io_add(sv.sv_px->px_loop, &sv.sv_sigio, sv.sv_sigfd,
+	    EV_READ, serve_signal, &sv) == -1)
+		fatal("signalfd");
+	if ((sv.sv_infd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
+	    ev_io_add(sv.sv_px->px_loop, &sv.sv_inio, sv.sv_infd, EV_READ,
+	    serve_inotify, &sv) == -1) {
+		log_warn("inotify: files will be reloaded on SIGHUP only");
+		if (sv.sv_infd != -1)
+			close(sv.sv_infd);
+		sv.sv_infd = -1;
+	}
+	if (proxy_listen_all(sv.sv_px) == -1 ||
+	    serve_drop_privileges(sv.sv_px->px_cfg) == -1)
+		goto out;
+	prctl(PR_SET_DUMPABLE, 0);
+	serve_watch_all(&sv);
+	serve_notify("READY=1");
+	if (proxy_run(sv.sv_px) == -1)
+		log_warn("event loop");
+	else
+		rc = 0;
+out:
+	ev_timer_stop(sv.sv_px->px_loop, &sv.sv_debounce);
+	ev_timer_stop(sv.sv_px->px_loop, &sv.sv_drain);
+	if (sv.sv_infd != -1) {
+		serve_unwatch(&sv);
+		close(sv.sv_infd);
+	}
+	proxy_free(sv.sv_px);
+	close(sv.sv_sigfd);
+	return rc;
+}
