@@ -2,6 +2,10 @@
 CC      ?= cc
 BUILD   ?= build
 PYTHON  ?= /usr/bin/python3
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 LLHTTP_SRC ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
 
@@ -32,7 +36,7 @@ UNIT_DEPS_hosts    = hosts host strmap
 UNIT_DEPS_config   = config addr host hosts htpasswd pattern strmap log
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
 
-.PHONY: all deps deps-test run demo test unit integration asan clean help fuzz
+.PHONY: all deps deps-test run demo test unit integration asan clean help fuzz install uninstall
 
 all: deps $(BUILD)/sluice
 
@@ -42,6 +46,7 @@ help:
 	@echo "make demo       sluice run end to end, offline: allowed, refused, audit log"
 	@echo "make test       unit tests (cmocka) and integration tests (pytest)"
 	@echo "make asan       the whole suite under AddressSanitizer + UBSan"
+	@echo "make install    install binary, man pages, systemd unit (PREFIX, DESTDIR)"
 	@echo "make clean      remove build outputs"
 
 deps:
@@ -92,7 +97,21 @@ run: all
 	$(Q)scripts/deps.sh run
 	$(Q)scripts/run-demo.sh $(BUILD)/sluice
 
+# `make && sudo make install`; DESTDIR stages for packaging. Depends on the
+# binary, not on `all`, so that it never runs apt-get under sudo.
+install: $(BUILD)/sluice
+	install -D -m 0755 $(BUILD)/sluice $(DESTDIR)$(BINDIR)/sluice
+	install -D -m 0644 man/sluice.1 $(DESTDIR)$(MANDIR)/man1/sluice.1
+	install -D -m 0644 man/sluice.conf.5 $(DESTDIR)$(MANDIR)/man5/sluice.conf.5
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/bin/sluice|$(BINDIR)/sluice|g' contrib/sluice.service > $(DESTDIR)$(UNITDIR)/sluice.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sluice.service
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sluice $(DESTDIR)$(MANDIR)/man1/sluice.1 \
+	    $(DESTDIR)$(MANDIR)/man5/sluice.conf.5 $(DESTDIR)$(UNITDIR)/sluice.service
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-dev
 
 -include $(OBJS:.o=.d)

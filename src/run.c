@@ -47,7 +47,7 @@ static const char run_usage[] =
 "                           allow_cidr, hosts_file, connect_ports, http_ports, ...)\n"
 "      --allow PATTERN      allow a domain (repeatable; same forms as 'allow')\n"
 "      --allow-cidr CIDR    allow an address block (repeatable)\n"
-"      --hosts-file FILE    names to resolve before DNS\n"
+"      --hosts-file FILE    names to resolve before DNS (repeatable)\n"
 "      --port N             proxy port inside the sandbox (default 3128)\n"
 "      --upstream URL|env   leave through another proxy (http://user:pass@host:port,\n"
 "                           or 'env': PROXY_HOST, PROXY_PORT, PROXY_USER, PROXY_PASS);\n"
@@ -70,7 +70,8 @@ struct run_opts {
 	size_t		 ro_nallow;
 	const char	*ro_cidr[RUN_MAX_LIST];
 	size_t		 ro_ncidr;
-	const char	*ro_hosts;
+	const char	*ro_hosts[RUN_MAX_LIST];
+	size_t		 ro_nhosts;
 	const char	*ro_log;
 	char		*ro_upstream;	/* argv string, wiped after parsing */
 	const char	*ro_env[RUN_MAX_LIST];
@@ -142,7 +143,7 @@ run_parse(int argc, char **argv, struct run_opts *o)
 			r = run_add(o->ro_cidr, &o->ro_ncidr, optarg);
 			break;
 		case O_HOSTS:
-			o->ro_hosts = optarg;
+			r = run_add(o->ro_hosts, &o->ro_nhosts, optarg);
 			break;
 		case O_PORT:
 			o->ro_port = (unsigned)strtoul(optarg, &end, 10);
@@ -264,8 +265,8 @@ run_policy(const struct run_opts *o)
 		} else
 			run_text_add(&text, &len, "allow_cidr", o->ro_cidr[i]);
 	}
-	if (o->ro_hosts != NULL) {
-		p = run_abspath(o->ro_hosts);
+	for (i = 0; i < o->ro_nhosts; i++) {
+		p = run_abspath(o->ro_hosts[i]);
 		run_text_add(&text, &len, "hosts_file", p);
 		free(p);
 	}

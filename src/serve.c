@@ -475,6 +475,9 @@ serve_drop_privileges(const struct config *c)
 		}
 		gid = gr->gr_gid;
 	}
+	if (uid == getuid() && uid == geteuid() && gid == getgid() &&
+	    gid == getegid())
+		return 0;	/* already that user, as under systemd's User= */
 	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
 	    setresuid(uid, uid, uid) == -1) {
 		log_warn("dropping privileges to %s/%s", c->c_user ?
