@@ -122,7 +122,8 @@ conn_log(struct conn *c)
 	r.lr_tag = reason_squid_tag(c->c_reason);
 	r.lr_status = reason_status(c->c_reason);
 	r.lr_bytes = c->c_sent + c->c_down.rd_bytes;
-	r.lr_method = c->c_method ? c->c_method : "CONNECT";
+	/* Squid logs NONE for a request it could not even read. */
+	r.lr_method = c->c_method ? c->c_method : "NONE";
 	r.lr_url = c->c_target;
 	r.lr_user = c->c_user;
 	r.lr_host = c->c_host;
@@ -142,7 +143,7 @@ conn_log(struct conn *c)
 		addr_format_ip((struct sockaddr *)&c->c_upaddr, peer,
 		    sizeof(peer));
 		r.lr_peer = peer;
-		if (c->c_method != NULL) {
+		if (c->c_status != 0) {
 			/* Forwarded HTTP: the origin's answer. */
 			r.lr_tag = "TCP_MISS";
 			r.lr_status = c->c_status;
@@ -689,6 +690,12 @@ conn_target(struct conn *c)
 	const char *url = hs->hs_buf + hh->hh_url.off, *why;
 
 	c->c_target = conn_sanitize(url, hh->hh_url.len);
+	c->c_method = http_head_method(hh);
+	if (hh->hh_major != 1) {
+		conn_fail(c, REASON_BAD_REQUEST, "only HTTP/1.0 and HTTP/1.1 "
+		    "requests are supported");
+		return -1;
+	}
 	if (hh->hh_method == HTTP_CONNECT) {
 		if (host_parse_authority(url, hh->hh_url.len, &hs->hs_host,
 		    hs->hs_bad, sizeof(hs->hs_bad)) == 0) {
@@ -701,7 +708,6 @@ conn_target(struct conn *c)
 		}
 		return 0;
 	}
-	c->c_method = http_head_method(hh);
 	hs->hs_http = true;
 	if (http_head_check(hh, hs->hs_buf, &why) == -1) {
 		conn_fail(c, REASON_BAD_REQUEST, why);
@@ -773,9 +779,8 @@ conn_note_partial(struct conn *c)
 		return;
 	c->c_target = conn_sanitize(hs->hs_buf + hs->hs_head.hh_url.off,
 	    hs->hs_head.hh_url.len);
-	if (hs->hs_head.hh_parser.method != HTTP_CONNECT)
-		c->c_method = llhttp_method_name(
-		    (llhttp_method_t)hs->hs_head.hh_parser.method);
+	c->c_method = llhttp_method_name(
+	    (llhttp_method_t)hs->hs_head.hh_parser.method);
 }
 
 /* Parse buffered bytes, reading more while the head is incomplete. */

@@ -168,8 +168,9 @@ forward_up(struct conn *c)
 				return FORWARD_IO;
 			}
 			if (n == 0) {
+				/* The client's fault, not the origin's. */
 				if (http_body_eof(&hs->hs_head) != HTTP_BODY_DONE)
-					return FORWARD_IO;	/* cut short */
+					return FORWARD_BAD_REQUEST;
 				f->f_rq_complete = true;
 				continue;
 			}
@@ -256,7 +257,9 @@ forward_response_head(struct conn *c)
 	return FORWARD_OK;
 }
 
-/* Upstream -> client. */
+/* Upstream -> client. Bytes are parsed as soon as they arrive and before
+ * anything is sent, so a response whose head or first body bytes are bad
+ * still gets a clean 502 instead of a truncated 200. */
 static enum forward_result
 forward_down(struct conn *c)
 {
@@ -265,36 +268,15 @@ forward_down(struct conn *c)
 	ssize_t n;
 
 	for (;;) {
-		while (buf_used(&f->f_cout) > 0) {
-			n = forward_send(c->c_cfd, &c->c_cst,
-			    f->f_cout.b_data + f->f_cout.b_off,
-			    buf_used(&f->f_cout));
-			if (n == -1)
-				return FORWARD_IO;
-			buf_consume(&f->f_cout, (size_t)n);
-			c->c_sent += (uint64_t)n;
-			if (buf_used(&f->f_cout) > 0)
-				return FORWARD_OK;
-		}
-		if (f->f_rready > 0) {
-			n = forward_send(c->c_cfd, &c->c_cst,
-			    f->f_uin.b_data + f->f_uin.b_off, f->f_rready);
-			if (n == -1)
-				return FORWARD_IO;
-			buf_consume(&f->f_uin, (size_t)n);
-			f->f_rready -= (size_t)n;
-			c->c_sent += (uint64_t)n;
-			c->c_active = ev_now(conn_loop(c));
-			if (f->f_rready > 0)
-				return FORWARD_OK;
-		}
-		if (f->f_rs_complete)
-			return FORWARD_OK;
-		if (buf_used(&f->f_uin) > 0) {
-			const char *base = f->f_uin.b_data + f->f_uin.b_off;
+		size_t unfed = buf_used(&f->f_uin) - f->f_rready;
+		const char *base = f->f_uin.b_data + f->f_uin.b_off;
+
+		if (unfed > 0 && !f->f_rs_complete) {
 			size_t used;
 
 			if (!f->f_rs_final) {
+				/* Heads are parsed from the front: f_rready
+				 * is 0 until the final head is through. */
 				switch (http_head_feed(&f->f_resp, base,
 				    buf_used(&f->f_uin))) {
 				case HTTP_HEAD_DONE:
@@ -308,8 +290,8 @@ forward_down(struct conn *c)
 					return FORWARD_BAD_RESPONSE;
 				}
 			} else {
-				switch (http_body_feed(&f->f_resp, base,
-				    buf_used(&f->f_uin), &used)) {
+				switch (http_body_feed(&f->f_resp,
+				    base + f->f_rready, unfed, &used)) {
 				case HTTP_BODY_ERROR:
 					return FORWARD_BAD_RESPONSE;
 				case HTTP_BODY_DONE:
@@ -318,13 +300,34 @@ forward_down(struct conn *c)
 				case HTTP_BODY_MORE:
 					break;
 				}
-				f->f_rready = used;
+				f->f_rready += used;
 				continue;
 			}
 		}
-		if (f->f_upstream_eof)
-			return FORWARD_OK;
-		if (!c->c_ust.can_read)
+		while (buf_used(&f->f_cout) > 0) {
+			n = forward_send(c->c_cfd, &c->c_cst,
+			    f->f_cout.b_data + f->f_cout.b_off,
+			    buf_used(&f->f_cout));
+			if (n == -1)
+				return FORWARD_IO;
+			buf_consume(&f->f_cout, (size_t)n);
+			c->c_sent += (uint64_t)n;
+			if (buf_used(&f->f_cout) > 0)
+				return FORWARD_OK;
+		}
+		if (f->f_rready > 0) {
+			n = forward_send(c->c_cfd, &c->c_cst, base, f->f_rready);
+			if (n == -1)
+				return FORWARD_IO;
+			buf_consume(&f->f_uin, (size_t)n);
+			f->f_rready -= (size_t)n;
+			c->c_sent += (uint64_t)n;
+			c->c_active = ev_now(conn_loop(c));
+			if (f->f_rready > 0)
+				return FORWARD_OK;
+			continue;
+		}
+		if (f->f_rs_complete || f->f_upstream_eof || !c->c_ust.can_read)
 			return FORWARD_OK;
 		{
 			char *p = buf_space(&f->f_uin, FORWARD_CHUNK);
@@ -349,8 +352,11 @@ forward_down(struct conn *c)
 				    "connection without a complete answer";
 				return FORWARD_BAD_RESPONSE;
 			}
-			if (http_body_eof(&f->f_resp) != HTTP_BODY_DONE)
-				return FORWARD_IO;	/* cut short */
+			if (http_body_eof(&f->f_resp) != HTTP_BODY_DONE) {
+				f->f_resp.hh_error = "the origin's answer was "
+				    "cut short";
+				return FORWARD_BAD_RESPONSE;
+			}
 			f->f_rs_complete = true;
 			continue;
 		}

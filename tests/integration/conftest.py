@@ -21,6 +21,7 @@ from collections import namedtuple
 import pytest
 
 from fakedns import FakeDns
+from httporigin import HttpOrigin
 from netns import Netns, isolate_session
 from origins import Origins
 from pki import ORIGIN_NAMES, make_pki
@@ -206,3 +207,34 @@ def node_fetch():
         if done.returncode != 0:
             pytest.fail(f"npm ci in {NODE_DIR} failed:\n{done.stdout}\n{done.stderr}")
     return ["node", os.path.join(NODE_DIR, "fetch.mjs")]
+
+
+@pytest.fixture
+def http_origin(isolated_network):
+    """A fresh recording plain-HTTP/1.1 origin on 127.0.0.1 (see httporigin.py) for one test,
+    so that "the origin saw nothing" means nothing from this test."""
+    server = HttpOrigin()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def http_proxy(make_proxy, http_origin):
+    """A proxy with the default configuration plus `http_ports <the http_origin's port>`."""
+    return make_proxy(extra=[f"http_ports {http_origin.port}"])
+
+
+@pytest.fixture
+def sandbox(sluice_bin, origins, pki, dns):
+    """`sluice run` with the tests' policy (see sluicerun.py): the seed's three domains
+    allowed, www.google.com not, the TLS origins' names mapped to 127.0.0.1 by a hosts file,
+    and every file readable by `nobody`. The test fails at teardown if a run printed a
+    sanitizer report or a secret registered in `sandbox.secrets`."""
+    from sluicerun import Sandbox
+
+    box = Sandbox(sluice_bin, origins, pki.ca_cert, dns.address)
+    yield box
+    problems = box.problems()
+    box.close()
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)

@@ -104,6 +104,7 @@ class Proxy:
         self.proc = None
         self.listeners = []
         self.start_failed = False  # already reported by start(): stop() does not repeat it
+        self.exit_awaited = False  # a test made it exit (wait_exit) and judged the status
 
     # -- process ---------------------------------------------------------------------------
 
@@ -140,8 +141,9 @@ class Proxy:
         if self.start_failed:
             pass
         elif self.proc.poll() is not None:
-            problems.append(f"sluice exited on its own during the test with status "
-                            f"{self.proc.returncode}")
+            if not self.exit_awaited:
+                problems.append(f"sluice exited on its own during the test with status "
+                                f"{self.proc.returncode}")
         else:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -168,6 +170,40 @@ class Proxy:
     @property
     def running(self):
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def send_signal(self, sig):
+        """Send `sig` (signal.SIGHUP, SIGUSR1, SIGTERM, ...) to the running proxy."""
+        assert self.running, f"sluice is not running (status {self.proc.returncode})"
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout):
+        """Wait up to `timeout` seconds for a proxy the test told to exit; returns its exit
+        status (None if it is still running). Teardown then leaves the status to the test
+        but still checks stderr for sanitizer reports and every output for secrets."""
+        self.exit_awaited = True
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def wait_stderr(self, regex, count=1, timeout=20.0):
+        """Poll stderr until `count` lines match `regex` (str or compiled); return the
+        matches. Fails with the whole stderr when they do not appear in time."""
+        pattern = re.compile(regex) if isinstance(regex, str) else regex
+        deadline = time.monotonic() + timeout
+        while True:
+            matches = [m for m in map(pattern.search, self.stderr().splitlines()) if m]
+            if len(matches) >= count:
+                return matches
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"expected {count} stderr line(s) of sluice matching\n  {pattern.pattern}\n"
+                    f"found {len(matches)} within {timeout}s; its stderr:\n{self.stderr()}")
+            time.sleep(0.02)
 
     # -- addresses ---------------------------------------------------------------------------
 
