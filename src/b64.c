@@ -58,7 +58,7 @@ b64_decode(const char *in, size_t len, char *out, size_t outlen)
 	uint32_t acc = 0;
 	unsigned bits = 0;
 
-	if (len == 0 || len % 4 != 0)
+	if (len % 4 != 0 || outlen == 0)
 		return -1;
 	/* Up to two '=' pad the end; none may appear elsewhere. */
 	while (pad < 2 && len > 0 && in[len - 1] == '=') {
@@ -79,6 +79,9 @@ b64_decode(const char *in, size_t len, char *out, size_t outlen)
 			out[o++] = (char)((acc >> bits) & 0xff);
 		}
 	}
+	/* Strict: the bits under the padding must be zero (RFC 4648 3.5). */
+	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+		return -1;
 	out[o] = '\0';
 	return (int)o;
 }

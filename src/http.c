@@ -80,8 +80,11 @@ http_on_headers_complete(llhttp_t *p)
 	h->hh_major = p->http_major;
 	h->hh_minor = p->http_minor;
 	h->hh_status = p->status_code;
-	/* What returning 1 would do; we return "pause" instead. */
-	if (h->hh_no_body)
+	/* What returning 1 would do; we return "pause" instead. Responses
+	 * to HEAD, 1xx, 204 and 304 have no body whatever they announce. */
+	if (h->hh_no_body || (p->type == HTTP_RESPONSE &&
+	    (p->status_code / 100 == 1 || p->status_code == 204 ||
+	    p->status_code == 304)))
 		p->flags |= F_SKIPBODY;
 	/* Stop here: the body (or tunnel data) is the caller's business. */
 	return HPE_PAUSED;
@@ -133,6 +136,7 @@ http_body_feed(struct http_head *h, const char *data, size_t len, size_t *used)
 		return HTTP_BODY_DONE;
 	if (len == 0)
 		return HTTP_BODY_MORE;
+	h->hh_body_fed = true;
 	if (llhttp_get_errno(&h->hh_parser) == HPE_PAUSED)
 		llhttp_resume(&h->hh_parser);
 	e = llhttp_execute(&h->hh_parser, data, len);
@@ -154,11 +158,17 @@ http_body_feed(struct http_head *h, const char *data, size_t len, size_t *used)
 enum http_body_status
 http_body_eof(struct http_head *h)
 {
-	if (h->hh_complete)
+	if (h->hh_complete || http_head_bodyless(h))
 		return HTTP_BODY_DONE;
+	/* Still paused after the head: llhttp has not yet set up how the
+	 * message ends, but its flags already say whether a close does. */
+	if (!h->hh_body_fed)
+		return http_head_needs_eof(h) ? HTTP_BODY_DONE : HTTP_BODY_ERROR;
 	if (llhttp_get_errno(&h->hh_parser) == HPE_PAUSED)
 		llhttp_resume(&h->hh_parser);
-	if (llhttp_finish(&h->hh_parser) == HPE_OK && h->hh_complete)
+	/* on_message_complete pauses, so success may read as HPE_PAUSED. */
+	(void)llhttp_finish(&h->hh_parser);
+	if (h->hh_complete)
 		return HTTP_BODY_DONE;
 	h->hh_error = "the message was cut short";
 	return HTTP_BODY_ERROR;
@@ -251,6 +261,10 @@ http_head_check(const struct http_head *h, const char *buf, const char **why)
 		const struct http_field *f = &h->hh_fields[i];
 		uint32_t j;
 
+		if (f->name.len == 0) {
+			*why = "empty header field name";
+			return -1;
+		}
 		if (f->name.len + f->value.len > HTTP_MAX_LINE) {
 			*why = "header line too long";
 			return -1;

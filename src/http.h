@@ -49,6 +49,7 @@ struct http_head {
 	bool			 hh_in_value;	/* last callback was a value */
 	bool			 hh_too_many;
 	bool			 hh_no_body;	/* response to HEAD: no body */
+	bool			 hh_body_fed;	/* http_body_feed saw bytes */
 	int			 hh_status;	/* responses */
 	struct http_span	 hh_url;	/* requests */
 	struct http_span	 hh_reason;	/* responses */

@@ -241,6 +241,13 @@ proxyurl_from_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
 		proxyurl_free(u);
 		return proxyurl_fail(err, errlen, "PROXY_HOST is not set");
 	}
+	/* An IPv6 address may come bracketed, as in a URL. */
+	if (u->pu_host[0] == '[' && u->pu_host[strlen(u->pu_host) - 1] == ']') {
+		size_t hl = strlen(u->pu_host);
+
+		memmove(u->pu_host, u->pu_host + 1, hl - 2);
+		u->pu_host[hl - 2] = '\0';
+	}
 	for (i = 0; u->pu_host[i] != '\0'; i++)
 		if ((unsigned char)u->pu_host[i] <= ' ' ||
 		    strchr("/@?#", u->pu_host[i]) != NULL) {
