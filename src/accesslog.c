@@ -211,7 +211,8 @@ accesslog_write(struct accesslog *al, const struct logrec *r)
 	    (long long)r->lr_sec, r->lr_msec,
 	    (unsigned long long)r->lr_elapsed_ms, r->lr_client, r->lr_tag,
 	    r->lr_status, (unsigned long long)r->lr_bytes, r->lr_method, url,
-	    user, r->lr_peer ? "HIER_DIRECT" : "HIER_NONE",
+	    user, r->lr_peer == NULL ? "HIER_NONE" : r->lr_parent ?
+	    "FIRSTUP_PARENT" : "HIER_DIRECT",
 	    r->lr_peer ? r->lr_peer : "-", r->lr_mime ? r->lr_mime : "-",
 	    r->lr_reason ? " " : "", r->lr_reason ? r->lr_reason : "");
 	if (n < 0)

@@ -24,6 +24,7 @@ struct logrec {
 	const char	*lr_url;
 	const char	*lr_user;	/* NULL: "-" */
 	const char	*lr_peer;	/* upstream IP, NULL: HIER_NONE/- */
+	bool		 lr_parent;	/* lr_peer is a parent proxy */
 	const char	*lr_mime;	/* NULL: "-" */
 	const char	*lr_reason;	/* NULL for success; appended if set */
 	/* For the JSON format: */

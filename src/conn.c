@@ -143,6 +143,7 @@ conn_log(struct conn *c)
 		addr_format_ip((struct sockaddr *)&c->c_upaddr, peer,
 		    sizeof(peer));
 		r.lr_peer = peer;
+		r.lr_parent = c->c_px->px_upstream != NULL;
 		if (c->c_status != 0) {
 			/* Forwarded HTTP: the origin's answer. */
 			r.lr_tag = "TCP_MISS";
@@ -696,6 +697,10 @@ conn_target(struct conn *c)
 		    "requests are supported");
 		return -1;
 	}
+	if (http_head_check(hh, hs->hs_buf, &why) == -1) {
+		conn_fail(c, REASON_BAD_REQUEST, why);
+		return -1;
+	}
 	if (hh->hh_method == HTTP_CONNECT) {
 		if (host_parse_authority(url, hh->hh_url.len, &hs->hs_host,
 		    hs->hs_bad, sizeof(hs->hs_bad)) == 0) {
@@ -709,8 +714,11 @@ conn_target(struct conn *c)
 		return 0;
 	}
 	hs->hs_http = true;
-	if (http_head_check(hh, hs->hs_buf, &why) == -1) {
-		conn_fail(c, REASON_BAD_REQUEST, why);
+	/* After an upgrade the bytes are the new protocol's; a body would
+	 * leave us and the origin disagreeing on where anything ends. */
+	if (http_head_upgrade(hh) && !http_head_bodyless(hh)) {
+		conn_fail(c, REASON_BAD_REQUEST, "an upgrade request cannot "
+		    "carry a body");
 		return -1;
 	}
 	if (hh->hh_url.len > 0 && (url[0] == '/' || url[0] == '*')) {

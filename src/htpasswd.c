@@ -124,6 +124,8 @@ htpasswd_parse_line(struct userdb *db, const char *line, size_t len,
 		len--;
 	if (len == 0 || line[0] == '#')
 		return 0;
+	if (memchr(line, '\0', len) != NULL)
+		return htpasswd_fail(err, errlen, "NUL byte in the line");
 	if ((colon = memchr(line, ':', len)) == NULL)
 		return htpasswd_fail(err, errlen,
 		    "expected 'user:hash' (create entries with htpasswd -B)");

@@ -12,13 +12,24 @@ http_self(llhttp_t *p)
 	return p->data;
 }
 
-static void
-http_span_add(struct http_span *s, const struct http_head *h, const char *at,
+/* Extend a span. llhttp reports a value in several pieces only when it
+ * crosses feeds (then the pieces are adjacent in our buffer) or when it is
+ * folded (obs-fold, which llhttp 8 accepts even when strict): a piece that
+ * does not continue the span is a fold, refused here. */
+static int
+http_span_add(struct http_span *s, struct http_head *h, const char *at,
     size_t len)
 {
+	uint32_t off = (uint32_t)(at - h->hh_base);
+
 	if (s->len == 0)
-		s->off = (uint32_t)(at - h->hh_base);
+		s->off = off;
+	else if (off != s->off + s->len) {
+		h->hh_fold = true;
+		return -1;
+	}
 	s->len += (uint32_t)len;
+	return 0;
 }
 
 static int
@@ -26,8 +37,7 @@ http_on_url(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_head *h = http_self(p);
 
-	http_span_add(&h->hh_url, h, at, len);
-	return 0;
+	return http_span_add(&h->hh_url, h, at, len);
 }
 
 static int
@@ -45,8 +55,7 @@ http_on_field(llhttp_t *p, const char *at, size_t len)
 		h->hh_nfields++;
 		h->hh_in_value = false;
 	}
-	http_span_add(&h->hh_fields[h->hh_nfields - 1].name, h, at, len);
-	return 0;
+	return http_span_add(&h->hh_fields[h->hh_nfields - 1].name, h, at, len);
 }
 
 static int
@@ -57,8 +66,8 @@ http_on_value(llhttp_t *p, const char *at, size_t len)
 	if (h->hh_done)
 		return 0;
 	h->hh_in_value = true;
-	http_span_add(&h->hh_fields[h->hh_nfields - 1].value, h, at, len);
-	return 0;
+	return http_span_add(&h->hh_fields[h->hh_nfields - 1].value, h, at,
+	    len);
 }
 
 static int
@@ -66,8 +75,7 @@ http_on_status(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_head *h = http_self(p);
 
-	http_span_add(&h->hh_reason, h, at, len);
-	return 0;
+	return http_span_add(&h->hh_reason, h, at, len);
 }
 
 static int
@@ -257,6 +265,11 @@ http_head_check(const struct http_head *h, const char *buf, const char **why)
 		*why = "request target too long";
 		return -1;
 	}
+	if (h->hh_parser.type == HTTP_RESPONSE &&
+	    (h->hh_status < 100 || h->hh_status > 999)) {
+		*why = "a status line without a three-digit code";
+		return -1;
+	}
 	for (i = 0; i < h->hh_nfields; i++) {
 		const struct http_field *f = &h->hh_fields[i];
 		uint32_t j;
@@ -324,6 +337,10 @@ http_head_feed(struct http_head *h, const char *buf, size_t len)
 	if (e != HPE_OK) {
 		if (h->hh_too_many)
 			return HTTP_HEAD_TOO_LARGE;
+		if (h->hh_fold) {
+			h->hh_error = "obs-fold (a folded header line)";
+			return HTTP_HEAD_ERROR;
+		}
 		h->hh_error = llhttp_get_error_reason(&h->hh_parser);
 		if (h->hh_error == NULL)
 			h->hh_error = llhttp_errno_name(e);

@@ -48,6 +48,7 @@ struct http_head {
 	bool			 hh_complete;	/* whole message complete */
 	bool			 hh_in_value;	/* last callback was a value */
 	bool			 hh_too_many;
+	bool			 hh_fold;	/* obs-fold seen */
 	bool			 hh_no_body;	/* response to HEAD: no body */
 	bool			 hh_body_fed;	/* http_body_feed saw bytes */
 	int			 hh_status;	/* responses */

@@ -644,7 +644,7 @@ run_main(int argc, char **argv)
 			goto out;
 		snprintf(url, sizeof(url), "http://sluice:%s@127.0.0.1:%u",
 		    token, (unsigned)addr_port((struct sockaddr *)&ss));
-		env = run_environment(&o, cfg, url);
+		env = run_environment(&o, px->px_cfg, url);
 		explicit_bzero(url, sizeof(url));
 		if ((pid = fork()) == -1) {
 			log_warn("fork");

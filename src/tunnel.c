@@ -106,11 +106,13 @@ tunnel_main(int argc, char **argv)
 	url = strdup(env);
 	if (url == NULL || tunnel_proxy(url, &cred, &phost, &pport) == -1) {
 		fprintf(stderr, "sluice tunnel: cannot parse the proxy URL\n");
+		free(url);
 		return 1;
 	}
 	if ((fd = tunnel_connect(phost, pport)) == -1) {
 		fprintf(stderr, "sluice tunnel: cannot connect to the proxy "
 		    "%s:%s\n", phost, pport);
+		free(url);
 		return 1;
 	}
 	n = snprintf(req, sizeof(req), "CONNECT %s:%s HTTP/1.1\r\nHost: %s:%s"
@@ -123,6 +125,8 @@ tunnel_main(int argc, char **argv)
 	}
 	n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
 	explicit_bzero(url, strlen(env));
+	free(url);
+	url = NULL;
 	if (n >= (int)sizeof(req) || tunnel_write_all(fd, req, (size_t)n) == -1)
 		return 1;
 	explicit_bzero(req, sizeof(req));
