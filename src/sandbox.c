@@ -141,13 +141,30 @@ sandbox_keep_caps(void)
 static void
 sandbox_refused(int e, char *err, size_t errlen)
 {
+	const char *how;
+
+	switch (e) {
+	case ENOSPC:
+		how = "no more user namespaces may be created: raise the "
+		    "limit (sysctl user.max_user_namespaces, 0 here or used "
+		    "up)";
+		break;
+	case EINVAL:
+		how = "this kernel lacks user, network, PID or mount "
+		    "namespaces (CONFIG_USER_NS and friends)";
+		break;
+	default:
+		how = "unprivileged user namespaces are not allowed here: "
+		    "enable them (sysctl kernel.unprivileged_userns_clone=1; "
+		    "on Ubuntu, kernel.apparmor_restrict_unprivileged_userns=0 "
+		    "or an AppArmor profile that permits userns for sluice; in "
+		    "a container, a seccomp/AppArmor profile that permits "
+		    "unshare), or run as root";
+		break;
+	}
 	snprintf(err, errlen, "cannot create the sandbox's namespaces "
-	    "(clone: %s). Unprivileged user namespaces are not allowed here: "
-	    "enable them (sysctl kernel.unprivileged_userns_clone=1; on "
-	    "Ubuntu, kernel.apparmor_restrict_unprivileged_userns=0 or an "
-	    "AppArmor profile that permits userns for sluice; in a container, "
-	    "a seccomp/AppArmor profile that permits unshare), run as root, or "
-	    "use --no-isolate for trusted code", strerror(e));
+	    "(clone: %s): %s. sluice will not run the command unconfined; "
+	    "--no-isolate is for trusted code only", strerror(e), how);
 }
 
 /* Receive the listeners, or an error text, from the sandbox's init. */

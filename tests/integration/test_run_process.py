@@ -247,3 +247,19 @@ def test_no_isolate_still_applies_the_policy(sandbox):
     # The command authenticated as "sluice" with its token.
     assert matching(lines, squid_line_re("TCP_DENIED/403", site.target, "sluice", "HIER_NONE/-",
                                          "text/plain", extra="domain-denied")), lines
+
+
+def test_refused_namespaces_exit_125_and_never_run_the_command(sluice_bin, tmp_path):
+    # Inside a user namespace of the test's own, the limit on further user namespaces is set
+    # to 0 (it is per namespace), so sluice's clone() is refused exactly as on a host that
+    # forbids them. The command would leave a marker file if it ever ran unconfined.
+    marker = tmp_path / "ran-unconfined"
+    script = ("echo 0 > /proc/sys/user/max_user_namespaces && "
+              f"exec {sluice_bin} run --allow api.anthropic.com -- touch {marker}")
+    done = subprocess.run(["unshare", "--user", "--map-root-user", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=30)
+
+    assert done.returncode == 125, (done.returncode, done.stderr)
+    assert "cannot create the sandbox's namespaces" in done.stderr
+    assert "max_user_namespaces" in done.stderr  # says how to allow it
+    assert not marker.exists()
