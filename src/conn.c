@@ -662,21 +662,35 @@ conn_auth_done(void *arg, enum auth_result r, const char *user)
 	conn_authorized(c);
 }
 
-/* Copy at most 1000 bytes, replacing what must not reach a log line. */
+/* Copy a request target for the log: at most 1000 bytes, control and
+ * non-ASCII bytes replaced, and any userinfo ("user:password@") left out,
+ * since some clients put credentials into URLs. */
 static char *
 conn_sanitize(const char *s, size_t len)
 {
+	const char *auth = s, *end = s + len, *p, *at = NULL;
+	size_t i, o = 0;
 	char *r;
-	size_t i;
 
 	if (len > 1000)
 		len = 1000;
 	if ((r = malloc(len + 1)) == NULL)
 		return NULL;
-	for (i = 0; i < len; i++)
-		r[i] = ((unsigned char)s[i] <= ' ' ||
+	for (p = s; p + 2 < end; p++)
+		if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+			auth = p + 3;
+			break;
+		}
+	for (p = auth; p < end && *p != '/' && *p != '?' && *p != '#'; p++)
+		if (*p == '@')
+			at = p;
+	for (i = 0; i < len; i++) {
+		if (at != NULL && s + i >= auth && s + i <= at)
+			continue;
+		r[o++] = ((unsigned char)s[i] <= ' ' ||
 		    (unsigned char)s[i] >= 0x7f) ? '?' : s[i];
-	r[len] = '\0';
+	}
+	r[o] = '\0';
 	return r;
 }
 
@@ -752,6 +766,12 @@ conn_request(struct conn *c)
 	struct auth_job *job;
 	size_t alen;
 
+	/* Each request is decided under the configuration in force when its
+	 * head is complete (a keep-alive connection may span reloads). */
+	if (c->c_cfg != c->c_px->px_cfg) {
+		config_unref(c->c_cfg);
+		c->c_cfg = config_ref(c->c_px->px_cfg);
+	}
 	if (conn_target(c) == -1)
 		return;
 	/* Authenticate before revealing anything about the policy. */
@@ -882,11 +902,6 @@ conn_next_request(struct conn *c)
 	hs->hs_bad[0] = hs->hs_hostport[0] = '\0';
 	hs->hs_naddrs = hs->hs_next = 0;
 	hs->hs_last_errno = 0;
-	/* A new request is checked under the configuration of its time. */
-	if (c->c_cfg != c->c_px->px_cfg) {
-		config_unref(c->c_cfg);
-		c->c_cfg = config_ref(c->c_px->px_cfg);
-	}
 	c->c_state = CONN_HEAD;
 	ev_timer_set(conn_loop(c), &c->c_timer, hs->hs_len > 0 ?
 	    c->c_cfg->c_header_timeout_ms : c->c_cfg->c_idle_timeout_ms,

@@ -153,11 +153,16 @@ proxy_listen(struct proxy *px, const struct config_listen *cl)
 void
 proxy_unlisten(struct proxy *px, struct listener *li)
 {
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
 	char a[INET6_ADDRSTRLEN + 8];
 
 	if (li->li_fd == -1)
 		return;
-	addr_format((struct sockaddr *)&li->li_addr, a, sizeof(a));
+	if (getsockname(li->li_fd, (struct sockaddr *)&bound, &blen) == 0)
+		addr_format((struct sockaddr *)&bound, a, sizeof(a));
+	else
+		addr_format((struct sockaddr *)&li->li_addr, a, sizeof(a));
 	close(li->li_fd);
 	li->li_fd = -1;
 	if (!px->px_quiet)

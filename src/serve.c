@@ -174,7 +174,14 @@ serve_watch_all(struct serve *sv)
 
 	if (sv->sv_infd == -1)
 		return;
-	serve_unwatch(sv);
+	/* Keep the directory watches (removing and re-adding them would open
+	 * a window in which a change goes unseen); renew the names only. */
+	for (i = 0; i < sv->sv_nwatch; i++) {
+		struct serve_watch *w = &sv->sv_watch[i];
+
+		while (w->sw_nnames > 0)
+			free(w->sw_names[--w->sw_nnames]);
+	}
 	serve_watch_file(sv, sv->sv_path);
 	if (c->c_have_users)
 		serve_watch_file(sv, c->c_users_file.r_path);
@@ -535,11 +542,12 @@ serve_main(const char *path)
 			close(sv.sv_infd);
 		sv.sv_infd = -1;
 	}
+	/* Watch before announcing anything, so no change is missed. */
+	serve_watch_all(&sv);
 	if (proxy_listen_all(sv.sv_px) == -1 ||
 	    serve_drop_privileges(sv.sv_px->px_cfg) == -1)
 		goto out;
 	prctl(PR_SET_DUMPABLE, 0);
-	serve_watch_all(&sv);
 	serve_notify("READY=1");
 	if (proxy_run(sv.sv_px) == -1)
 		log_warn("event loop");
