@@ -150,19 +150,40 @@ proxy_listen(struct proxy *px, const struct config_listen *cl)
 	return &px->px_listeners[slot];
 }
 
-void
-proxy_unlisten(struct proxy *px, struct listener *li)
+/* The address a listener is actually bound to ("127.0.0.1:41234"). */
+static void
+proxy_bound(const struct listener *li, char *a, size_t len)
 {
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
+
+	if (getsockname(li->li_fd, (struct sockaddr *)&bound, &blen) == 0)
+		addr_format((struct sockaddr *)&bound, a, len);
+	else
+		addr_format((const struct sockaddr *)&li->li_addr, a, len);
+}
+
+void
+proxy_announce(struct proxy *px)
+{
+	char a[INET6_ADDRSTRLEN + 8];
+	size_t i;
+
+	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
+		if (px->px_listeners[i].li_fd != -1) {
+			proxy_bound(&px->px_listeners[i], a, sizeof(a));
+			log_info("listening on %s", a);
+		}
+}
+
+void
+proxy_unlisten(struct proxy *px, struct listener *li)
+{
 	char a[INET6_ADDRSTRLEN + 8];
 
 	if (li->li_fd == -1)
 		return;
-	if (getsockname(li->li_fd, (struct sockaddr *)&bound, &blen) == 0)
-		addr_format((struct sockaddr *)&bound, a, sizeof(a));
-	else
-		addr_format((struct sockaddr *)&li->li_addr, a, sizeof(a));
+	proxy_bound(li, a, sizeof(a));
 	close(li->li_fd);
 	li->li_fd = -1;
 	if (!px->px_quiet)

@@ -62,6 +62,9 @@ int proxy_listen_all(struct proxy *px);
  * (reported). */
 struct listener *proxy_listen(struct proxy *px, const struct config_listen *cl);
 
+/* Print "listening on ADDR:PORT" for every listener. */
+void proxy_announce(struct proxy *px);
+
 /* Stop listening on `li`; connections it accepted carry on. */
 void proxy_unlisten(struct proxy *px, struct listener *li);
 

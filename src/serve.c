@@ -542,12 +542,16 @@ serve_main(const char *path)
 			close(sv.sv_infd);
 		sv.sv_infd = -1;
 	}
-	/* Watch before announcing anything, so no change is missed. */
+	/* Watch before announcing anything, so no change is missed; announce
+	 * once privileges are dropped, so "listening" means fully started. */
 	serve_watch_all(&sv);
+	sv.sv_px->px_quiet = true;
 	if (proxy_listen_all(sv.sv_px) == -1 ||
 	    serve_drop_privileges(sv.sv_px->px_cfg) == -1)
 		goto out;
 	prctl(PR_SET_DUMPABLE, 0);
+	sv.sv_px->px_quiet = false;
+	proxy_announce(sv.sv_px);
 	serve_notify("READY=1");
 	if (proxy_run(sv.sv_px) == -1)
 		log_warn("event loop");
