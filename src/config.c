@@ -413,6 +413,21 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 		if (config_parse_duration(w[1], timeout) == -1 || *timeout == 0)
 			diag_add(d, f, line, "%s: invalid duration '%s' (use "
 			    "e.g. 500ms, 10s, 5m, 1h)", w[0], w[1]);
+	} else if (strcmp(w[0], "workers") == 0) {
+		unsigned long v;
+		char *end;
+
+		if (!config_one_arg(f, line, w, n, d))
+			return;
+		v = strtoul(w[1], &end, 10);
+		if (strcmp(w[1], "auto") == 0)
+			c->c_workers = 0;
+		else if (w[1][0] < '0' || w[1][0] > '9' || *end != '\0' ||
+		    v == 0 || v > 64)
+			diag_add(d, f, line, "workers: expected 'auto' or a "
+			    "number from 1 to 64, got '%s'", w[1]);
+		else
+			c->c_workers = (unsigned)v;
 	} else if (strcmp(w[0], "max_connections") == 0) {
 		unsigned long v;
 		char *end;
@@ -805,6 +820,10 @@ config_summary(const struct config *c, FILE *fp)
 	config_summary_ms(fp, ", header", c->c_header_timeout_ms);
 	config_summary_ms(fp, ", shutdown grace", c->c_shutdown_grace_ms);
 	fprintf(fp, "\n  max_connections   %u\n", c->c_max_connections);
+	if (c->c_workers == 0)
+		fprintf(fp, "  workers           auto (one per CPU)\n");
+	else
+		fprintf(fp, "  workers           %u\n", c->c_workers);
 	fprintf(fp, "  forwarding        Via %s, X-Forwarded-For %s\n",
 	    c->c_via ? "on" : "off", c->c_forwarded_for ? "on" : "off");
 }

@@ -84,6 +84,7 @@ struct config {
 	char			*c_user;	/* drop privileges to, or NULL */
 	char			*c_group;
 	unsigned		 c_shutdown_grace_ms;
+	unsigned		 c_workers;	/* event loops; 0 = one per CPU */
 
 	unsigned		 c_connect_timeout_ms;
 	unsigned		 c_dns_timeout_ms;

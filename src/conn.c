@@ -256,7 +256,7 @@ conn_new(struct proxy *px, int fd, const struct sockaddr *peer)
 	if (px->px_conns != NULL)
 		px->px_conns->c_prev = c;
 	px->px_conns = c;
-	px->px_nconns++;
+	proxy_conn_opened(px);
 	return c;
 }
 

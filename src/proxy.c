@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
+#include <sys/eventfd.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,6 +32,9 @@
 #define PROXY_AUTH_THREADS_MAX	4
 
 static void proxy_accept(struct ev_loop *, int, unsigned, void *);
+static void proxy_inbox_drop(struct proxy *px);
+static void proxy_inbox_ready(struct ev_loop *, int, unsigned, void *);
+static void proxy_bound(const struct listener *li, char *a, size_t len);
 
 /* Raise the descriptor limit so max_connections tunnels fit (two sockets
  * each, plus pipes in flight): up to the hard limit, and beyond it when we
@@ -39,10 +43,12 @@ static void
 proxy_raise_nofile(const struct config *cfg)
 {
 	rlim_t need = (rlim_t)cfg->c_max_connections * 2 + 256;
+	static bool done;	/* once per process, not per worker */
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+	if (done || getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
+	done = true;
 	if (rl.rlim_cur >= need)
 		return;
 	if (rl.rlim_max < need) {
@@ -102,54 +108,6 @@ proxy_adopt(struct proxy *px, int fd)
 	return 0;
 }
 
-struct listener *
-proxy_listen(struct proxy *px, const struct config_listen *cl)
-{
-	const struct sockaddr *sa = (const struct sockaddr *)&cl->l_addr;
-	struct sockaddr_storage bound;
-	socklen_t blen = sizeof(bound);
-	char a[INET6_ADDRSTRLEN + 8];
-	int fd, one = 1, defer, slot;
-
-	addr_format(sa, a, sizeof(a));
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    IPPROTO_TCP);
-	if (fd == -1) {
-		log_warn("listen %s: socket", a);
-		return NULL;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (sa->sa_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	/* Accepted sockets inherit TCP_NODELAY: a relay forwards what it has
-	 * at once, and Nagle would only add latency. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* Wake up only when the request head has arrived. */
-	defer = (int)(px->px_cfg->c_header_timeout_ms / 1000) + 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
-	if (bind(fd, sa, cl->l_len) == -1) {
-		log_warn("listen %s: bind", a);
-		close(fd);
-		return NULL;
-	}
-	if (listen(fd, PROXY_BACKLOG) == -1) {
-		log_warn("listen %s", a);
-		close(fd);
-		return NULL;
-	}
-	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
-		addr_format((struct sockaddr *)&bound, a, sizeof(a));
-	if ((slot = proxy_watch(px, fd)) == -1) {
-		log_warn("listen %s", a);
-		close(fd);
-		return NULL;
-	}
-	memcpy(&px->px_listeners[slot].li_addr, &cl->l_addr, cl->l_len);
-	if (!px->px_quiet)
-		log_info("listening on %s", a);
-	return &px->px_listeners[slot];
-}
-
 /* The address a listener is actually bound to ("127.0.0.1:41234"). */
 static void
 proxy_bound(const struct listener *li, char *a, size_t len)
@@ -161,6 +119,87 @@ proxy_bound(const struct listener *li, char *a, size_t len)
 		addr_format((struct sockaddr *)&bound, a, len);
 	else
 		addr_format((const struct sockaddr *)&li->li_addr, a, len);
+}
+
+int
+proxy_bind(const struct config *cfg, const struct config_listen *cl,
+    bool reuseport, uint16_t port)
+{
+	struct sockaddr_storage ss = cl->l_addr;
+	const struct sockaddr *sa = (const struct sockaddr *)&ss;
+	char a[INET6_ADDRSTRLEN + 8];
+	int fd, one = 1, defer;
+
+	if (port != 0) {
+		if (ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+		else
+			((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	}
+	addr_format(sa, a, sizeof(a));
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    IPPROTO_TCP);
+	if (fd == -1) {
+		log_warn("listen %s: socket", a);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* One socket per worker on the same address: the kernel spreads
+	 * new connections across them. */
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* Accepted sockets inherit TCP_NODELAY: a relay forwards what it has
+	 * at once, and Nagle would only add latency. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Wake up only when the request head has arrived. */
+	defer = (int)(cfg->c_header_timeout_ms / 1000) + 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
+	if (bind(fd, sa, cl->l_len) == -1) {
+		log_warn("listen %s: bind", a);
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, PROXY_BACKLOG) == -1) {
+		log_warn("listen %s", a);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct listener *
+proxy_adopt_listener(struct proxy *px, int fd,
+    const struct sockaddr_storage *cfgaddr)
+{
+	int slot;
+
+	if ((slot = proxy_watch(px, fd)) == -1) {
+		log_warn("listen");
+		close(fd);
+		return NULL;
+	}
+	px->px_listeners[slot].li_addr = *cfgaddr;
+	return &px->px_listeners[slot];
+}
+
+struct listener *
+proxy_listen(struct proxy *px, const struct config_listen *cl)
+{
+	struct listener *li;
+	char a[INET6_ADDRSTRLEN + 8];
+	int fd;
+
+	if ((fd = proxy_bind(px->px_cfg, cl, false, 0)) == -1)
+		return NULL;
+	if ((li = proxy_adopt_listener(px, fd, &cl->l_addr)) == NULL)
+		return NULL;
+	if (!px->px_quiet) {
+		proxy_bound(li, a, sizeof(a));
+		log_info("listening on %s", a);
+	}
+	return li;
 }
 
 void
@@ -257,27 +296,51 @@ proxy_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			log_warn("accept");
 			return;
 		}
-		if (px->px_nconns >= px->px_cfg->c_max_connections)
+		if (proxy_connections() >= px->px_cfg->c_max_connections)
 			conn_refuse_busy(px, cfd, (struct sockaddr *)&ss);
 		else
 			conn_accept(px, cfd, (struct sockaddr *)&ss);
 	}
 }
 
+/* Connections open in every worker: max_connections is for the process. */
+static unsigned proxy_total_conns;
+
+void
+proxy_conn_opened(struct proxy *px)
+{
+	px->px_nconns++;
+	__atomic_add_fetch(&proxy_total_conns, 1, __ATOMIC_RELAXED);
+}
+
 void
 proxy_conn_closed(struct proxy *px)
 {
 	px->px_nconns--;
+	__atomic_sub_fetch(&proxy_total_conns, 1, __ATOMIC_RELAXED);
 }
 
-static unsigned
-proxy_auth_threads(void)
+unsigned
+proxy_connections(void)
+{
+	return __atomic_load_n(&proxy_total_conns, __ATOMIC_RELAXED);
+}
+
+unsigned
+proxy_cpus(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (n < 1)
-		n = 1;
-	return n > PROXY_AUTH_THREADS_MAX ? PROXY_AUTH_THREADS_MAX : (unsigned)n;
+	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+}
+
+int
+proxy_start_auth(void)
+{
+	unsigned n = proxy_cpus();
+
+	return auth_init(n > PROXY_AUTH_THREADS_MAX ? PROXY_AUTH_THREADS_MAX :
+	    n);
 }
 
 struct proxy *
@@ -287,6 +350,8 @@ proxy_new(struct config *cfg, char *err, size_t errlen)
 	size_t i;
 
 	px->px_cfg = cfg;
+	px->px_inbox_fd = -1;
+	pthread_mutex_init(&px->px_inbox_lock, NULL);
 	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
 		px->px_listeners[i].li_fd = -1;
 	signal(SIGPIPE, SIG_IGN);
@@ -295,12 +360,6 @@ proxy_new(struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
 		goto fail;
 	}
-	if (auth_init(proxy_auth_threads()) == -1) {
-		snprintf(err, errlen, "authentication workers: %s",
-		    strerror(errno));
-		goto fail;
-	}
-	px->px_auth = true;
 	if ((px->px_mb = auth_mailbox_new(px->px_loop)) == NULL) {
 		snprintf(err, errlen, "auth mailbox: %s", strerror(errno));
 		goto fail;
@@ -319,6 +378,12 @@ proxy_new(struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	accesslog_set_json(px->px_log, cfg->c_log_json);
+	if ((px->px_inbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
+	    ev_io_add(px->px_loop, &px->px_inbox_io, px->px_inbox_fd, EV_READ,
+	    proxy_inbox_ready, px) == -1) {
+		snprintf(err, errlen, "worker inbox: %s", strerror(errno));
+		goto fail;
+	}
 	return px;
 fail:
 	proxy_free(px);
@@ -332,30 +397,175 @@ proxy_run(struct proxy *px)
 }
 
 void
-proxy_free(struct proxy *px)
+proxy_close_all(struct proxy *px)
 {
 	size_t i;
 
-	if (px == NULL)
-		return;
 	while (px->px_conns != NULL)
 		conn_abort(px->px_conns);
 	px->px_quiet = true;
 	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
 		proxy_unlisten(px, &px->px_listeners[i]);
+}
+
+void
+proxy_free(struct proxy *px)
+{
+	if (px == NULL)
+		return;
+	proxy_close_all(px);
 	if (px->px_loop != NULL) {
 		ev_timer_stop(px->px_loop, &px->px_accept_retry);
 		/* Let deferred frees and the final log flush run. */
 		ev_drain(px->px_loop);
 	}
+	proxy_inbox_drop(px);
 	accesslog_close(px->px_log);
 	dns_free(px->px_dns);
 	relay_pool_free(px->px_pipes);
-	/* Workers may still be finishing jobs addressed to our mailbox. */
-	if (px->px_auth)
-		auth_shutdown();
 	auth_mailbox_free(px->px_mb);
+	if (px->px_inbox_fd != -1)
+		close(px->px_inbox_fd);
+	pthread_mutex_destroy(&px->px_inbox_lock);
 	ev_loop_free(px->px_loop);
 	config_unref(px->px_cfg);
 	free(px);
+}
+
+/* ---- messages from the main thread to a worker ---- */
+
+struct proxy_msg {
+	struct proxy_msg	*pm_next;
+	enum proxy_msg_kind	 pm_kind;
+	struct config		*pm_cfg;	/* PROXY_MSG_CONFIG (a reference) */
+	int			 pm_fd;		/* PROXY_MSG_ADOPT */
+	struct sockaddr_storage	 pm_addr;	/* ADOPT, UNLISTEN */
+};
+
+void
+proxy_apply_config(struct proxy *px, struct config *n)
+{
+	struct config *o = px->px_cfg;
+	char err[300];
+
+	if ((o->c_dns_servers == NULL) != (n->c_dns_servers == NULL) ||
+	    (n->c_dns_servers != NULL &&
+	    strcmp(o->c_dns_servers, n->c_dns_servers) != 0)) {
+		if (dns_set_servers(px->px_dns, n->c_dns_servers, err,
+		    sizeof(err)) == -1)
+			log_warnx("reload: %s", err);
+	}
+	if (((o->c_access_log == NULL) != (n->c_access_log == NULL) ||
+	    (n->c_access_log != NULL &&
+	    strcmp(o->c_access_log, n->c_access_log) != 0)) &&
+	    accesslog_reopen(px->px_log, n->c_access_log) == -1)
+		log_warn("reload: access_log %s", n->c_access_log);
+	accesslog_set_json(px->px_log, n->c_log_json);
+	proxy_set_config(px, n);
+}
+
+static void
+proxy_unlisten_addr(struct proxy *px, const struct sockaddr_storage *a)
+{
+	size_t i;
+
+	for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
+		struct listener *li = &px->px_listeners[i];
+
+		if (li->li_fd != -1 && li->li_addr.ss_family == a->ss_family &&
+		    memcmp(&li->li_addr, a, sizeof(*a)) == 0)
+			proxy_unlisten(px, li);
+	}
+}
+
+static void
+proxy_inbox_ready(struct ev_loop *loop, int fd, unsigned events, void *arg)
+{
+	struct proxy *px = arg;
+	struct proxy_msg *list, *m, *rev = NULL;
+	uint64_t n;
+
+	(void)events;
+	while (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+		;
+	pthread_mutex_lock(&px->px_inbox_lock);
+	list = px->px_inbox;
+	px->px_inbox = NULL;
+	pthread_mutex_unlock(&px->px_inbox_lock);
+	/* Posted newest first: apply in the order they were sent. */
+	while ((m = list) != NULL) {
+		list = m->pm_next;
+		m->pm_next = rev;
+		rev = m;
+	}
+	while ((m = rev) != NULL) {
+		rev = m->pm_next;
+		switch (m->pm_kind) {
+		case PROXY_MSG_CONFIG:
+			proxy_apply_config(px, m->pm_cfg);
+			break;
+		case PROXY_MSG_ADOPT:
+			proxy_adopt_listener(px, m->pm_fd, &m->pm_addr);
+			break;
+		case PROXY_MSG_UNLISTEN:
+			proxy_unlisten_addr(px, &m->pm_addr);
+			break;
+		case PROXY_MSG_REOPEN:
+			if (accesslog_reopen(px->px_log,
+			    px->px_cfg->c_access_log) == -1)
+				log_warn("reopening access_log %s",
+				    px->px_cfg->c_access_log);
+			break;
+		case PROXY_MSG_STOP_ACCEPTING: {
+			size_t i;
+
+			px->px_quiet = true;
+			for (i = 0; i < PROXY_MAX_LISTENERS; i++)
+				proxy_unlisten(px, &px->px_listeners[i]);
+			break;
+		}
+		case PROXY_MSG_STOP:
+			ev_stop(loop);
+			break;
+		}
+		free(m);
+	}
+}
+
+int
+proxy_post(struct proxy *px, enum proxy_msg_kind kind, struct config *cfg,
+    int fd, const struct sockaddr_storage *addr)
+{
+	struct proxy_msg *m = calloc(1, sizeof(*m));
+	uint64_t one = 1;
+
+	if (m == NULL)
+		return -1;
+	m->pm_kind = kind;
+	m->pm_cfg = cfg;
+	m->pm_fd = fd;
+	if (addr != NULL)
+		m->pm_addr = *addr;
+	pthread_mutex_lock(&px->px_inbox_lock);
+	m->pm_next = px->px_inbox;
+	px->px_inbox = m;
+	pthread_mutex_unlock(&px->px_inbox_lock);
+	(void)!write(px->px_inbox_fd, &one, sizeof(one));
+	return 0;
+}
+
+/* Messages nobody will read any more: release what they carry. */
+static void
+proxy_inbox_drop(struct proxy *px)
+{
+	struct proxy_msg *m;
+
+	while ((m = px->px_inbox) != NULL) {
+		px->px_inbox = m->pm_next;
+		if (m->pm_kind == PROXY_MSG_CONFIG)
+			config_unref(m->pm_cfg);
+		if (m->pm_kind == PROXY_MSG_ADOPT)
+			close(m->pm_fd);
+		free(m);
+	}
 }

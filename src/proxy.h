@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <pthread.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "ev.h"
@@ -20,6 +22,7 @@ struct config_listen;
 struct conn;
 struct dns;
 struct relay_pool;
+struct proxy_msg;
 struct upstream;
 
 struct listener {
@@ -40,7 +43,10 @@ struct proxy {
 	struct accesslog	*px_log;
 	struct listener		 px_listeners[PROXY_MAX_LISTENERS];
 	bool			 px_report_denials;	/* one line each on stderr */
-	bool			 px_auth;	/* auth workers started */
+	struct ev_io		 px_inbox_io;
+	int			 px_inbox_fd;	/* eventfd: messages waiting */
+	pthread_mutex_t		 px_inbox_lock;
+	struct proxy_msg	*px_inbox;	/* newest first */
 	bool			 px_quiet;	/* no "listening on" notices */
 	struct upstream		*px_upstream;	/* chain through it (borrowed) */
 	struct ev_timer		 px_accept_retry;	/* after EMFILE */
@@ -49,10 +55,60 @@ struct proxy {
 	struct conn		*px_conns;	/* every open connection */
 };
 
-/* Set up the engine for `cfg` (takes over the caller's reference): event
- * loop, resolver, authentication workers, pipe pool, access log. Raises the
+/* Messages a worker's loop applies on its own thread (proxy_post). */
+enum proxy_msg_kind {
+	PROXY_MSG_CONFIG = 0,		/* swap in a configuration */
+	PROXY_MSG_ADOPT,		/* serve a listening socket */
+	PROXY_MSG_UNLISTEN,		/* stop listening on an address */
+	PROXY_MSG_REOPEN,		/* reopen the access log */
+	PROXY_MSG_STOP_ACCEPTING,	/* close every listener */
+	PROXY_MSG_STOP,			/* leave the loop */
+};
+
+/* Start the authentication threads shared by every worker (once, before
+ * the first proxy_new); auth_shutdown() stops them, after proxy_close_all
+ * on every worker and before proxy_free. Returns 0 or -1 with errno. */
+int proxy_start_auth(void);
+
+/* Online CPUs (1..64): the default number of workers. */
+unsigned proxy_cpus(void);
+
+/* Set up one worker for `cfg` (takes over the caller's reference): event
+ * loop, resolver, auth mailbox, pipe pool, access log, inbox. Raises the
  * descriptor limit. Returns NULL with a message in `err`. */
 struct proxy *proxy_new(struct config *cfg, char *err, size_t errlen);
+
+/* Create a listening socket for `cl` without serving it: with `reuseport`
+ * for one socket per worker on one address, `port` non-zero overriding the
+ * configured one (so that workers share what port 0 picked). Returns the
+ * descriptor or -1 (reported). Safe from any thread. */
+int proxy_bind(const struct config *cfg, const struct config_listen *cl,
+    bool reuseport, uint16_t port);
+
+/* Serve listening socket `fd` (takes ownership), remembered under the
+ * configured address `cfgaddr`. Returns the listener or NULL. Worker thread
+ * only. */
+struct listener *proxy_adopt_listener(struct proxy *px, int fd,
+    const struct sockaddr_storage *cfgaddr);
+
+/* Queue a message for a worker's loop (any thread). `cfg` (a reference,
+ * passed on) for PROXY_MSG_CONFIG, `fd` (ownership passed on) and `addr`
+ * for PROXY_MSG_ADOPT, `addr` for PROXY_MSG_UNLISTEN. Returns 0 or -1. */
+int proxy_post(struct proxy *px, enum proxy_msg_kind kind, struct config *cfg,
+    int fd, const struct sockaddr_storage *addr);
+
+/* Swap in `n` (takes over the reference), adjusting what depends on it
+ * (resolver servers, access log path and format). Worker thread only. */
+void proxy_apply_config(struct proxy *px, struct config *n);
+
+/* Connections open across all workers. */
+unsigned proxy_connections(void);
+
+/* Called by a connection when it is created. */
+void proxy_conn_opened(struct proxy *px);
+
+/* Abort every connection (logging it) and close the listeners. */
+void proxy_close_all(struct proxy *px);
 
 /* Bind and listen on every `listen` address of the configuration, printing
  * "listening on ADDR:PORT" for each. Returns 0 or -1 (reported). */
@@ -80,7 +136,7 @@ int proxy_adopt(struct proxy *px, int fd);
  * px_loop). Returns 0, or -1 if the loop failed. */
 int proxy_run(struct proxy *px);
 
-/* Close every connection (logging them), the listeners, and free `px`. */
+/* Close what is left (proxy_close_all) and free `px`. */
 void proxy_free(struct proxy *px);
 
 

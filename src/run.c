@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "auth.h"
 #include "config.h"
 #include "log.h"
 #include "proxy.h"
@@ -564,6 +565,7 @@ run_main(int argc, char **argv)
 	char err[1024], url[160], token[64] = "", **env = NULL;
 	int fds[SANDBOX_MAX_LISTENERS], ctl = -1, r, rc = RUN_EXIT_FAIL;
 	size_t nfds = 0, i;
+	bool auth_started = false;
 	sigset_t set;
 
 	if ((r = run_parse(argc, argv, &o)) != 0)
@@ -618,6 +620,11 @@ run_main(int argc, char **argv)
 			fatalx("%s", e);
 	}
 
+	if (proxy_start_auth() == -1) {
+		log_warn("authentication workers");
+		goto out;
+	}
+	auth_started = true;
 	px = proxy_new(cfg, err, sizeof(err));
 	cfg = NULL;	/* the engine owns it now, even on failure */
 	if (px == NULL) {
@@ -684,6 +691,11 @@ out:
 		kill(rl.rl_child, SIGKILL);
 		waitpid(rl.rl_child, NULL, 0);
 	}
+	/* Connections cancel their auth jobs before the workers stop. */
+	if (px != NULL)
+		proxy_close_all(px);
+	if (auth_started)
+		auth_shutdown();
 	proxy_free(px);
 	config_unref(cfg);
 	upstream_free(up);

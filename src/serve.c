@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@
 
 #include "accesslog.h"
 #include "addr.h"
+#include "auth.h"
 #include "config.h"
 #include "dns.h"
 #include "log.h"
@@ -59,8 +61,13 @@ struct serve_watch {
 	size_t	 sw_nnames;
 };
 
+#define SERVE_MAX_WORKERS	64
+
 struct serve {
-	struct proxy		*sv_px;
+	struct proxy		*sv_px;		/* worker 0: this thread */
+	struct proxy		*sv_workers[SERVE_MAX_WORKERS];
+	pthread_t		 sv_threads[SERVE_MAX_WORKERS];
+	unsigned		 sv_nworkers;
 	const char		*sv_path;
 	struct ev_io		 sv_sigio;
 	int			 sv_sigfd;
@@ -267,16 +274,62 @@ serve_same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
 	    memcmp(a, b, addr_len(b)) == 0;
 }
 
-/* Open and close listeners to match `n`. Counts what changed. */
+/* Listen on `cl` in every worker: one SO_REUSEPORT socket each, all on the
+ * port the first one got (which matters for port 0). Worker 0's socket is
+ * served here, the others are handed over by message, or directly while
+ * the workers have not started yet. Returns 0 or -1. */
+static int
+serve_listen_everywhere(struct serve *sv, const struct config *cfg,
+    const struct config_listen *cl, bool started)
+{
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	struct listener *li;
+	bool many = sv->sv_nworkers > 1;
+	uint16_t port;
+	unsigned i;
+	int fd;
+
+	if ((fd = proxy_bind(cfg, cl, many, 0)) == -1)
+		return -1;
+	if ((li = proxy_adopt_listener(sv->sv_px, fd, &cl->l_addr)) == NULL)
+		return -1;
+	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == -1)
+		return -1;
+	port = addr_port((struct sockaddr *)&bound);
+	for (i = 1; i < sv->sv_nworkers; i++) {
+		if ((fd = proxy_bind(cfg, cl, true, port)) == -1)
+			return -1;
+		if (started)
+			proxy_post(sv->sv_workers[i], PROXY_MSG_ADOPT, NULL, fd,
+			    &cl->l_addr);
+		else if (proxy_adopt_listener(sv->sv_workers[i], fd,
+		    &cl->l_addr) == NULL)
+			return -1;
+	}
+	if (started && !sv->sv_px->px_quiet) {
+		char a[INET6_ADDRSTRLEN + 8];
+
+		addr_format((struct sockaddr *)&bound, a, sizeof(a));
+		log_info("listening on %s", a);
+	}
+	return 0;
+}
+
+/* Open and close listeners in every worker to match `n`, using worker 0's
+ * set as the reference. Counts what changed. */
 static void
-serve_relisten(struct proxy *px, const struct config *n, size_t *added,
+serve_relisten(struct serve *sv, const struct config *n, size_t *added,
     size_t *removed)
 {
+	struct proxy *px = sv->sv_px;
 	size_t i, j;
+	unsigned w;
 
 	*added = *removed = 0;
 	for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
 		struct listener *li = &px->px_listeners[i];
+		struct sockaddr_storage addr;
 		bool keep = false;
 
 		if (li->li_fd == -1)
@@ -284,10 +337,14 @@ serve_relisten(struct proxy *px, const struct config *n, size_t *added,
 		for (j = 0; j < n->c_nlisten && !keep; j++)
 			keep = serve_same_addr(&li->li_addr,
 			    (const struct sockaddr *)&n->c_listen[j].l_addr);
-		if (!keep) {
-			proxy_unlisten(px, li);
-			(*removed)++;
-		}
+		if (keep)
+			continue;
+		addr = li->li_addr;
+		proxy_unlisten(px, li);
+		for (w = 1; w < sv->sv_nworkers; w++)
+			proxy_post(sv->sv_workers[w], PROXY_MSG_UNLISTEN, NULL,
+			    -1, &addr);
+		(*removed)++;
 	}
 	for (j = 0; j < n->c_nlisten; j++) {
 		bool have = false;
@@ -296,7 +353,8 @@ serve_relisten(struct proxy *px, const struct config *n, size_t *added,
 			have = px->px_listeners[i].li_fd != -1 &&
 			    serve_same_addr(&px->px_listeners[i].li_addr,
 			    (const struct sockaddr *)&n->c_listen[j].l_addr);
-		if (!have && proxy_listen(px, &n->c_listen[j]) != NULL)
+		if (!have && serve_listen_everywhere(sv, n, &n->c_listen[j],
+		    true) == 0)
 			(*added)++;
 	}
 }
@@ -315,7 +373,7 @@ serve_reload(struct serve *sv, const char *why)
 	struct config *o = px->px_cfg, *n;
 	struct diag d = { NULL, 0 };
 	size_t added, removed, i;
-	char err[300];
+	unsigned w;
 
 	serve_notify("RELOADING=1");
 	if ((n = config_load(sv->sv_path, &d)) == NULL) {
@@ -328,20 +386,17 @@ serve_reload(struct serve *sv, const char *why)
 		return;
 	}
 	if (!serve_streq(o->c_user, n->c_user) ||
-	    !serve_streq(o->c_group, n->c_group))
-		log_warnx("reload: user and group take effect at the next "
-		    "restart");
-	serve_relisten(px, n, &added, &removed);
-	if (!serve_streq(o->c_dns_servers, n->c_dns_servers) &&
-	    dns_set_servers(px->px_dns, n->c_dns_servers, err,
-	    sizeof(err)) == -1)
-		log_warnx("reload: %s", err);
-	if (!serve_streq(o->c_access_log, n->c_access_log) &&
-	    accesslog_reopen(px->px_log, n->c_access_log) == -1)
-		log_warn("reload: access_log %s", n->c_access_log);
-	accesslog_set_json(px->px_log, n->c_log_json);
+	    !serve_streq(o->c_group, n->c_group) ||
+	    o->c_workers != n->c_workers)
+		log_warnx("reload: user, group and workers take effect at the "
+		    "next restart");
+	serve_relisten(sv, n, &added, &removed);
 	serve_log_diff(o, n, added, removed);
-	proxy_set_config(px, n);	/* drops our reference to o */
+	/* Every worker swaps on its own thread; each gets a reference. */
+	for (w = 1; w < sv->sv_nworkers; w++)
+		proxy_post(sv->sv_workers[w], PROXY_MSG_CONFIG, config_ref(n),
+		    -1, NULL);
+	proxy_apply_config(px, n);	/* drops our reference to o */
 	serve_watch_all(sv);
 	serve_notify("READY=1");
 }
@@ -394,11 +449,12 @@ serve_drain(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	struct serve *sv = arg;
 
 	(void)t;
-	if (sv->sv_px->px_nconns == 0 || ev_now(loop) >= sv->sv_deadline) {
-		if (sv->sv_px->px_nconns > 0)
+	if (proxy_connections() == 0 || ev_now(loop) >= sv->sv_deadline) {
+		unsigned left = proxy_connections();
+
+		if (left > 0)
 			log_info("shutdown: closing %u connection%s after "
-			    "shutdown_grace", sv->sv_px->px_nconns,
-			    sv->sv_px->px_nconns == 1 ? "" : "s");
+			    "shutdown_grace", left, left == 1 ? "" : "s");
 		ev_stop(loop);
 		return;
 	}
@@ -409,6 +465,7 @@ static void
 serve_stop(struct serve *sv, const char *sig)
 {
 	struct proxy *px = sv->sv_px;
+	unsigned open = proxy_connections(), w;
 	size_t i;
 
 	if (sv->sv_stopping) {
@@ -419,10 +476,13 @@ serve_stop(struct serve *sv, const char *sig)
 	sv->sv_stopping = true;
 	serve_notify("STOPPING=1");
 	log_info("%s: no longer accepting; waiting up to %ums for %u "
-	    "connection%s", sig, px->px_cfg->c_shutdown_grace_ms,
-	    px->px_nconns, px->px_nconns == 1 ? "" : "s");
+	    "connection%s", sig, px->px_cfg->c_shutdown_grace_ms, open,
+	    open == 1 ? "" : "s");
 	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
 		proxy_unlisten(px, &px->px_listeners[i]);
+	for (w = 1; w < sv->sv_nworkers; w++)
+		proxy_post(sv->sv_workers[w], PROXY_MSG_STOP_ACCEPTING, NULL,
+		    -1, NULL);
 	ev_timer_stop(px->px_loop, &sv->sv_debounce);
 	sv->sv_deadline = ev_now(px->px_loop) + px->px_cfg->c_shutdown_grace_ms;
 	serve_drain(px->px_loop, &sv->sv_drain, sv);
@@ -448,12 +508,18 @@ serve_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			if (!sv->sv_stopping)
 				serve_reload(sv, "SIGHUP");
 			break;
-		case SIGUSR1:
+		case SIGUSR1: {
+			unsigned w;
+
 			if (accesslog_reopen(sv->sv_px->px_log,
 			    sv->sv_px->px_cfg->c_access_log) == -1)
 				log_warn("reopening access_log %s",
 				    sv->sv_px->px_cfg->c_access_log);
+			for (w = 1; w < sv->sv_nworkers; w++)
+				proxy_post(sv->sv_workers[w], PROXY_MSG_REOPEN,
+				    NULL, -1, NULL);
 			break;
+		}
 		}
 	}
 }
@@ -498,6 +564,16 @@ serve_drop_privileges(const struct config *c)
 	return 0;
 }
 
+static void *
+serve_worker(void *arg)
+{
+	struct proxy *px = arg;
+
+	if (proxy_run(px) == -1)
+		log_warn("event loop");
+	return NULL;
+}
+
 int
 serve_main(const char *path)
 {
@@ -506,6 +582,8 @@ serve_main(const char *path)
 	struct config *cfg;
 	char err[256];
 	sigset_t set;
+	unsigned w, started = 1;
+	size_t i;
 	int rc = 1;
 
 	memset(&sv, 0, sizeof(sv));
@@ -519,6 +597,8 @@ serve_main(const char *path)
 		diag_free(&d);
 		return 1;
 	}
+	/* Blocked before any thread exists, so every thread inherits it and
+	 * signals reach only the signalfd. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -526,10 +606,23 @@ serve_main(const char *path)
 	sigaddset(&set, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
 		fatal("sigprocmask");
-	if ((sv.sv_px = proxy_new(cfg, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
-		return 1;
+	if (proxy_start_auth() == -1)
+		fatal("authentication workers");
+	sv.sv_nworkers = cfg->c_workers ? cfg->c_workers : proxy_cpus();
+	for (w = 0; w < sv.sv_nworkers; w++) {
+		/* Each worker holds its own reference; ours goes last. */
+		struct config *ref = w + 1 < sv.sv_nworkers ? config_ref(cfg) :
+		    cfg;
+
+		if ((sv.sv_workers[w] = proxy_new(ref, err, sizeof(err))) ==
+		    NULL) {
+			log_warnx("%s", err);
+			if (w + 1 < sv.sv_nworkers)
+				config_unref(cfg);
+			goto out;
+		}
 	}
+	sv.sv_px = sv.sv_workers[0];
 	if ((sv.sv_sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) ==
 	    -1 || ev_io_add(sv.sv_px->px_loop, &sv.sv_sigio, sv.sv_sigfd,
 	    EV_READ, serve_signal, &sv) == -1)
@@ -545,12 +638,23 @@ serve_main(const char *path)
 	/* Watch before announcing anything, so no change is missed; announce
 	 * once privileges are dropped, so "listening" means fully started. */
 	serve_watch_all(&sv);
-	sv.sv_px->px_quiet = true;
-	if (proxy_listen_all(sv.sv_px) == -1 ||
-	    serve_drop_privileges(sv.sv_px->px_cfg) == -1)
+	for (i = 0; i < sv.sv_px->px_cfg->c_nlisten; i++)
+		if (serve_listen_everywhere(&sv, sv.sv_px->px_cfg,
+		    &sv.sv_px->px_cfg->c_listen[i], false) == -1)
+			goto out;
+	if (serve_drop_privileges(sv.sv_px->px_cfg) == -1)
 		goto out;
 	prctl(PR_SET_DUMPABLE, 0);
-	sv.sv_px->px_quiet = false;
+	for (; started < sv.sv_nworkers; started++) {
+		int e = pthread_create(&sv.sv_threads[started], NULL,
+		    serve_worker, sv.sv_workers[started]);
+
+		if (e != 0) {
+			errno = e;
+			log_warn("starting worker %u", started);
+			goto out;
+		}
+	}
 	proxy_announce(sv.sv_px);
 	serve_notify("READY=1");
 	if (proxy_run(sv.sv_px) == -1)
@@ -558,13 +662,27 @@ serve_main(const char *path)
 	else
 		rc = 0;
 out:
-	ev_timer_stop(sv.sv_px->px_loop, &sv.sv_debounce);
-	ev_timer_stop(sv.sv_px->px_loop, &sv.sv_drain);
+	for (w = 1; w < started; w++)
+		proxy_post(sv.sv_workers[w], PROXY_MSG_STOP, NULL, -1, NULL);
+	for (w = 1; w < started; w++)
+		pthread_join(sv.sv_threads[w], NULL);
+	if (sv.sv_px != NULL) {
+		ev_timer_stop(sv.sv_px->px_loop, &sv.sv_debounce);
+		ev_timer_stop(sv.sv_px->px_loop, &sv.sv_drain);
+	}
 	if (sv.sv_infd != -1) {
 		serve_unwatch(&sv);
 		close(sv.sv_infd);
 	}
-	proxy_free(sv.sv_px);
-	close(sv.sv_sigfd);
+	/* Connections cancel their auth jobs before the auth threads stop;
+	 * mailboxes are freed after. */
+	for (w = 0; w < sv.sv_nworkers; w++)
+		if (sv.sv_workers[w] != NULL)
+			proxy_close_all(sv.sv_workers[w]);
+	auth_shutdown();
+	for (w = 0; w < sv.sv_nworkers; w++)
+		proxy_free(sv.sv_workers[w]);
+	if (sv.sv_sigfd != -1)
+		close(sv.sv_sigfd);
 	return rc;
 }
