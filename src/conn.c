@@ -987,8 +987,13 @@ conn_upstream_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	}
 	if (!(events & (EV_WRITE | EV_ERROR)))
 		return;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+	/* A failed connect reports EPOLLERR/EPOLLHUP; only then is the
+	 * reason worth a syscall. */
+	if ((events & EV_ERROR) &&
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
+	if ((events & EV_ERROR) && err == 0)
+		err = ECONNREFUSED;
 	if (err != 0) {
 		c->c_hs->hs_last_errno = err;
 		close(c->c_ufd);
