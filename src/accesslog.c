@@ -5,6 +5,7 @@
  * own tags), and anything else is sanitised so a line cannot be forged. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +61,20 @@ accesslog_flush(struct accesslog *al)
 	size_t off = 0;
 
 	while (off < al->al_len) {
-		ssize_t n = write(al->al_fd, al->al_buf + off, al->al_len - off);
+		size_t chunk = al->al_len - off;
+		ssize_t n;
+
+		/* Several workers may share a pipe (stdout): writes of at most
+		 * PIPE_BUF bytes, ending at a line end, are never interleaved
+		 * with theirs. */
+		if (chunk > PIPE_BUF) {
+			const char *nl = memrchr(al->al_buf + off, '\n',
+			    PIPE_BUF);
+
+			chunk = nl ? (size_t)(nl - (al->al_buf + off)) + 1 :
+			    PIPE_BUF;
+		}
+		n = write(al->al_fd, al->al_buf + off, chunk);
 
 		if (n == -1) {
 			if (errno == EINTR)
