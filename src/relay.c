@@ -12,7 +12,6 @@
 
 #include "relay.h"
 
-#define RELAY_CHUNK		(1024 * 1024)	/* per splice; pipes are grown to fit */
 #define RELAY_PIPE_SIZE		(1024 * 1024)
 #define RELAY_BUF		(16 * 1024)
 #define RELAY_POOL_MAX		64
@@ -149,49 +148,104 @@ relay_flush_buf(struct relay_dir *d, int to, struct relay_fdstate *ts)
 	return 1;
 }
 
-static int
-relay_flush_pipe(struct relay_pool *p, struct relay_dir *d, int to,
-    struct relay_fdstate *ts)
+/* The splice path. Reading into the pipe and writing out of it overlap:
+ * the next read does not wait for the pipe to empty. The price is that an
+ * EAGAIN from the read is ambiguous while the pipe holds data (socket empty,
+ * or pipe slots full), so readiness is only cleared when it comes with an
+ * empty pipe; otherwise the next drain retries the read. Returns
+ * RELAY_FALLBACK when this socket pair cannot splice. */
+#define RELAY_FALLBACK ((enum relay_status)-1)
+
+static enum relay_status
+relay_splice(struct relay_pool *p, struct relay_dir *d, int from,
+    struct relay_fdstate *fs, int to, struct relay_fdstate *ts)
 {
-	while (d->rd_inpipe > 0) {
+	for (;;) {
+		bool progress = false;
 		ssize_t n;
 
-		if (!ts->can_write)
-			return 0;
-		n = splice(d->rd_pipe->rp_r, NULL, to, NULL, d->rd_inpipe,
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n == -1) {
-			if (relay_again()) {
-				ts->can_write = false;
-				return 0;
+		if (!d->rd_eof && fs->can_read && d->rd_inpipe < RELAY_PIPE_SIZE) {
+			if (d->rd_pipe == NULL &&
+			    (d->rd_pipe = relay_pipe_get(p)) == NULL) {
+				d->rd_nosplice = true;
+				return RELAY_FALLBACK;
 			}
-			if (errno == EINTR)
-				continue;
-			return -1;
+			n = splice(from, NULL, d->rd_pipe->rp_w, NULL,
+			    RELAY_PIPE_SIZE - d->rd_inpipe,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				d->rd_inpipe += (uint32_t)n;
+				progress = true;
+			} else if (n == 0) {
+				d->rd_eof = true;
+				progress = true;
+			} else if (relay_again()) {
+				if (d->rd_inpipe == 0)
+					fs->can_read = false;
+			} else if (errno == EINTR)
+				progress = true;
+			else if (errno == EINVAL && d->rd_inpipe == 0) {
+				/* This socket pair cannot splice. */
+				relay_pipe_put(p, d->rd_pipe);
+				d->rd_pipe = NULL;
+				d->rd_nosplice = true;
+				return RELAY_FALLBACK;
+			} else
+				return RELAY_ERROR;
 		}
-		d->rd_inpipe -= (uint32_t)n;
-		d->rd_bytes += (uint64_t)n;
+		if (d->rd_inpipe > 0 && ts->can_write) {
+			n = splice(d->rd_pipe->rp_r, NULL, to, NULL, d->rd_inpipe,
+			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n > 0) {
+				d->rd_inpipe -= (uint32_t)n;
+				d->rd_bytes += (uint64_t)n;
+				progress = true;
+			} else if (n == -1 && relay_again())
+				ts->can_write = false;
+			else if (n == -1 && errno == EINTR)
+				progress = true;
+			else
+				return RELAY_ERROR;
+		}
+		/* An idle direction owns no pipe. */
+		if (d->rd_pipe != NULL && d->rd_inpipe == 0 &&
+		    (!fs->can_read || d->rd_eof)) {
+			relay_pipe_put(p, d->rd_pipe);
+			d->rd_pipe = NULL;
+		}
+		if (d->rd_eof && d->rd_inpipe == 0) {
+			if (!d->rd_shut) {
+				d->rd_shut = true;
+				if (shutdown(to, SHUT_WR) == -1 &&
+				    errno != ENOTCONN)
+					return RELAY_ERROR;
+			}
+			return RELAY_DONE;
+		}
+		if (!progress)
+			return RELAY_WAIT;
 	}
-	if (d->rd_pipe != NULL) {
-		relay_pipe_put(p, d->rd_pipe);
-		d->rd_pipe = NULL;
-	}
-	return 1;
 }
 
 enum relay_status
 relay_pump(struct relay_pool *p, struct relay_dir *d, int from,
     struct relay_fdstate *fs, int to, struct relay_fdstate *ts)
 {
+	int r;
+
+	/* Bytes queued before relaying began (relay_prefill) go first. */
+	if ((r = relay_flush_buf(d, to, ts)) != 1)
+		return r == 0 ? RELAY_WAIT : RELAY_ERROR;
+	if (!d->rd_nosplice) {
+		enum relay_status st = relay_splice(p, d, from, fs, to, ts);
+
+		if (st != RELAY_FALLBACK)
+			return st;
+	}
 	for (;;) {
 		ssize_t n;
-		int r;
 
-		/* Drain what is in flight first: order is preserved because a
-		 * direction never has both buffer and pipe data. */
 		if ((r = relay_flush_buf(d, to, ts)) != 1)
-			return r == 0 ? RELAY_WAIT : RELAY_ERROR;
-		if ((r = relay_flush_pipe(p, d, to, ts)) != 1)
 			return r == 0 ? RELAY_WAIT : RELAY_ERROR;
 		if (d->rd_eof) {
 			if (!d->rd_shut) {
@@ -207,40 +261,6 @@ relay_pump(struct relay_pool *p, struct relay_dir *d, int from,
 		}
 		if (!fs->can_read)
 			return RELAY_WAIT;
-
-		if (!d->rd_nosplice) {
-			if (d->rd_pipe == NULL &&
-			    (d->rd_pipe = relay_pipe_get(p)) == NULL)
-				d->rd_nosplice = true;
-		}
-		if (!d->rd_nosplice) {
-			n = splice(from, NULL, d->rd_pipe->rp_w, NULL,
-			    RELAY_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n > 0) {
-				d->rd_inpipe += (uint32_t)n;
-				continue;
-			}
-			if (n == 0) {
-				d->rd_eof = true;
-				continue;
-			}
-			if (relay_again()) {
-				/* The pipe is empty here (flushed above), so
-				 * EAGAIN means the socket is. */
-				fs->can_read = false;
-				relay_pipe_put(p, d->rd_pipe);
-				d->rd_pipe = NULL;
-				return RELAY_WAIT;
-			}
-			if (errno == EINTR)
-				continue;
-			if (errno != EINVAL)
-				return RELAY_ERROR;
-			/* This socket pair cannot splice: buffer instead. */
-			relay_pipe_put(p, d->rd_pipe);
-			d->rd_pipe = NULL;
-			d->rd_nosplice = true;
-		}
 		if (d->rd_cap < RELAY_BUF) {
 			char *b = realloc(d->rd_buf, RELAY_BUF);
 
