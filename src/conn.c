@@ -154,6 +154,18 @@ conn_log(struct conn *c)
 	accesslog_write(c->c_px->px_log, &r);
 }
 
+/* Free what the log record of the last request owned. */
+static void
+conn_forget_request(struct conn *c)
+{
+	free(c->c_target);
+	c->c_target = NULL;
+	free(c->c_mime);
+	c->c_mime = NULL;
+	free(c->c_host);
+	c->c_host = NULL;
+}
+
 static void
 conn_free(struct ev_loop *loop, void *arg)
 {
@@ -162,12 +174,7 @@ conn_free(struct ev_loop *loop, void *arg)
 	(void)loop;
 	relay_dir_free(c->c_px->px_pipes, &c->c_up);
 	relay_dir_free(c->c_px->px_pipes, &c->c_down);
-	free(c->c_target);
-	c->c_target = NULL;
-	free(c->c_mime);
-	c->c_mime = NULL;
-	free(c->c_host);
-	c->c_host = NULL;
+	conn_forget_request(c);
 	config_unref(c->c_cfg);
 	c->c_cfg = NULL;
 	free(c);
@@ -218,12 +225,7 @@ conn_begin_request(struct conn *c)
 	ev_wallclock(conn_loop(c), &c->c_wsec, &c->c_wmsec);
 	c->c_user = NULL;
 	c->c_method = NULL;
-	free(c->c_target);
-	c->c_target = NULL;
-	free(c->c_mime);
-	c->c_mime = NULL;
-	free(c->c_host);
-	c->c_host = NULL;
+	conn_forget_request(c);
 	c->c_port = 0;
 	c->c_reason = REASON_NONE;
 	c->c_status = 0;

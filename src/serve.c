@@ -243,24 +243,22 @@ serve_log_diff(const struct config *o, const struct config *n, size_t add_l,
 	    o->c_patterns.p_list, o->c_patterns.p_count);
 	size_t delp = serve_missing(o->c_patterns.p_list, o->c_patterns.p_count,
 	    n->c_patterns.p_list, n->c_patterns.p_count);
+	size_t addu = serve_missing(nu, n->c_users.d_count, ou,
+	    o->c_users.d_count);
+	size_t delu = serve_missing(ou, o->c_users.d_count, nu,
+	    n->c_users.d_count);
+	size_t addh = serve_missing(nh, n->c_users.d_count, oh,
+	    o->c_users.d_count);
+	size_t delh = serve_missing(oh, o->c_users.d_count, nh,
+	    n->c_users.d_count);
 
 	log_info("reload: +%zu pattern%s, -%zu pattern%s, +%zu user%s, "
 	    "-%zu user%s, +%zu hash%s, -%zu hash%s, +%zu listener%s, "
 	    "-%zu listener%s", addp, addp == 1 ? "" : "s", delp,
-	    delp == 1 ? "" : "s",
-	    serve_missing(nu, n->c_users.d_count, ou, o->c_users.d_count),
-	    serve_missing(nu, n->c_users.d_count, ou, o->c_users.d_count) == 1 ?
-	    "" : "s",
-	    serve_missing(ou, o->c_users.d_count, nu, n->c_users.d_count),
-	    serve_missing(ou, o->c_users.d_count, nu, n->c_users.d_count) == 1 ?
-	    "" : "s",
-	    serve_missing(nh, n->c_users.d_count, oh, o->c_users.d_count),
-	    serve_missing(nh, n->c_users.d_count, oh, o->c_users.d_count) == 1 ?
-	    "" : "es",
-	    serve_missing(oh, o->c_users.d_count, nh, n->c_users.d_count),
-	    serve_missing(oh, o->c_users.d_count, nh, n->c_users.d_count) == 1 ?
-	    "" : "es",
-	    add_l, add_l == 1 ? "" : "s", del_l, del_l == 1 ? "" : "s");
+	    delp == 1 ? "" : "s", addu, addu == 1 ? "" : "s", delu,
+	    delu == 1 ? "" : "s", addh, addh == 1 ? "" : "es", delh,
+	    delh == 1 ? "" : "es", add_l, add_l == 1 ? "" : "s", del_l,
+	    del_l == 1 ? "" : "s");
 	free(ou);
 	free(nu);
 	free(oh);
