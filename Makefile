@@ -43,7 +43,7 @@ UNIT_DEPS_b64      = b64
 UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
 
-.PHONY: all deps deps-test run demo test unit integration asan clean help fuzz install uninstall
+.PHONY: all deps deps-test run demo test unit integration asan clean help fuzz bench install uninstall
 
 all: deps $(BUILD)/sluice
 
@@ -53,6 +53,8 @@ help:
 	@echo "make demo       sluice run end to end, offline: allowed, refused, audit log"
 	@echo "make test       unit tests (cmocka) and integration tests (pytest)"
 	@echo "make asan       the whole suite under AddressSanitizer + UBSan"
+	@echo "make bench      sluice vs Squid, tinyproxy and direct: bench/RESULTS.md (~8 min)"
+	@echo "make fuzz       every parser's libFuzzer harness, FUZZ_SECONDS each (default 30)"
 	@echo "make install    install binary, man pages, systemd unit (PREFIX, DESTDIR)"
 	@echo "make clean      remove build outputs"
 
@@ -103,6 +105,25 @@ demo: all
 run: all
 	$(Q)scripts/deps.sh run
 	$(Q)scripts/run-demo.sh $(BUILD)/sluice
+
+# The benchmark (bench/README.md): its own load generator and target, peers
+# installed from Debian, results as ratios in bench/RESULTS.md.
+BENCH_BINS := $(BUILD)/bench/loadgen $(BUILD)/bench/target
+
+$(BUILD)/bench/%: bench/%.c | $(BUILD)
+	@mkdir -p $(BUILD)/bench
+	@echo "  CC      $@"
+	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) -o $@ $<
+
+bench: all $(BENCH_BINS)
+	$(Q)scripts/deps.sh bench
+	$(Q)$(PYTHON) bench/bench.py --sluice $(abspath $(BUILD)/sluice) --bin $(abspath $(BUILD)/bench)
+
+# Fuzzing (fuzz/README.md): clang's libFuzzer with ASan and UBSan.
+FUZZ_SECONDS ?= 30
+fuzz:
+	$(Q)scripts/deps.sh fuzz
+	$(Q)fuzz/run.sh $(FUZZ_SECONDS)
 
 # `make && sudo make install`; DESTDIR stages for packaging. Depends on the
 # binary, not on `all`, so that it never runs apt-get under sudo.

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, when any is missing.
-# Usage: scripts/deps.sh build|run|test|bench. Runs apt-get only if something is
+# Usage: scripts/deps.sh build|run|test|bench|fuzz. Runs apt-get only if something is
 # missing, so it is cheap to call on every make.
 set -eu
 
@@ -9,14 +9,16 @@ test="$build libcmocka-dev python3 python3-pytest python3-requests python3-httpx
 curl wget openssl apache2-utils iproute2 nodejs ca-certificates squid \
 util-linux"
 run="$build apache2-utils curl python3"
+fuzz="$build clang libclang-rt-14-dev"
 bench="$build wrk squid tinyproxy gnuplot-nox apache2-utils curl"
 
 case "${1:-build}" in
 build) want=$build ;;
 run) want=$run ;;
+fuzz) want=$fuzz ;;
 test) want=$test ;;
 bench) want=$bench ;;
-*) echo "usage: $0 build|run|test|bench" >&2; exit 2 ;;
+*) echo "usage: $0 build|run|test|bench|fuzz" >&2; exit 2 ;;
 esac
 
 missing=""
