@@ -1,0 +1,993 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The sluice benchmark driver (`make bench`).
+
+Starts the loopback target, then direct (no proxy: the limit), Squid, tinyproxy and sluice
+(plus a second sluice without `users`, for the cost of authentication), all configured alike,
+and measures in interleaved rounds: CONNECT + echo + close rate at 32 and 256 clients, bulk
+throughput through 1 and 8 tunnels, plain-HTTP keep-alive requests per second (wrk), and the
+memory each proxy spends per idle tunnel (fresh instances, N tunnels held, each verified).
+Writes medians and ratios to bench/RESULTS.md and a plot to bench/results.png.
+
+Everything listens on 127.0.0.1 and runs in the foreground from its own temporary directory.
+Performance is only ever compared side by side in one run on one machine: absolute figures
+from different machines (or different runs on a noisy one) are not comparable.
+"""
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+USER = "bench"
+SQUID = shutil.which("squid") or "/usr/sbin/squid"
+TINYPROXY = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
+GNUPLOT = shutil.which("gnuplot") or "/usr/bin/gnuplot"
+HTPASSWD = shutil.which("htpasswd") or "/usr/bin/htpasswd"
+
+PEERS = ("squid", "tinyproxy")
+LABEL = {"direct": "direct", "squid": "Squid", "tinyproxy": "tinyproxy",
+         "sluice": "sluice", "sluice-noauth": "sluice (no auth)"}
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    """A loopback port that was free a moment ago (Squid and tinyproxy cannot pick one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fill(template, out, values):
+    with open(os.path.join(HERE, "peers", template)) as f:
+        text = f.read()
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", str(value))
+    left = re.findall(r"@[A-Z_]+@", text)
+    if left:
+        raise RuntimeError(f"{template}: unfilled {left}")
+    with open(out, "w") as f:
+        f.write(text)
+    os.chmod(out, 0o644)
+
+
+def wait_for(pred, timeout, what, proc=None, logfile=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            break
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.05)
+    tail = ""
+    if logfile and os.path.exists(logfile):
+        with open(logfile, errors="replace") as f:
+            tail = f.read()[-2000:]
+    state = f"exited with {proc.returncode}" if proc is not None and proc.poll() is not None \
+        else f"not ready within {timeout}s"
+    raise RuntimeError(f"{what} {state}\n{tail}")
+
+
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+class Env:
+    """What every system shares: the work directory, credentials, hosts file, target port."""
+
+    def __init__(self, args):
+        self.args = args
+        self.dir = tempfile.mkdtemp(prefix="sluice-bench-")
+        os.chmod(self.dir, 0o755)
+        self.password = secrets.token_urlsafe(12)
+        self.auth_b64 = base64.b64encode(f"{USER}:{self.password}".encode()).decode()
+        self.htpasswd = os.path.join(self.dir, "htpasswd")
+        # bcrypt at htpasswd's default cost; the password goes through stdin.
+        subprocess.run([HTPASSWD, "-B", "-i", "-c", self.htpasswd, USER], input=self.password,
+                       text=True, check=True, capture_output=True, timeout=60)
+        os.chmod(self.htpasswd, 0o644)
+        self.hosts = os.path.join(self.dir, "hosts")
+        with open(self.hosts, "w") as f:
+            # other.test resolves too, so refusing it is the allowlist's doing.
+            f.write("127.0.0.1\tlocalhost\n127.0.0.1\ttarget.test\n127.0.0.1\tother.test\n")
+        os.chmod(self.hosts, 0o644)
+        self.tport = None
+        self.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+    def subdir(self, name):
+        path = tempfile.mkdtemp(prefix=name + "-", dir=self.dir)
+        os.chmod(path, 0o777)
+        for src in (self.htpasswd, self.hosts):
+            shutil.copy(src, path)
+            os.chmod(os.path.join(path, os.path.basename(src)), 0o644)
+        return path
+
+
+class Server:
+    """A foreground child process with a name, a port and a PID."""
+
+    name = "?"
+    proc = None
+    port = None
+    logfile = None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is None:
+            return
+        # A second SIGTERM ends sluice's graceful wait for open connections.
+        for sig, wait in ((signal.SIGTERM, 3), (signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            if self.proc.poll() is not None:
+                break
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                pass
+        self.proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log_lines(self):
+        """Warning and error lines of the process's own log (not per-request lines)."""
+        lines = read_text(self.logfile).splitlines() if self.logfile else []
+        return [x for x in lines if "listening on" not in x and x.strip()]
+
+    def log_tail(self, n=1500):
+        return read_text(self.logfile)[-n:] if self.logfile else ""
+
+
+class Target(Server):
+    name = "target"
+
+    def __init__(self, env):
+        self.env = env
+        self.logfile = os.path.join(env.dir, "target.log")
+
+    def start(self):
+        out = open(self.logfile, "w")
+        self.proc = subprocess.Popen([os.path.join(self.env.args.bin, "target")],
+                                     stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        out.close()
+        text = wait_for(lambda: re.search(r"listening on 127\.0\.0\.1:(\d+)",
+                                          read_text(self.logfile)),
+                        10, "target", self.proc, self.logfile)
+        self.port = int(text.group(1))
+        self.env.tport = self.port
+        return self
+
+
+class Direct(Server):
+    name = "direct"
+    authed = False
+
+    def __init__(self, env):
+        self.env = env
+
+    def start(self):
+        self.port = self.env.tport
+        return self
+
+    def alive(self):
+        return True
+
+    def stop(self):
+        pass
+
+
+class Sluice(Server):
+    def __init__(self, env, authed=True):
+        self.env = env
+        self.authed = authed
+        self.name = "sluice" if authed else "sluice-noauth"
+
+    def start(self):
+        self.dir = self.env.subdir(self.name)
+        conf = os.path.join(self.dir, "sluice.conf")
+        log_on = self.env.args.access_log
+        fill("sluice.conf.in", conf, {
+            "USERS": f"users {self.dir}/htpasswd" if self.authed else "# no users: no authentication",
+            "TPORT": self.env.tport, "DIR": self.dir,
+            "ACCESS_LOG": f"{self.dir}/access.log" if log_on else "off"})
+        self.logfile = os.path.join(self.dir, "stderr.log")
+        err = open(self.logfile, "w")
+        self.proc = subprocess.Popen([self.env.args.sluice, "serve", "-c", conf],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=err, cwd=self.dir)
+        err.close()
+        m = wait_for(lambda: re.search(r"sluice: listening on 127\.0\.0\.1:(\d+)",
+                                       read_text(self.logfile)),
+                     10, self.name, self.proc, self.logfile)
+        self.port = int(m.group(1))
+        return self
+
+
+class Squid(Server):
+    name = "squid"
+    authed = True
+
+    def log_lines(self):
+        return squid_log_filter(super().log_lines())
+
+    def __init__(self, env):
+        self.env = env
+
+    def start(self):
+        self.dir = self.env.subdir("squid")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "squid.conf")
+        fill("squid.conf.in", conf, {
+            "PORT": self.port, "TPORT": self.env.tport, "DIR": self.dir,
+            "NOFILE": self.env.nofile,
+            "ACCESS_LOG": f"stdio:{self.dir}/access.log" if self.env.args.access_log
+            else "none"})
+        self.logfile = os.path.join(self.dir, "cache.log")
+        self.proc = subprocess.Popen([SQUID, "-N", "-f", conf], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     cwd=self.dir)
+        wait_for(lambda: "Accepting HTTP Socket connections" in read_text(self.logfile),
+                 30, "squid", self.proc, self.logfile)
+        return self
+
+
+def squid_log_filter(lines):
+    return [x for x in lines if re.search(r"WARNING|ERROR|FATAL|assertion", x)]
+
+
+class Tinyproxy(Server):
+    name = "tinyproxy"
+    authed = True
+
+    def log_lines(self):
+        return [x for x in super().log_lines() if not re.match(r"(CONNECT|INFO|NOTICE|DEBUG)\b", x)]
+
+    def __init__(self, env):
+        self.env = env
+
+    def start(self):
+        self.dir = self.env.subdir("tinyproxy")
+        self.port = free_port()
+        conf = os.path.join(self.dir, "tinyproxy.conf")
+        with open(os.path.join(self.dir, "filter"), "w") as f:
+            f.write("^target\\.test$\n")
+        os.chmod(os.path.join(self.dir, "filter"), 0o644)
+        fill("tinyproxy.conf.in", conf, {
+            "PORT": self.port, "TPORT": self.env.tport, "DIR": self.dir,
+            "PASSWORD": self.env.password,
+            "MAXCLIENTS": self.env.args.idle + 1000,
+            "LOGLEVEL": "Connect" if self.env.args.access_log else "Warning"})
+        self.logfile = os.path.join(self.dir, "tinyproxy.log")
+        out = os.path.join(self.dir, "stderr.log")
+        err = open(out, "w")
+        # No hosts_file in tinyproxy: a private mount namespace gets the
+        # benchmark's hosts file over /etc/hosts. unshare and sh exec, so the
+        # PID is tinyproxy's.
+        script = 'mount --bind "$1" /etc/hosts && exec "$2" -d -c "$3"'
+        self.proc = subprocess.Popen(
+            ["unshare"] + (["-m"] if os.geteuid() == 0 else ["-r", "-m"])
+            + ["--propagation", "private", "sh", "-c", script, "sh",
+             os.path.join(self.dir, "hosts"), TINYPROXY, conf],
+            stdin=subprocess.DEVNULL, stdout=err, stderr=err, cwd=self.dir)
+        err.close()
+
+        def listening():
+            with socket.socket() as sock:
+                sock.settimeout(0.2)
+                return sock.connect_ex(("127.0.0.1", self.port)) == 0
+        wait_for(listening, 10, "tinyproxy", self.proc, out)
+        self.logfile = out if not os.path.exists(self.logfile) else self.logfile
+        return self
+
+
+class Runner:
+    def __init__(self, env):
+        self.env = env
+        self.args = env.args
+        self.anomalies = []
+        self.remarks = []
+        self.logged = []
+
+    def loadgen(self, system, mode, n, seconds=None, extra=()):
+        a = self.args
+        cmd = [os.path.join(a.bin, "loadgen"), mode, "-c", str(n)]
+        if system.name == "direct":
+            cmd += ["-D", f"127.0.0.1:{self.env.tport}"]
+        else:
+            cmd += ["-P", f"127.0.0.1:{system.port}", "-t", f"target.test:{self.env.tport}"]
+            if system.authed:
+                cmd += ["-u", f"{USER}:{self.env.password}"]
+        if seconds is not None:
+            cmd += ["-d", str(seconds), "-w", str(a.warmup)]
+            if system.name != "direct":
+                cmd += ["-p", str(system.pid)]
+        cmd += list(extra)
+        limit = (seconds or 0) + a.warmup + 2 * a.idle_timeout + 30
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
+        except subprocess.TimeoutExpired:
+            self.note(system, f"loadgen {mode} -c {n}", f"timed out after {limit}s")
+            return None
+        if p.returncode != 0 or not p.stdout.strip():
+            self.note(system, f"loadgen {mode} -c {n}",
+                      f"exit {p.returncode}: {p.stderr.strip()[-500:]}")
+            return None
+        res = json.loads(p.stdout.strip().splitlines()[-1])
+        if p.stderr.strip():
+            res["stderr"] = p.stderr.strip()[-500:]
+        if res.get("errors_total"):
+            self.note(system, f"loadgen {mode} -c {n}",
+                      f"{res['errors_total']} errors {res['errors']}"
+                      + (f", first status {res['first_status']!r}" if res["first_status"] else "")
+                      + (f", first errno {res['first_errno']!r}" if res["first_errno"] else ""))
+        self.check_alive(system, f"loadgen {mode} -c {n}")
+        return res
+
+    def wrk(self, system, seconds):
+        a = self.args
+        env = dict(os.environ)
+        host = f"target.test:{self.env.tport}"
+        env["BENCH_HOST"] = host
+        if system.name == "direct":
+            url = f"http://127.0.0.1:{self.env.tport}/"
+            env["BENCH_PATH"] = "/"
+            env["BENCH_AUTH"] = ""
+        else:
+            url = f"http://127.0.0.1:{system.port}/"
+            env["BENCH_PATH"] = f"http://{host}/"
+            env["BENCH_AUTH"] = self.env.auth_b64 if system.authed else ""
+        cmd = [WRK, "-t", str(a.wrk_threads), "-c", str(a.wrk_connections), "-d", f"{max(1, round(seconds))}s",
+               "--timeout", "5s", "-s", os.path.join(HERE, "http.lua"), url]
+        cpu0 = proc_cpu(system.pid) if system.name != "direct" else None
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, env=env)
+        except subprocess.TimeoutExpired:
+            self.note(system, "wrk", "timed out")
+            return None
+        cpu1 = proc_cpu(system.pid) if system.name != "direct" else None
+        out = p.stdout
+        m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        if p.returncode != 0 or m is None:
+            self.note(system, "wrk", f"exit {p.returncode}: {(out + p.stderr).strip()[-500:]}")
+            return None
+        res = {"rps": float(m.group(1))}
+        m = re.search(r"(\d+) requests in", out)
+        res["requests"] = int(m.group(1)) if m else None
+        res["cpu_s"] = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else -1
+        m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        res["non2xx"] = int(m.group(1)) if m else 0
+        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        res["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"),
+                                        map(int, m.groups()))) if m else {}
+        if res["non2xx"]:
+            self.note(system, "wrk", f"{res['non2xx']} non-2xx responses of {res['requests']}")
+        se = res["socket_errors"]
+        if (se and res["requests"] and se["read"] >= res["requests"] * 0.9 and not res["non2xx"]
+                and not (se["connect"] or se["write"] or se["timeout"])):
+            # Every response answered, then the connection closed: the proxy does not
+            # keep client connections alive (tinyproxy), so wrk reconnects each time.
+            res["closes_each"] = True
+            self.remark(system, "wrk", "closes the client connection after every response "
+                        f"(no keep-alive): wrk counted {se['read']} read errors for "
+                        f"{res['requests']} answered requests and reconnected each time")
+        elif any(se.values()):
+            self.note(system, "wrk", f"socket errors {se}")
+        self.check_alive(system, "wrk")
+        return res
+
+    def note(self, system, what, msg):
+        line = f"{LABEL.get(system.name, system.name)}, {what}: {msg}"
+        log(line)
+        self.anomalies.append(line)
+
+    def remark(self, system, what, msg):
+        """Expected behaviour worth saying once (not a failure)."""
+        line = f"{LABEL.get(system.name, system.name)}, {what}: {msg}"
+        if not any(r.startswith(f"{LABEL.get(system.name, system.name)}, {what}:")
+                   for r in self.remarks):
+            log(line)
+            self.remarks.append(line)
+
+    def collect_logs(self, system, context=""):
+        """What the proxy itself said (deduplicated): errors are anomalies, the rest remarks."""
+        seen = {}
+        for line in system.log_lines():
+            key = re.sub(r"\d+", "N", re.sub(r"^\S+ +\S+ +\S+ +\S+ \[\d+\]: ", "", line))
+            key = re.sub(r"^N/N/N N:N:N(\.N)?( kid\d+)?\| ", "", key)
+            if key not in seen:
+                seen[key] = [line, 0]
+            seen[key][1] += 1
+        for key, (line, count) in list(seen.items())[:10]:
+            text = re.sub(r"^(\S+) +\S+ +\S+ +\S+ \[\d+\]: ", r"\1 ", line.strip())
+            text = re.sub(r"^\d+/\d+/\d+ [\d:.]+( kid\d+)?\| ", "", text)
+            self.logged.append(f"{LABEL.get(system.name, system.name)}{context}: {count} × "
+                               f"`{text[:200]}`")
+
+    def check_alive(self, system, what):
+        if system.alive():
+            return
+        rc = system.proc.returncode if system.proc is not None else None
+        self.note(system, what, f"the process died (exit status {rc}); log tail:\n"
+                  + system.log_tail())
+        log(f"restarting {system.name}")
+        system.proc = None
+        system.start()
+        self.warm(system)
+
+    def warm(self, system):
+        """A few cycles so credentials are cached and lazy start-up work is done."""
+        self.loadgen(system, "rate", 8, seconds=0.3)
+
+
+def proc_cpu(pid):
+    """User + system CPU seconds of every thread of `pid`, or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu():
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    fields = [int(x) for x in read_text("/proc/stat").splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    total = sum(fields[:8])     # guest time is already counted in user time
+    hz = os.sysconf("SC_CLK_TCK")
+    return (total - idle) / hz, total / hz
+
+
+def own_cpu():
+    """CPU seconds of every child this driver has waited for: load generators, wrk, and the
+    target and proxies once stopped."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def connect_status(port, authority, auth_b64):
+    """The status code a proxy on `port` answers to one CONNECT, or an error string."""
+    req = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+    if auth_b64:
+        req += f"Proxy-Authorization: Basic {auth_b64}\r\n"
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall((req + "\r\n").encode())
+            data = b""
+            while b"\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as e:
+        return str(e)
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", data)
+    return int(m.group(1)) if m else repr(data[:60])
+
+
+def check_policy(env, runner, system):
+    """Every proxy enforces the same policy: prove it before measuring it."""
+    t = env.tport
+    good = env.auth_b64 if system.authed else None
+    bad = base64.b64encode(f"{USER}:wrong-{env.password}".encode()).decode()
+    other_port = free_port()
+    cases = [(f"target.test:{t}", good, 200, "allowed CONNECT")]
+    if system.authed:
+        cases += [(f"target.test:{t}", None, 407, "no credentials"),
+                  (f"target.test:{t}", bad, 407, "wrong password")]
+    cases += [(f"other.test:{t}", good, 403, "domain outside the allowlist"),
+              (f"target.test:{other_port}", good, 403, "port outside connect_ports")]
+    for authority, auth, want, what in cases:
+        got = connect_status(system.port, authority, auth)
+        if got == want:
+            continue
+        if want == 407 and got == 401:
+            # Refused all the same, with the origin's status code (tinyproxy).
+            runner.remark(system, f"policy check ({what})", "refused with 401, not 407")
+        else:
+            runner.note(system, "policy check", f"{what}: expected {want}, got {got}")
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def run(args):
+    env = Env(args)
+    log(f"work directory {env.dir}")
+    target = Target(env)
+    runner = Runner(env)
+    started = []
+    try:
+        target.start()
+        log(f"target on 127.0.0.1:{target.port}")
+        systems = {"direct": Direct(env).start()}
+        for s in (Squid(env), Tinyproxy(env), Sluice(env), Sluice(env, authed=False)):
+            log(f"starting {s.name}")
+            s.start()
+            started.append(s)
+            systems[s.name] = s
+        for s in systems.values():
+            if s.name != "direct":
+                check_policy(env, runner, s)
+            runner.warm(s)
+        main = ["direct", "squid", "tinyproxy", "sluice"]
+        rate_systems = main + ["sluice-noauth"]
+        raw = {k: {} for k in ("rate32", "rate256", "bulk1", "bulk8", "http", "idle")}
+        for r in range(args.rounds):
+            # Rotate the order each round so no system always runs first.
+            def order(names):
+                k = r % len(names)
+                return names[k:] + names[:k]
+            log(f"round {r + 1}/{args.rounds}")
+            for clients in (32, 256):
+                for name in order(rate_systems):
+                    res = runner.loadgen(systems[name], "rate", clients, seconds=args.seconds)
+                    raw[f"rate{clients}"].setdefault(name, []).append(res)
+                    if res:
+                        log(f"  rate {clients:3d} {name:14s} {res['rate']:9.0f}/s  "
+                            f"p50 {res['p50_us'] / 1000:.2f} ms  p99 {res['p99_us'] / 1000:.2f} ms"
+                            f"  cpu {res['cpu_s']:.2f} s  errors {res['errors_total']}")
+            for tunnels in (1, 8):
+                for name in order(main):
+                    res = runner.loadgen(systems[name], "bulk", tunnels,
+                                         seconds=args.bulk_seconds)
+                    raw[f"bulk{tunnels}"].setdefault(name, []).append(res)
+                    if res:
+                        log(f"  bulk {tunnels} {name:14s} {res['mbps']:9.0f} MB/s"
+                            f"  cpu {res['cpu_s']:.2f} s  errors {res['errors_total']}")
+            for name in order(main):
+                res = runner.wrk(systems[name], args.seconds)
+                raw["http"].setdefault(name, []).append(res)
+                if res:
+                    log(f"  http {name:14s} {res['rps']:9.0f} req/s  cpu {res['cpu_s']:.2f} s")
+            if not args.no_idle and (r == 0 or not args.idle_once):
+                for name in order(["squid", "tinyproxy", "sluice"]):
+                    res = idle_one(env, runner, name, r == 0)
+                    raw["idle"].setdefault(name, []).append(res)
+        return env, raw, runner
+    except BaseException:
+        log(f"failed; the work directory {env.dir} is kept for inspection")
+        raise
+    finally:
+        for s in started:
+            s.stop()
+            runner.collect_logs(s)
+            if args.access_log:
+                path = {"squid": "access.log", "tinyproxy": "tinyproxy.log"}.get(
+                    s.name, "access.log")
+                text = read_text(os.path.join(s.dir, path))
+                runner.remark(s, "access log", f"{text.count(chr(10))} lines written")
+        target.stop()
+
+
+def idle_one(env, runner, name, first):
+    """A fresh instance, warmed, then N tunnels held: RSS growth per tunnel."""
+    args = env.args
+    cls = {"squid": Squid, "tinyproxy": Tinyproxy, "sluice": Sluice}[name]
+    s = cls(env)
+    s.start()
+    try:
+        runner.warm(s)
+        time.sleep(0.3)
+        res = runner.loadgen(s, "idle", args.idle,
+                             extra=["-p", str(s.pid), "-k", "128", "-T", str(args.idle_timeout)])
+        if res:
+            log(f"  idle {name:14s} {res['held']} held in {res['open_seconds']:.1f}s, "
+                f"{res['bytes_per_tunnel']:.0f} B/tunnel, verified {res['verified']}, "
+                f"threads {res['threads_before']}->{res['threads_after']}, "
+                f"errors {res['errors_total']}")
+            if res["held"] < args.idle or res["verified"] < res["held"]:
+                runner.note(s, "idle", f"{res['held']} of {args.idle} tunnels held, "
+                            f"{res['verified']} verified")
+        return res
+    finally:
+        s.stop()
+        if first:
+            runner.collect_logs(s, " (idle-test instance)")
+
+
+def cmd_version(cmd):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (p.stdout + p.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def deb_version(pkg):
+    return cmd_version(["dpkg-query", "-W", "-f=${Version}", pkg])
+
+
+def machine(args):
+    cpu = "?"
+    for line in read_text("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = re.search(r"MemTotal:\s+(\d+)", read_text("/proc/meminfo"))
+    git = cmd_version(["git", "-C", ROOT, "describe", "--always", "--dirty"])
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "memory": f"{int(mem.group(1)) / 1048576:.1f} GiB" if mem else "?",
+        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "sluice": f"{cmd_version([args.sluice, 'version'])} (git {git})",
+        "squid": f"{cmd_version([SQUID, '-v']).replace('Squid Cache: Version ', '')} "
+                 f"(Debian {deb_version('squid')})",
+        "tinyproxy": f"{cmd_version([TINYPROXY, '-v']).replace('tinyproxy ', '')} "
+                     f"(Debian {deb_version('tinyproxy')})",
+        "wrk": f"Debian {deb_version('wrk')}",
+        "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+    }
+
+
+def summarize(raw):
+    """Medians per metric and system."""
+    med = {}
+    for key in ("rate32", "rate256"):
+        for name, runs in raw[key].items():
+            med[(key, name)] = median([x["rate"] for x in runs if x])
+            med[(key + "_p50", name)] = median([x["p50_us"] / 1000 for x in runs if x])
+            med[(key + "_p99", name)] = median([x["p99_us"] / 1000 for x in runs if x])
+    for key in ("rate32", "rate256"):
+        for name, runs in raw[key].items():
+            med[(key + "_cpu", name)] = median([x["cpu_s"] * 1e6 / x["completions"] for x in runs
+                                                if x and x["cpu_s"] >= 0 and x["completions"]])
+    for key in ("bulk1", "bulk8"):
+        for name, runs in raw[key].items():
+            med[(key, name)] = median([x["mbps"] for x in runs if x])
+            med[(key + "_cpu", name)] = median([x["cpu_s"] / (x["bytes"] / 1e9) for x in runs
+                                                if x and x["cpu_s"] >= 0 and x["bytes"]])
+    for name, runs in raw["http"].items():
+        med[("http", name)] = median([x["rps"] for x in runs if x])
+        med[("http_cpu", name)] = median([x["cpu_s"] * 1e6 / x["requests"] for x in runs
+                                          if x and x["cpu_s"] >= 0 and x["requests"]])
+    for name, runs in raw["idle"].items():
+        med[("idle", name)] = median([x["bytes_per_tunnel"] for x in runs if x])
+        med[("idle_held", name)] = median([x["held"] for x in runs if x])
+        med[("idle_verified", name)] = median([x["verified"] for x in runs if x])
+    return med
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "–"
+    return f"{v:,.{digits}f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt_ratio(v):
+    return "–" if v is None else f"{v:.2f}"
+
+
+def best_peer(med, key, lower=False):
+    vals = [(med.get((key, p)), p) for p in PEERS if med.get((key, p)) is not None]
+    if not vals:
+        return None, None
+    v, p = (min if lower else max)(vals)
+    return v, p
+
+
+def targets(med):
+    """(description, required, measured, met) for each of the issue's targets."""
+    rows = []
+
+    def add(desc, need, got, ok):
+        rows.append((desc, need, got, "–" if ok is None else ("yes" if ok else "**no**")))
+
+    for c in (32, 256):
+        key = f"rate{c}"
+        s = med.get((key, "sluice"))
+        bp, bpn = best_peer(med, key)
+        d = med.get((key, "direct"))
+        r1, r2 = ratio(s, bp), ratio(s, d)
+        add(f"CONNECT+echo+close/s, {c} clients, vs better peer ({LABEL.get(bpn, '?')})",
+            "≥ 2.5 ×", f"{fmt_ratio(r1)} ×", None if r1 is None else r1 >= 2.5)
+        add(f"CONNECT+echo+close/s, {c} clients, vs direct", "≥ 0.70", fmt_ratio(r2),
+            None if r2 is None else r2 >= 0.70)
+    s, q, d = med.get(("bulk1", "sluice")), med.get(("bulk1", "squid")), med.get(("bulk1", "direct"))
+    r = ratio(s, q)
+    add("bulk, 1 tunnel, vs Squid", "≥ 3 ×", f"{fmt_ratio(r)} ×", None if r is None else r >= 3)
+    r = ratio(s, d)
+    add("bulk, 1 tunnel, vs direct", "≥ 0.60", fmt_ratio(r), None if r is None else r >= 0.60)
+    r = ratio(med.get(("bulk8", "sluice")), med.get(("bulk8", "squid")))
+    add("bulk, 8 tunnels, vs Squid", "≥ 2 ×", f"{fmt_ratio(r)} ×", None if r is None else r >= 2)
+    m = med.get(("idle", "sluice"))
+    add("memory per idle tunnel", "≤ 2 KiB",
+        "–" if m is None else f"{m / 1024:.2f} KiB", None if m is None else m <= 2048)
+    for c in (32, 256):
+        r = ratio(med.get((f"rate{c}", "sluice")), med.get((f"rate{c}", "sluice-noauth")))
+        add(f"authenticated / unauthenticated CONNECT rate, {c} clients", "≥ 0.90",
+            fmt_ratio(r), None if r is None else r >= 0.90)
+    bp, bpn = best_peer(med, "http")
+    r = ratio(med.get(("http", "sluice")), bp)
+    add(f"plain-HTTP keep-alive req/s vs better peer ({LABEL.get(bpn, '?')})", "≥ 2 ×",
+        f"{fmt_ratio(r)} ×", None if r is None else r >= 2)
+    return rows
+
+
+def write_results(args, mach, raw, med, anomalies, remarks, logged, started, wall):
+    main = ["direct", "squid", "tinyproxy", "sluice"]
+    L = []
+    L.append("# sluice benchmark results")
+    L.append("")
+    L.append(f"Written by `make bench` (`bench/bench.py`) on {started:%Y-%m-%d %H:%M} UTC in "
+             f"{wall / 60:.1f} minutes: {args.rounds} interleaved rounds, **medians** quoted. "
+             "Regenerate with `make bench`; see `bench/README.md` for what is measured and how.")
+    L.append("")
+    L.append("## Machine")
+    L.append("")
+    L.append("| | |")
+    L.append("|---|---|")
+    L.append(f"| CPUs (nproc) | {mach['nproc']} |")
+    L.append(f"| CPU | {mach['cpu']} |")
+    L.append(f"| kernel | {mach['kernel']} |")
+    L.append(f"| memory | {mach['memory']} |")
+    # (Not after: tinyproxy's ten thousand threads in the idle test inflate it.)
+    L.append(f"| load average (1, 5, 15 min) before the run | {mach['load']} |")
+    L.append(f"| descriptor limit (hard) | {mach['nofile']} |")
+    if mach.get("cpu_busy") is not None:
+        other = max(0.0, mach["cpu_busy"] - mach["cpu_own"])
+        L.append(f"| CPU use during the run | {mach['cpu_busy'] * 100:.0f} % of all CPUs busy: "
+                 f"{mach['cpu_own'] * 100:.0f} % the benchmark's processes, **{other * 100:.0f} %"
+                 " other processes** |")
+    L.append(f"| sluice | {mach['sluice']}, one event loop (no `workers` yet) |")
+    L.append(f"| Squid | {mach['squid']} |")
+    L.append(f"| tinyproxy | {mach['tinyproxy']} |")
+    L.append(f"| wrk | {mach['wrk']} |")
+    L.append("")
+    L.append("Every process (load generator, target, proxy) shares the same CPUs over loopback.")
+    other = (mach["cpu_busy"] - mach["cpu_own"]) if mach.get("cpu_busy") is not None else 0
+    if other > 0.2:
+        L.append(f"**Other processes used {other * 100:.0f} % of the CPUs during this run**: "
+                 "absolute figures are lower and noisier than on a quiet machine; the ratios "
+                 "compare systems measured in the same minutes, interleaved.")
+    if not args.no_idle and args.idle < 10000:
+        L.append(f"The idle test holds {args.idle:,} tunnels, not 10 000: the hard descriptor "
+                 f"limit ({mach['nofile']:,}) must fit two sockets per tunnel in one proxy "
+                 "process, and it cannot be raised here.")
+    L.append(f"Access logging: **{'on for all' if args.access_log else 'off for all'}** "
+             + ("(sluice `access_log FILE`, Squid `access_log stdio:FILE`, tinyproxy "
+                "`LogLevel Connect`)." if args.access_log else
+                "(sluice `access_log off`, Squid `access_log none`, tinyproxy `LogLevel Warning`)."))
+    L.append("")
+    L.append("## Results")
+    L.append("")
+    L.append("| metric | direct | Squid | tinyproxy | sluice | sluice / best peer | sluice / direct |")
+    L.append("|---|--:|--:|--:|--:|--:|--:|")
+
+    def row(label, key, digits=0, lower=False, with_direct=True):
+        vals = [med.get((key, n)) for n in main]
+        bp, _ = best_peer(med, key, lower)
+        s = med.get((key, "sluice"))
+        cells = [fmt(v, digits) for v in vals]
+        if not with_direct:
+            cells[0] = "–"
+        L.append(f"| {label} | " + " | ".join(cells) + f" | {fmt_ratio(ratio(s, bp))} | "
+                 + (fmt_ratio(ratio(s, med.get((key, 'direct')))) if with_direct else "–") + " |")
+
+    row("CONNECT + echo + close per second, 32 clients", "rate32")
+    row("  p50 latency, 32 clients (ms; lower is better)", "rate32_p50", 2, lower=True)
+    row("  p99 latency, 32 clients (ms; lower is better)", "rate32_p99", 2, lower=True)
+    row("CONNECT + echo + close per second, 256 clients", "rate256")
+    row("  p50 latency, 256 clients (ms; lower is better)", "rate256_p50", 2, lower=True)
+    row("  p99 latency, 256 clients (ms; lower is better)", "rate256_p99", 2, lower=True)
+    row("bulk MB/s, 1 tunnel", "bulk1")
+    row("bulk MB/s, 8 tunnels", "bulk8")
+    row("plain-HTTP keep-alive requests per second", "http")
+    row("proxy CPU µs per CONNECT cycle, 32 clients (lower is better)", "rate32_cpu", 1,
+        lower=True, with_direct=False)
+    row("proxy CPU µs per CONNECT cycle, 256 clients (lower is better)", "rate256_cpu", 1,
+        lower=True, with_direct=False)
+    row("proxy CPU seconds per GB, 1 tunnel (lower is better)", "bulk1_cpu", 2, lower=True,
+        with_direct=False)
+    row("proxy CPU seconds per GB, 8 tunnels (lower is better)", "bulk8_cpu", 2, lower=True,
+        with_direct=False)
+    row("proxy CPU µs per plain-HTTP request (lower is better)", "http_cpu", 1, lower=True,
+        with_direct=False)
+    if not args.no_idle:
+        row(f"bytes of RSS per idle tunnel ({args.idle} held; lower is better)", "idle",
+            lower=True, with_direct=False)
+    L.append("")
+    s32, n32 = med.get(("rate32", "sluice")), med.get(("rate32", "sluice-noauth"))
+    s256, n256 = med.get(("rate256", "sluice")), med.get(("rate256", "sluice-noauth"))
+    L.append(f"sluice without `users` (no authentication): {fmt(n32)} CONNECT cycles/s at 32 "
+             f"clients, {fmt(n256)} at 256; authenticated / unauthenticated = "
+             f"{fmt_ratio(ratio(s32, n32))} and {fmt_ratio(ratio(s256, n256))}.")
+    L.append("")
+    if not args.no_idle:
+        parts = []
+        for n in ("squid", "tinyproxy", "sluice"):
+            runs = [x for x in raw["idle"].get(n, []) if x]
+            if runs:
+                x = runs[len(runs) // 2]
+                parts.append(f"{LABEL[n]} {x['rss_before_kib'] / 1024:.1f} → "
+                             f"{x['rss_after_kib'] / 1024:.1f} MiB, threads "
+                             f"{x['threads_before']} → {x['threads_after']}, "
+                             f"{x['held']} held, {x['verified']} verified after")
+        L.append("Idle tunnels (one round's figures): " + "; ".join(parts) + ".")
+        L.append("")
+    L.append("## Targets (issue 6)")
+    L.append("")
+    L.append("| target | required | measured | met |")
+    L.append("|---|---|---|---|")
+    for desc, need, got, ok in targets(med):
+        L.append(f"| {desc} | {need} | {got} | {ok} |")
+    L.append("")
+    L.append("![CONNECT rate, bulk throughput and plain-HTTP rate per system](results.png)")
+    L.append("")
+    L.append("## Every round")
+    L.append("")
+    L.append("| metric | system | " + " | ".join(f"round {i + 1}" for i in range(args.rounds))
+             + " |")
+    L.append("|---|---|" + "--:|" * args.rounds)
+    fields = {"rate32": ("rate", 0), "rate256": ("rate", 0), "bulk1": ("mbps", 0),
+              "bulk8": ("mbps", 0), "http": ("rps", 0), "idle": ("bytes_per_tunnel", 0)}
+    for key, (field, digits) in fields.items():
+        for name in main + ["sluice-noauth"]:
+            runs = raw[key].get(name)
+            if not runs:
+                continue
+            cells = [fmt(x[field], digits) if x else "failed" for x in runs]
+            cells += [""] * (args.rounds - len(cells))
+            L.append(f"| {key} | {LABEL[name]} | " + " | ".join(cells) + " |")
+    L.append("")
+    L.append("## Anomalies")
+    L.append("")
+    if anomalies:
+        L.append("Errors, failures and crashes seen during the run, as reported:")
+        L.append("")
+        for a in anomalies:
+            first, _, rest = a.partition("\n")
+            L.append(f"- {first}")
+            if rest.strip():
+                L.append("")
+                L.append("  ```")
+                L.extend("  " + x for x in rest.strip().splitlines()[-15:])
+                L.append("  ```")
+    else:
+        L.append("None: every cycle, stream, request and idle tunnel succeeded.")
+    L.append("")
+    L.append("## Notes")
+    L.append("")
+    if remarks:
+        L.append("Expected behaviour, not counted as failures:")
+        L.append("")
+        L.extend(f"- {r}" for r in remarks)
+        L.append("")
+    if logged:
+        L.append("What the proxies wrote to their own logs (sluice's stderr, Squid's cache.log "
+                 "warnings and errors, tinyproxy's LogFile), deduplicated, first occurrence shown:")
+        L.append("")
+        L.extend(f"- {x}" for x in logged)
+        L.append("")
+    with open(args.out, "w") as f:
+        f.write("\n".join(L))
+
+
+def plot(args, med):
+    main = ["direct", "squid", "tinyproxy", "sluice"]
+    data = os.path.join(os.path.dirname(os.path.abspath(args.plot)), ".results.dat")
+    with open(data, "w") as f:
+        f.write("# system rate32 rate256 bulk1 bulk8 http\n")
+        for n in main:
+            vals = [med.get((k, n)) or 0 for k in ("rate32", "rate256", "bulk1", "bulk8", "http")]
+            f.write(f"\"{LABEL[n]}\" " + " ".join(f"{v:.1f}" for v in vals) + "\n")
+    try:
+        p = subprocess.run([GNUPLOT, "-e", f"datafile='{data}'; outfile='{args.plot}'",
+                            os.path.join(HERE, "plot.gp")], capture_output=True, text=True,
+                           timeout=60)
+        if p.returncode != 0:
+            log(f"gnuplot failed: {p.stderr.strip()}")
+    finally:
+        os.unlink(data)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sluice", default=os.path.join(ROOT, "build", "sluice"))
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bench"),
+                    help="directory holding loadgen and target")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per rate/HTTP run")
+    ap.add_argument("--bulk-seconds", type=float, default=2.0)
+    ap.add_argument("--warmup", type=float, default=0.5)
+    ap.add_argument("--idle", type=int, default=None,
+                    help="idle tunnels to hold (default 10000, or what the descriptor limit allows)")
+    ap.add_argument("--idle-timeout", type=float, default=60.0)
+    ap.add_argument("--idle-once", action="store_true", help="idle test in the first round only")
+    ap.add_argument("--no-idle", action="store_true")
+    ap.add_argument("--wrk-threads", type=int, default=1)
+    ap.add_argument("--wrk-connections", type=int, default=64)
+    ap.add_argument("--access-log", action="store_true",
+                    help="every proxy writes a per-request access log (default: none does)")
+    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--plot", default=os.path.join(HERE, "results.png"))
+    ap.add_argument("--raw", default=None, help="also write every measurement as JSON here")
+    args = ap.parse_args()
+    args.sluice = os.path.abspath(args.sluice)
+    args.bin = os.path.abspath(args.bin)
+    args.out = os.path.abspath(args.out)
+    args.plot = os.path.abspath(args.plot)
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    # A proxy holds two descriptors per tunnel plus its own (listeners, logs,
+    # pipes): the idle test holds what the limit allows, at most 10 000.
+    fit = (hard - 600) // 2 // 100 * 100
+    if args.idle is None:
+        args.idle = min(10000, fit)
+        if args.idle < 10000:
+            log(f"the descriptor limit ({hard}) allows {args.idle} idle tunnels, not 10000")
+    for tool in (args.sluice, os.path.join(args.bin, "loadgen"), os.path.join(args.bin, "target"),
+                 SQUID, TINYPROXY, WRK, GNUPLOT, HTPASSWD):
+        if not os.access(tool, os.X_OK):
+            sys.exit(f"bench: {tool} is missing (make bench builds and installs everything)")
+
+    mach = machine(args)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.monotonic()
+    busy0, total0 = machine_cpu()
+    own0 = own_cpu()
+    env, raw, runner = run(args)
+    anomalies, remarks = runner.anomalies, runner.remarks
+    wall = time.monotonic() - t0
+    busy1, total1 = machine_cpu()
+    own = own_cpu() - own0
+    # How much of the machine the benchmark had: on a shared machine, other
+    # processes' CPU use is the noise the medians have to absorb.
+    mach["cpu_busy"] = (busy1 - busy0) / (total1 - total0) if total1 > total0 else None
+    mach["cpu_own"] = own / (total1 - total0) if total1 > total0 else None
+    med = summarize(raw)
+    if args.raw:
+        with open(args.raw, "w") as f:
+            json.dump({"machine": mach, "raw": raw, "anomalies": anomalies, "remarks": remarks,
+                       "logged": runner.logged}, f, indent=1)
+    write_results(args, mach, raw, med, anomalies, remarks, runner.logged, started, wall)
+    plot(args, med)
+    shutil.rmtree(env.dir, ignore_errors=True)
+    log(f"wrote {os.path.relpath(args.out)} and {os.path.relpath(args.plot)} "
+        f"in {wall / 60:.1f} minutes")
+    with open(args.out) as f:
+        text = f.read()
+    # The summary tables on the terminal too.
+    print(text.split("## Every round")[0].split("## Results", 1)[1].strip())
+
+
+if __name__ == "__main__":
+    main()

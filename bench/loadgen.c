@@ -1,0 +1,900 @@
+/* SPDX-License-Identifier: MIT */
+/* The benchmark's load generator: one epoll thread driving many clients
+ * through an HTTP proxy's CONNECT (or, without -P, straight to the target,
+ * which is the limit every proxy is measured against). Three workloads:
+ *
+ *   rate  N clients each loop: connect, CONNECT with Proxy-Authorization,
+ *         one echo round trip of -s bytes, close. Completions per second
+ *         and p50/p99/max of the whole cycle over -d seconds after -w.
+ *   bulk  N tunnels each ask the target for a stream ('S') and read it;
+ *         MB/s (10^6 bytes) received over -d seconds after -w.
+ *   idle  open N tunnels (at most -k handshakes in flight) and hold them;
+ *         sample VmRSS of process -p before and after, then one echo
+ *         through every tunnel to prove each still works.
+ *
+ * With -p, rate and bulk also report the CPU seconds that process used in
+ * the measured window (cpu_s), -1 when there is none to read.
+ *
+ * The result is one JSON object on stdout; diagnostics go to stderr. Every
+ * failure is counted by kind, and the first unexpected proxy status line is
+ * reported, so a run that "passes" with errors says so. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LG_REPLY_MAX	1024
+#define LG_ECHO_MAX	4096
+#define LG_EVENTS	512
+#define LG_READ_BUF	(256 * 1024)
+#define LG_RETRY_NS	(10 * 1000 * 1000ull)
+
+enum lg_mode {
+	LG_RATE = 0,
+	LG_BULK,
+	LG_IDLE,
+};
+
+enum lg_state {
+	LG_OFF = 0,		/* no socket (waiting to retry, or done) */
+	LG_CONNECTING,
+	LG_REPLY,		/* CONNECT sent, reading the proxy's answer */
+	LG_ECHO,		/* payload sent, reading it back */
+	LG_STREAM,		/* bulk: reading the source */
+	LG_HELD,		/* idle: tunnel established, nothing moving */
+	LG_VERIFIED,		/* idle: echo came back */
+};
+
+enum lg_err {
+	LG_E_CONNECT = 0,	/* socket/connect failed */
+	LG_E_STATUS,		/* proxy answered something but 200 */
+	LG_E_EOF,		/* closed before the exchange finished */
+	LG_E_RESET,		/* read/write error */
+	LG_E_MISMATCH,		/* echo came back different */
+	LG_E_TIMEOUT,		/* idle: not established or verified in time */
+	LG_E_COUNT,
+};
+
+static const char *const lg_err_names[LG_E_COUNT] = {
+	"connect", "status", "eof", "reset", "mismatch", "timeout",
+};
+
+struct lg_client {
+	int		 c_fd;
+	enum lg_state	 c_state;
+	uint64_t	 c_start;	/* ns, this cycle's connect began */
+	uint64_t	 c_retry;	/* ns, LG_OFF: when to start again */
+	size_t		 c_got;		/* reply or echo bytes so far */
+	char		 c_reply[LG_REPLY_MAX];
+};
+
+struct lg_opts {
+	enum lg_mode	 mode;
+	struct sockaddr_in proxy;	/* sin_port 0: direct */
+	struct sockaddr_in direct;
+	const char	*authority;	/* CONNECT target, host:port */
+	const char	*userpass;	/* NULL: no Proxy-Authorization */
+	unsigned	 clients;
+	double		 duration, warmup;
+	size_t		 size;
+	pid_t		 pid;
+	unsigned	 inflight;
+	double		 timeout;
+};
+
+static struct lg_opts opt = {
+	.clients = 32,
+	.duration = 5.0,
+	.warmup = 0.5,
+	.size = 64,
+	.inflight = 256,
+	.timeout = 60.0,
+};
+
+static int lg_epfd = -1;
+static struct lg_client *lg_clients;
+static char lg_request[2048];
+static size_t lg_request_len;
+static char lg_payload[LG_ECHO_MAX];
+static char lg_rbuf[LG_READ_BUF];
+static unsigned long lg_errors[LG_E_COUNT];
+static char lg_first_status[128];
+static char lg_first_errno[128];
+
+/* Measurement window and its tallies. */
+static uint64_t lg_win_start, lg_win_end;
+static bool lg_stopping;
+static uint64_t lg_done;
+static uint64_t lg_bytes;
+static uint32_t *lg_lat;		/* microseconds, one per completion */
+static double lg_cpu_start = -1, lg_cpu_end = -1; /* -p: its CPU seconds */
+static size_t lg_nlat, lg_caplat;
+
+static uint64_t
+lg_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void
+lg_usage(void)
+{
+	fprintf(stderr,
+	    "usage: loadgen rate|bulk|idle [-P IP:PORT -t HOST:PORT] "
+	    "[-D IP:PORT]\n"
+	    "           [-u USER:PASS] [-c N] [-d SEC] [-w SEC] [-s BYTES]\n"
+	    "           [-p PID] [-k N] [-T SEC]\n"
+	    "  -t  the authority to CONNECT to (target.test:PORT)\n"
+	    "  -P  the proxy; without it, straight to -D (direct mode)\n"
+	    "  -D  the target's address for direct mode\n"
+	    "  -u  Basic credentials for Proxy-Authorization\n"
+	    "  -c  clients (rate), tunnels (bulk, idle); default 32\n"
+	    "  -d  measured seconds (default 5), -w warm-up seconds (0.5)\n"
+	    "  -s  echo size in bytes (default 64)\n"
+	    "  -p  the proxy's PID: its CPU time (rate, bulk), VmRSS (idle)\n"
+	    "  -k  idle: handshakes in flight at most (default 256)\n"
+	    "  -T  idle: seconds allowed to open, and to verify (60)\n");
+	exit(2);
+}
+
+static int
+lg_parse_addr(const char *s, struct sockaddr_in *sin)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	long port;
+
+	if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+		return -1;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	port = strtol(colon + 1, NULL, 10);
+	if (port <= 0 || port > 65535)
+		return -1;
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
+}
+
+static void
+lg_b64(const char *in, char *out)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t len = strlen(in), i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		unsigned v = (unsigned char)in[i] << 16 |
+		    (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
+
+		*out++ = tab[v >> 18 & 63];
+		*out++ = tab[v >> 12 & 63];
+		*out++ = tab[v >> 6 & 63];
+		*out++ = tab[v & 63];
+	}
+	if (len - i == 1) {
+		unsigned v = (unsigned char)in[i] << 16;
+
+		*out++ = tab[v >> 18 & 63];
+		*out++ = tab[v >> 12 & 63];
+		*out++ = '=';
+		*out++ = '=';
+	} else if (len - i == 2) {
+		unsigned v = (unsigned char)in[i] << 16 |
+		    (unsigned char)in[i + 1] << 8;
+
+		*out++ = tab[v >> 18 & 63];
+		*out++ = tab[v >> 12 & 63];
+		*out++ = tab[v >> 6 & 63];
+		*out++ = '=';
+	}
+	*out = '\0';
+}
+
+static void
+lg_build_request(void)
+{
+	char auth[512] = "";
+	int n;
+
+	if (opt.userpass != NULL) {
+		char enc[400];
+
+		if (strlen(opt.userpass) > 280) {
+			fprintf(stderr, "loadgen: credentials too long\n");
+			exit(2);
+		}
+		lg_b64(opt.userpass, enc);
+		snprintf(auth, sizeof(auth),
+		    "Proxy-Authorization: Basic %s\r\n", enc);
+	}
+	n = snprintf(lg_request, sizeof(lg_request),
+	    "CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n", opt.authority,
+	    opt.authority, auth);
+	if (n < 0 || (size_t)n >= sizeof(lg_request)) {
+		fprintf(stderr, "loadgen: request too long\n");
+		exit(2);
+	}
+	lg_request_len = (size_t)n;
+}
+
+static void
+lg_note_errno(const char *what)
+{
+	if (lg_first_errno[0] == '\0')
+		snprintf(lg_first_errno, sizeof(lg_first_errno), "%s: %s",
+		    what, strerror(errno));
+}
+
+static void
+lg_close(struct lg_client *c)
+{
+	if (c->c_fd != -1) {
+		close(c->c_fd);
+		c->c_fd = -1;
+	}
+	c->c_state = LG_OFF;
+	c->c_got = 0;
+}
+
+static int
+lg_watch(struct lg_client *c, uint32_t events, int op)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = c };
+
+	return epoll_ctl(lg_epfd, op, c->c_fd, &ev);
+}
+
+static void lg_start(struct lg_client *c, uint64_t now);
+
+/* Count a failure and, in rate and bulk, start over after a pause so a
+ * refusing proxy cannot make the generator spin. */
+static void
+lg_fail(struct lg_client *c, enum lg_err e)
+{
+	lg_errors[e]++;
+	lg_close(c);
+	c->c_retry = lg_now() + LG_RETRY_NS;
+}
+
+static void
+lg_send_payload(struct lg_client *c)
+{
+	ssize_t n;
+
+	if (opt.mode == LG_BULK) {
+		n = send(c->c_fd, "S", 1, MSG_NOSIGNAL);
+		c->c_state = LG_STREAM;
+	} else {
+		n = send(c->c_fd, lg_payload, opt.size, MSG_NOSIGNAL);
+		c->c_state = LG_ECHO;
+	}
+	c->c_got = 0;
+	if (n == -1) {
+		lg_note_errno("send");
+		lg_fail(c, LG_E_RESET);
+	}
+}
+
+/* The tunnel is open (proxy said 200, or direct and connected). */
+static void
+lg_tunnel_ready(struct lg_client *c)
+{
+	if (opt.mode == LG_IDLE) {
+		c->c_state = LG_HELD;
+		return;
+	}
+	lg_send_payload(c);
+}
+
+static void
+lg_start(struct lg_client *c, uint64_t now)
+{
+	const struct sockaddr_in *to = opt.proxy.sin_port ? &opt.proxy :
+	    &opt.direct;
+
+	/* No TCP_NODELAY: each side writes once and then waits for an
+	 * answer, so Nagle never holds a segment back, and the syscall would
+	 * be a per-cycle cost of the generator's own. */
+	c->c_start = now;
+	c->c_got = 0;
+	c->c_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (c->c_fd == -1) {
+		lg_note_errno("socket");
+		lg_fail(c, LG_E_CONNECT);
+		return;
+	}
+	if (connect(c->c_fd, (const struct sockaddr *)to, sizeof(*to)) == -1 &&
+	    errno != EINPROGRESS) {
+		lg_note_errno("connect");
+		lg_fail(c, LG_E_CONNECT);
+		return;
+	}
+	c->c_state = LG_CONNECTING;
+	if (lg_watch(c, EPOLLOUT, EPOLL_CTL_ADD) == -1) {
+		lg_note_errno("epoll_ctl");
+		lg_fail(c, LG_E_CONNECT);
+	}
+}
+
+static void
+lg_connected(struct lg_client *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->c_fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1 ||
+	    err != 0) {
+		errno = err;
+		lg_note_errno("connect");
+		lg_fail(c, LG_E_CONNECT);
+		return;
+	}
+	if (lg_watch(c, EPOLLIN, EPOLL_CTL_MOD) == -1) {
+		lg_note_errno("epoll_ctl");
+		lg_fail(c, LG_E_CONNECT);
+		return;
+	}
+	if (opt.proxy.sin_port == 0) {
+		lg_tunnel_ready(c);
+		return;
+	}
+	if (send(c->c_fd, lg_request, lg_request_len, MSG_NOSIGNAL) !=
+	    (ssize_t)lg_request_len) {
+		lg_note_errno("send");
+		lg_fail(c, LG_E_RESET);
+		return;
+	}
+	c->c_state = LG_REPLY;
+}
+
+static void
+lg_read_reply(struct lg_client *c)
+{
+	ssize_t n;
+	char *eoh;
+
+	n = recv(c->c_fd, c->c_reply + c->c_got, LG_REPLY_MAX - 1 - c->c_got,
+	    0);
+	if (n == -1 && errno == EAGAIN)
+		return;
+	if (n == -1) {
+		lg_note_errno("recv");
+		lg_fail(c, LG_E_RESET);
+		return;
+	}
+	if (n == 0) {
+		lg_fail(c, LG_E_EOF);
+		return;
+	}
+	c->c_got += (size_t)n;
+	c->c_reply[c->c_got] = '\0';
+	if ((eoh = strstr(c->c_reply, "\r\n\r\n")) == NULL) {
+		if (c->c_got == LG_REPLY_MAX - 1)
+			lg_fail(c, LG_E_STATUS);
+		return;
+	}
+	/* "HTTP/1.x 200 ..." */
+	if (strncmp(c->c_reply, "HTTP/1.", 7) != 0 ||
+	    strncmp(c->c_reply + 8, " 200", 4) != 0 ||
+	    (size_t)(eoh + 4 - c->c_reply) != c->c_got) {
+		if (lg_first_status[0] == '\0') {
+			size_t l = strcspn(c->c_reply, "\r\n");
+
+			if (l >= sizeof(lg_first_status))
+				l = sizeof(lg_first_status) - 1;
+			memcpy(lg_first_status, c->c_reply, l);
+			lg_first_status[l] = '\0';
+		}
+		lg_fail(c, LG_E_STATUS);
+		return;
+	}
+	lg_tunnel_ready(c);
+}
+
+static void
+lg_read_echo(struct lg_client *c, uint64_t now)
+{
+	char buf[LG_ECHO_MAX];
+	ssize_t n;
+
+	n = recv(c->c_fd, buf, opt.size - c->c_got, 0);
+	if (n == -1 && errno == EAGAIN)
+		return;
+	if (n == -1) {
+		lg_note_errno("recv");
+		lg_fail(c, LG_E_RESET);
+		return;
+	}
+	if (n == 0) {
+		lg_fail(c, LG_E_EOF);
+		return;
+	}
+	if (memcmp(buf, lg_payload + c->c_got, (size_t)n) != 0) {
+		lg_fail(c, LG_E_MISMATCH);
+		return;
+	}
+	c->c_got += (size_t)n;
+	if (c->c_got < opt.size)
+		return;
+	now = lg_now();
+	if (opt.mode == LG_IDLE) {
+		lg_done++;
+		lg_close(c);
+		c->c_state = LG_VERIFIED;
+		return;
+	}
+	if (now >= lg_win_start && now < lg_win_end) {
+		uint64_t us = (now - c->c_start) / 1000;
+
+		lg_done++;
+		if (lg_nlat == lg_caplat) {
+			size_t cap = lg_caplat ? lg_caplat * 2 : 65536;
+			uint32_t *p = realloc(lg_lat, cap * sizeof(*p));
+
+			if (p == NULL) {
+				perror("loadgen: realloc");
+				exit(1);
+			}
+			lg_lat = p;
+			lg_caplat = cap;
+		}
+		lg_lat[lg_nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	}
+	lg_close(c);
+	if (!lg_stopping)
+		lg_start(c, lg_now());
+}
+
+static void
+lg_read_stream(struct lg_client *c, uint64_t now)
+{
+	/* One read per wake-up (level-triggered) keeps tunnels fair. */
+	ssize_t n = recv(c->c_fd, lg_rbuf, sizeof(lg_rbuf), 0);
+
+	if (n == -1 && errno == EAGAIN)
+		return;
+	if (n == -1) {
+		lg_note_errno("recv");
+		lg_fail(c, LG_E_RESET);
+		return;
+	}
+	if (n == 0) {
+		lg_fail(c, LG_E_EOF);
+		return;
+	}
+	if (now >= lg_win_start && now < lg_win_end)
+		lg_bytes += (uint64_t)n;
+}
+
+static void
+lg_event(struct lg_client *c, uint32_t events, uint64_t now)
+{
+	switch (c->c_state) {
+	case LG_CONNECTING:
+		lg_connected(c);
+		break;
+	case LG_REPLY:
+		lg_read_reply(c);
+		break;
+	case LG_ECHO:
+		lg_read_echo(c, now);
+		break;
+	case LG_STREAM:
+		lg_read_stream(c, now);
+		break;
+	case LG_HELD:
+		/* Nothing may arrive on a held tunnel: data or EOF is a
+		 * failure the verification pass would report anyway. */
+		if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+			char b;
+			ssize_t n = recv(c->c_fd, &b, 1, MSG_PEEK);
+
+			if (n == 0 || (n == -1 && errno != EAGAIN)) {
+				lg_errors[LG_E_EOF]++;
+				lg_close(c);
+			}
+		}
+		break;
+	case LG_OFF:
+	case LG_VERIFIED:
+		break;
+	}
+}
+
+static void
+lg_raise_nofile(unsigned need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need + 64)
+		fprintf(stderr, "loadgen: descriptor limit %llu is below "
+		    "%u clients\n", (unsigned long long)rl.rlim_cur, need);
+}
+
+/* VmRSS of `pid` in KiB, or -1. */
+static long
+lg_rss_kib(pid_t pid, long *threads)
+{
+	char path[64], line[256];
+	long rss = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			rss = strtol(line + 6, NULL, 10);
+		else if (threads != NULL && strncmp(line, "Threads:", 8) == 0)
+			*threads = strtol(line + 8, NULL, 10);
+	}
+	fclose(f);
+	return rss;
+}
+
+/* User + system CPU seconds of every thread of `pid` so far, or -1. */
+static double
+lg_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* The command name may hold spaces and parentheses: skip past the
+	 * last ')', then fields 3.. follow; utime and stime are 14 and 15. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2,
+		"%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+		&st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int
+lg_cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint32_t
+lg_pct(double p)
+{
+	size_t i;
+
+	if (lg_nlat == 0)
+		return 0;
+	i = (size_t)(p * (double)(lg_nlat - 1) + 0.5);
+	return lg_lat[i];
+}
+
+static void
+lg_print_errors(void)
+{
+	unsigned long total = 0;
+	int e;
+
+	printf("\"errors\": {");
+	for (e = 0; e < LG_E_COUNT; e++) {
+		printf("%s\"%s\": %lu", e ? ", " : "", lg_err_names[e],
+		    lg_errors[e]);
+		total += lg_errors[e];
+	}
+	printf("}, \"errors_total\": %lu, \"first_status\": \"%s\", "
+	       "\"first_errno\": \"%s\"",
+	    total, lg_first_status, lg_first_errno);
+}
+
+/* Dispatch one batch of events; returns how many there were. */
+static int
+lg_poll(int timeout_ms)
+{
+	struct epoll_event ev[LG_EVENTS];
+	uint64_t now;
+	int i, n;
+
+	n = epoll_wait(lg_epfd, ev, LG_EVENTS, timeout_ms);
+	if (n == -1) {
+		if (errno == EINTR)
+			return 0;
+		perror("loadgen: epoll_wait");
+		exit(1);
+	}
+	now = lg_now();
+	for (i = 0; i < n; i++)
+		lg_event(ev[i].data.ptr, ev[i].events, now);
+	return n;
+}
+
+static void
+lg_run_timed(void)
+{
+	uint64_t t0 = lg_now();
+	unsigned i;
+
+	lg_win_start = t0 + (uint64_t)(opt.warmup * 1e9);
+	lg_win_end = lg_win_start + (uint64_t)(opt.duration * 1e9);
+	for (i = 0; i < opt.clients; i++)
+		lg_start(&lg_clients[i], t0);
+	for (;;) {
+		uint64_t now = lg_now();
+		bool retrying = false;
+
+		if (opt.pid > 0 && lg_cpu_start < 0 && now >= lg_win_start)
+			lg_cpu_start = lg_cpu_s(opt.pid);
+		if (now >= lg_win_end) {
+			if (opt.pid > 0)
+				lg_cpu_end = lg_cpu_s(opt.pid);
+			break;
+		}
+		for (i = 0; i < opt.clients; i++) {
+			struct lg_client *c = &lg_clients[i];
+
+			if (c->c_state != LG_OFF)
+				continue;
+			if (c->c_retry <= now)
+				lg_start(c, now);
+			else
+				retrying = true;
+		}
+		lg_poll(retrying ? 1 : 10);
+	}
+	lg_stopping = true;
+	for (i = 0; i < opt.clients; i++)
+		lg_close(&lg_clients[i]);
+}
+
+/* The -p process's CPU seconds over the measured window, or -1. */
+static double
+lg_cpu_used(void)
+{
+	if (lg_cpu_start < 0 || lg_cpu_end < 0)
+		return -1;
+	return lg_cpu_end - lg_cpu_start;
+}
+
+static void
+lg_report_rate(void)
+{
+	qsort(lg_lat, lg_nlat, sizeof(*lg_lat), lg_cmp_u32);
+	printf("{\"mode\": \"rate\", \"clients\": %u, \"seconds\": %.3f, "
+	       "\"completions\": %llu, \"rate\": %.1f, \"p50_us\": %u, "
+	       "\"p99_us\": %u, \"max_us\": %u, \"cpu_s\": %.2f, ",
+	    opt.clients, opt.duration, (unsigned long long)lg_done,
+	    (double)lg_done / opt.duration, lg_pct(0.50), lg_pct(0.99),
+	    lg_nlat ? lg_lat[lg_nlat - 1] : 0, lg_cpu_used());
+	lg_print_errors();
+	printf("}\n");
+}
+
+static void
+lg_report_bulk(void)
+{
+	printf("{\"mode\": \"bulk\", \"tunnels\": %u, \"seconds\": %.3f, "
+	       "\"bytes\": %llu, \"mbps\": %.1f, \"cpu_s\": %.2f, ",
+	    opt.clients, opt.duration, (unsigned long long)lg_bytes,
+	    (double)lg_bytes / opt.duration / 1e6, lg_cpu_used());
+	lg_print_errors();
+	printf("}\n");
+}
+
+static unsigned
+lg_count(enum lg_state s)
+{
+	unsigned i, k = 0;
+
+	for (i = 0; i < opt.clients; i++)
+		k += lg_clients[i].c_state == s;
+	return k;
+}
+
+static void
+lg_run_idle(void)
+{
+	uint64_t t0, deadline, t_open, settle;
+	unsigned next = 0, inflight, held, i;
+	long before, after, thr_before = 0, thr_after = 0;
+
+	if (opt.pid > 0 && (before = lg_rss_kib(opt.pid, &thr_before)) < 0) {
+		fprintf(stderr, "loadgen: cannot read VmRSS of %d\n",
+		    (int)opt.pid);
+		exit(1);
+	} else if (opt.pid <= 0)
+		before = 0;
+	t0 = lg_now();
+	deadline = t0 + (uint64_t)(opt.timeout * 1e9);
+	/* Open them, at most opt.inflight handshakes at a time; a failure
+	 * is counted, not retried (an idle tunnel that cannot be opened is
+	 * the finding). */
+	for (;;) {
+		inflight = 0;
+		for (i = 0; i < next; i++) {
+			enum lg_state s = lg_clients[i].c_state;
+
+			inflight += s == LG_CONNECTING || s == LG_REPLY;
+		}
+		while (next < opt.clients && inflight < opt.inflight) {
+			lg_start(&lg_clients[next++], lg_now());
+			inflight++;
+		}
+		if ((next == opt.clients && inflight == 0) ||
+		    lg_now() >= deadline)
+			break;
+		lg_poll(10);
+	}
+	t_open = lg_now();
+	for (i = 0; i < opt.clients; i++) {
+		struct lg_client *c = &lg_clients[i];
+
+		if (c->c_state == LG_CONNECTING || c->c_state == LG_REPLY) {
+			lg_errors[LG_E_TIMEOUT]++;
+			lg_close(c);
+		}
+	}
+	/* Let the proxy finish whatever it does after the reply. */
+	settle = lg_now() + 1000000000ull;
+	while (lg_now() < settle)
+		lg_poll(50);
+	held = lg_count(LG_HELD);
+	after = opt.pid > 0 ? lg_rss_kib(opt.pid, &thr_after) : 0;
+	/* Verify: one echo through every held tunnel, all at once. */
+	lg_done = 0;
+	for (i = 0; i < opt.clients; i++) {
+		struct lg_client *c = &lg_clients[i];
+
+		if (c->c_state == LG_HELD)
+			lg_send_payload(c);
+	}
+	deadline = lg_now() + (uint64_t)(opt.timeout * 1e9);
+	while (lg_count(LG_ECHO) > 0 && lg_now() < deadline)
+		lg_poll(50);
+	for (i = 0; i < opt.clients; i++) {
+		struct lg_client *c = &lg_clients[i];
+
+		if (c->c_state == LG_ECHO) {
+			lg_errors[LG_E_TIMEOUT]++;
+			lg_close(c);
+		}
+	}
+	printf("{\"mode\": \"idle\", \"tunnels\": %u, \"held\": %u, "
+	       "\"open_seconds\": %.3f, \"rss_before_kib\": %ld, "
+	       "\"rss_after_kib\": %ld, \"bytes_per_tunnel\": %.0f, "
+	       "\"threads_before\": %ld, \"threads_after\": %ld, "
+	       "\"verified\": %llu, ",
+	    opt.clients, held, (double)(t_open - t0) / 1e9, before, after,
+	    held ? (double)(after - before) * 1024.0 / held : 0.0, thr_before,
+	    thr_after, (unsigned long long)lg_done);
+	lg_print_errors();
+	printf("}\n");
+	for (i = 0; i < opt.clients; i++)
+		lg_close(&lg_clients[i]);
+}
+
+int
+main(int argc, char **argv)
+{
+	bool have_direct = false;
+	size_t i;
+	int ch;
+
+	if (argc < 2)
+		lg_usage();
+	if (strcmp(argv[1], "rate") == 0)
+		opt.mode = LG_RATE;
+	else if (strcmp(argv[1], "bulk") == 0)
+		opt.mode = LG_BULK;
+	else if (strcmp(argv[1], "idle") == 0)
+		opt.mode = LG_IDLE;
+	else
+		lg_usage();
+	optind = 2;
+	while ((ch = getopt(argc, argv, "t:P:D:u:c:d:w:s:p:k:T:")) != -1) {
+		switch (ch) {
+		case 't':
+			opt.authority = optarg;
+			break;
+		case 'P':
+			if (lg_parse_addr(optarg, &opt.proxy) == -1)
+				lg_usage();
+			break;
+		case 'D':
+			if (lg_parse_addr(optarg, &opt.direct) == -1)
+				lg_usage();
+			have_direct = true;
+			break;
+		case 'u':
+			opt.userpass = optarg;
+			break;
+		case 'c':
+			opt.clients = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'd':
+			opt.duration = strtod(optarg, NULL);
+			break;
+		case 'w':
+			opt.warmup = strtod(optarg, NULL);
+			break;
+		case 's':
+			opt.size = strtoul(optarg, NULL, 10);
+			break;
+		case 'p':
+			opt.pid = (pid_t)strtol(optarg, NULL, 10);
+			break;
+		case 'k':
+			opt.inflight = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'T':
+			opt.timeout = strtod(optarg, NULL);
+			break;
+		default:
+			lg_usage();
+		}
+	}
+	if (opt.clients == 0 || opt.duration <= 0 || opt.size == 0 ||
+	    opt.size > LG_ECHO_MAX || opt.inflight == 0 ||
+	    (opt.proxy.sin_port == 0 && !have_direct) ||
+	    (opt.proxy.sin_port != 0 && opt.authority == NULL))
+		lg_usage();
+	signal(SIGPIPE, SIG_IGN);
+	lg_raise_nofile(opt.clients);
+	if (opt.proxy.sin_port != 0)
+		lg_build_request();
+	/* 'E' first: the target echoes whatever does not start with G, H
+	 * or S. */
+	for (i = 0; i < opt.size; i++)
+		lg_payload[i] = (char)('E' + i % 20);
+	if ((lg_clients = calloc(opt.clients, sizeof(*lg_clients))) == NULL ||
+	    (lg_epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
+		perror("loadgen");
+		return 1;
+	}
+	for (i = 0; i < opt.clients; i++)
+		lg_clients[i].c_fd = -1;
+	switch (opt.mode) {
+	case LG_RATE:
+		lg_run_timed();
+		lg_report_rate();
+		break;
+	case LG_BULK:
+		lg_run_timed();
+		lg_report_bulk();
+		break;
+	case LG_IDLE:
+		lg_run_idle();
+		break;
+	}
+	return 0;
+}
