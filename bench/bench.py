@@ -766,7 +766,7 @@ def write_results(args, mach, raw, med, anomalies, remarks, logged, started, wal
         L.append(f"| CPU use during the run | {mach['cpu_busy'] * 100:.0f} % of all CPUs busy: "
                  f"{mach['cpu_own'] * 100:.0f} % the benchmark's processes, **{other * 100:.0f} %"
                  " other processes** |")
-    L.append(f"| sluice | {mach['sluice']}, one event loop (no `workers` yet) |")
+    L.append(f"| sluice | {mach['sluice']}, `workers auto` (one event loop per CPU) |")
     L.append(f"| Squid | {mach['squid']} |")
     L.append(f"| tinyproxy | {mach['tinyproxy']} |")
     L.append(f"| wrk | {mach['wrk']} |")
