@@ -62,10 +62,27 @@ static int
 http_on_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct http_head *h = http_self(p);
+	struct http_field *f;
 
 	if (h->hh_done)
 		return 0;
 	h->hh_in_value = true;
+	f = &h->hh_fields[h->hh_nfields - 1];
+	/* A value starts right after "name:" and blanks; anything else is a
+	 * fold whose first line was empty (http_span_add sees the others). */
+	if (f->value.len == 0 && len > 0) {
+		const char *k = h->hh_base + f->name.off + f->name.len;
+
+		if (*k++ != ':') {
+			h->hh_fold = true;
+			return -1;
+		}
+		for (; k < at; k++)
+			if (*k != ' ' && *k != '\t') {
+				h->hh_fold = true;
+				return -1;
+			}
+	}
 	return http_span_add(&h->hh_fields[h->hh_nfields - 1].value, h, at,
 	    len);
 }
@@ -170,8 +187,12 @@ http_body_eof(struct http_head *h)
 		return HTTP_BODY_DONE;
 	/* Still paused after the head: llhttp has not yet set up how the
 	 * message ends, but its flags already say whether a close does. */
-	if (!h->hh_body_fed)
-		return http_head_needs_eof(h) ? HTTP_BODY_DONE : HTTP_BODY_ERROR;
+	if (!h->hh_body_fed) {
+		if (http_head_needs_eof(h))
+			return HTTP_BODY_DONE;
+		h->hh_error = "the message was cut short";
+		return HTTP_BODY_ERROR;
+	}
 	if (llhttp_get_errno(&h->hh_parser) == HPE_PAUSED)
 		llhttp_resume(&h->hh_parser);
 	/* on_message_complete pauses, so success may read as HPE_PAUSED. */
@@ -278,6 +299,7 @@ http_head_check(const struct http_head *h, const char *buf, const char **why)
 			*why = "empty header field name";
 			return -1;
 		}
+
 		if (f->name.len + f->value.len > HTTP_MAX_LINE) {
 			*why = "header line too long";
 			return -1;

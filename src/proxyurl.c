@@ -2,6 +2,7 @@
 /* Proxy URLs and the PROXY_* variables; see proxyurl.h. Written by hand:
  * libcurl's URL API would do the parsing but is a large dependency for one
  * string, and no Debian library does the variable conventions. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -96,6 +97,24 @@ proxyurl_port(const char *s, size_t len, uint16_t *port)
 	return 0;
 }
 
+/* A host a URL can carry back: a name or IPv4 address of [A-Za-z0-9.-_],
+ * or (bracketed in the URL) an IPv6 address. */
+static bool
+proxyurl_bad_host(const char *h, bool v6)
+{
+	struct in6_addr a;
+	size_t i;
+
+	if (v6)
+		return inet_pton(AF_INET6, h, &a) != 1;
+	for (i = 0; h[i] != '\0'; i++)
+		if (!((h[i] >= 'a' && h[i] <= 'z') || (h[i] >= 'A' &&
+		    h[i] <= 'Z') || (h[i] >= '0' && h[i] <= '9') ||
+		    h[i] == '.' || h[i] == '-' || h[i] == '_'))
+			return true;
+	return false;
+}
+
 int
 proxyurl_parse(const char *url, struct proxyurl *u, char *err, size_t errlen)
 {
@@ -155,6 +174,11 @@ proxyurl_parse(const char *url, struct proxyurl *u, char *err, size_t errlen)
 	if (u->pu_host == NULL || u->pu_host[0] == '\0') {
 		proxyurl_free(u);
 		return proxyurl_fail(err, errlen, "the proxy URL has no host");
+	}
+	if (proxyurl_bad_host(u->pu_host, *hs == '[')) {
+		proxyurl_free(u);
+		return proxyurl_fail(err, errlen,
+		    "the proxy URL's host is not a name or an address");
 	}
 	if (colon != NULL && proxyurl_port(colon + 1,
 	    (size_t)(end - colon - 1), &u->pu_port) == -1) {

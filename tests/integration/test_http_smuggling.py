@@ -62,6 +62,17 @@ ROWS = [
         + b"0\r\n\r\n" + HIDDEN, BAD, NOTHING),
     Row("te-and-cl", POST + b"Transfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n"
         + b"0\r\n\r\n" + HIDDEN, BAD, NOTHING),
+    # An upgrade request with a body: after an upgrade the bytes belong to the new protocol,
+    # so proxy and origin would disagree on where the next request starts (found by the
+    # rewrite fuzzer: the origin could be made to serve a request sluice never saw).
+    Row("upgrade-websocket-with-body", GET + b"Connection: Upgrade\r\nUpgrade: websocket\r\n"
+        + b"Content-Length: 5\r\n\r\nhello" + HIDDEN, BAD, NOTHING),
+    Row("upgrade-h2c-with-chunked-body", GET + b"Connection: Upgrade, HTTP2-Settings\r\n"
+        + b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n"
+        + b"Transfer-Encoding: chunked\r\n\r\n" + CHUNKED_HELLO + HIDDEN, BAD, NOTHING),
+    # An empty first line folded onto the next: refused like any obs-fold.
+    Row("obs-fold-empty-first-line", GET + b"X-Folded:\r\n value\r\n\r\n" + HIDDEN, BAD,
+        NOTHING),
     # Transfer-Encoding other than a final `chunked`.
     Row("te-chunked-gzip", POST + b"Transfer-Encoding: chunked, gzip\r\n\r\n" + CHUNKED_HELLO
         + HIDDEN, BAD, NOTHING),
