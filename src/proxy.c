@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "accesslog.h"
@@ -527,6 +528,10 @@ proxy_inbox_ready(struct ev_loop *loop, int fd, unsigned events, void *arg)
 		case PROXY_MSG_STOP:
 			ev_stop(loop);
 			break;
+		case PROXY_MSG_SYNC:
+			__atomic_store_n(&px->px_synced, (unsigned)m->pm_fd,
+			    __ATOMIC_RELEASE);
+			break;
 		}
 		free(m);
 	}
@@ -552,6 +557,23 @@ proxy_post(struct proxy *px, enum proxy_msg_kind kind, struct config *cfg,
 	pthread_mutex_unlock(&px->px_inbox_lock);
 	(void)!write(px->px_inbox_fd, &one, sizeof(one));
 	return 0;
+}
+
+int
+proxy_sync(struct proxy *px)
+{
+	struct timespec ms = { 0, 1000000 };
+	unsigned seq = ++px->px_sync_sent;
+	int i;
+
+	if (proxy_post(px, PROXY_MSG_SYNC, NULL, (int)seq, NULL) == -1)
+		return -1;
+	for (i = 0; i < 2000; i++) {
+		if (__atomic_load_n(&px->px_synced, __ATOMIC_ACQUIRE) == seq)
+			return 0;
+		nanosleep(&ms, NULL);
+	}
+	return -1;
 }
 
 /* Messages nobody will read any more: release what they carry. */

@@ -47,6 +47,8 @@ struct proxy {
 	int			 px_inbox_fd;	/* eventfd: messages waiting */
 	pthread_mutex_t		 px_inbox_lock;
 	struct proxy_msg	*px_inbox;	/* newest first */
+	unsigned		 px_synced;	/* last SYNC applied (atomic) */
+	unsigned		 px_sync_sent;	/* last SYNC posted */
 	bool			 px_quiet;	/* no "listening on" notices */
 	struct upstream		*px_upstream;	/* chain through it (borrowed) */
 	struct ev_timer		 px_accept_retry;	/* after EMFILE */
@@ -63,6 +65,7 @@ enum proxy_msg_kind {
 	PROXY_MSG_REOPEN,		/* reopen the access log */
 	PROXY_MSG_STOP_ACCEPTING,	/* close every listener */
 	PROXY_MSG_STOP,			/* leave the loop */
+	PROXY_MSG_SYNC,			/* acknowledge (proxy_sync) */
 };
 
 /* Start the authentication threads shared by every worker (once, before
@@ -96,6 +99,11 @@ struct listener *proxy_adopt_listener(struct proxy *px, int fd,
  * for PROXY_MSG_ADOPT, `addr` for PROXY_MSG_UNLISTEN. Returns 0 or -1. */
 int proxy_post(struct proxy *px, enum proxy_msg_kind kind, struct config *cfg,
     int fd, const struct sockaddr_storage *addr);
+
+/* Wait (up to two seconds) until the worker has applied every message
+ * posted before this call, so that e.g. a closed listener is closed in every
+ * worker when the caller says so. Main thread only. Returns 0 or -1. */
+int proxy_sync(struct proxy *px);
 
 /* Swap in `n` (takes over the reference), adjusting what depends on it
  * (resolver servers, access log path and format). Worker thread only. */

@@ -389,6 +389,10 @@ serve_reload(struct serve *sv, const char *why)
 		log_warnx("reload: user, group and workers take effect at the "
 		    "next restart");
 	serve_relisten(sv, n, &added, &removed);
+	/* Listeners are opened and closed in every worker before we say so. */
+	if (added + removed > 0)
+		for (w = 1; w < sv->sv_nworkers; w++)
+			proxy_sync(sv->sv_workers[w]);
 	serve_log_diff(o, n, added, removed);
 	/* Every worker swaps on its own thread; each gets a reference. */
 	for (w = 1; w < sv->sv_nworkers; w++)
@@ -473,14 +477,16 @@ serve_stop(struct serve *sv, const char *sig)
 	}
 	sv->sv_stopping = true;
 	serve_notify("STOPPING=1");
+	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
+		proxy_unlisten(px, &px->px_listeners[i]);
+	for (w = 1; w < sv->sv_nworkers; w++) {
+		proxy_post(sv->sv_workers[w], PROXY_MSG_STOP_ACCEPTING, NULL,
+		    -1, NULL);
+		proxy_sync(sv->sv_workers[w]);
+	}
 	log_info("%s: no longer accepting; waiting up to %ums for %u "
 	    "connection%s", sig, px->px_cfg->c_shutdown_grace_ms, open,
 	    open == 1 ? "" : "s");
-	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
-		proxy_unlisten(px, &px->px_listeners[i]);
-	for (w = 1; w < sv->sv_nworkers; w++)
-		proxy_post(sv->sv_workers[w], PROXY_MSG_STOP_ACCEPTING, NULL,
-		    -1, NULL);
 	ev_timer_stop(px->px_loop, &sv->sv_debounce);
 	sv->sv_deadline = ev_now(px->px_loop) + px->px_cfg->c_shutdown_grace_ms;
 	serve_drain(px->px_loop, &sv->sv_drain, sv);
