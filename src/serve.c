@@ -389,15 +389,14 @@ serve_reload(struct serve *sv, const char *why)
 		log_warnx("reload: user, group and workers take effect at the "
 		    "next restart");
 	serve_relisten(sv, n, &added, &removed);
-	/* Listeners are opened and closed in every worker before we say so. */
-	if (added + removed > 0)
-		for (w = 1; w < sv->sv_nworkers; w++)
-			proxy_sync(sv->sv_workers[w]);
-	serve_log_diff(o, n, added, removed);
-	/* Every worker swaps on its own thread; each gets a reference. */
+	/* Every worker swaps on its own thread (each gets a reference), and
+	 * all have, listeners included, before the summary says so. */
 	for (w = 1; w < sv->sv_nworkers; w++)
 		proxy_post(sv->sv_workers[w], PROXY_MSG_CONFIG, config_ref(n),
 		    -1, NULL);
+	for (w = 1; w < sv->sv_nworkers; w++)
+		proxy_sync(sv->sv_workers[w]);
+	serve_log_diff(o, n, added, removed);
 	proxy_apply_config(px, n);	/* drops our reference to o */
 	serve_watch_all(sv);
 	serve_notify("READY=1");
@@ -522,6 +521,8 @@ serve_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			for (w = 1; w < sv->sv_nworkers; w++)
 				proxy_post(sv->sv_workers[w], PROXY_MSG_REOPEN,
 				    NULL, -1, NULL);
+			for (w = 1; w < sv->sv_nworkers; w++)
+				proxy_sync(sv->sv_workers[w]);
 			break;
 		}
 		}
