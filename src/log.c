@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Diagnostics to stderr and the abort-on-failure allocators used at start-up. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +10,19 @@
 #include "log.h"
 
 static int log_debug_on;
+/* Set by the thread that owns the terminal, read by any that logs. */
+static atomic_bool log_crlf_on;
 
 void
 log_init(int debug)
 {
 	log_debug_on = debug;
+}
+
+void
+log_crlf(bool on)
+{
+	log_crlf_on = on;
 }
 
 /* One write(2) per message so lines from several threads never interleave. */
@@ -28,15 +37,17 @@ log_vemit(const char *fmt, va_list ap, int err)
 	if (m < 0)
 		m = 0;
 	len = (size_t)n + (size_t)m;
-	if (len > sizeof(buf) - 2)
-		len = sizeof(buf) - 2;
+	if (len > sizeof(buf) - 3)
+		len = sizeof(buf) - 3;
 	if (err) {
 		int k = snprintf(buf + len, sizeof(buf) - len, ": %s", strerror(err));
 		if (k > 0)
 			len += (size_t)k;
-		if (len > sizeof(buf) - 2)
-			len = sizeof(buf) - 2;
+		if (len > sizeof(buf) - 3)
+			len = sizeof(buf) - 3;
 	}
+	if (log_crlf_on)
+		buf[len++] = '\r';
 	buf[len++] = '\n';
 	(void)!write(STDERR_FILENO, buf, len);
 }

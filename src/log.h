@@ -5,9 +5,13 @@
 #define SLUICE_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 /* Set the verbosity: 0 = warnings and info, 1 = also debug. */
 void log_init(int debug);
+
+/* End messages with "\r\n" (while the terminal is raw) or "\n". */
+void log_crlf(bool on);
 
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

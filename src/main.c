@@ -212,20 +212,8 @@ cmd_url(int argc, char **argv)
 		return usage_error(usage_url, "unexpected argument",
 		    argv[optind]);
 	if (envfile != NULL) {
-		FILE *fp = fopen(envfile, "re");
-		char buf[65536];
-		size_t len;
-
-		if (fp == NULL) {
-			fprintf(stderr, "sluice: %s: %s\n", envfile,
-			    strerror(errno));
-			return EXIT_USAGE;
-		}
-		len = fread(buf, 1, sizeof(buf), fp);
-		fclose(fp);
-		r = proxyurl_envfile_parse(&ef, buf, len, err, sizeof(err));
-		explicit_bzero(buf, sizeof(buf));
-		if (r == -1) {
+		if (proxyurl_envfile_load(&ef, envfile, err, sizeof(err)) ==
+		    -1) {
 			fprintf(stderr, "sluice: %s: %s\n", envfile, err);
 			return EXIT_USAGE;
 		}

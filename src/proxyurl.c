@@ -460,3 +460,51 @@ proxyurl_envfile_get(void *ctx, const char *name)
 			return ef->pe_values[i - 1];
 	return getenv(name);
 }
+
+int
+proxyurl_envfile_load(struct proxyurl_envfile *ef, const char *path,
+    char *err, size_t errlen)
+{
+	char buf[65536];
+	size_t len = 0;
+	ssize_t n;
+	int fd, r;
+
+	memset(ef, 0, sizeof(*ef));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	while (len < sizeof(buf) &&
+	    (n = read(fd, buf + len, sizeof(buf) - len)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "%s", strerror(errno));
+			close(fd);
+			explicit_bzero(buf, len);
+			return -1;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len == sizeof(buf)) {
+		snprintf(err, errlen, "larger than %zu bytes", sizeof(buf) - 1);
+		explicit_bzero(buf, len);
+		return -1;
+	}
+	r = proxyurl_envfile_parse(ef, buf, len, err, errlen);
+	explicit_bzero(buf, len);
+	return r;
+}
+
+bool
+proxyurl_names_secret_file(const char *name, size_t len)
+{
+	static const char dir[] = "CREDENTIALS_DIRECTORY";
+
+	if (len == sizeof(dir) - 1 && memcmp(name, dir, len) == 0)
+		return true;
+	return len > 11 && memcmp(name, "PROXY_", 6) == 0 &&
+	    memcmp(name + len - 5, "_FILE", 5) == 0;
+}

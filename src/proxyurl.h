@@ -60,6 +60,17 @@ struct proxyurl_envfile {
 int proxyurl_envfile_parse(struct proxyurl_envfile *ef, const char *buf,
     size_t len, char *err, size_t errlen);
 
+/* Read the env file at `path` (at most 64 KiB) and parse it. Returns 0,
+ * or -1 with a message in `err` (a strerror or "line N: ...", never a
+ * value). */
+int proxyurl_envfile_load(struct proxyurl_envfile *ef, const char *path,
+    char *err, size_t errlen);
+
+/* Does the variable `name` (`len` bytes) name a file or directory that
+ * holds credentials by the conventions above: PROXY_*_FILE or
+ * CREDENTIALS_DIRECTORY? */
+bool proxyurl_names_secret_file(const char *name, size_t len);
+
 /* Lookup in an env file, falling back to the environment (ctx is the
  * struct proxyurl_envfile). */
 const char *proxyurl_envfile_get(void *ctx, const char *name);

@@ -30,6 +30,7 @@
 #include "proxyurl.h"
 #include "run.h"
 #include "sandbox.h"
+#include "ttyrelay.h"
 #include "upstream.h"
 
 #define RUN_EXIT_FAIL	125
@@ -53,6 +54,7 @@ static const char run_usage[] =
 "      --upstream URL|env   leave through another proxy (http://user:pass@host:port,\n"
 "                           or 'env': PROXY_HOST, PROXY_PORT, PROXY_USER, PROXY_PASS);\n"
 "                           the credentials never enter the sandbox\n"
+"      --env-file FILE      with --upstream env: read KEY=VALUE lines first\n"
 "      --log FILE           write this run's access log (Squid format)\n"
 "  -q, --quiet              do not report denials on stderr\n"
 "      --clean-env          start the command with an empty environment\n"
@@ -75,6 +77,7 @@ struct run_opts {
 	size_t		 ro_nhosts;
 	const char	*ro_log;
 	char		*ro_upstream;	/* argv string, wiped after parsing */
+	const char	*ro_env_file;
 	const char	*ro_env[RUN_MAX_LIST];
 	size_t		 ro_nenv;
 	unsigned	 ro_port;
@@ -107,7 +110,7 @@ static int
 run_parse(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_ALLOW = 256, O_CIDR, O_HOSTS, O_PORT, O_LOG, O_CLEAN, O_ENV,
-	    O_UNIX, O_NOISO, O_UPSTREAM };
+	    O_UNIX, O_NOISO, O_UPSTREAM, O_ENVFILE };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "allow", required_argument, NULL, O_ALLOW },
@@ -116,6 +119,7 @@ run_parse(int argc, char **argv, struct run_opts *o)
 		{ "port", required_argument, NULL, O_PORT },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "upstream", required_argument, NULL, O_UPSTREAM },
+		{ "env-file", required_argument, NULL, O_ENVFILE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "clean-env", no_argument, NULL, O_CLEAN },
 		{ "env", required_argument, NULL, O_ENV },
@@ -157,6 +161,9 @@ run_parse(int argc, char **argv, struct run_opts *o)
 		case O_UPSTREAM:
 			o->ro_upstream = optarg;
 			break;
+		case O_ENVFILE:
+			o->ro_env_file = optarg;
+			break;
 		case 'q':
 			o->ro_quiet = true;
 			break;
@@ -186,6 +193,9 @@ run_parse(int argc, char **argv, struct run_opts *o)
 		return r;
 	if (optind >= argc)
 		return run_usage_error("no command given", NULL);
+	if (o->ro_env_file != NULL && (o->ro_upstream == NULL ||
+	    strcmp(o->ro_upstream, "env") != 0))
+		return run_usage_error("--env-file is for --upstream env", NULL);
 	o->ro_cmd = argv + optind;
 	return 0;
 }
@@ -330,14 +340,13 @@ run_env_set(struct run_env *e, const char *name, const char *value)
 	e->re_vars[e->re_n] = NULL;
 }
 
-/* Does an inherited variable carry proxy credentials? Upstream secrets and
- * any proxy URL with userinfo stay with the launcher. */
+/* Does an inherited variable carry proxy credentials, or name a file that
+ * does? Upstream secrets, the credential files' names and any proxy URL
+ * with userinfo stay with the launcher. */
 static bool
 run_env_secret(const char *entry)
 {
-	static const char *const names[] = {
-		"PROXY_USER", "PROXY_PASS", "PROXY_USER_FILE", "PROXY_PASS_FILE",
-	};
+	static const char *const names[] = { "PROXY_USER", "PROXY_PASS" };
 	const char *eq = strchr(entry, '='), *v, *at, *slash;
 	size_t i, nlen;
 
@@ -347,6 +356,8 @@ run_env_secret(const char *entry)
 		if (run_env_is(entry, names[i]))
 			return true;
 	nlen = (size_t)(eq - entry);
+	if (proxyurl_names_secret_file(entry, nlen))
+		return true;
 	if (nlen < 5 || strncasecmp(eq - 5, "proxy", 5) != 0)
 		return false;
 	v = eq + 1;
@@ -422,6 +433,33 @@ run_env_free(char **env)
 	free(env);
 }
 
+/* Every file or directory a credential may come from: what CREDENTIALS_
+ * DIRECTORY and the PROXY_*_FILE variables name, in the environment and in
+ * the env file, and the env file itself. The sandbox covers them all,
+ * whether this run read them or not: they are the user's secrets either
+ * way. Returns how many were stored in `paths` (absolute, to free). */
+static size_t
+run_secret_paths(const struct run_opts *o, const struct proxyurl_envfile *ef,
+    char **paths, size_t max)
+{
+	size_t n = 0, i;
+
+	for (i = 0; environ[i] != NULL && n < max; i++) {
+		const char *eq = strchr(environ[i], '=');
+
+		if (eq != NULL && eq[1] != '\0' && proxyurl_names_secret_file(
+		    environ[i], (size_t)(eq - environ[i])))
+			paths[n++] = run_abspath(eq + 1);
+	}
+	for (i = 0; i < ef->pe_count && n < max; i++)
+		if (ef->pe_values[i][0] != '\0' && proxyurl_names_secret_file(
+		    ef->pe_keys[i], strlen(ef->pe_keys[i])))
+			paths[n++] = run_abspath(ef->pe_values[i]);
+	if (o->ro_env_file != NULL && n < max)
+		paths[n++] = run_abspath(o->ro_env_file);
+	return n;
+}
+
 /* The launcher's loop: forward signals, stop when the child exits. */
 struct run_loop {
 	struct ev_io	 rl_io;
@@ -429,6 +467,8 @@ struct run_loop {
 	pid_t		 rl_child;
 	int		 rl_status;
 	bool		 rl_done;
+	bool		 rl_forward_all;	/* also terminal-made signals */
+	struct ttyrelay	*rl_tty;
 };
 
 static void
@@ -450,9 +490,14 @@ run_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			}
 			continue;
 		}
-		/* Terminal signals already reached the command through its
-		 * process group; pass on only what a process sent us. */
-		if (si.ssi_code != SI_KERNEL)
+		if (si.ssi_signo == SIGWINCH) {
+			ttyrelay_resize(rl->rl_tty);
+			continue;
+		}
+		/* The sandboxed command has a session of its own, so what the
+		 * terminal sent us is for it too. An unisolated command shares
+		 * our process group and got those already. */
+		if (rl->rl_forward_all || si.ssi_code != SI_KERNEL)
 			kill(rl->rl_child, (int)si.ssi_signo);
 	}
 }
@@ -468,6 +513,7 @@ run_signals_block(sigset_t *set)
 	sigaddset(set, SIGQUIT);
 	sigaddset(set, SIGUSR1);
 	sigaddset(set, SIGUSR2);
+	sigaddset(set, SIGWINCH);
 	return sigprocmask(SIG_BLOCK, set, NULL);
 }
 
@@ -504,11 +550,12 @@ run_token(struct config *cfg, char *token, size_t len)
 	return r;
 }
 
-/* The upstream proxy from --upstream URL or --upstream env. A URL given on
- * the command line is wiped from our argv at once (it is visible in the
- * process list until then: prefer env). */
+/* The upstream proxy from --upstream URL or --upstream env (the env file's
+ * lines first, then the environment). A URL given on the command line is
+ * wiped from our argv at once (it is visible in the process list until
+ * then: prefer env). */
 static struct upstream *
-run_upstream(char *arg)
+run_upstream(char *arg, struct proxyurl_envfile *ef)
 {
 	struct proxyurl u;
 	struct upstream *up;
@@ -516,7 +563,7 @@ run_upstream(char *arg)
 	int r;
 
 	if (strcmp(arg, "env") == 0)
-		r = proxyurl_from_vars(&u, proxyurl_getenv, NULL, err,
+		r = proxyurl_from_vars(&u, proxyurl_envfile_get, ef, err,
 		    sizeof(err));
 	else {
 		r = proxyurl_parse(arg, &u, err, sizeof(err));
@@ -558,27 +605,41 @@ int
 run_main(int argc, char **argv)
 {
 	struct run_loop rl = { .rl_sigfd = -1, .rl_child = -1 };
+	struct proxyurl_envfile ef = { NULL, NULL, 0 };
 	struct run_opts o;
 	struct config *cfg;
 	struct proxy *px = NULL;
 	struct upstream *up = NULL;
+	struct ttyrelay tr;
 	char err[1024], url[160], token[64] = "", **env = NULL;
-	int fds[SANDBOX_MAX_LISTENERS], ctl = -1, r, rc = RUN_EXIT_FAIL;
-	size_t nfds = 0, i;
+	char *masks[RUN_MAX_LIST];
+	int fds[SANDBOX_MAX_LISTENERS + 1], ctl = -1, pty = -1, r;
+	int rc = RUN_EXIT_FAIL;
+	size_t nfds = 0, nmasks = 0, i;
 	bool auth_started = false;
 	sigset_t set;
 
+	ttyrelay_init(&tr);
+	rl.rl_tty = &tr;
 	if ((r = run_parse(argc, argv, &o)) != 0)
 		return r == 1 ? 0 : r;
 	/* The launcher may hold upstream credentials: no core dumps, no
 	 * ptrace by other processes of this user. */
 	prctl(PR_SET_DUMPABLE, 0);
-	if (o.ro_upstream != NULL && (up = run_upstream(o.ro_upstream)) == NULL)
+	if (o.ro_env_file != NULL &&
+	    proxyurl_envfile_load(&ef, o.ro_env_file, err, sizeof(err)) == -1) {
+		log_warnx("--env-file %s: %s", o.ro_env_file, err);
 		return RUN_EXIT_USAGE;
-	if ((cfg = run_policy(&o)) == NULL) {
-		upstream_free(up);
-		return RUN_EXIT_FAIL;
 	}
+	nmasks = run_secret_paths(&o, &ef, masks, RUN_MAX_LIST);
+	if (o.ro_upstream != NULL &&
+	    (up = run_upstream(o.ro_upstream, &ef)) == NULL) {
+		rc = RUN_EXIT_USAGE;
+		goto early;
+	}
+	proxyurl_envfile_free(&ef);
+	if ((cfg = run_policy(&o)) == NULL)
+		goto early;
 	/* The command is the only client; it authenticates by being inside. */
 	cfg->c_have_users = false;
 	run_fit_connections(cfg);
@@ -593,22 +654,33 @@ run_main(int argc, char **argv)
 
 		snprintf(url, sizeof(url), "http://127.0.0.1:%u", o.ro_port);
 		env = run_environment(&o, cfg, url);
+		memset(&so, 0, sizeof(so));
 		so.sb_port = (uint16_t)o.ro_port;
 		so.sb_allow_unix = o.ro_allow_unix;
+		so.sb_quiet = o.ro_quiet;
+		so.sb_tty = ttyrelay_terminals();
 		so.sb_argv = o.ro_cmd;
 		so.sb_envp = env;
-		rl.rl_child = sandbox_spawn(&so, fds, &nfds, &ctl, err,
+		so.sb_masks = (const char **)masks;
+		so.sb_nmasks = nmasks;
+		rl.rl_child = sandbox_spawn(&so, fds, &nfds, &pty, &ctl, err,
 		    sizeof(err));
+		rl.rl_forward_all = true;
 		run_env_free(env);
 		env = NULL;
 		if (rl.rl_child == -1) {
 			log_warnx("%s", err);
 			config_unref(cfg);
-			return RUN_EXIT_FAIL;
+			goto early;
 		}
 	} else {
 		char e[64];
 
+		if (nmasks > 0)
+			log_warnx("warning: with --no-isolate the command can "
+			    "read the credential files (CREDENTIALS_DIRECTORY, "
+			    "PROXY_*_FILE, --env-file); only the sandbox hides "
+			    "them");
 		if (run_token(cfg, token, sizeof(token)) == -1)
 			fatalx("cannot make a token for --no-isolate");
 		/* Nobody else may use it: the token is required. */
@@ -640,6 +712,7 @@ run_main(int argc, char **argv)
 				log_warn("serving the sandbox's listener");
 				goto out;
 			}
+		nfds = 0;
 	} else {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -679,6 +752,18 @@ run_main(int argc, char **argv)
 		log_warn("signalfd");
 		goto out;
 	}
+	if (pty != -1) {
+		r = ttyrelay_start(&tr, px->px_loop, pty);
+		pty = -1;	/* the relay owns it now */
+		if (r == -1) {
+			log_warn("relaying the sandbox's terminal");
+			goto out;
+		}
+	}
+	if (ctl != -1 && sandbox_start(ctl) == -1) {
+		log_warn("starting the command");
+		goto out;
+	}
 	/* The child may have exited before we watched for it. */
 	if (waitpid(rl.rl_child, &rl.rl_status, WNOHANG) == rl.rl_child)
 		rl.rl_done = true;
@@ -691,6 +776,9 @@ out:
 		kill(rl.rl_child, SIGKILL);
 		waitpid(rl.rl_child, NULL, 0);
 	}
+	/* The command's last words, then the user's terminal back as it was,
+	 * before anything else is said. */
+	ttyrelay_finish(&tr);
 	/* Connections cancel their auth jobs before the workers stop. */
 	if (px != NULL)
 		proxy_close_all(px);
@@ -700,9 +788,21 @@ out:
 	config_unref(cfg);
 	upstream_free(up);
 	run_env_free(env);
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (pty != -1)
+		close(pty);
 	if (ctl != -1)
 		close(ctl);
 	if (rl.rl_sigfd != -1)
 		close(rl.rl_sigfd);
+	for (i = 0; i < nmasks; i++)
+		free(masks[i]);
+	return rc;
+early:
+	proxyurl_envfile_free(&ef);
+	upstream_free(up);
+	for (i = 0; i < nmasks; i++)
+		free(masks[i]);
 	return rc;
 }

@@ -8,23 +8,41 @@
  * the command's prepared environment, so the sandbox starts from a fresh
  * memory image that never held the launcher's secrets (upstream credentials
  * live only in the launcher). That process is PID 1 of the new PID namespace:
- * it mounts a private /proc (the launcher is not visible from inside), brings
- * up loopback, creates the proxy's listening sockets on 127.0.0.1:PORT and
- * [::1]:PORT, and hands them to the launcher over a socketpair with
- * SCM_RIGHTS. The launcher, still in the host's namespaces, accepts on them;
- * no proxy process or bridge socket exists inside. PID 1 then forks the
- * command, which hardens itself (sandbox_harden) and execs.
+ * it leaves the launcher's session, mounts a private /proc (the launcher is
+ * not visible from inside) and a private devpts (the user's other terminals
+ * are not either), covers every credential file the launcher named (an
+ * empty read-only tmpfs over a directory, /dev/null over a file), brings up
+ * loopback, creates the proxy's listening sockets on 127.0.0.1:PORT and
+ * [::1]:PORT and, when the launcher has a terminal, a pseudo-terminal, and
+ * hands them to the launcher over a socketpair with SCM_RIGHTS. The
+ * launcher, still in the host's namespaces, accepts on the sockets and
+ * relays the terminal; no proxy process or bridge socket exists inside.
+ * Once the launcher says "start", PID 1 forks the command, which starts a
+ * session of its own (with the pseudo-terminal as its controlling terminal,
+ * if any), hardens itself (sandbox_harden) and execs.
+ *
+ * Terminal. The command never holds the caller's terminal: a process that
+ * shares it can push keystrokes into it (TIOCSTI) that the caller's shell
+ * runs after the sandbox is gone, or read what the user types elsewhere.
+ * Like container runtimes with `-t`, the command gets its own terminal and
+ * the launcher relays (ttyrelay.c): job control, Ctrl-C, window size and
+ * full-screen programs work inside. The trade-off: keys like Ctrl-Z act on
+ * the command inside, not on `sluice run` itself. The seccomp filter refuses
+ * TIOCSTI as well, for any terminal the command might still open.
  *
  * PID 1 stays as a small init: a namespace's init only receives signals it
  * handles, so the command itself cannot be PID 1 and still be stopped by
- * SIGTERM. It forwards signals sent by a process (terminal-generated ones
- * already reach the command through the foreground process group), reaps
- * orphans, and exits with the command's status. When PID 1 exits the kernel
- * kills everything left inside. If the launcher dies, the control socket
- * reaches EOF (and PR_SET_PDEATHSIG fires): init kills everything and exits.
+ * SIGTERM. It forwards signals sent by a process (the launcher passes on
+ * terminal-generated ones), answers the seccomp filter's notifications
+ * (sysfilter.c: refuse, and say once what was refused), reaps orphans, and
+ * exits with the command's status. When PID 1 exits the kernel kills
+ * everything left inside, daemons included. If the launcher dies, the
+ * control socket reaches EOF (and PR_SET_PDEATHSIG fires): init kills
+ * everything and exits.
  *
  * What this does not isolate: the filesystem (the command sees the host's
- * files with the user's rights), other IPC namespaces, and resource usage.
+ * files with the user's rights, except the credential files), other IPC
+ * namespaces, and resource usage.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +52,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,12 +60,14 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "sandbox.h"
+#include "sysfilter.h"
 
 #define SANDBOX_EXIT_FAIL	125
 
@@ -167,11 +186,13 @@ sandbox_refused(int e, char *err, size_t errlen)
 	    "--no-isolate is for trusted code only", strerror(e), how);
 }
 
-/* Receive the listeners, or an error text, from the sandbox's init. */
+/* Receive the listeners (and the terminal), or an error text, from the
+ * sandbox's init; at least `min` descriptors. */
 static int
-sandbox_receive(int ctl, int *fds, size_t *nfds, char *err, size_t errlen)
+sandbox_receive(int ctl, int *fds, size_t *nfds, size_t min, char *err,
+    size_t errlen)
 {
-	char text[512], cbuf[CMSG_SPACE(sizeof(int) * SANDBOX_MAX_LISTENERS)];
+	char text[512], cbuf[CMSG_SPACE(sizeof(int) * SANDBOX_MAX_FDS)];
 	struct iovec iov = { text, sizeof(text) - 1 };
 	struct msghdr m;
 	struct cmsghdr *cm;
@@ -197,11 +218,11 @@ sandbox_receive(int ctl, int *fds, size_t *nfds, char *err, size_t errlen)
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
 		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (i = 0; i < k && *nfds < SANDBOX_MAX_LISTENERS; i++)
+		for (i = 0; i < k && *nfds < SANDBOX_MAX_FDS; i++)
 			memcpy(&fds[(*nfds)++], CMSG_DATA(cm) + i * sizeof(int),
 			    sizeof(int));
 	}
-	if (strcmp(text, "ok") != 0 || *nfds == 0) {
+	if (strcmp(text, "ok") != 0 || *nfds < min) {
 		while (*nfds > 0)
 			close(fds[--*nfds]);
 		snprintf(err, errlen, "%s", text);
@@ -211,18 +232,19 @@ sandbox_receive(int ctl, int *fds, size_t *nfds, char *err, size_t errlen)
 }
 
 pid_t
-sandbox_spawn(const struct sandbox_opts *o, int *fds, size_t *nfds, int *ctl,
-    char *err, size_t errlen)
+sandbox_spawn(const struct sandbox_opts *o, int *fds, size_t *nfds, int *pty,
+    int *ctl, char *err, size_t errlen)
 {
-	char fdarg[16], portarg[16], flagarg[16], **argv, ready;
-	size_t argc = 0, i;
+	char fdarg[16], portarg[16], flagarg[16], ttyarg[8], **argv, ready;
+	size_t argc = 0, i, k;
 	int sp[2], exe, status;
 	pid_t pid;
 
 	*ctl = -1;
+	*pty = -1;
 	for (i = 0; o->sb_argv[i] != NULL; i++)
 		argc++;
-	if ((argv = calloc(argc + 7, sizeof(*argv))) == NULL) {
+	if ((argv = calloc(argc + o->sb_nmasks + 8, sizeof(*argv))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -241,16 +263,21 @@ sandbox_spawn(const struct sandbox_opts *o, int *fds, size_t *nfds, int *ctl,
 	/* The child's end stays open across exec as a known number. */
 	snprintf(fdarg, sizeof(fdarg), "%d", sp[1]);
 	snprintf(portarg, sizeof(portarg), "%u", (unsigned)o->sb_port);
-	snprintf(flagarg, sizeof(flagarg), "%s", o->sb_allow_unix ? "unix" :
-	    "-");
-	argv[0] = (char *)"sluice";
-	argv[1] = (char *)"__sandbox";
-	argv[2] = fdarg;
-	argv[3] = portarg;
-	argv[4] = flagarg;
-	argv[5] = (char *)"--";
+	snprintf(flagarg, sizeof(flagarg), "%s%s%s",
+	    o->sb_allow_unix ? "unix," : "", o->sb_quiet ? "quiet," : "", "-");
+	snprintf(ttyarg, sizeof(ttyarg), "%u", o->sb_tty & 7u);
+	k = 0;
+	argv[k++] = (char *)"sluice";
+	argv[k++] = (char *)"__sandbox";
+	argv[k++] = fdarg;
+	argv[k++] = portarg;
+	argv[k++] = flagarg;
+	argv[k++] = ttyarg;
+	for (i = 0; i < o->sb_nmasks; i++)
+		argv[k++] = (char *)o->sb_masks[i];
+	argv[k++] = (char *)"--";
 	for (i = 0; i < argc; i++)
-		argv[6 + i] = o->sb_argv[i];
+		argv[k++] = o->sb_argv[i];
 
 	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNET |
 	    CLONE_NEWPID | CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL, NULL);
@@ -284,11 +311,15 @@ sandbox_spawn(const struct sandbox_opts *o, int *fds, size_t *nfds, int *ctl,
 	if (read(sp[0], &ready, 1) != 1 ||
 	    sandbox_map_ids(pid, err, errlen) == -1 ||
 	    write(sp[0], "g", 1) != 1 ||
-	    sandbox_receive(sp[0], fds, nfds, err, errlen) == -1) {
+	    sandbox_receive(sp[0], fds, nfds, o->sb_tty != 0 ? 2 : 1, err,
+	    errlen) == -1) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 		goto fail;
 	}
+	/* The terminal, when asked for, comes after the listeners. */
+	if (o->sb_tty != 0)
+		*pty = fds[--*nfds];
 	close(exe);
 	free(argv);
 	*ctl = sp[0];
@@ -300,6 +331,12 @@ fail:
 	close(exe);
 	free(argv);
 	return -1;
+}
+
+int
+sandbox_start(int ctl)
+{
+	return write(ctl, "s", 1) == 1 ? 0 : -1;
 }
 
 /* ---- inside: PID 1 ---- */
@@ -380,7 +417,7 @@ sandbox_listener(int family, uint16_t port)
 static int
 sandbox_send_fds(int ctl, const int *fds, size_t n)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * SANDBOX_MAX_LISTENERS)];
+	char cbuf[CMSG_SPACE(sizeof(int) * SANDBOX_MAX_FDS)];
 	struct iovec iov = { (void *)"ok", 2 };
 	struct msghdr m;
 	struct cmsghdr *cm;
@@ -399,14 +436,83 @@ sandbox_send_fds(int ctl, const int *fds, size_t n)
 	return sendmsg(ctl, &m, MSG_NOSIGNAL) == -1 ? -1 : 0;
 }
 
+/* Cover one credential file or directory named by the launcher. A path
+ * that does not exist has nothing to hide. */
+static void
+sandbox_mask(int ctl, const char *path)
+{
+	char what[PATH_MAX + 64];
+	struct stat st;
+	int r;
+
+	if (stat(path, &st) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return;
+		snprintf(what, sizeof(what), "cannot hide the credential "
+		    "file %s", path);
+		sandbox_die(ctl, what);
+	}
+	if (S_ISDIR(st.st_mode))
+		r = mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID |
+		    MS_NODEV | MS_NOEXEC, "size=4k,nr_inodes=1,mode=0555");
+	else
+		r = mount("/dev/null", path, NULL, MS_BIND, NULL);
+	if (r == -1) {
+		snprintf(what, sizeof(what), "cannot hide the credential "
+		    "%s %s", S_ISDIR(st.st_mode) ? "directory" : "file", path);
+		sandbox_die(ctl, what);
+	}
+}
+
+/* The sandbox's view of the filesystem: its own /proc and devpts, and the
+ * credential files covered. */
+static void
+sandbox_mounts(int ctl, char **masks, size_t nmasks)
+{
+	size_t i;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
+		sandbox_die(ctl, "cannot make mounts private");
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	    NULL) == -1)
+		sandbox_die(ctl, "cannot mount a private /proc (in a "
+		    "container, masked /proc paths forbid it)");
+	/* A devpts instance of our own: the user's other terminals vanish
+	 * from /dev/pts, and /dev/ptmx makes terminals in this instance.
+	 * Where it is refused (some containers) the host's stays, and the
+	 * seccomp filter still refuses TIOCSTI on whatever is opened. */
+	(void)mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+	    "newinstance,ptmxmode=0666,mode=0620");
+	for (i = 0; i < nmasks; i++)
+		sandbox_mask(ctl, masks[i]);
+}
+
+/* A pseudo-terminal in the sandbox's devpts. Returns the master, with the
+ * slave (not our controlling terminal) in *slave, or -1. */
+static int
+sandbox_open_pty(int *slave)
+{
+	int master;
+
+	if ((master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1)
+		return -1;
+	if (unlockpt(master) == -1 ||
+	    (*slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY |
+	    O_CLOEXEC)) == -1) {
+		close(master);
+		return -1;
+	}
+	return master;
+}
+
 int
-sandbox_harden(bool allow_unix, char *err, size_t errlen)
+sandbox_harden(bool allow_unix, int *notify_fd, char *err, size_t errlen)
 {
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
-	scmp_filter_ctx sc;
-	int cap, r;
+	int cap;
 
+	*notify_fd = -1;
 	if (syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) ==
 	    -1) {
 		int fd;
@@ -430,67 +536,155 @@ sandbox_harden(bool allow_unix, char *err, size_t errlen)
 		    strerror(errno));
 		return -1;
 	}
-	if ((sc = seccomp_init(SCMP_ACT_ALLOW)) == NULL) {
-		snprintf(err, errlen, "seccomp_init failed");
-		return -1;
-	}
-	r = 0;
-	/* A filesystem socket (a Docker or X11 socket, say) is a way out
-	 * that needs no network: refuse creating AF_UNIX sockets. */
-	if (!allow_unix)
-		r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),
-		    SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),
-	    SCMP_SYS(io_uring_setup), 0);
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),
-	    SCMP_SYS(io_uring_enter), 0);
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),
-	    SCMP_SYS(io_uring_register), 0);
-	if (r != 0 || (r = seccomp_load(sc)) != 0) {
-		snprintf(err, errlen, "seccomp filter: %s", strerror(-r));
-		seccomp_release(sc);
-		return -1;
-	}
-	seccomp_release(sc);
-	return 0;
+	return sysfilter_load(allow_unix, notify_fd, err, errlen);
 }
 
-/* The command's side of the fork: harden, exec, report failure. */
+/* Pass the filter's listener to the init over the report socket. */
+static int
+sandbox_send_listener(int report, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { (void *)"n", 1 };
+	struct msghdr m;
+	struct cmsghdr *cm;
+
+	memset(&m, 0, sizeof(m));
+	memset(cbuf, 0, sizeof(cbuf));
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = cbuf;
+	m.msg_controllen = sizeof(cbuf);
+	cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(report, &m, MSG_NOSIGNAL) == -1 ? -1 : 0;
+}
+
+/* The command's side of the fork: a session of its own (with the
+ * sandbox's terminal, if any, on the descriptors in `tty`), harden, exec,
+ * report failure as an errno on `report` (-1: hardening failed). */
 static void __attribute__((noreturn))
-sandbox_exec_command(char **argv, bool allow_unix, int report)
+sandbox_exec_command(char **argv, bool allow_unix, unsigned tty, int slave,
+    int report)
 {
 	char err[256];
 	sigset_t none;
-	int e;
+	int e = -1, fd, nfd;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (sandbox_harden(allow_unix, err, sizeof(err)) == -1) {
-		dprintf(STDERR_FILENO, "sluice: %s\n", err);
-		e = -1;
-		(void)!write(report, &e, sizeof(e));
-		_exit(SANDBOX_EXIT_FAIL);
+	if (setsid() == -1) {
+		snprintf(err, sizeof(err), "setsid: %s", strerror(errno));
+		goto fail;
 	}
+	if (slave != -1) {
+		if (ioctl(slave, TIOCSCTTY, 0) == -1) {
+			snprintf(err, sizeof(err), "cannot give the command "
+			    "its terminal: %s", strerror(errno));
+			goto fail;
+		}
+		for (fd = 0; fd <= 2; fd++)
+			if ((tty & (1u << fd)) && dup2(slave, fd) == -1) {
+				snprintf(err, sizeof(err), "dup2: %s",
+				    strerror(errno));
+				goto fail;
+			}
+		close(slave);
+	}
+	if (sandbox_harden(allow_unix, &nfd, err, sizeof(err)) == -1)
+		goto fail;
+	if (sandbox_send_listener(report, nfd) == -1) {
+		snprintf(err, sizeof(err), "cannot pass the seccomp listener: "
+		    "%s", strerror(errno));
+		goto fail;
+	}
+	close(nfd);
 	execvp(argv[0], argv);
 	e = errno;
 	(void)!write(report, &e, sizeof(e));
 	_exit(e == ENOENT ? 127 : 126);
+fail:
+	dprintf(STDERR_FILENO, "sluice: %s\n", err);
+	(void)!write(report, &e, sizeof(e));
+	_exit(SANDBOX_EXIT_FAIL);
+}
+
+/* Follow the command to its exec: collect the filter's listener, then EOF
+ * (exec happened: returns 0) or an errno (-1 for a hardening failure) in
+ * *e (returns -1). */
+static int
+sandbox_await_exec(int report, int *notify_fd, int *e)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	union { int err; char text[8]; } msg;
+	struct iovec iov;
+	struct msghdr m;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	for (;;) {
+		memset(&m, 0, sizeof(m));
+		iov.iov_base = &msg;
+		iov.iov_len = sizeof(msg);
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = cbuf;
+		m.msg_controllen = sizeof(cbuf);
+		do
+			n = recvmsg(report, &m, MSG_CMSG_CLOEXEC);
+		while (n == -1 && errno == EINTR);
+		if (n <= 0)
+			return 0;
+		cm = CMSG_FIRSTHDR(&m);
+		if (cm != NULL && cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS) {
+			if (*notify_fd != -1)
+				close(*notify_fd);
+			memcpy(notify_fd, CMSG_DATA(cm), sizeof(int));
+			continue;
+		}
+		if (n == (ssize_t)sizeof(int)) {
+			*e = msg.err;
+			return -1;
+		}
+	}
+}
+
+/* "unix,quiet,-" and the like. */
+static bool
+sandbox_flag(const char *flags, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = flags; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == flags || p[-1] == ',') && p[n] == ',')
+			return true;
+	return false;
 }
 
 void
 sandbox_init_main(int argc, char **argv)
 {
-	int ctl, fds[SANDBOX_MAX_LISTENERS], report[2], sfd, e, status;
-	size_t nfds = 0, i;
-	bool allow_unix;
-	struct pollfd pfd[2];
+	int ctl, fds[SANDBOX_MAX_FDS], report[2], sfd, e, status;
+	int notify_fd = -1, master = -1, slave = -1;
+	struct sysfilter_seen seen;
+	size_t nfds = 0, i, nmasks;
+	struct pollfd pfd[3];
 	unsigned long port;
-	char **cmd, *end;
+	unsigned tty;
+	bool allow_unix;
+	char **cmd, *end, go;
 	sigset_t set;
 	pid_t child;
 	ssize_t n;
 
-	if (argc < 6 || strcmp(argv[4], "--") != 0) {
+	for (nmasks = 0; 6 + nmasks < (size_t)argc &&
+	    strcmp(argv[5 + nmasks], "--") != 0; nmasks++)
+		;
+	if (argc < 7 || 6 + nmasks >= (size_t)argc) {
 		fprintf(stderr, "sluice: __sandbox is internal to sluice run\n");
 		_exit(SANDBOX_EXIT_FAIL);
 	}
@@ -500,18 +694,18 @@ sandbox_init_main(int argc, char **argv)
 		_exit(SANDBOX_EXIT_FAIL);
 	}
 	port = strtoul(argv[2], &end, 10);
-	allow_unix = strcmp(argv[3], "unix") == 0;
-	cmd = argv + 5;
+	allow_unix = sandbox_flag(argv[3], "unix");
+	memset(&seen, 0, sizeof(seen));
+	seen.fs_quiet = sandbox_flag(argv[3], "quiet");
+	tty = (unsigned)strtoul(argv[4], &end, 10) & 7u;
+	cmd = argv + 6 + nmasks;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* Nothing inside may read this process's memory. */
 	prctl(PR_SET_DUMPABLE, 0);
+	/* Out of the caller's session: its terminal is not ours. */
+	(void)setsid();
 
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
-		sandbox_die(ctl, "cannot make mounts private");
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-	    NULL) == -1)
-		sandbox_die(ctl, "cannot mount a private /proc (in a "
-		    "container, masked /proc paths forbid it)");
+	sandbox_mounts(ctl, argv + 5, nmasks);
 	if (sandbox_loopback_up() == -1)
 		sandbox_die(ctl, "cannot bring up loopback");
 	if ((fds[nfds] = sandbox_listener(AF_INET, (uint16_t)port)) == -1)
@@ -520,11 +714,22 @@ sandbox_init_main(int argc, char **argv)
 	/* IPv6 may be disabled on this host; IPv4 is enough then. */
 	if ((fds[nfds] = sandbox_listener(AF_INET6, (uint16_t)port)) != -1)
 		nfds++;
+	if (tty != 0) {
+		if ((master = sandbox_open_pty(&slave)) == -1)
+			sandbox_die(ctl, "cannot make the sandbox's terminal");
+		fds[nfds++] = master;
+	}
 	if (sandbox_send_fds(ctl, fds, nfds) == -1)
 		sandbox_die(ctl, "cannot pass the listeners out");
 	sandbox_handed_over = true;
 	for (i = 0; i < nfds; i++)
 		close(fds[i]);
+	/* The launcher sets the terminal up, then says go. */
+	do
+		n = read(ctl, &go, 1);
+	while (n == -1 && errno == EINTR);
+	if (n != 1)
+		_exit(SANDBOX_EXIT_FAIL);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -532,45 +737,57 @@ sandbox_init_main(int argc, char **argv)
 		sigaddset(&set, sandbox_forwarded[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if ((sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1 ||
-	    pipe2(report, O_CLOEXEC) == -1)
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, report) == -1)
 		sandbox_die(ctl, "cannot set up the sandbox's init");
 	if ((child = fork()) == -1)
 		sandbox_die(ctl, "cannot start the command");
 	if (child == 0)
-		sandbox_exec_command(cmd, allow_unix, report[1]);
+		sandbox_exec_command(cmd, allow_unix, tty, slave, report[1]);
 	close(report[1]);
-	do
-		n = read(report[0], &e, sizeof(e));
-	while (n == -1 && errno == EINTR);
-	close(report[0]);
-	if (n == (ssize_t)sizeof(e)) {
+	/* Our own messages (refusals) go where the command's stderr goes. */
+	if (slave != -1) {
+		if (tty & 4u)
+			dup2(slave, STDERR_FILENO);
+		close(slave);
+	}
+	e = 0;
+	if (sandbox_await_exec(report[0], &notify_fd, &e) == -1) {
+		close(report[0]);
 		waitpid(child, &status, 0);
 		if (e != -1)
 			fprintf(stderr, "sluice: cannot run %s: %s\n", cmd[0],
 			    strerror(e));
 		_exit(e == -1 ? SANDBOX_EXIT_FAIL : e == ENOENT ? 127 : 126);
 	}
+	close(report[0]);
 
 	pfd[0].fd = sfd;
 	pfd[0].events = POLLIN;
 	pfd[1].fd = ctl;
 	pfd[1].events = POLLIN;
+	pfd[2].fd = notify_fd;
+	pfd[2].events = POLLIN;
 	for (;;) {
 		struct signalfd_siginfo si;
 
-		if (poll(pfd, 2, -1) == -1 && errno != EINTR)
+		if (poll(pfd, 3, -1) == -1 && errno != EINTR)
 			break;
 		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
 			/* The launcher is gone: so is the sandbox. */
 			kill(-1, SIGKILL);
 			_exit(SANDBOX_EXIT_FAIL);
 		}
+		if (pfd[2].revents & POLLIN) {
+			if (sysfilter_answer(notify_fd, &seen) == -1)
+				pfd[2].fd = -1;
+		} else if (pfd[2].revents & (POLLHUP | POLLERR))
+			pfd[2].fd = -1;	/* no filtered process is left */
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 			continue;
 		if (si.ssi_signo != SIGCHLD) {
-			/* Terminal signals reach the command directly. */
+			/* Only what the launcher (or another process) sent. */
 			if (si.ssi_code != SI_KERNEL)
 				kill(child, (int)si.ssi_signo);
 			continue;

@@ -45,11 +45,25 @@ def probe(*args):
     return python(PROBE, *args)
 
 
+# The sandbox's own refusals (seccomp: `sluice: denied socket AF_UNIX (...)`) share the line
+# shape. glibc asks for an AF_UNIX socket on its first user or host lookup (the nscd probe), so
+# most commands cause one; the proxy's denials are what these helpers count.
+SANDBOX_REFUSALS = ("socket", "socketpair", "ioctl")
+
+
 def denials(stderr, verb="denied"):
-    """The `sluice: denied ...` (or `failed`) lines of a run's stderr, as (method, target,
-    reason)."""
+    """The proxy's `sluice: denied ...` (or `failed`) lines of a run's stderr, as (method,
+    target, reason)."""
     return [(m["method"], m["target"], m["reason"])
-            for m in map(DENIAL_RE.search, stderr.splitlines()) if m and m["verb"] == verb]
+            for m in map(DENIAL_RE.search, stderr.splitlines())
+            if m and m["verb"] == verb and m["method"] not in SANDBOX_REFUSALS]
+
+
+def sandbox_refusals(stderr):
+    """The sandbox's `sluice: denied socket AF_VSOCK (...)` lines, as (call, what, reason)."""
+    return [(m["method"], m["target"], m["reason"])
+            for m in map(DENIAL_RE.search, stderr.splitlines())
+            if m and m["verb"] == "denied" and m["method"] in SANDBOX_REFUSALS]
 
 
 def assert_denials(done, *targets, reason="domain not in allowlist", method="CONNECT",
