@@ -333,8 +333,11 @@ ttyrelay_finish(struct ttyrelay *tr)
 		if (poll(&p, 1, (int)(deadline - now)) <= 0)
 			break;
 	}
+	/* TCSAFLUSH: input not yet read was meant for the command (typed
+	 * for it, or a terminal's answer to a query it printed last); the
+	 * caller's shell must not read it. */
 	if (tr->tr_raw) {
-		(void)tcsetattr(tr->tr_modes, TCSADRAIN, &tr->tr_saved);
+		(void)tcsetattr(tr->tr_modes, TCSAFLUSH, &tr->tr_saved);
 		tr->tr_raw = false;
 		log_crlf(false);
 	}
