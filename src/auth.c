@@ -2,26 +2,43 @@
 /*
  * Basic authentication. Password hashes (bcrypt, SHA-crypt, yescrypt) cost
  * milliseconds by design, so they run on a few worker threads; the loop only
- * decodes the header and consults the cache. The cache is keyed by an HMAC of
- * the header value under a random per-process key, never the plaintext, and
- * an entry is only valid for the configuration generation that produced it,
- * so a new users file invalidates everything at once.
+ * decodes the header and consults the caches. The caches are keyed by an
+ * HMAC of the header value under a random per-process key, never the
+ * plaintext, and an entry is only valid for the configuration generation
+ * that produced it, so a new users file invalidates everything at once.
  *
- * Known weakness: failed verifications are not cached or rate-limited, so a
- * client hammering wrong passwords keeps the workers busy.
+ * Hashing is the one resource a client can make the proxy spend at will, so
+ * it is rationed:
+ *   - answers are cached, right ones for 5 minutes and wrong ones for 30
+ *     seconds, so repeating a password costs nothing after the first check;
+ *   - a check identical to one in flight (a burst of connections with the
+ *     same credentials) waits for that one's answer instead of hashing;
+ *   - each client address (IPv6: its /64) has a token bucket of hash work,
+ *     auth_rate N/s burst M; beyond it the answer is an immediate 429;
+ *   - at most AUTH_MAX_QUEUE checks wait, beyond which the answer is 503;
+ *   - a check whose connection has gone is dropped before it is hashed.
+ * So one address flooding wrong passwords gets at most its burst and rate
+ * of hashes, and everyone else's checks wait behind a short queue.
+ *
+ * An unknown user is checked against the hash of a real user picked by an
+ * HMAC of the name: the same scheme and cost as real checks, so timing does
+ * not tell which names exist.
  */
 #include <crypt.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,7 +50,11 @@
 
 #define AUTH_CACHE_SLOTS	4096	/* power of two */
 #define AUTH_CACHE_TTL_SEC	300
+#define AUTH_FAIL_TTL_SEC	30
 #define AUTH_MAX_CRED		1024
+#define AUTH_MAX_QUEUE		512	/* checks waiting for a worker */
+#define AUTH_BUCKETS		4096	/* client addresses tracked; power of 2 */
+#define AUTH_BUCKET_PROBE	8
 
 struct auth_cache_entry {
 	uint8_t		ce_digest[32];
@@ -43,11 +64,14 @@ struct auth_cache_entry {
 };
 
 struct auth_job {
-	struct auth_job		*j_next;
+	struct auth_job		*j_next;	/* queue, then mailbox */
+	struct auth_job		*j_inflight;	/* leaders in flight */
+	struct auth_job		*j_followers;	/* waiting on this answer */
 	struct config		*j_cfg;		/* reference held */
 	struct auth_mailbox	*j_mb;
 	auth_done_cb		*j_cb;		/* NULL once cancelled */
 	void			*j_arg;
+	atomic_bool		 j_cancelled;
 	uint8_t			 j_digest[32];
 	enum auth_result	 j_result;
 	size_t			 j_user;
@@ -62,24 +86,35 @@ struct auth_mailbox {
 	struct auth_job		*mb_done;
 };
 
+/* Hash work left to a client address (IPv4, or an IPv6 /64). */
+struct auth_bucket {
+	uint8_t		b_key[16];
+	uint64_t	b_last_ms;	/* 0 = empty */
+	uint64_t	b_milli;	/* tokens * 1000 */
+};
+
 static struct {
-	pthread_mutex_t		 lock;
+	pthread_mutex_t		 lock;		/* queue, in-flight, buckets */
 	pthread_cond_t		 cond;
 	struct auth_job		*head, **tail;
+	size_t			 queued;
+	struct auth_job		*inflight;
 	bool			 stop;
 	pthread_t		*threads;
 	unsigned		 nthreads;
 	uint8_t			 key[32];
 	pthread_mutex_t		 cache_lock;
-	struct auth_cache_entry	*cache;
+	struct auth_cache_entry	*cache;		/* right answers */
+	struct auth_cache_entry	*failed;	/* wrong ones */
+	struct auth_bucket	*buckets;
 } auth = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
 	.cache_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-/* A valid bcrypt hash of a random string, verified against when the user is
- * unknown so that unknown and known users take the same time. */
+/* A valid bcrypt hash of a random string, for an unknown user when the
+ * users file is empty. */
 static char auth_dummy_hash[CRYPT_OUTPUT_SIZE];
 
 static void
@@ -91,6 +126,14 @@ auth_digest(const char *s, size_t len, uint8_t out[32])
 	    out, &olen);
 }
 
+static uint64_t
+auth_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 int
 auth_decode_basic(const char *hdr, size_t len, char *out, size_t outlen)
@@ -108,24 +151,25 @@ auth_decode_basic(const char *hdr, size_t len, char *out, size_t outlen)
 }
 
 static struct auth_cache_entry *
-auth_cache_slot(const uint8_t digest[32])
+auth_cache_slot(struct auth_cache_entry *table, const uint8_t digest[32])
 {
 	uint32_t h;
 
 	memcpy(&h, digest, sizeof(h));
-	return &auth.cache[h & (AUTH_CACHE_SLOTS - 1)];
+	return &table[h & (AUTH_CACHE_SLOTS - 1)];
 }
 
-/* Look a digest up; returns the user index + 1, or 0. */
+/* Look a digest up in `table`; returns the user index + 1, or 0. */
 static size_t
-auth_cache_get(const uint8_t digest[32], uint64_t gen)
+auth_cache_get(struct auth_cache_entry *table, const uint8_t digest[32],
+    uint64_t gen)
 {
 	struct auth_cache_entry *e;
 	size_t user = 0;
 	time_t now = time(NULL);
 
 	pthread_mutex_lock(&auth.cache_lock);
-	e = auth_cache_slot(digest);
+	e = auth_cache_slot(table, digest);
 	if (e->ce_gen == gen && e->ce_expiry > now &&
 	    CRYPTO_memcmp(e->ce_digest, digest, 32) == 0)
 		user = e->ce_user + 1;
@@ -134,17 +178,101 @@ auth_cache_get(const uint8_t digest[32], uint64_t gen)
 }
 
 static void
-auth_cache_put(const uint8_t digest[32], uint64_t gen, size_t user)
+auth_cache_put(struct auth_cache_entry *table, const uint8_t digest[32],
+    uint64_t gen, size_t user, int ttl)
 {
 	struct auth_cache_entry *e;
 
 	pthread_mutex_lock(&auth.cache_lock);
-	e = auth_cache_slot(digest);
+	e = auth_cache_slot(table, digest);
 	memcpy(e->ce_digest, digest, 32);
 	e->ce_gen = gen;
-	e->ce_expiry = time(NULL) + AUTH_CACHE_TTL_SEC;
+	e->ce_expiry = time(NULL) + ttl;
 	e->ce_user = user;
 	pthread_mutex_unlock(&auth.cache_lock);
+}
+
+/* The bucket key of a client address: IPv4 (also v4-mapped) whole, IPv6
+ * by its /64, which one host usually holds entirely. */
+static void
+auth_bucket_key(const struct sockaddr *sa, uint8_t key[16])
+{
+	memset(key, 0, 16);
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const uint8_t *a =
+		    ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr)) {
+			key[0] = 4;
+			memcpy(key + 1, a + 12, 4);
+		} else {
+			key[0] = 6;
+			memcpy(key + 1, a, 8);
+		}
+	}
+}
+
+/* Take one hash from the bucket of `from`. Caller holds auth.lock.
+ * Returns false when the address has spent its budget. A full table
+ * recycles the least recently used slot near the key's home. */
+static bool
+auth_bucket_take(const struct sockaddr *from, const struct config *cfg)
+{
+	struct auth_bucket *b = NULL, *oldest = NULL;
+	uint8_t key[16];
+	uint64_t now = auth_now_ms(), cap, h = 1469598103934665603ull;
+	size_t i, slot;
+
+	auth_bucket_key(from, key);
+	for (i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 1099511628211ull;
+	for (i = 0; i < AUTH_BUCKET_PROBE; i++) {
+		slot = (size_t)(h + i) & (AUTH_BUCKETS - 1);
+		if (auth.buckets[slot].b_last_ms != 0 &&
+		    memcmp(auth.buckets[slot].b_key, key, 16) == 0) {
+			b = &auth.buckets[slot];
+			break;
+		}
+		if (oldest == NULL ||
+		    auth.buckets[slot].b_last_ms < oldest->b_last_ms)
+			oldest = &auth.buckets[slot];
+	}
+	cap = (uint64_t)cfg->c_auth_burst * 1000;
+	if (b == NULL) {
+		b = oldest;
+		memcpy(b->b_key, key, 16);
+		b->b_milli = cap;
+	} else {
+		b->b_milli += (now - b->b_last_ms) * cfg->c_auth_rate;
+		if (b->b_milli > cap)
+			b->b_milli = cap;
+	}
+	b->b_last_ms = now != 0 ? now : 1;
+	if (b->b_milli < 1000)
+		return false;
+	b->b_milli -= 1000;
+	return true;
+}
+
+/* The hash to check an unknown user's password against: a real user's,
+ * chosen by an HMAC of the name, so the work is that of a real check. */
+static const char *
+auth_stand_in(const struct userdb *db, const char *name, size_t len)
+{
+	uint8_t d[32];
+	uint64_t h;
+
+	if (db->d_count == 0)
+		return auth_dummy_hash;
+	auth_digest(name, len, d);
+	memcpy(&h, d, sizeof(h));
+	return db->d_entries[1 + h % db->d_count].u_hash;
 }
 
 /* Runs on a worker: verify job->j_cred against the users of j_cfg. */
@@ -158,15 +286,12 @@ auth_verify(struct auth_job *j)
 	bool ok = false;
 
 	j->j_result = AUTH_FAILED;
-	if ((cd = calloc(1, sizeof(*cd))) == NULL)
+	if (colon == NULL || (cd = calloc(1, sizeof(*cd))) == NULL)
 		return;
-	e = colon ? userdb_find(db, j->j_cred, (size_t)(colon - j->j_cred)) :
-	    NULL;
-	if (e == NULL) {
-		/* Same work as a real check: no user-name oracle by timing. */
-		(void)crypt_rn(colon ? colon + 1 : "", auth_dummy_hash, cd,
-		    sizeof(*cd));
-	}
+	e = userdb_find(db, j->j_cred, (size_t)(colon - j->j_cred));
+	if (e == NULL)
+		(void)crypt_rn(colon + 1, auth_stand_in(db, j->j_cred,
+		    (size_t)(colon - j->j_cred)), cd, sizeof(*cd));
 	for (; e != NULL && !ok; e = e->u_next ? &db->d_entries[e->u_next] :
 	    NULL) {
 		const char *h = crypt_rn(colon + 1, e->u_hash, cd, sizeof(*cd));
@@ -183,13 +308,41 @@ auth_verify(struct auth_job *j)
 	free(cd);
 }
 
+/* Hand a finished job to its loop. */
+static void
+auth_post(struct auth_job *j)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&j->j_mb->mb_lock);
+	j->j_next = j->j_mb->mb_done;
+	j->j_mb->mb_done = j;
+	pthread_mutex_unlock(&j->j_mb->mb_lock);
+	(void)!write(j->j_mb->mb_fd, &one, sizeof(one));
+}
+
+/* Is anyone still waiting for this leader's answer? Caller holds
+ * auth.lock. */
+static bool
+auth_wanted(const struct auth_job *j)
+{
+	const struct auth_job *f;
+
+	if (!atomic_load(&j->j_cancelled))
+		return true;
+	for (f = j->j_followers; f != NULL; f = f->j_next)
+		if (!atomic_load(&f->j_cancelled))
+			return true;
+	return false;
+}
+
 static void *
 auth_worker(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		struct auth_job *j;
-		uint64_t one = 1;
+		struct auth_job *j, *f, **pp;
+		bool wanted;
 
 		pthread_mutex_lock(&auth.lock);
 		while (auth.head == NULL && !auth.stop)
@@ -201,16 +354,43 @@ auth_worker(void *arg)
 		j = auth.head;
 		if ((auth.head = j->j_next) == NULL)
 			auth.tail = &auth.head;
+		auth.queued--;
+		wanted = auth_wanted(j);
 		pthread_mutex_unlock(&auth.lock);
 
-		auth_verify(j);
+		j->j_result = AUTH_FAILED;
+		if (wanted) {
+			auth_verify(j);
+			if (j->j_result == AUTH_OK)
+				auth_cache_put(auth.cache, j->j_digest,
+				    j->j_cfg->c_generation, j->j_user,
+				    AUTH_CACHE_TTL_SEC);
+			else
+				auth_cache_put(auth.failed, j->j_digest,
+				    j->j_cfg->c_generation, 0,
+				    AUTH_FAIL_TTL_SEC);
+		}
 		explicit_bzero(j->j_cred, sizeof(j->j_cred));
 
-		pthread_mutex_lock(&j->j_mb->mb_lock);
-		j->j_next = j->j_mb->mb_done;
-		j->j_mb->mb_done = j;
-		pthread_mutex_unlock(&j->j_mb->mb_lock);
-		(void)!write(j->j_mb->mb_fd, &one, sizeof(one));
+		/* Out of flight: later identical checks hit the cache. */
+		pthread_mutex_lock(&auth.lock);
+		for (pp = &auth.inflight; *pp != NULL; pp = &(*pp)->j_inflight)
+			if (*pp == j) {
+				*pp = j->j_inflight;
+				break;
+			}
+		f = j->j_followers;
+		j->j_followers = NULL;
+		pthread_mutex_unlock(&auth.lock);
+		while (f != NULL) {
+			struct auth_job *next = f->j_next;
+
+			f->j_result = j->j_result;
+			f->j_user = j->j_user;
+			auth_post(f);
+			f = next;
+		}
+		auth_post(j);
 	}
 }
 
@@ -225,7 +405,9 @@ auth_init(unsigned nthreads)
 	if (getrandom(auth.key, sizeof(auth.key), 0) != sizeof(auth.key))
 		return -1;
 	auth.cache = calloc(AUTH_CACHE_SLOTS, sizeof(*auth.cache));
-	if (auth.cache == NULL)
+	auth.failed = calloc(AUTH_CACHE_SLOTS, sizeof(*auth.failed));
+	auth.buckets = calloc(AUTH_BUCKETS, sizeof(*auth.buckets));
+	if (auth.cache == NULL || auth.failed == NULL || auth.buckets == NULL)
 		return -1;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
 		return -1;
@@ -240,6 +422,8 @@ auth_init(unsigned nthreads)
 	snprintf(auth_dummy_hash, sizeof(auth_dummy_hash), "%s", cd->output);
 	free(cd);
 	auth.tail = &auth.head;
+	auth.queued = 0;
+	auth.inflight = NULL;
 	auth.stop = false;
 	auth.threads = calloc(nthreads, sizeof(*auth.threads));
 	if (auth.threads == NULL)
@@ -273,21 +457,35 @@ auth_shutdown(void)
 	for (i = 0; i < auth.nthreads; i++)
 		pthread_join(auth.threads[i], NULL);
 	while (auth.head != NULL) {
-		struct auth_job *j = auth.head;
+		struct auth_job *j = auth.head, *f;
 
 		auth.head = j->j_next;
+		while ((f = j->j_followers) != NULL) {
+			j->j_followers = f->j_next;
+			config_unref(f->j_cfg);
+			free(f);
+		}
 		explicit_bzero(j->j_cred, sizeof(j->j_cred));
 		config_unref(j->j_cfg);
 		free(j);
 	}
 	auth.tail = &auth.head;
+	auth.queued = 0;
+	auth.inflight = NULL;
 	free(auth.threads);
 	auth.threads = NULL;
 	auth.nthreads = 0;
 	if (auth.cache != NULL)
 		explicit_bzero(auth.cache, AUTH_CACHE_SLOTS * sizeof(*auth.cache));
+	if (auth.failed != NULL)
+		explicit_bzero(auth.failed, AUTH_CACHE_SLOTS *
+		    sizeof(*auth.failed));
 	free(auth.cache);
 	auth.cache = NULL;
+	free(auth.failed);
+	auth.failed = NULL;
+	free(auth.buckets);
+	auth.buckets = NULL;
 	explicit_bzero(auth.key, sizeof(auth.key));
 }
 
@@ -310,11 +508,8 @@ auth_mailbox_ready(struct ev_loop *loop, int fd, unsigned events, void *arg)
 		const char *user = NULL;
 
 		list = j->j_next;
-		if (j->j_result == AUTH_OK) {
-			auth_cache_put(j->j_digest, j->j_cfg->c_generation,
-			    j->j_user);
+		if (j->j_result == AUTH_OK)
 			user = j->j_cfg->c_users.d_entries[j->j_user].u_name;
-		}
 		if (j->j_cb != NULL)
 			j->j_cb(j->j_arg, j->j_result, user);
 		config_unref(j->j_cfg);
@@ -360,12 +555,26 @@ auth_mailbox_free(struct auth_mailbox *mb)
 	free(mb);
 }
 
+/* Are there bytes in the decoded credentials that different servers would
+ * read differently (NUL ends a C string early; other control bytes)? */
+static bool
+auth_ambiguous(const char *cred, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)cred[i] < 0x20 || cred[i] == 0x7f)
+			return true;
+	return false;
+}
+
 enum auth_result
 auth_check(struct config *cfg, const char *hdr, size_t len,
-    struct auth_mailbox *mb, auth_done_cb *cb, void *arg, const char **user,
-    struct auth_job **jobp)
+    const struct sockaddr *from, struct auth_mailbox *mb, auth_done_cb *cb,
+    void *arg, const char **user, struct auth_job **jobp)
 {
-	struct auth_job *j;
+	struct auth_job *j, *leader;
+	enum auth_result r = AUTH_PENDING;
 	uint8_t digest[32];
 	size_t u;
 	int n;
@@ -376,18 +585,24 @@ auth_check(struct config *cfg, const char *hdr, size_t len,
 		return AUTH_MISSING;
 	if (len >= AUTH_MAX_CRED * 2)
 		return AUTH_FAILED;
-	auth_digest(hdr, len, digest);
-	if ((u = auth_cache_get(digest, cfg->c_generation)) != 0) {
-		*user = cfg->c_users.d_entries[u - 1].u_name;
-		return AUTH_OK;
-	}
 	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return AUTH_FAILED;
+		return AUTH_BUSY;
 	n = auth_decode_basic(hdr, len, j->j_cred, sizeof(j->j_cred));
-	if (n <= 0 || memchr(j->j_cred, ':', (size_t)n) == NULL) {
-		explicit_bzero(j->j_cred, sizeof(j->j_cred));
-		free(j);
-		return AUTH_FAILED;
+	if (n > 0 && auth_ambiguous(j->j_cred, (size_t)n))
+		r = AUTH_AMBIGUOUS;
+	else if (n <= 0 || memchr(j->j_cred, ':', (size_t)n) == NULL)
+		r = AUTH_FAILED;
+	if (r != AUTH_PENDING)
+		goto done;
+	auth_digest(hdr, len, digest);
+	if ((u = auth_cache_get(auth.cache, digest, cfg->c_generation)) != 0) {
+		*user = cfg->c_users.d_entries[u - 1].u_name;
+		r = AUTH_OK;
+		goto done;
+	}
+	if (auth_cache_get(auth.failed, digest, cfg->c_generation) != 0) {
+		r = AUTH_FAILED;
+		goto done;
 	}
 	j->j_credlen = (size_t)n;
 	j->j_cfg = config_ref(cfg);
@@ -396,12 +611,38 @@ auth_check(struct config *cfg, const char *hdr, size_t len,
 	j->j_arg = arg;
 	memcpy(j->j_digest, digest, sizeof(digest));
 	pthread_mutex_lock(&auth.lock);
-	*auth.tail = j;
-	auth.tail = &j->j_next;
-	pthread_cond_signal(&auth.cond);
+	for (leader = auth.inflight; leader != NULL;
+	    leader = leader->j_inflight)
+		if (leader->j_cfg->c_generation == cfg->c_generation &&
+		    CRYPTO_memcmp(leader->j_digest, digest, 32) == 0)
+			break;
+	if (leader != NULL) {
+		/* The same question is being answered: wait for it. */
+		explicit_bzero(j->j_cred, sizeof(j->j_cred));
+		j->j_next = leader->j_followers;
+		leader->j_followers = j;
+	} else if (!auth_bucket_take(from, cfg))
+		r = AUTH_THROTTLED;
+	else if (auth.queued >= AUTH_MAX_QUEUE)
+		r = AUTH_BUSY;
+	else {
+		*auth.tail = j;
+		auth.tail = &j->j_next;
+		auth.queued++;
+		j->j_inflight = auth.inflight;
+		auth.inflight = j;
+		pthread_cond_signal(&auth.cond);
+	}
 	pthread_mutex_unlock(&auth.lock);
-	*jobp = j;
-	return AUTH_PENDING;
+	if (r == AUTH_PENDING) {
+		*jobp = j;
+		return r;
+	}
+	config_unref(j->j_cfg);
+done:
+	explicit_bzero(j->j_cred, sizeof(j->j_cred));
+	free(j);
+	return r;
 }
 
 void
@@ -409,4 +650,5 @@ auth_cancel(struct auth_job *job)
 {
 	job->j_cb = NULL;
 	job->j_arg = NULL;
+	atomic_store(&job->j_cancelled, true);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct config;
+struct sockaddr;
 struct ev_loop;
 struct auth_job;
 struct auth_mailbox;
@@ -19,6 +20,9 @@ enum auth_result {
 	AUTH_MISSING = 1,	/* no Proxy-Authorization header */
 	AUTH_FAILED = 2,	/* malformed, unknown user or wrong password */
 	AUTH_PENDING = 3,	/* a worker is verifying; callback follows */
+	AUTH_AMBIGUOUS = 4,	/* control bytes in the credentials: a 400 */
+	AUTH_THROTTLED = 5,	/* the address's hashing budget is spent */
+	AUTH_BUSY = 6,		/* too many checks are waiting already */
 };
 
 /* Called on the loop thread when a pending verification ends. `user` is
@@ -40,16 +44,21 @@ struct auth_mailbox *auth_mailbox_new(struct ev_loop *loop);
 void auth_mailbox_free(struct auth_mailbox *mb);
 
 /* Check the Proxy-Authorization value `hdr` (`len` bytes, NULL when absent)
- * against `cfg`. Returns AUTH_OK with *user set (borrowed from `cfg`),
- * AUTH_MISSING, AUTH_FAILED, or AUTH_PENDING with *job set: then `cb(arg)`
- * runs later on the loop thread of `mb`, unless auth_cancel(*job) is called
- * first. The header bytes are copied and wiped after use. */
+ * from a client at `from` against `cfg`. Returns AUTH_OK with *user set
+ * (borrowed from `cfg`), AUTH_MISSING, AUTH_FAILED, AUTH_AMBIGUOUS,
+ * AUTH_THROTTLED (`from` spent its auth_rate; nothing is hashed), AUTH_BUSY,
+ * or AUTH_PENDING with *job set: then `cb(arg)` runs later on the loop
+ * thread of `mb`, unless auth_cancel(*job) is called first. Cached answers
+ * (right for 5 minutes, wrong for 30 seconds) are never throttled, and a
+ * check identical to one already running waits for its answer instead of
+ * hashing again. The header bytes are copied and wiped after use. */
 enum auth_result auth_check(struct config *cfg, const char *hdr, size_t len,
-    struct auth_mailbox *mb, auth_done_cb *cb, void *arg, const char **user,
-    struct auth_job **job);
+    const struct sockaddr *from, struct auth_mailbox *mb, auth_done_cb *cb,
+    void *arg, const char **user, struct auth_job **job);
 
-/* Forget the callback of a pending job (its owner is going away). Must run
- * on the loop thread that owns the mailbox. */
+/* Forget the callback of a pending job (its owner is going away); a job
+ * nobody waits for any more is dropped before it is hashed. Must run on the
+ * loop thread that owns the mailbox. */
 void auth_cancel(struct auth_job *job);
 
 /* Decode "Basic <base64>" into `out` ("user:password", NUL-terminated).

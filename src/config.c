@@ -74,6 +74,8 @@ config_new(const char *path)
 	c->c_dns_timeout_ms = 5000;
 	c->c_idle_timeout_ms = 15 * 60 * 1000;
 	c->c_header_timeout_ms = 10000;
+	c->c_auth_rate = CONFIG_AUTH_RATE;
+	c->c_auth_burst = CONFIG_AUTH_BURST;
 	c->c_max_connections = 10000;
 	c->c_shutdown_grace_ms = 30000;
 	c->c_via = true;
@@ -413,6 +415,31 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 		if (config_parse_duration(w[1], timeout) == -1 || *timeout == 0)
 			diag_add(d, f, line, "%s: invalid duration '%s' (use "
 			    "e.g. 500ms, 10s, 5m, 1h)", w[0], w[1]);
+	} else if (strcmp(w[0], "auth_rate") == 0) {
+		unsigned long rate = 0, burst = 0;
+		char *end = NULL;
+		bool ok = n == 4 && w[1][0] >= '0' && w[1][0] <= '9' &&
+		    strcmp(w[2], "burst") == 0 && w[3][0] >= '0' &&
+		    w[3][0] <= '9';
+
+		if (ok) {
+			rate = strtoul(w[1], &end, 10);
+			ok = strcmp(end, "/s") == 0 && rate > 0 &&
+			    rate <= 100000;
+		}
+		if (ok) {
+			burst = strtoul(w[3], &end, 10);
+			ok = *end == '\0' && burst > 0 && burst <= 1000000;
+		}
+		if (!ok) {
+			diag_add(d, f, line, "auth_rate: expected 'auth_rate "
+			    "N/s burst M' (password checks per second and "
+			    "client address, N and M from 1), e.g. 'auth_rate "
+			    "10/s burst 20'");
+			return;
+		}
+		c->c_auth_rate = (unsigned)rate;
+		c->c_auth_burst = (unsigned)burst;
 	} else if (strcmp(w[0], "workers") == 0) {
 		unsigned long v;
 		char *end;
@@ -820,6 +847,9 @@ config_summary(const struct config *c, FILE *fp)
 	config_summary_ms(fp, ", header", c->c_header_timeout_ms);
 	config_summary_ms(fp, ", shutdown grace", c->c_shutdown_grace_ms);
 	fprintf(fp, "\n  max_connections   %u\n", c->c_max_connections);
+	if (c->c_have_users)
+		fprintf(fp, "  auth_rate         %u/s burst %u per client "
+		    "address\n", c->c_auth_rate, c->c_auth_burst);
 	if (c->c_workers == 0)
 		fprintf(fp, "  workers           auto (one per CPU)\n");
 	else

@@ -47,6 +47,11 @@ struct config_ref {
 
 #define CONFIG_PORTS_BYTES (65536 / 8)
 
+/* Password checks that may start per second per client address, and the
+ * burst allowed above that rate (auth_rate). */
+#define CONFIG_AUTH_RATE	10
+#define CONFIG_AUTH_BURST	20
+
 struct config {
 	int			 c_refs;	/* atomic */
 	uint64_t		 c_generation;	/* unique per load */
@@ -92,6 +97,8 @@ struct config {
 	unsigned		 c_header_timeout_ms;
 	unsigned		 c_max_connections;
 	bool			 c_allow_unauthenticated;
+	unsigned		 c_auth_rate;	/* password checks/s per address */
+	unsigned		 c_auth_burst;
 };
 
 /* A configuration with every default and no references to files. */

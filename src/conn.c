@@ -54,6 +54,7 @@
 static void conn_client_io(struct ev_loop *, int, unsigned, void *);
 static void conn_upstream_io(struct ev_loop *, int, unsigned, void *);
 static void conn_timeout(struct ev_loop *, struct ev_timer *, void *);
+static void conn_note_partial(struct conn *);
 static void conn_dial(struct conn *c);
 static void conn_tunnel_pump(struct conn *c);
 static void conn_read_head(struct conn *c);
@@ -134,7 +135,7 @@ conn_log(struct conn *c)
 	if (ours) {
 		r.lr_mime = "text/plain";
 		r.lr_reason = reason_code(c->c_reason);
-		if (c->c_px->px_report_denials)
+		if (c->c_px->px_report_denials && r.lr_status != 0)
 			log_warnx("%s %s %s (%s)", reason_status(c->c_reason) <
 			    500 ? "denied" : "failed", r.lr_method,
 			    c->c_target ? c->c_target : "-",
@@ -187,9 +188,28 @@ conn_close(struct conn *c)
 
 	if (c->c_state == CONN_CLOSED)
 		return;
-	/* A connection that never completed a head leaves no record. */
-	if (c->c_state != CONN_HEAD || (c->c_hs && c->c_hs->hs_head.hh_done))
+	/* A request that had not been answered is logged as what it was
+	 * (the client left, or we are shutting down), never as a success.
+	 * An idle keep-alive connection (no byte of a new head) leaves no
+	 * record. */
+	switch (c->c_state) {
+	case CONN_HEAD:
+		if (c->c_hs == NULL || c->c_hs->hs_len == 0)
+			break;
+		conn_note_partial(c);
+		/* FALLTHROUGH */
+	case CONN_AUTH:
+	case CONN_RESOLVE:
+	case CONN_CONNECT:
+	case CONN_UPSTREAM:
+		if (c->c_reason == REASON_NONE)
+			c->c_reason = c->c_unfinished;
 		conn_log(c);
+		break;
+	default:
+		conn_log(c);
+		break;
+	}
 	c->c_state = CONN_CLOSED;
 	ev_timer_stop(conn_loop(c), &c->c_timer);
 	conn_hs_free(c);
@@ -214,6 +234,7 @@ conn_close(struct conn *c)
 void
 conn_abort(struct conn *c)
 {
+	c->c_unfinished = REASON_SHUTDOWN;
 	conn_close(c);
 }
 
@@ -228,6 +249,7 @@ conn_begin_request(struct conn *c)
 	conn_forget_request(c);
 	c->c_port = 0;
 	c->c_reason = REASON_NONE;
+	c->c_unfinished = REASON_CLIENT_ABORTED;
 	c->c_status = 0;
 	c->c_logged = false;
 	c->c_sent = c->c_sent_up = 0;
@@ -435,8 +457,15 @@ conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	(void)t;
 	switch (c->c_state) {
 	case CONN_HEAD:
-		/* Incomplete head, or an idle keep-alive client: drop it. */
-		conn_close(c);
+		/* An idle keep-alive client is just dropped; a head that
+		 * started and did not finish gets an answer and a record. */
+		if (c->c_hs->hs_len > 0)
+			conn_fail(c, REASON_HEADER_TIMEOUT, NULL);
+		else
+			conn_close(c);
+		break;
+	case CONN_AUTH:
+		conn_fail(c, REASON_AUTH_TIMEOUT, NULL);
 		break;
 	case CONN_RESOLVE:
 		conn_fail(c, REASON_DNS_FAILED, "DNS lookup timed out");
@@ -607,10 +636,16 @@ conn_authorized(struct conn *c)
 		conn_fail(c, r, d);
 		return;
 	}
-	/* A kept upstream serves the same host and port, already checked. */
+	/* A kept upstream serves the same host and port, checked above;
+	 * its address is checked again too, since a reload may have taken
+	 * it out of allow_cidr. Otherwise the request starts afresh. */
 	if (c->c_ufd != -1) {
+		const char *cls;
+
 		if (hs->hs_http && c->c_ukey != NULL &&
-		    strcmp(c->c_ukey, hs->hs_hostport) == 0) {
+		    strcmp(c->c_ukey, hs->hs_hostport) == 0 &&
+		    (c->c_px->px_upstream != NULL || policy_check_addr(c->c_cfg,
+		    (const struct sockaddr *)&c->c_upaddr, &cls))) {
 			conn_established(c);
 			return;
 		}
@@ -666,9 +701,12 @@ conn_auth_done(void *arg, enum auth_result r, const char *user)
 
 /* Copy a request target for the log: at most 1000 bytes, control and
  * non-ASCII bytes replaced, and any userinfo ("user:password@") left out,
- * since some clients put credentials into URLs. */
+ * since some clients put credentials into URLs. Until the target has
+ * parsed, `strict`: everything up to the last '@' may be userinfo (a
+ * password can hold '/' or '?', and a malformed target is logged too);
+ * once our parser found the host, an '@' after the authority is path. */
 static char *
-conn_sanitize(const char *s, size_t len)
+conn_sanitize(const char *s, size_t len, bool strict)
 {
 	const char *auth = s, *end = s + len, *p, *at = NULL;
 	size_t i, o = 0;
@@ -683,7 +721,8 @@ conn_sanitize(const char *s, size_t len)
 			auth = p + 3;
 			break;
 		}
-	for (p = auth; p < end && *p != '/' && *p != '?' && *p != '#'; p++)
+	for (p = auth; p < end && (strict ||
+	    (*p != '/' && *p != '?' && *p != '#')); p++)
 		if (*p == '@')
 			at = p;
 	for (i = 0; i < len; i++) {
@@ -706,7 +745,7 @@ conn_target(struct conn *c)
 	struct http_head *hh = &hs->hs_head;
 	const char *url = hs->hs_buf + hh->hh_url.off, *why;
 
-	c->c_target = conn_sanitize(url, hh->hh_url.len);
+	c->c_target = conn_sanitize(url, hh->hh_url.len, true);
 	c->c_method = http_head_method(hh);
 	if (hh->hh_major != 1) {
 		conn_fail(c, REASON_BAD_REQUEST, "only HTTP/1.0 and HTTP/1.1 "
@@ -754,6 +793,8 @@ conn_target(struct conn *c)
 	}
 	hs->hs_host = hs->hs_url.u_host;
 	host_format(&hs->hs_host, hs->hs_hostport, sizeof(hs->hs_hostport));
+	free(c->c_target);
+	c->c_target = conn_sanitize(url, hh->hh_url.len, false);
 	c->c_host = strdup(hs->hs_host.h_name);
 	c->c_port = hs->hs_host.h_port;
 	return 0;
@@ -778,9 +819,17 @@ conn_request(struct conn *c)
 		return;
 	/* Authenticate before revealing anything about the policy. */
 	if (c->c_cfg->c_have_users) {
+		/* Two credentials: which one counts depends on who reads. */
+		if (http_head_count(&hs->hs_head, hs->hs_buf,
+		    "Proxy-Authorization") > 1) {
+			conn_fail(c, REASON_BAD_REQUEST, "more than one "
+			    "Proxy-Authorization header");
+			return;
+		}
 		auth = http_head_get(&hs->hs_head, hs->hs_buf,
 		    "Proxy-Authorization", &alen);
-		switch (auth_check(c->c_cfg, auth, alen, c->c_px->px_mb,
+		switch (auth_check(c->c_cfg, auth, alen,
+		    (struct sockaddr *)&c->c_peer, c->c_px->px_mb,
 		    conn_auth_done, c, &c->c_user, &job)) {
 		case AUTH_OK:
 			break;
@@ -789,6 +838,16 @@ conn_request(struct conn *c)
 			return;
 		case AUTH_FAILED:
 			conn_fail(c, REASON_AUTH_FAILED, NULL);
+			return;
+		case AUTH_AMBIGUOUS:
+			conn_fail(c, REASON_BAD_REQUEST, "control characters in "
+			    "the proxy credentials");
+			return;
+		case AUTH_THROTTLED:
+			conn_fail(c, REASON_AUTH_THROTTLED, NULL);
+			return;
+		case AUTH_BUSY:
+			conn_fail(c, REASON_AUTH_BUSY, NULL);
 			return;
 		case AUTH_PENDING:
 			hs->hs_job = job;
@@ -808,7 +867,7 @@ conn_note_partial(struct conn *c)
 	if (hs->hs_head.hh_url.len == 0 || c->c_target != NULL)
 		return;
 	c->c_target = conn_sanitize(hs->hs_buf + hs->hs_head.hh_url.off,
-	    hs->hs_head.hh_url.len);
+	    hs->hs_head.hh_url.len, true);
 	c->c_method = llhttp_method_name(
 	    (llhttp_method_t)hs->hs_head.hh_parser.method);
 }

@@ -391,6 +391,19 @@ http_head_get(const struct http_head *h, const char *buf, const char *name,
 	return NULL;
 }
 
+unsigned
+http_head_count(const struct http_head *h, const char *buf, const char *name)
+{
+	size_t nlen = strlen(name);
+	unsigned i, n = 0;
+
+	for (i = 0; i < h->hh_nfields; i++)
+		if (h->hh_fields[i].name.len == nlen &&
+		    strncasecmp(buf + h->hh_fields[i].name.off, name, nlen) == 0)
+			n++;
+	return n;
+}
+
 const char *
 http_head_method(const struct http_head *h)
 {

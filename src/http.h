@@ -109,6 +109,10 @@ bool http_head_upgrade(const struct http_head *h);
 /* True when the message body ends only when the connection closes. */
 bool http_head_needs_eof(const struct http_head *h);
 
+/* How many header fields are named `name` (case-insensitive). */
+unsigned http_head_count(const struct http_head *h, const char *buf,
+    const char *name);
+
 /* Value of the first header named `name` (case-insensitive), or NULL.
  * Returns a pointer into `buf` and sets *vlen. */
 const char *http_head_get(const struct http_head *h, const char *buf,

@@ -56,6 +56,24 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	[REASON_BAD_RESPONSE] = { "bad-response", 502, "Bad Gateway",
 	    "TCP_MISS",
 	    "bad response from origin" },
+	[REASON_AUTH_THROTTLED] = { "auth-throttled", 429,
+	    "Too Many Requests", "TCP_DENIED",
+	    "too many password checks from this address" },
+	[REASON_AUTH_BUSY] = { "auth-busy", 503, "Service Unavailable",
+	    "TCP_DENIED",
+	    "too many password checks waiting" },
+	[REASON_AUTH_TIMEOUT] = { "auth-timeout", 503, "Service Unavailable",
+	    "TCP_DENIED",
+	    "password check did not finish in time" },
+	[REASON_HEADER_TIMEOUT] = { "header-timeout", 408, "Request Timeout",
+	    "NONE_NONE",
+	    "request head not received in time" },
+	/* Nobody is left to answer: Squid logs these as NONE/000. */
+	[REASON_CLIENT_ABORTED] = { "client-aborted", 0, "", "NONE",
+	    "client went away before an answer" },
+	[REASON_SHUTDOWN] = { "shutdown", 503, "Service Unavailable",
+	    "NONE_NONE",
+	    "proxy shutting down" },
 };
 
 const char *
@@ -125,6 +143,24 @@ reason_body(enum reason r, const char *t, const char *d, const char *cfg,
 	case REASON_BAD_RESPONSE:
 		return snprintf(buf, len, "sluice: bad response from %s: %s.\n",
 		    t, d);
+	case REASON_AUTH_THROTTLED:
+		return snprintf(buf, len, "sluice: too many password checks "
+		    "from your address; retry in a second (a client that "
+		    "reuses its connections, or the right password, is not "
+		    "throttled).\n");
+	case REASON_AUTH_BUSY:
+		return snprintf(buf, len, "sluice: too many password checks "
+		    "are waiting; try again shortly.\n");
+	case REASON_AUTH_TIMEOUT:
+		return snprintf(buf, len, "sluice: the password check for %s "
+		    "did not finish within header_timeout; try again "
+		    "shortly.\n", t);
+	case REASON_HEADER_TIMEOUT:
+		return snprintf(buf, len, "sluice: the request head did not "
+		    "arrive within header_timeout.\n");
+	case REASON_SHUTDOWN:
+		return snprintf(buf, len, "sluice: the proxy is shutting down; "
+		    "try again.\n");
 	case REASON_TOO_MANY_CONNECTIONS:
 		return snprintf(buf, len, "sluice: too many connections (%s); "
 		    "try again later.\n", d);
@@ -154,7 +190,9 @@ reason_response(enum reason r, const char *target, const char *detail,
 	    "\r\n%s", reason_table[r].ri_status, reason_table[r].ri_phrase,
 	    reason_table[r].ri_code,
 	    reason_table[r].ri_status == 407 ?
-	    "Proxy-Authenticate: Basic realm=\"sluice\"\r\n" : "",
+	    "Proxy-Authenticate: Basic realm=\"sluice\"\r\n" :
+	    r == REASON_AUTH_THROTTLED || r == REASON_AUTH_BUSY ?
+	    "Retry-After: 1\r\n" : "",
 	    blen, body);
 	if (n < 0 || (size_t)n >= len)
 		return -1;

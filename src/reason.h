@@ -21,6 +21,12 @@ enum reason {
 	REASON_TOO_MANY_CONNECTIONS,
 	REASON_BAD_RESPONSE,
 	REASON_UPSTREAM_DENIED,
+	REASON_AUTH_THROTTLED,
+	REASON_AUTH_BUSY,
+	REASON_AUTH_TIMEOUT,
+	REASON_HEADER_TIMEOUT,
+	REASON_CLIENT_ABORTED,
+	REASON_SHUTDOWN,
 	REASON_COUNT
 };
 
@@ -30,7 +36,8 @@ const char *reason_code(enum reason r);
 /* A few words saying why, for one-line reports ("domain not in allowlist"). */
 const char *reason_text(enum reason r);
 
-/* The HTTP status sent for it (403, 407, ...). */
+/* The HTTP status sent for it (403, 407, ...); 0 for an attempt that
+ * ended without an answer (logged as Squid's NONE/000). */
 int reason_status(enum reason r);
 
 /* The Squid result tag logged for it ("TCP_DENIED", "NONE_NONE", ...). */
