@@ -29,6 +29,8 @@ LONG = "long-" + "@:/%#? \"'\\é密🔑" * 12
 
 # (id, user, password, htpasswd algorithm). bcrypt reads only the first 72 bytes of a
 # password, so the long one is hashed with SHA-512 crypt: the whole of it must arrive.
+# No control characters: RFC 7617 forbids them in credentials, and sluice answers a TAB or NUL
+# in decoded credentials with 400 bad-request (see test_auth_rationing.py).
 HOSTILE = [
     ("at-signs", "u-at", "p@ss@word@", "-B"),
     ("colons", "u-colon", ":pass:with:colons:", "-B"),
@@ -40,7 +42,6 @@ HOSTILE = [
     ("quotes", "u-quote", "dq\"sq'bt`", "-B"),
     ("sub-delims", "u-delims", "+;,$!*()='", "-B"),
     ("brackets", "u-brackets", "[::1]{x}<y>|^", "-B"),
-    ("tab", "u-tab", "tab\there", "-B"),
     ("unreserved-only", "u-plain", "Only-unreserved._~09", "-B"),
     ("latin1", "u-latin1", "pässwörd-ÿ", "-B"),
     ("cyrillic-cjk-emoji", "u-utf8", "пароль-密码-🔑", "-B"),

@@ -79,6 +79,9 @@ render(const struct config *c, const char *field, char *buf, size_t len)
 		    c->c_idle_timeout_ms, c->c_header_timeout_ms);
 	else if (strcmp(field, "max_connections") == 0)
 		cat(buf, len, "%u", c->c_max_connections);
+	else if (strcmp(field, "auth_rate") == 0)
+		cat(buf, len, "%u/s burst %u", c->c_auth_rate,
+		    c->c_auth_burst);
 	else if (strcmp(field, "dns") == 0)
 		cat(buf, len, "%s", c->c_dns_servers ? c->c_dns_servers :
 		    "(system)");
@@ -155,6 +158,9 @@ static const struct directive_case directive_cases[] = {
 	{ NULL, "", "max_connections", "10000" },
 	{ NULL, "max_connections 500", "max_connections", "500" },
 	{ NULL, "max_connections 1", "max_connections", "1" },
+	{ NULL, "", "auth_rate", "10/s burst 20" },
+	{ NULL, "auth_rate 1/s burst 1", "auth_rate", "1/s burst 1" },
+	{ NULL, "auth_rate 500/s burst 2000", "auth_rate", "500/s burst 2000" },
 
 	{ NULL, "", "dns", "(system)" },
 	{ NULL, "dns_server 8.8.8.8", "dns", "8.8.8.8:53" },
@@ -276,6 +282,17 @@ static const struct error_case error_cases[] = {
 	{ "max_connections 0", 1, "max_connections" },
 	{ "max_connections lots", 1, "'lots'" },
 	{ "max_connections 1 2", 1, "takes exactly one argument" },
+	{ "auth_rate", 1, "auth_rate: expected 'auth_rate N/s burst M'" },
+	{ "auth_rate 10", 1, "auth_rate: expected" },
+	{ "auth_rate 10/s", 1, "auth_rate: expected" },
+	{ "auth_rate 10 burst 20", 1, "auth_rate: expected" },
+	{ "auth_rate 10/m burst 20", 1, "auth_rate: expected" },
+	{ "auth_rate 0/s burst 20", 1, "auth_rate: expected" },
+	{ "auth_rate 10/s burst 0", 1, "auth_rate: expected" },
+	{ "auth_rate -1/s burst 20", 1, "auth_rate: expected" },
+	{ "auth_rate 10/s burst 20x", 1, "auth_rate: expected" },
+	{ "auth_rate 10/s bursts 20", 1, "auth_rate: expected" },
+	{ "auth_rate 10/s burst 20 30", 1, "auth_rate: expected" },
 	{ "listen 127.0.0.1", 1, "listen:" },
 	{ "listen localhost:3128", 1, "listen:" },
 	{ "listen ::1:3128", 1, "listen:" },
