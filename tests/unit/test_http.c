@@ -542,6 +542,55 @@ test_http_flags(void **state)
 		fail_msg("%d of %zu keepalive/upgrade cases failed", bad, n);
 }
 
+/* How many Proxy-Authorization fields a head has: two of them are refused
+ * (which one counts would depend on who reads), so every spelling counts. */
+static const struct count_case {
+	const char	*text;
+	unsigned	 count;
+} count_cases[] = {
+	{ "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 0 },
+	{ "CONNECT a:443 HTTP/1.1\r\nProxy-Authorization: Basic eDp5\r\n\r\n",
+	    1 },
+	{ "CONNECT a:443 HTTP/1.1\r\nProxy-Authorization: Basic eDp5\r\n"
+	    "Proxy-Authorization: Basic eDp6\r\n\r\n", 2 },
+	{ "CONNECT a:443 HTTP/1.1\r\nproxy-authorization: Basic eDp5\r\n"
+	    "PROXY-AUTHORIZATION: Basic eDp5\r\n\r\n", 2 },
+	{ "CONNECT a:443 HTTP/1.1\r\nProxy-Authorization: Basic eDp5\r\n"
+	    "Host: a\r\nProxy-Authorization:\r\n\r\n", 2 },
+	{ "CONNECT a:443 HTTP/1.1\r\nProxy-Authorization-X: Basic eDp5\r\n"
+	    "X-Proxy-Authorization: Basic eDp5\r\n\r\n", 0 },
+};
+
+static void
+test_http_count(void **state)
+{
+	size_t i, n = sizeof(count_cases) / sizeof(count_cases[0]);
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const struct count_case *t = &count_cases[i];
+		struct http_head *h = malloc(sizeof(*h));
+		size_t len = strlen(t->text);
+		unsigned got;
+
+		assert_non_null(h);
+		init_kind(h, Q);
+		if (http_head_feed(h, t->text, len) != HTTP_HEAD_DONE) {
+			print_error("row %zu: did not parse\n", i);
+			bad++;
+		} else if ((got = http_head_count(h, t->text,
+		    "Proxy-Authorization")) != t->count) {
+			print_error("row %zu: \"%s\": %u fields, expected %u\n",
+			    i, show(t->text, len), got, t->count);
+			bad++;
+		}
+		free(h);
+	}
+	if (bad > 0)
+		fail_msg("%d of %zu count cases failed", bad, n);
+}
+
 int
 main(void)
 {
@@ -549,6 +598,7 @@ main(void)
 		cmocka_unit_test(test_http_head),
 		cmocka_unit_test(test_http_body),
 		cmocka_unit_test(test_http_flags),
+		cmocka_unit_test(test_http_count),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
