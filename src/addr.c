@@ -219,6 +219,7 @@ addr_class_v6(const uint8_t *b)
 	static const uint8_t nat64[12] = { 0, 0x64, 0xff, 0x9b };
 	static const uint8_t nat64local[6] = { 0, 0x64, 0xff, 0x9b, 0, 0x01 };
 	static const uint8_t compat[12] = { 0 };
+	static const uint8_t translated[12] = { [8] = 0xff, [9] = 0xff };
 	const char *cls;
 	uint8_t v4[4];
 	size_t i;
@@ -228,10 +229,11 @@ addr_class_v6(const uint8_t *b)
 		if (addr_prefix_match(b, addr_refused_v6[i].ar_net,
 		    addr_refused_v6[i].ar_prefix))
 			return addr_refused_v6[i].ar_class;
-	/* ::ffff:a.b.c.d, 64:ff9b::a.b.c.d and the deprecated ::a.b.c.d all
-	 * carry the IPv4 destination in the last 32 bits. */
+	/* ::ffff:a.b.c.d, 64:ff9b::a.b.c.d, the deprecated ::a.b.c.d and
+	 * SIIT's IPv4-translated ::ffff:0:a.b.c.d (RFC 2765) all carry the
+	 * IPv4 destination in the last 32 bits. */
 	if (memcmp(b, addr_v4mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 ||
-	    memcmp(b, compat, 12) == 0)
+	    memcmp(b, compat, 12) == 0 || memcmp(b, translated, 12) == 0)
 		return addr_class_v4(b + 12);
 	/* The local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215) ends in IPv4. */
 	if (memcmp(b, nat64local, 6) == 0)

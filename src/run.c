@@ -368,6 +368,45 @@ run_env_secret(const char *entry)
 	return at != NULL && (slash == NULL || at < slash);
 }
 
+/* --env may not carry what the sandbox keeps out: refuse it, rather than
+ * hand the command an upstream secret because a flag asked for it. Returns
+ * 0 or RUN_EXIT_USAGE. */
+static int
+run_check_env(const struct run_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->ro_nenv; i++) {
+		const char *v = strchr(o->ro_env[i], '=') ? NULL :
+		    getenv(o->ro_env[i]);
+		char *entry;
+		bool secret;
+
+		if (v != NULL) {
+			entry = xmalloc(strlen(o->ro_env[i]) + strlen(v) + 2);
+			sprintf(entry, "%s=%s", o->ro_env[i], v);
+		} else if (strchr(o->ro_env[i], '=') != NULL)
+			entry = xstrdup(o->ro_env[i]);
+		else {
+			entry = xmalloc(strlen(o->ro_env[i]) + 2);
+			sprintf(entry, "%s=", o->ro_env[i]);
+		}
+		secret = run_env_secret(entry);
+		explicit_bzero(entry, strlen(entry));
+		free(entry);
+		if (secret) {
+			const char *eq = strchr(o->ro_env[i], '=');
+
+			fprintf(stderr, "sluice run: --env %.*s: proxy "
+			    "credentials and the files holding them stay outside "
+			    "the sandbox\n", eq ? (int)(eq - o->ro_env[i]) :
+			    (int)strlen(o->ro_env[i]), o->ro_env[i]);
+			return RUN_EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
 /* The command's environment. `proxy` is the URL it should use. */
 static char **
 run_environment(const struct run_opts *o, const struct config *cfg,
@@ -623,6 +662,8 @@ run_main(int argc, char **argv)
 	rl.rl_tty = &tr;
 	if ((r = run_parse(argc, argv, &o)) != 0)
 		return r == 1 ? 0 : r;
+	if ((r = run_check_env(&o)) != 0)
+		return r;
 	/* The launcher may hold upstream credentials: no core dumps, no
 	 * ptrace by other processes of this user. */
 	prctl(PR_SET_DUMPABLE, 0);

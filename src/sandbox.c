@@ -44,6 +44,7 @@
  * files with the user's rights, except the credential files), other IPC
  * namespaces, and resource usage.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -61,6 +62,8 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -414,11 +417,12 @@ sandbox_listener(int family, uint16_t port)
 	return fd;
 }
 
+/* Send `text` with descriptors `fds` (`n`, at most SANDBOX_MAX_FDS). */
 static int
-sandbox_send_fds(int ctl, const int *fds, size_t n)
+sandbox_send_fds(int sock, const char *text, const int *fds, size_t n)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * SANDBOX_MAX_FDS)];
-	struct iovec iov = { (void *)"ok", 2 };
+	struct iovec iov = { (void *)text, strlen(text) };
 	struct msghdr m;
 	struct cmsghdr *cm;
 
@@ -433,16 +437,22 @@ sandbox_send_fds(int ctl, const int *fds, size_t n)
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(int) * n);
 	memcpy(CMSG_DATA(cm), fds, sizeof(int) * n);
-	return sendmsg(ctl, &m, MSG_NOSIGNAL) == -1 ? -1 : 0;
+	return sendmsg(sock, &m, MSG_NOSIGNAL) == -1 ? -1 : 0;
 }
 
 /* Cover one credential file or directory named by the launcher. A path
- * that does not exist has nothing to hide. */
+ * that does not exist has nothing to hide.
+ *
+ * A file is covered where it is now: one renamed over it later (rotation)
+ * would be readable. A Kubernetes secret volume rotates exactly that way
+ * (its "..data" link is swapped), and holds nothing but secrets, so a file
+ * in one is hidden with its whole directory. */
 static void
 sandbox_mask(int ctl, const char *path)
 {
-	char what[PATH_MAX + 64];
+	char what[PATH_MAX + 64], dir[PATH_MAX];
 	struct stat st;
+	char *slash;
 	int r;
 
 	if (stat(path, &st) == -1) {
@@ -451,6 +461,19 @@ sandbox_mask(int ctl, const char *path)
 		snprintf(what, sizeof(what), "cannot hide the credential "
 		    "file %s", path);
 		sandbox_die(ctl, what);
+	}
+	if (!S_ISDIR(st.st_mode) && snprintf(dir, sizeof(dir), "%s", path) <
+	    (int)sizeof(dir) && (slash = strrchr(dir, '/')) != NULL &&
+	    slash != dir) {
+		struct stat data;
+
+		*slash = '\0';
+		if (fstatat(AT_FDCWD, dir, &data, 0) == 0 &&
+		    S_ISDIR(data.st_mode) && snprintf(what, sizeof(what),
+		    "%s/..data", dir) > 0 && lstat(what, &data) == 0) {
+			path = dir;
+			st.st_mode = S_IFDIR;
+		}
 	}
 	if (S_ISDIR(st.st_mode))
 		r = mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID |
@@ -464,11 +487,89 @@ sandbox_mask(int ctl, const char *path)
 	}
 }
 
-/* The sandbox's view of the filesystem: its own /proc and devpts, and the
- * credential files covered. */
+/* Make `path` (and every mount below it) read-only. Paths that do not
+ * exist are skipped. Returns 0 or -1. */
+static int
+sandbox_readonly(const char *path)
+{
+	struct mount_attr attr;
+	struct statvfs sv;
+
+	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) == -1)
+		return errno == ENOENT ? 0 : -1;
+	memset(&attr, 0, sizeof(attr));
+	attr.attr_set = MOUNT_ATTR_RDONLY;
+	if (mount_setattr(AT_FDCWD, path, AT_RECURSIVE, &attr,
+	    sizeof(attr)) == 0)
+		return 0;
+	/* Before Linux 5.12: the top mount only, keeping the flags a user
+	 * namespace may not drop. */
+	if (statvfs(path, &sv) == -1)
+		return -1;
+	return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY |
+	    (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0) |
+	    (sv.f_flag & ST_NODEV ? MS_NODEV : 0) |
+	    (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0), NULL);
+}
+
+/* Terminals other than the command's own: consoles, virtual terminals and
+ * their screen memory, serial lines. The user logged in on one owns it. */
+static bool
+sandbox_is_terminal_node(const char *name, const struct stat *st)
+{
+	unsigned maj = major(st->st_rdev), min = minor(st->st_rdev);
+
+	if (!S_ISCHR(st->st_mode))
+		return false;
+	if (maj == 4 || maj == 7 || (maj == 5 && min == 1))
+		return true;	/* tty0-63, ttyS*, vcs*, console */
+	return (strncmp(name, "tty", 3) == 0 && name[3] != '\0') ||
+	    strncmp(name, "hvc", 3) == 0 || strncmp(name, "vcs", 3) == 0;
+}
+
+/* Cover every terminal device in /dev with /dev/null. */
+static void
+sandbox_hide_terminals(int ctl)
+{
+	char path[PATH_MAX], what[PATH_MAX + 64];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if ((d = opendir("/dev")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, "tty") == 0 ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    -1 || !sandbox_is_terminal_node(de->d_name, &st))
+			continue;
+		snprintf(path, sizeof(path), "/dev/%s", de->d_name);
+		if (mount("/dev/null", path, NULL, MS_BIND, NULL) == -1) {
+			closedir(d);
+			snprintf(what, sizeof(what), "cannot hide the terminal "
+			    "%s", path);
+			sandbox_die(ctl, what);
+		}
+	}
+	closedir(d);
+}
+
+/* The sandbox's view of the filesystem: its own /proc and devpts, the
+ * kernel's knobs read-only, the host's other terminals and the credential
+ * files covered. */
 static void
 sandbox_mounts(int ctl, char **masks, size_t nmasks)
 {
+	/* Root inside is root for file permissions (the ids map one to
+	 * one), and writing a sysctl checks nothing more: with
+	 * kernel.core_pattern alone the command could have the kernel run a
+	 * program of its choice as real root outside. Read-only, as
+	 * container runtimes make them. */
+	static const char *const readonly[] = {
+		"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus",
+		"/proc/fs", "/sys",
+	};
+	char what[64];
 	size_t i;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1)
@@ -477,12 +578,19 @@ sandbox_mounts(int ctl, char **masks, size_t nmasks)
 	    NULL) == -1)
 		sandbox_die(ctl, "cannot mount a private /proc (in a "
 		    "container, masked /proc paths forbid it)");
+	for (i = 0; i < sizeof(readonly) / sizeof(readonly[0]); i++)
+		if (sandbox_readonly(readonly[i]) == -1) {
+			snprintf(what, sizeof(what), "cannot make %s "
+			    "read-only", readonly[i]);
+			sandbox_die(ctl, what);
+		}
 	/* A devpts instance of our own: the user's other terminals vanish
 	 * from /dev/pts, and /dev/ptmx makes terminals in this instance.
 	 * Where it is refused (some containers) the host's stays, and the
 	 * seccomp filter still refuses TIOCSTI on whatever is opened. */
 	(void)mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 	    "newinstance,ptmxmode=0666,mode=0620");
+	sandbox_hide_terminals(ctl);
 	for (i = 0; i < nmasks; i++)
 		sandbox_mask(ctl, masks[i]);
 }
@@ -539,29 +647,6 @@ sandbox_harden(bool allow_unix, int *notify_fd, char *err, size_t errlen)
 	return sysfilter_load(allow_unix, notify_fd, err, errlen);
 }
 
-/* Pass the filter's listener to the init over the report socket. */
-static int
-sandbox_send_listener(int report, int fd)
-{
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { (void *)"n", 1 };
-	struct msghdr m;
-	struct cmsghdr *cm;
-
-	memset(&m, 0, sizeof(m));
-	memset(cbuf, 0, sizeof(cbuf));
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = cbuf;
-	m.msg_controllen = sizeof(cbuf);
-	cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(report, &m, MSG_NOSIGNAL) == -1 ? -1 : 0;
-}
-
 /* The command's side of the fork: a session of its own (with the
  * sandbox's terminal, if any, on the descriptors in `tty`), harden, exec,
  * report failure as an errno on `report` (-1: hardening failed). */
@@ -595,7 +680,7 @@ sandbox_exec_command(char **argv, bool allow_unix, unsigned tty, int slave,
 	}
 	if (sandbox_harden(allow_unix, &nfd, err, sizeof(err)) == -1)
 		goto fail;
-	if (sandbox_send_listener(report, nfd) == -1) {
+	if (sandbox_send_fds(report, "n", &nfd, 1) == -1) {
 		snprintf(err, sizeof(err), "cannot pass the seccomp listener: "
 		    "%s", strerror(errno));
 		goto fail;
@@ -719,7 +804,7 @@ sandbox_init_main(int argc, char **argv)
 			sandbox_die(ctl, "cannot make the sandbox's terminal");
 		fds[nfds++] = master;
 	}
-	if (sandbox_send_fds(ctl, fds, nfds) == -1)
+	if (sandbox_send_fds(ctl, "ok", fds, nfds) == -1)
 		sandbox_die(ctl, "cannot pass the listeners out");
 	sandbox_handed_over = true;
 	for (i = 0; i < nfds; i++)

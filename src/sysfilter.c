@@ -9,8 +9,10 @@
  * filesystem sockets (Docker, X11) whatever the namespace, and the other
  * families only widen the kernel's attack surface. AF_NETLINK stays, since
  * glibc's resolver and `ip` use it and it only sees the private namespace.
- * socketpair(AF_UNIX) stays too: an anonymous pair reaches nothing outside,
- * and asyncio's and libuv's event loops cannot start without one. TIOCSTI
+ * socketpair(AF_UNIX, SOCK_STREAM or SOCK_SEQPACKET) stays too: a connected
+ * pair reaches nothing outside, and asyncio's and libuv's event loops
+ * cannot start without one. A datagram pair is refused like a socket: one
+ * end can be bound to a path and sent to any datagram socket (/dev/log). TIOCSTI
  * and TIOCLINUX would push keystrokes into a terminal that a shell outside
  * the sandbox reads later.
  *
@@ -95,6 +97,19 @@ sysfilter_load(bool allow_unix, int *notify_fd, char *err, size_t errlen)
 	r |= sysfilter_families_rule(sc, SCMP_SYS(socket), sockets);
 	r |= sysfilter_families_rule(sc, SCMP_SYS(socketpair),
 	    sockets | 1u << AF_UNIX);
+	/* A datagram end of a pair can still be bound to a path, connected
+	 * or sent to anywhere: only connected stream and seqpacket pairs
+	 * stay anonymous. The type's low four bits are the type proper. */
+	if (!allow_unix) {
+		unsigned t;
+
+		for (t = 0; t < 16; t++)
+			if (t != SOCK_STREAM && t != SOCK_SEQPACKET)
+				r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY,
+				    SCMP_SYS(socketpair), 2,
+				    SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+				    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, t));
+	}
 	r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
 	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
 	r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
@@ -163,6 +178,9 @@ sysfilter_report(const struct seccomp_notif *req, struct sysfilter_seen *s)
 		why = family == AF_UNIX ? "local sockets are off in the "
 		    "sandbox; --allow-unix-sockets allows them" : "only IP "
 		    "sockets can reach the proxy";
+		if (family == AF_UNIX && req->data.nr == SCMP_SYS(socketpair))
+			why = "a datagram pair can reach the host's sockets; "
+			    "--allow-unix-sockets allows it";
 		n = snprintf(msg, sizeof(msg), "sluice: denied %s %s (%s)\n",
 		    req->data.nr == SCMP_SYS(socketpair) ? "socketpair" :
 		    "socket", what, why);

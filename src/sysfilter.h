@@ -20,7 +20,8 @@ struct sysfilter_seen {
 /* Load the filter into the calling process (PR_SET_NO_NEW_PRIVS must be
  * set). It refuses with EPERM: socket() for every family but AF_INET,
  * AF_INET6, AF_NETLINK (and AF_UNIX when `allow_unix`); socketpair() for
- * the same families plus AF_UNIX; ioctl TIOCSTI and TIOCLINUX; io_uring.
+ * the same families plus connected AF_UNIX pairs (stream, seqpacket);
+ * ioctl TIOCSTI and TIOCLINUX; io_uring.
  * Calls from the i386 and x32 entry points kill the process. The refusals
  * other than io_uring go through a user-notification listener: its
  * descriptor (close-on-exec) is stored in `*notify_fd`, and whoever holds it

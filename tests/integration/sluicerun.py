@@ -35,6 +35,24 @@ DENIAL_RE = re.compile(r"sluice: (?P<verb>denied|failed) (?P<method>\S+) (?P<tar
                        r"\((?P<reason>[^)]*)\)$")
 
 
+def processes_with(marker):
+    """Host PIDs of the live (not zombie) processes whose environment holds `marker`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                environ = f.read()
+            with open(f"/proc/{name}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker.encode() in environ.split(b"\0") and state != "Z":
+            found.append(int(name))
+    return found
+
+
 def python(*args):
     """A command line running python3 (no bytecode written) with `args`."""
     return [PYTHON, "-B", *args]

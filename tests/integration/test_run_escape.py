@@ -36,7 +36,7 @@ import subprocess
 import pytest
 
 from pki import ORIGIN_NAMES
-from sluicerun import PYTHON, probe, python
+from sluicerun import PYTHON, probe, processes_with, python
 from squid import Squid, squid_tunnel_re
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -540,24 +540,6 @@ def fifo_has_reader(path):
     return True
 
 
-def processes_with(marker):
-    """Host PIDs of the live (not zombie) processes whose environment holds `marker`."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as f:
-                environ = f.read()
-            with open(f"/proc/{name}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in environ.split(b"\0") and state != "Z":
-            found.append(int(name))
-    return found
-
-
 @contextlib.contextmanager
 def daemon_setup(tmp_path):
     """(environment, fifo, ready file); kills whatever carries this test's marker after."""
@@ -621,3 +603,138 @@ def test_the_launchers_proc_files_and_ptrace_are_there_outside(sandbox):
 
     assert status == 0
     assert probe_json(done) == {"environ": None, "mem": None, "fd": None, "ptrace": None}
+
+
+# ---- what the red team found (each was a way out before it was closed) ----
+
+WRITE_PROBE = r"""
+import errno, json, os, sys
+out = {}
+for path in sys.argv[1:]:
+    try:
+        os.close(os.open(path, os.O_WRONLY))
+        out[path] = None
+    except OSError as exc:
+        out[path] = errno.errorcode.get(exc.errno, str(exc.errno))
+print(json.dumps(out))
+"""
+# Opening for writing changes nothing; only a write would. As root these open outside.
+KERNEL_KNOBS = ["/proc/sys/kernel/core_pattern", "/sys/kernel/mm/transparent_hugepage/enabled"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the hole needs a launcher running as root")
+def test_kernel_settings_are_read_only_inside_a_root_sandbox(sandbox):
+    # As root, uid 0 inside is uid 0 for file permissions, and a sysctl checks nothing more:
+    # core_pattern would have the kernel run the command's program as real root outside.
+    knobs = [k for k in KERNEL_KNOBS if os.path.exists(k)]
+    inside = json.loads(sandbox.run(python("-c", WRITE_PROBE, *knobs)).stdout)
+    outside_ = json.loads(outside(python("-c", WRITE_PROBE, *knobs)).stdout)
+
+    assert outside_ == {k: None for k in knobs}  # the control: root may open them
+    assert inside == {k: "EROFS" for k in knobs}
+
+
+def test_a_datagram_socketpair_is_refused_and_reported(sandbox):
+    # One end of a datagram pair can be bound to a path and sent to any datagram socket of
+    # the host (/dev/log, journald); a stream pair cannot be re-aimed.
+    done = sandbox.run(python("-c", """
+import socket
+try:
+    socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    print("dgram ok")
+except OSError as exc:
+    print("dgram", exc.errno)
+socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+print("stream ok")
+"""))
+
+    assert done.stdout == f"dgram {errno.EPERM}\nstream ok\n", done.stderr
+    assert any(call == "socketpair" or family == "AF_UNIX"
+               for call, family, _ in socket_denials(done.stderr)), done.stderr
+
+
+def test_a_host_datagram_socket_cannot_be_reached_through_a_pair(sandbox):
+    path = os.path.join(sandbox.out, "host-dgram.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as host:
+        host.bind(path)
+        host.settimeout(0.5)
+        done = sandbox.run(python("-c", """
+import socket, sys
+try:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    a.sendto(b"ESCAPED", sys.argv[1])
+    print("sent")
+except OSError as exc:
+    print("refused", exc.errno)
+""", path))
+        try:
+            received = host.recv(100)
+        except socket.timeout:
+            received = None
+
+    assert done.stdout == f"refused {errno.EPERM}\n", done.stderr
+    assert received is None
+
+
+def test_the_hosts_consoles_and_serial_lines_are_dev_null_inside(sandbox):
+    names = [n for n in ("console", "tty0", "tty1", "tty2", "ttyS0", "vcs1", "vcsa1")
+             if os.path.exists(f"/dev/{n}")]
+    if not names:
+        pytest.skip("no console or serial device on this machine")
+    null = os.stat("/dev/null").st_rdev
+    probe_ = python("-c", "import os, sys; print(' '.join("
+                          "str(os.stat('/dev/' + n).st_rdev) for n in sys.argv[1:]))", *names)
+
+    inside = sandbox.run(probe_).stdout.split()
+    outside_ = outside(probe_).stdout.split()
+
+    assert all(int(r) != null for r in outside_)  # the control: real devices outside
+    assert [int(r) for r in inside] == [null] * len(names)
+
+
+@pytest.mark.parametrize("flag", ["PROXY_PASS", "PROXY_PASS=typed-on-the-command-line",
+                                  "PROXY_PASS_FILE=/etc/hostname", "CREDENTIALS_DIRECTORY",
+                                  "HTTPS_PROXY=http://u:p@upstream.test:3128"])
+def test_env_cannot_carry_a_credential_in(sandbox, flag):
+    env = clean_env(PROXY_PASS="from-the-environment", CREDENTIALS_DIRECTORY="/nonexistent")
+    marker = os.path.join(sandbox.out, "ran")
+
+    done = sandbox.run(["touch", marker], "--env", flag, env=env)
+
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "stay outside the sandbox" in done.stderr
+    assert not os.path.exists(marker)
+
+
+def test_a_rotated_kubernetes_secret_stays_hidden(sandbox, tmp_path):
+    # A secret volume: files are links through "..data", which the kubelet swaps atomically
+    # to rotate; a mask on the old file would let the new one through.
+    vol = tmp_path / "secret-volume"
+    vol.mkdir()
+    (vol / "..v1").mkdir()
+    old, new = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+    sandbox.secrets += [old, new]
+    write_secret(vol / "..v1" / "proxy_pass", old)
+    os.symlink("..v1", vol / "..data")
+    os.symlink("..data/proxy_pass", vol / "proxy_pass")
+    ready, go = tmp_path / "ready", tmp_path / "go"
+    os.mkfifo(ready)
+    os.mkfifo(go)
+
+    proc = sandbox.popen(["sh", "-c", 'cat "$1"; echo >> "$4"; read x < "$2"; cat "$1"; '
+                          'ls -A "$3"', "sh", str(vol / "proxy_pass"), str(go), str(vol),
+                          str(ready)],
+                         env=clean_env(PROXY_PASS_FILE=str(vol / "proxy_pass")))
+    with open(ready) as f:  # the sandbox is up and has read once
+        f.readline()
+    (vol / "..v2").mkdir()
+    write_secret(vol / "..v2" / "proxy_pass", new)
+    os.symlink("..v2", vol / "..data.tmp")
+    os.rename(vol / "..data.tmp", vol / "..data")
+    with open(go, "w") as f:
+        f.write("rotated\n")
+    out, err = proc.communicate(timeout=30)
+
+    assert old not in out and new not in out, out
+    assert (vol / "proxy_pass").read_text() == new  # the control: rotated outside

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from sluiceproc import squid_line_re
-from sluicerun import (PROBE, assert_denials, matching, probe, python, read_log,
+from sluicerun import (PROBE, assert_denials, matching, probe, processes_with, python, read_log,
                        run_denied_re, run_tunnel_re)
 
 CURL = ("curl", "--silent", "--show-error", "--max-time", "30")
@@ -123,24 +123,6 @@ def test_a_command_killed_through_the_launcher_reports_128_plus_the_signal(sandb
         launcher.stderr.close()
 
     assert status == 128 + signal.SIGTERM
-
-
-def processes_with(marker):
-    """Host PIDs of the live (not zombie) processes whose environment holds `marker`."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as f:
-                environ = f.read()
-            with open(f"/proc/{name}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker.encode() in environ.split(b"\0") and state != "Z":
-            found.append(int(name))
-    return found
 
 
 def test_the_command_dies_with_the_launcher(sandbox):

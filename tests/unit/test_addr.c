@@ -130,6 +130,10 @@ static const struct class_case class_cases[] = {
 	{ "::ffff:127.0.0.1", LOOP }, { "::ffff:10.0.0.1", PRIV },
 	{ "::ffff:169.254.169.254", LINK4 }, { "::ffff:0.0.0.0", THIS_NET },
 	{ "::ffff:255.255.255.255", RSVD }, { "::ffff:7f00:1", LOOP },
+	/* IPv4-translated ::ffff:0:0:0/96 (SIIT, RFC 2765) */
+	{ "::ffff:0:7f00:1", LOOP }, { "::ffff:0:127.0.0.1", LOOP },
+	{ "::ffff:0:a9fe:a9fe", LINK4 }, { "::ffff:0:10.1.2.3", PRIV },
+	{ "::ffff:0:8.8.8.8", NULL },
 	/* NAT64 64:ff9b::/96 */
 	{ "64:ff9b::127.0.0.1", LOOP }, { "64:ff9b::a9fe:a9fe", LINK4 },
 	{ "64:ff9b::192.168.0.1", PRIV }, { "64:ff9b::8.8.8.8", NULL },
