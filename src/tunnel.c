@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* A minimal CONNECT client for ssh's ProxyCommand. Blocking I/O with poll is
  * right here: one connection, one process, no event loop to protect. The
- * proxy URL may carry user:password (the --no-isolate token), sent as Basic
- * credentials and never printed. */
+ * proxy URL is read by the proxyurl module, like every proxy URL in sluice,
+ * so whatever `sluice url` prints works here; its credentials are sent as
+ * Basic authentication and never printed. */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -13,35 +14,22 @@
 #include <unistd.h>
 
 #include "b64.h"
+#include "host.h"
+#include "proxyurl.h"
 #include "tunnel.h"
 
-/* Split "http://[user:pass@]host:port[/]" into parts (in place). */
-static int
-tunnel_proxy(char *url, char **cred, char **host, char **port)
-{
-	char *p = url, *at, *colon, *slash;
+#define TUNNEL_EXIT_USAGE	2
 
-	if (strncmp(p, "http://", 7) == 0)
-		p += 7;
-	if ((slash = strchr(p, '/')) != NULL)
-		*slash = '\0';
-	*cred = NULL;
-	if ((at = strrchr(p, '@')) != NULL) {
-		*at = '\0';
-		*cred = p;
-		p = at + 1;
-	}
-	if ((colon = strrchr(p, ':')) == NULL)
-		return -1;
-	*colon = '\0';
-	*host = p;
-	*port = colon + 1;
-	if ((*host)[0] == '[') {
-		(*host)++;
-		(*host)[strlen(*host) - 1] = '\0';
-	}
-	return 0;
-}
+static const char tunnel_usage[] =
+"usage: sluice tunnel HOST PORT\n"
+"\n"
+"Relay stdin and stdout to HOST:PORT through the proxy in https_proxy,\n"
+"HTTPS_PROXY or http_proxy (the first set), with CONNECT; credentials in\n"
+"the URL are sent as Basic authentication. For ssh:\n"
+"  ssh -o ProxyCommand='sluice tunnel %h %p' HOST\n"
+"\n"
+"exit status: 0 when the tunnel ends, 1 when the proxy cannot be used,\n"
+"2 usage error\n";
 
 static int
 tunnel_connect(const char *host, const char *port)
@@ -84,51 +72,99 @@ tunnel_write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
+/* The CONNECT request for `target`, with the proxy's credentials if any.
+ * Returns its length, or -1 if it does not fit. */
+static int
+tunnel_request(const struct proxyurl *u, const char *target, char *req,
+    size_t len)
+{
+	char *cred, *b64;
+	size_t clen;
+	int n;
+
+	n = snprintf(req, len, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", target,
+	    target);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	if (u->pu_user != NULL) {
+		clen = strlen(u->pu_user) + strlen(u->pu_pass) + 1;
+		if ((cred = malloc(clen + 1)) == NULL ||
+		    (b64 = malloc(4 * (clen / 3 + 1) + 1)) == NULL) {
+			free(cred);
+			return -1;
+		}
+		snprintf(cred, clen + 1, "%s:%s", u->pu_user, u->pu_pass);
+		b64_encode(cred, clen, b64);
+		n += snprintf(req + n, len - (size_t)n,
+		    "Proxy-Authorization: Basic %s\r\n", b64);
+		explicit_bzero(cred, clen);
+		explicit_bzero(b64, strlen(b64));
+		free(cred);
+		free(b64);
+		if ((size_t)n >= len)
+			return -1;
+	}
+	n += snprintf(req + n, len - (size_t)n, "\r\n");
+	return (size_t)n >= len ? -1 : n;
+}
+
 int
 tunnel_main(int argc, char **argv)
 {
-	char *env, *url, *cred, *phost, *pport, req[2048], b64[700], head[8192];
+	char *env, req[16384], head[8192], err[300], target[300], port[8];
 	struct pollfd pfd[2];
+	struct proxyurl u;
+	struct host h;
 	size_t hlen = 0;
 	int fd, n, in_open = 1, out_open = 1;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: sluice tunnel HOST PORT\n");
-		return 2;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		fputs(tunnel_usage, stdout);
+		return 0;
 	}
+	if (argc != 3) {
+		fprintf(stderr, "sluice tunnel: expected HOST and PORT\n\n%s",
+		    tunnel_usage);
+		return TUNNEL_EXIT_USAGE;
+	}
+	/* The destination as the proxy will read it: "host:port", IPv6 in
+	 * brackets. */
+	snprintf(target, sizeof(target), "%s%s%s:%s",
+	    strchr(argv[1], ':') && argv[1][0] != '[' ? "[" : "", argv[1],
+	    strchr(argv[1], ':') && argv[1][0] != '[' ? "]" : "", argv[2]);
+	if (host_parse_authority(target, strlen(target), &h, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "sluice tunnel: %s\n\n%s", err, tunnel_usage);
+		return TUNNEL_EXIT_USAGE;
+	}
+	host_format(&h, target, sizeof(target));
 	if ((env = getenv("https_proxy")) == NULL &&
 	    (env = getenv("HTTPS_PROXY")) == NULL &&
 	    (env = getenv("http_proxy")) == NULL) {
-		fprintf(stderr, "sluice tunnel: no https_proxy in the "
-		    "environment\n");
+		fprintf(stderr, "sluice tunnel: no https_proxy, HTTPS_PROXY or "
+		    "http_proxy in the environment\n");
 		return 1;
 	}
-	url = strdup(env);
-	if (url == NULL || tunnel_proxy(url, &cred, &phost, &pport) == -1) {
-		fprintf(stderr, "sluice tunnel: cannot parse the proxy URL\n");
-		free(url);
+	if (proxyurl_parse(env, &u, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sluice tunnel: the proxy URL: %s\n", err);
 		return 1;
 	}
-	if ((fd = tunnel_connect(phost, pport)) == -1) {
+	snprintf(port, sizeof(port), "%u", (unsigned)u.pu_port);
+	if ((fd = tunnel_connect(u.pu_host, port)) == -1) {
 		fprintf(stderr, "sluice tunnel: cannot connect to the proxy "
-		    "%s:%s\n", phost, pport);
-		free(url);
+		    "%s:%s\n", u.pu_host, port);
+		proxyurl_free(&u);
 		return 1;
 	}
-	n = snprintf(req, sizeof(req), "CONNECT %s:%s HTTP/1.1\r\nHost: %s:%s"
-	    "\r\n", argv[1], argv[2], argv[1], argv[2]);
-	if (cred != NULL && strlen(cred) < 500) {
-		b64_encode(cred, strlen(cred), b64);
-		n += snprintf(req + n, sizeof(req) - (size_t)n,
-		    "Proxy-Authorization: Basic %s\r\n", b64);
-		explicit_bzero(b64, sizeof(b64));
-	}
-	n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
-	explicit_bzero(url, strlen(env));
-	free(url);
-	url = NULL;
-	if (n >= (int)sizeof(req) || tunnel_write_all(fd, req, (size_t)n) == -1)
+	n = tunnel_request(&u, target, req, sizeof(req));
+	proxyurl_free(&u);
+	if (n == -1 || tunnel_write_all(fd, req, (size_t)n) == -1) {
+		explicit_bzero(req, sizeof(req));
+		fprintf(stderr, "sluice tunnel: cannot send the request to the "
+		    "proxy\n");
 		return 1;
+	}
 	explicit_bzero(req, sizeof(req));
 	/* Read the answer's head byte by byte: what follows is the tunnel. */
 	while (hlen < sizeof(head) - 1) {
@@ -147,8 +183,8 @@ tunnel_main(int argc, char **argv)
 
 		if (eol != NULL)
 			*eol = '\0';
-		fprintf(stderr, "sluice tunnel: the proxy refused %s:%s: %s\n",
-		    argv[1], argv[2], hlen ? head : "no answer");
+		fprintf(stderr, "sluice tunnel: the proxy refused %s: %s\n",
+		    target, hlen ? head : "no answer");
 		return 1;
 	}
 	pfd[0].fd = STDIN_FILENO;

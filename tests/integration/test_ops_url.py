@@ -8,7 +8,10 @@ requests. A missing or malformed variable exits 2, names it, and prints no secre
 
 import os
 import re
+import select
+import ssl
 import subprocess
+import time
 import urllib.parse
 
 import httpx
@@ -99,9 +102,10 @@ def printed_url(done):
 
 class Site:
     def __init__(self, origins, path):
-        target = f"api.anthropic.com:{origins.https_port}"
-        self.url = f"https://{target}{path}"
-        self.expected = https_greeting("api.anthropic.com", target, path)
+        self.target = f"api.anthropic.com:{origins.https_port}"
+        self.path = path
+        self.url = f"https://{self.target}{path}"
+        self.expected = https_greeting("api.anthropic.com", self.target, path)
 
 
 def authenticate_with_curl(url, site, ca_cert):
@@ -116,6 +120,68 @@ def authenticate_with_httpx(url, site, ca_cert):
     assert (response.status_code, response.text) == (200, site.expected)
 
 
+def authenticate_with_sluice_tunnel(sluice_bin, url, site, ca_cert):
+    """`sluice tunnel HOST PORT` with https_proxy=<the URL>, and HTTPS spoken through its
+    stdin and stdout (TLS over memory BIOs): the page must arrive."""
+    host, port = site.target.rsplit(":", 1)
+    proc = subprocess.Popen([sluice_bin, "tunnel", host, port], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=clean_env(https_proxy=url))
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context(cafile=ca_cert).wrap_bio(incoming, outgoing,
+                                                                server_hostname=host)
+    deadline = time.monotonic() + 30
+
+    def exchange():
+        pending = outgoing.read()
+        if pending:
+            proc.stdin.write(pending)
+            proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], max(0, deadline - time.monotonic()))
+        data = os.read(proc.stdout.fileno(), 65536) if ready else b""
+        if not data:
+            incoming.write_eof()
+        else:
+            incoming.write(data)
+        return bool(data)
+
+    try:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                assert exchange(), proc.stderr.read().decode() if proc.poll() else "timeout"
+        tls.write(f"GET {site.path} HTTP/1.1\r\nHost: {site.target}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        response = b""
+        while True:
+            try:
+                chunk = tls.read(65536)
+            except ssl.SSLWantReadError:
+                if not exchange():
+                    break
+                continue
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                break
+            if not chunk:
+                break
+            response += chunk
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        stderr = proc.stderr.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), (head, stderr)
+    assert body.decode() == site.expected
+
+
 def authenticate_with_requests(url, site, ca_cert):
     with requests.Session() as session:
         session.trust_env = False
@@ -125,7 +191,7 @@ def authenticate_with_requests(url, site, ca_cert):
 
 @pytest.mark.parametrize("user, password, algo", [h[1:] for h in HOSTILE],
                          ids=[h[0] for h in HOSTILE])
-def test_hostile_password_url_authenticates_with_curl_httpx_and_requests(
+def test_hostile_password_url_authenticates_with_curl_httpx_requests_and_tunnel(
         sluice_bin, url_proxy, origins, pki, user, password, algo):
     done = sluice_url(sluice_bin, env=clean_env(PROXY_HOST=HOST, PROXY_PORT=str(url_proxy.port),
                                                 PROXY_USER=user, PROXY_PASS=password))
@@ -143,6 +209,7 @@ def test_hostile_password_url_authenticates_with_curl_httpx_and_requests(
         # ignores the proxy altogether; httpx and requests carry them.
         authenticate_with_curl(url, site, pki.ca_cert)
     authenticate_with_httpx(url, site, pki.ca_cert)
+    authenticate_with_sluice_tunnel(sluice_bin, url, site, pki.ca_cert)
     if is_ascii(user, password):
         # requests encodes Basic credentials as Latin-1 (requests.auth._basic_auth_str), so
         # it cannot send a UTF-8 password whatever the URL; curl and httpx cover those.
@@ -319,3 +386,21 @@ def test_plain_values_give_the_plain_url(sluice_bin):
     env = clean_env(**GOOD, HTTPS_PROXY="http://other:other@192.0.2.1:8080")
     assert printed_url(sluice_url(sluice_bin, env=env)) == \
         f"http://agent:{SECRET}@{HOST}:3128"
+
+
+def test_tunnel_help_exits_0(sluice_bin):
+    done = subprocess.run([sluice_bin, "tunnel", "--help"], capture_output=True, text=True,
+                          timeout=30)
+
+    assert done.returncode == 0
+    assert done.stdout.startswith("usage: sluice tunnel HOST PORT")
+
+
+@pytest.mark.parametrize("args", [(), ("host",), ("host", "0"), ("host", "65536"),
+                                  ("host", "22x"), ("bad host", "22"), ("a", "b", "c")])
+def test_tunnel_usage_errors_exit_2(sluice_bin, args):
+    done = subprocess.run([sluice_bin, "tunnel", *args], capture_output=True, text=True,
+                          timeout=30, env=clean_env(https_proxy="http://127.0.0.1:9"))
+
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert "usage: sluice tunnel" in done.stderr
