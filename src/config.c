@@ -360,6 +360,10 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 
 		if (!config_one_arg(f, line, w, n, d))
 			return;
+		if (w[0][0] == 'h' && strcmp(w[1], "none") == 0) {
+			c->c_hosts_none = true;
+			return;
+		}
 		list = w[0][0] == 'a' ? &c->c_allow_files : &c->c_hosts_files;
 		count = w[0][0] == 'a' ? &c->c_nallow_files :
 		    &c->c_nhosts_files;
@@ -692,6 +696,17 @@ config_hosts_line(void *ctx, unsigned lineno, const char *s, size_t len,
 	return hosts_parse_line(ctx, s, len, err, errlen);
 }
 
+/* The default /etc/hosts is the system's, not the operator's: a line
+ * sluice cannot read is skipped, as the C library skips it. */
+static int
+config_hosts_line_lenient(void *ctx, unsigned lineno, const char *s,
+    size_t len, char *err, size_t errlen)
+{
+	(void)lineno;
+	(void)hosts_parse_line(ctx, s, len, err, errlen);
+	return 0;
+}
+
 /* Read one referenced file and feed its lines to `fn`. */
 static void
 config_load_ref(struct config *c, const struct config_ref *r,
@@ -726,8 +741,21 @@ config_load_text(const char *path, const char *buf, size_t len,
 	for (i = 0; i < c->c_nallow_files; i++)
 		config_load_ref(c, &c->c_allow_files[i], "allow_file",
 		    config_allow_line, &c->c_patterns, d);
+	if (c->c_hosts_none && c->c_nhosts_files > 0)
+		diag_add(d, c->c_path, c->c_hosts_files[0].r_line, "hosts_file: "
+		    "'hosts_file none' and a hosts file contradict each other");
+	/* Like Squid and every other program here: /etc/hosts unless told
+	 * otherwise; a machine without one simply has none. */
+	if (!c->c_hosts_none && c->c_nhosts_files == 0 &&
+	    access(CONFIG_HOSTS_DEFAULT, F_OK) == 0) {
+		c->c_hosts_files = xcalloc(1, sizeof(*c->c_hosts_files));
+		c->c_hosts_files[0].r_path = xstrdup(CONFIG_HOSTS_DEFAULT);
+		c->c_nhosts_files = 1;
+		c->c_hosts_default = true;
+	}
 	for (i = 0; i < c->c_nhosts_files; i++)
 		config_load_ref(c, &c->c_hosts_files[i], "hosts_file",
+		    c->c_hosts_default ? config_hosts_line_lenient :
 		    config_hosts_line, &c->c_hosts, d);
 	config_finish(c, d);
 	if (d->d_count != before) {
@@ -831,7 +859,8 @@ config_summary(const struct config *c, FILE *fp)
 	fprintf(fp, "\n  hosts_file        ");
 	for (i = 0; i < c->c_nhosts_files; i++)
 		fprintf(fp, "%s%s", i ? ", " : "", c->c_hosts_files[i].r_path);
-	fprintf(fp, "%s\n", c->c_nhosts_files ? "" : "none");
+	fprintf(fp, "%s\n", c->c_hosts_default ? " (default)" :
+	    c->c_nhosts_files ? "" : "none");
 	fprintf(fp, "  dns_server        %s\n", c->c_dns_servers ?
 	    c->c_dns_servers : "system (/etc/resolv.conf)");
 	fprintf(fp, "  access_log        %s (%s)\n", c->c_access_log ?

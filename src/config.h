@@ -49,6 +49,9 @@ struct config_ref {
 
 /* Password checks that may start per second per client address, and the
  * burst allowed above that rate (auth_rate). */
+/* The hosts file read when no hosts_file line names one, as Squid does. */
+#define CONFIG_HOSTS_DEFAULT	"/etc/hosts"
+
 #define CONFIG_AUTH_RATE	10
 #define CONFIG_AUTH_BURST	20
 
@@ -80,6 +83,8 @@ struct config {
 
 	struct config_ref	*c_hosts_files;	/* merged in order */
 	size_t			 c_nhosts_files;
+	bool			 c_hosts_none;	/* hosts_file none */
+	bool			 c_hosts_default; /* /etc/hosts, by default */
 	struct hostsdb		 c_hosts;
 
 	char			*c_dns_servers;	/* c-ares CSV, or NULL */

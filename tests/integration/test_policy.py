@@ -129,3 +129,39 @@ def test_malformed_host_is_refused_400(proxy, target):
 
     assert_refusal(reply, 400, "bad-request")
     assert not re.search(r"TCP_TUNNEL", proxy.log_text())
+
+
+# ---- /etc/hosts, read by default like Squid ----
+
+def etc_hosts_maps_localhost():
+    with open("/etc/hosts") as f:
+        return any(line.split()[:1] == ["127.0.0.1"] and "localhost" in line.split()[1:]
+                   for line in f if not line.lstrip().startswith("#"))
+
+
+def test_etc_hosts_is_read_when_no_hosts_file_is_named(make_proxy, origins):
+    # The fake DNS server does not know "localhost": only /etc/hosts can answer it.
+    assert etc_hosts_maps_localhost(), "this machine's /etc/hosts has no 127.0.0.1 localhost"
+    proxy = make_proxy(hosts=None, allow=("localhost",))
+
+    reply = connect(proxy.port, f"localhost:{origins.https_port}", proxy.user, proxy.password)
+    if reply.sock is not None:
+        reply.sock.close()
+
+    assert reply.status == 200, (reply.status, reply.error_code)
+
+
+def test_hosts_file_none_turns_etc_hosts_off(make_proxy, origins):
+    proxy = make_proxy(hosts=None, allow=("localhost",), extra=("hosts_file none",))
+
+    reply = connect(proxy.port, f"localhost:{origins.https_port}", proxy.user, proxy.password)
+
+    assert_refusal(reply, 502, "dns-failed", host="localhost")
+
+
+def test_etc_hosts_answers_still_obey_the_address_policy(make_proxy, origins):
+    proxy = make_proxy(hosts=None, allow=("localhost",), allow_cidr=None)
+
+    reply = connect(proxy.port, f"localhost:{origins.https_port}", proxy.user, proxy.password)
+
+    assert_refusal(reply, 403, "address-denied", host="localhost")

@@ -96,7 +96,7 @@ render(const struct config *c, const char *field, char *buf, size_t len)
 			    c->c_hosts_files[i].r_path,
 			    c->c_hosts_files[i].r_line);
 		if (c->c_nhosts_files == 0)
-			cat(buf, len, "(none)@0");
+			cat(buf, len, c->c_hosts_none ? "none" : "(none)@0");
 	}
 	else if (strcmp(field, "allow_files") == 0) {
 		for (i = 0; i < c->c_nallow_files; i++)
@@ -190,6 +190,7 @@ static const struct directive_case directive_cases[] = {
 	{ NULL, "users users.htpasswd", "users", "/etc/sluice/users.htpasswd@1" },
 	{ NULL, "# users\n\nusers /srv/users", "users", "/srv/users@3" },
 	{ NULL, "hosts_file hosts", "hosts_file", "/etc/sluice/hosts@1" },
+	{ NULL, "hosts_file none", "hosts_file", "none" },
 	{ NULL, "hosts_file a\nhosts_file /b", "hosts_file",
 	    "/etc/sluice/a@1 /b@2" },
 	{ NULL, "allow_file a.txt\nallow_file /b.txt", "allow_files",
