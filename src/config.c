@@ -470,8 +470,10 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 		    v > 10000000)
 			diag_add(d, f, line, "max_connections: expected a "
 			    "number from 1 to 10000000, got '%s'", w[1]);
-		else
+		else {
 			c->c_max_connections = (unsigned)v;
+			c->c_max_connections_set = true;
+		}
 	} else if (strcmp(w[0], "allow_unauthenticated") == 0 ||
 	    strcmp(w[0], "via") == 0 || strcmp(w[0], "forwarded_for") == 0) {
 		bool *flag = w[0][0] == 'a' ? &c->c_allow_unauthenticated :

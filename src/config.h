@@ -101,6 +101,7 @@ struct config {
 	unsigned		 c_idle_timeout_ms;
 	unsigned		 c_header_timeout_ms;
 	unsigned		 c_max_connections;
+	bool			 c_max_connections_set;	/* written, not default */
 	bool			 c_allow_unauthenticated;
 	unsigned		 c_auth_rate;	/* password checks/s per address */
 	unsigned		 c_auth_burst;

@@ -1105,7 +1105,7 @@ conn_refuse_busy(struct proxy *px, int fd, const struct sockaddr *peer)
 	}
 	c->c_cst.can_write = true;
 	snprintf(d, sizeof(d), "max_connections %u",
-	    c->c_cfg->c_max_connections);
+	    proxy_max_connections(c->c_cfg));
 	c->c_state = CONN_REPLY;
 	conn_fail(c, REASON_TOO_MANY_CONNECTIONS, d);
 }

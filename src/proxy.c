@@ -37,9 +37,15 @@ static void proxy_inbox_drop(struct proxy *px);
 static void proxy_inbox_ready(struct ev_loop *, int, unsigned, void *);
 static void proxy_bound(const struct listener *li, char *a, size_t len);
 
+/* Connections the descriptor limit leaves room for (0: no cap). Set once,
+ * before the workers start. */
+static unsigned proxy_nofile_cap;
+
 /* Raise the descriptor limit so max_connections tunnels fit (two sockets
  * each, plus pipes in flight): up to the hard limit, and beyond it when we
- * are privileged. Says so when it stays too low. */
+ * are privileged. When it stays too low, a max_connections the operator
+ * wrote is warned about; the default is fitted to the limit quietly (a
+ * default that warns on every start teaches people to ignore warnings). */
 static void
 proxy_raise_nofile(const struct config *cfg)
 {
@@ -61,11 +67,28 @@ proxy_raise_nofile(const struct config *cfg)
 	rl.rlim_cur = rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 		log_warn("setrlimit(RLIMIT_NOFILE)");
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need)
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= need)
+		return;
+	proxy_nofile_cap = rl.rlim_cur > 512 ?
+	    (unsigned)((rl.rlim_cur - 256) / 2) : 128;
+	if (cfg->c_max_connections_set)
 		log_warnx("the descriptor limit (%llu) is too low for "
 		    "max_connections %u (each tunnel needs 2); raise it with "
 		    "ulimit -n or LimitNOFILE=", (unsigned long long)rl.rlim_cur,
 		    cfg->c_max_connections);
+	else
+		log_debug("max_connections %u by default, fitted to %u by the "
+		    "descriptor limit (%llu)", cfg->c_max_connections,
+		    proxy_nofile_cap, (unsigned long long)rl.rlim_cur);
+}
+
+unsigned
+proxy_max_connections(const struct config *cfg)
+{
+	if (!cfg->c_max_connections_set && proxy_nofile_cap != 0 &&
+	    proxy_nofile_cap < cfg->c_max_connections)
+		return proxy_nofile_cap;
+	return cfg->c_max_connections;
 }
 
 /* Watch `fd` (listening, non-blocking) for connections. */
@@ -297,7 +320,7 @@ proxy_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			log_warn("accept");
 			return;
 		}
-		if (proxy_connections() >= px->px_cfg->c_max_connections)
+		if (proxy_connections() >= proxy_max_connections(px->px_cfg))
 			conn_refuse_busy(px, cfd, (struct sockaddr *)&ss);
 		else
 			conn_accept(px, cfd, (struct sockaddr *)&ss);

@@ -112,6 +112,10 @@ void proxy_apply_config(struct proxy *px, struct config *n);
 /* Connections open across all workers. */
 unsigned proxy_connections(void);
 
+/* The connections `cfg` allows: max_connections, or, when it is the
+ * default, what the descriptor limit leaves room for. */
+unsigned proxy_max_connections(const struct config *cfg);
+
 /* Called by a connection when it is created. */
 void proxy_conn_opened(struct proxy *px);
 

@@ -483,9 +483,17 @@ serve_stop(struct serve *sv, const char *sig)
 		    -1, NULL);
 		proxy_sync(sv->sv_workers[w]);
 	}
-	log_info("%s: no longer accepting; waiting up to %ums for %u "
-	    "connection%s", sig, px->px_cfg->c_shutdown_grace_ms, open,
-	    open == 1 ? "" : "s");
+	if (open == 0)
+		log_info("%s: no longer accepting; no connection is open, "
+		    "stopping", sig);
+	else {
+		unsigned ms = px->px_cfg->c_shutdown_grace_ms;
+
+		log_info("%s: no longer accepting; waiting up to %u%s for %u "
+		    "open connection%s to finish (shutdown_grace)", sig,
+		    ms % 1000 == 0 ? ms / 1000 : ms, ms % 1000 == 0 ? "s" : "ms",
+		    open, open == 1 ? "" : "s");
+	}
 	ev_timer_stop(px->px_loop, &sv->sv_debounce);
 	sv->sv_deadline = ev_now(px->px_loop) + px->px_cfg->c_shutdown_grace_ms;
 	serve_drain(px->px_loop, &sv->sv_drain, sv);

@@ -7,6 +7,7 @@ listeners are bound and the log is open, and the process stays undumpable."""
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -16,6 +17,7 @@ import tempfile
 import pytest
 
 from opsutil import connection_refused, edit_config, reload_summary, wait_reload, wait_until
+from helpers import assert_refusal
 from origins import echo_trailer
 from pki import ORIGIN_NAMES
 from proxyclient import connect, echo_through, recv_until_eof
@@ -223,3 +225,54 @@ def test_privileges_are_dropped_after_binding_and_the_process_is_not_dumpable(
                     proxy.password)
     reply.close()
     assert reply.status == 200, (reply.status, reply.error_code)
+
+
+# ---- the descriptor limit and max_connections ----
+
+LOW_NOFILE = ("prlimit", "--nofile=600:600")  # room for (600 - 256) / 2 = 172 tunnels
+
+
+def accept_queue(port):
+    """Connections waiting in the kernel for the listeners on `port` to accept them."""
+    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True,
+                         timeout=10).stdout
+    return sum(int(line.split()[1]) for line in out.splitlines() if line.strip())
+
+
+def test_the_default_max_connections_fits_a_low_descriptor_limit_quietly(make_proxy):
+    proxy = make_proxy(start=False)
+    proxy.prefix = list(LOW_NOFILE)
+    proxy.start()
+
+    # Only the proxy's own lines: no warning on a default configuration.
+    assert all(re.match(r"sluice: listening on ", line)
+               for line in proxy.stderr().splitlines()), proxy.stderr()
+
+
+def test_an_explicit_max_connections_above_the_limit_is_warned_about(make_proxy):
+    proxy = make_proxy(start=False, extra=("max_connections 10000",))
+    proxy.prefix = list(LOW_NOFILE)
+    proxy.start()
+
+    assert re.search(r"the descriptor limit \(600\) is too low for max_connections 10000",
+                     proxy.stderr()), proxy.stderr()
+
+
+def test_the_fitted_default_refuses_beyond_what_the_limit_holds(make_proxy, origins):
+    # 172 clients fit; the 173rd is told why instead of the proxy running out of descriptors.
+    proxy = make_proxy(start=False)
+    proxy.prefix = list(LOW_NOFILE)
+    proxy.start()
+    held = []
+    try:
+        for _ in range(172):
+            held.append(socket.create_connection(("127.0.0.1", proxy.port), timeout=10))
+            held[-1].sendall(b"CONNECT ")  # accepted once a byte arrives (TCP_DEFER_ACCEPT)
+        wait_until(lambda: accept_queue(proxy.port) == 0, 20, "the proxy accepting them")
+        reply = connect(proxy.port, "api.anthropic.com:443", proxy.user, proxy.password)
+    finally:
+        for s in held:
+            s.close()
+
+    assert_refusal(reply, 503, "too-many-connections")
+    assert "max_connections 172" in reply.body.decode()
