@@ -3,6 +3,7 @@
  * one sentence that names the host, the reason and the fix, because the
  * person reading it is usually debugging someone else's sandbox. */
 #include <stdio.h>
+#include <string.h>
 
 #include "reason.h"
 
@@ -12,68 +13,89 @@ struct reason_info {
 	const char	*ri_phrase;
 	const char	*ri_tag;
 	const char	*ri_text;
+	const char	*ri_proxy_status;	/* RFC 9209 error type */
 };
 
 static const struct reason_info reason_table[REASON_COUNT] = {
 	[REASON_NONE] = { "-", 200, "OK", "TCP_TUNNEL",
-	    "allowed" },
+	    "allowed",
+	    NULL },
 	[REASON_AUTH_REQUIRED] = { "auth-required", 407,
 	    "Proxy Authentication Required", "TCP_DENIED",
-	    "no proxy credentials" },
+	    "no proxy credentials",
+	    "http_request_denied" },
 	[REASON_AUTH_FAILED] = { "auth-failed", 407,
 	    "Proxy Authentication Required", "TCP_DENIED",
-	    "wrong proxy credentials" },
+	    "wrong proxy credentials",
+	    "http_request_denied" },
 	[REASON_BAD_REQUEST] = { "bad-request", 400, "Bad Request",
 	    "NONE_NONE",
-	    "malformed request" },
+	    "malformed request",
+	    "http_request_error" },
 	[REASON_HEADER_TOO_LARGE] = { "header-too-large", 431,
 	    "Request Header Fields Too Large", "NONE_NONE",
-	    "request head too large" },
+	    "request head too large",
+	    "http_request_error" },
 	[REASON_DOMAIN_DENIED] = { "domain-denied", 403, "Forbidden",
 	    "TCP_DENIED",
-	    "domain not in allowlist" },
+	    "domain not in allowlist",
+	    "http_request_denied" },
 	[REASON_PORT_DENIED] = { "port-denied", 403, "Forbidden",
 	    "TCP_DENIED",
-	    "port not allowed" },
+	    "port not allowed",
+	    "http_request_denied" },
 	[REASON_ADDRESS_DENIED] = { "address-denied", 403, "Forbidden",
 	    "TCP_DENIED",
-	    "refused address" },
+	    "refused address",
+	    "destination_ip_prohibited" },
 	[REASON_DNS_FAILED] = { "dns-failed", 502, "Bad Gateway",
 	    "TCP_MISS",
-	    "name does not resolve" },
+	    "name does not resolve",
+	    "dns_error" },
 	[REASON_CONNECT_FAILED] = { "connect-failed", 502, "Bad Gateway",
 	    "TCP_MISS",
-	    "cannot connect" },
+	    "cannot connect",
+	    "connection_refused" },
 	[REASON_CONNECT_TIMEOUT] = { "connect-timeout", 504,
 	    "Gateway Timeout", "TCP_MISS",
-	    "connect timed out" },
+	    "connect timed out",
+	    "connection_timeout" },
 	[REASON_TOO_MANY_CONNECTIONS] = { "too-many-connections", 503,
 	    "Service Unavailable", "NONE_NONE",
-	    "too many connections" },
+	    "too many connections",
+	    "proxy_internal_error" },
 	[REASON_UPSTREAM_DENIED] = { "upstream-denied", 502, "Bad Gateway",
 	    "TCP_MISS",
-	    "upstream proxy refused" },
+	    "upstream proxy refused",
+	    "destination_unavailable" },
 	[REASON_BAD_RESPONSE] = { "bad-response", 502, "Bad Gateway",
 	    "TCP_MISS",
-	    "bad response from origin" },
+	    "bad response from origin",
+	    "http_protocol_error" },
 	[REASON_AUTH_THROTTLED] = { "auth-throttled", 429,
 	    "Too Many Requests", "TCP_DENIED",
-	    "too many password checks from this address" },
+	    "too many password checks from this address",
+	    "http_request_denied" },
 	[REASON_AUTH_BUSY] = { "auth-busy", 503, "Service Unavailable",
 	    "TCP_DENIED",
-	    "too many password checks waiting" },
+	    "too many password checks waiting",
+	    "proxy_internal_error" },
 	[REASON_AUTH_TIMEOUT] = { "auth-timeout", 503, "Service Unavailable",
 	    "TCP_DENIED",
-	    "password check did not finish in time" },
+	    "password check did not finish in time",
+	    "proxy_internal_error" },
 	[REASON_HEADER_TIMEOUT] = { "header-timeout", 408, "Request Timeout",
 	    "NONE_NONE",
-	    "request head not received in time" },
+	    "request head not received in time",
+	    "http_request_error" },
 	/* Nobody is left to answer: Squid logs these as NONE/000. */
 	[REASON_CLIENT_ABORTED] = { "client-aborted", 0, "", "NONE",
-	    "client went away before an answer" },
+	    "client went away before an answer",
+	    NULL },
 	[REASON_SHUTDOWN] = { "shutdown", 503, "Service Unavailable",
 	    "NONE_NONE",
-	    "proxy shutting down" },
+	    "proxy shutting down",
+	    "proxy_internal_error" },
 };
 
 const char *
@@ -125,6 +147,13 @@ reason_body(enum reason r, const char *t, const char *d, const char *cfg,
 		return snprintf(buf, len, "sluice: access to %s denied: the "
 		    "port is not in %s; add it there in %s.\n", t, d, cfg);
 	case REASON_ADDRESS_DENIED:
+		/* Never advise opening the metadata service: it hands out
+		 * the machine's own cloud credentials. */
+		if (strstr(d, "metadata") != NULL)
+			return snprintf(buf, len, "sluice: access to %s denied: "
+			    "%s; cloud metadata services hold the machine's own "
+			    "credentials and are no destination for the code "
+			    "behind this proxy.\n", t, d);
 		return snprintf(buf, len, "sluice: access to %s denied: %s; if "
 		    "that is intended, add the address to allow_cidr in %s.\n",
 		    t, d, cfg);
@@ -169,26 +198,58 @@ reason_body(enum reason r, const char *t, const char *d, const char *cfg,
 	}
 }
 
+/* The RFC 9209 Proxy-Status field for `r`: the error type, and the detail
+ * (or the short text) as an sf-string: printable ASCII, '"' and '\\'
+ * escaped. Empty when the reason has no type. */
+static void
+reason_proxy_status(enum reason r, const char *detail, char *buf, size_t len)
+{
+	const char *d = detail != NULL ? detail : reason_table[r].ri_text, *p;
+	size_t o;
+	int n;
+
+	buf[0] = '\0';
+	if (reason_table[r].ri_proxy_status == NULL)
+		return;
+	n = snprintf(buf, len, "Proxy-Status: sluice; error=%s; details=\"",
+	    reason_table[r].ri_proxy_status);
+	if (n < 0 || (size_t)n >= len)
+		return;
+	o = (size_t)n;
+	for (p = d; *p != '\0' && o + 5 < len; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c > 0x7e)
+			continue;
+		if (c == '"' || c == '\\')
+			buf[o++] = '\\';
+		buf[o++] = (char)c;
+	}
+	memcpy(buf + o, "\"\r\n", 4);
+}
+
 int
 reason_response(enum reason r, const char *target, const char *detail,
     const char *cfgpath, char *buf, size_t len)
 {
-	char body[1024];
+	char body[1024], ps[400];
 	int blen, n;
 
 	blen = reason_body(r, target ? target : "-", detail ? detail : "-",
 	    cfgpath ? cfgpath : "the configuration", body, sizeof(body));
 	if (blen < 0 || (size_t)blen >= sizeof(body))
 		return -1;
+	reason_proxy_status(r, detail, ps, sizeof(ps));
 	n = snprintf(buf, len, "HTTP/1.1 %d %s\r\n"
 	    "Server: sluice\r\n"
 	    "X-Sluice-Error: %s\r\n"
+	    "%s"
 	    "%s"
 	    "Content-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Length: %d\r\n"
 	    "Connection: close\r\n"
 	    "\r\n%s", reason_table[r].ri_status, reason_table[r].ri_phrase,
-	    reason_table[r].ri_code,
+	    reason_table[r].ri_code, ps,
 	    reason_table[r].ri_status == 407 ?
 	    "Proxy-Authenticate: Basic realm=\"sluice\"\r\n" :
 	    r == REASON_AUTH_THROTTLED || r == REASON_AUTH_BUSY ?

@@ -2,6 +2,7 @@
 """Small shared checks and client runners for the integration tests."""
 
 import os
+import re
 import subprocess
 
 PROXY_ENV_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
@@ -15,14 +16,34 @@ def env_without_proxies(**extra):
     return env
 
 
+# Each code's RFC 9209 error type, sent as `Proxy-Status: sluice; error=TYPE; details="..."`.
+PROXY_STATUS = {
+    "auth-required": "http_request_denied", "auth-failed": "http_request_denied",
+    "auth-throttled": "http_request_denied", "auth-busy": "proxy_internal_error",
+    "auth-timeout": "proxy_internal_error", "bad-request": "http_request_error",
+    "header-too-large": "http_request_error", "header-timeout": "http_request_error",
+    "domain-denied": "http_request_denied", "port-denied": "http_request_denied",
+    "address-denied": "destination_ip_prohibited", "dns-failed": "dns_error",
+    "connect-failed": "connection_refused", "connect-timeout": "connection_timeout",
+    "too-many-connections": "proxy_internal_error", "bad-response": "http_protocol_error",
+    "upstream-denied": "destination_unavailable", "shutdown": "proxy_internal_error",
+}
+PROXY_STATUS_RE = re.compile(r'^sluice; error=([a-z_]+); details="((?:[ !#-\[\]-~]|\\["\\])*)"$')
+
+
 def assert_refusal(reply, status, code, host=None):
-    """A refusal as the contract describes it: the status, `X-Sluice-Error: <code>`,
+    """A refusal as the contract describes it: the status, `X-Sluice-Error: <code>`, the same
+    reason as an RFC 9209 `Proxy-Status` (a well-formed field with the code's error type),
     `Content-Type: text/plain`, and a short body that names `host` (when given)."""
     assert reply.status == status, (
         f"expected {status} {code}, got {reply.status} {reply.reason} "
         f"(X-Sluice-Error: {reply.error_code}); body: {reply.body[:300]!r}")
     assert reply.error_code == code, (
         f"expected X-Sluice-Error: {code}, got {reply.error_code!r}; headers: {reply.headers}")
+    proxy_status = reply.headers.get("proxy-status", "")
+    m = PROXY_STATUS_RE.match(proxy_status)
+    assert m, f"malformed or missing Proxy-Status: {proxy_status!r}"
+    assert m.group(1) == PROXY_STATUS[code], (code, proxy_status)
     content_type = reply.headers.get("content-type", "")
     assert content_type.split(";")[0].strip().lower() == "text/plain", (
         f"refusal Content-Type is {content_type!r}")

@@ -53,6 +53,9 @@ def test_allowed_name_resolving_to_the_metadata_address_is_refused(netns, make_p
     reply = connect_in(netns, proxy, "api.anthropic.com:443", proxy.user, proxy.password)
 
     assert_refusal(reply, 403, "address-denied", host="api.anthropic.com")
+    # Never the advice to open it: the metadata service hands out the machine's credentials.
+    assert "allow_cidr" not in reply.body.decode(), reply.body
+    assert "metadata" in reply.body.decode(), reply.body
     proxy.wait_log(denied_line_re(403, "api.anthropic.com:443", "address-denied"))
     assert trap.accepted() == [], "the proxy connected to 169.254.169.254"
 
@@ -70,6 +73,7 @@ def test_allowed_name_resolving_by_dns_to_a_private_address_is_refused(netns, ma
     reply = connect_in(netns, proxy, f"{name}:443", proxy.user, proxy.password)
 
     assert_refusal(reply, 403, "address-denied", host=name)
+    assert "allow_cidr" in reply.body.decode(), reply.body  # a private address may be intended
     assert dns.wait_for_query(name), "the proxy never asked the DNS server"
     proxy.wait_log(denied_line_re(403, f"{name}:443", "address-denied"))
     assert trap.accepted() == [], "the proxy connected to 10.0.0.1"
