@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proxyurl.h"
@@ -197,23 +198,41 @@ proxyurl_getenv(void *ctx, const char *name)
 }
 
 /* Read a secret file: one value, one trailing newline removed. */
+/* The contents of the credential file `path` (one trailing newline
+ * dropped), or NULL with errno set: a directory is EISDIR, a file larger
+ * than a secret can be is EFBIG. */
 static char *
 proxyurl_read_file(const char *path)
 {
-	char *buf = malloc(PROXYURL_MAX_SECRET + 1);
+	char *buf = malloc(PROXYURL_MAX_SECRET + 2);
 	size_t off = 0;
+	struct stat st;
 	ssize_t n;
-	int fd;
+	int fd, e;
 
 	if (buf == NULL)
 		return NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		free(buf);
-		return NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		goto fail;
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		goto fail;
 	}
-	while (off < PROXYURL_MAX_SECRET &&
-	    (n = read(fd, buf + off, PROXYURL_MAX_SECRET - off)) > 0)
+	while (off <= PROXYURL_MAX_SECRET &&
+	    (n = read(fd, buf + off, PROXYURL_MAX_SECRET + 1 - off)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
 		off += (size_t)n;
+	}
+	if (off > PROXYURL_MAX_SECRET) {
+		errno = EFBIG;
+		goto fail;
+	}
 	close(fd);
 	if (off > 0 && buf[off - 1] == '\n')
 		off--;
@@ -221,34 +240,58 @@ proxyurl_read_file(const char *path)
 		off--;
 	buf[off] = '\0';
 	return buf;
+fail:
+	e = errno;
+	if (fd != -1)
+		close(fd);
+	explicit_bzero(buf, off);
+	free(buf);
+	errno = e;
+	return NULL;
 }
 
-/* The value of `name` by the three conventions, as a new string; NULL if
- * absent. *how says where it came from, for messages. */
-static char *
+/* The value of `name` by the three conventions, as a new string in *out
+ * (NULL when absent). *how says where it came from, for messages. Returns 0,
+ * or -1 with a message in `err` when a file named for it cannot be read (a
+ * missing file is an error, not an absent variable: someone named it). */
+static int
 proxyurl_var(proxyurl_lookup *get, void *ctx, const char *name,
-    const char **how)
+    const char **how, char **out, char *err, size_t errlen)
 {
 	char key[64], path[PATH_MAX];
 	const char *v, *dir;
 
+	*out = NULL;
 	if ((v = get(ctx, name)) != NULL) {
 		*how = "";
-		return strdup(v);
+		if ((*out = strdup(v)) == NULL)
+			return proxyurl_fail(err, errlen, "out of memory");
+		return 0;
 	}
 	snprintf(key, sizeof(key), "%s_FILE", name);
 	if ((v = get(ctx, key)) != NULL) {
 		*how = " (from the file named by _FILE)";
-		return proxyurl_read_file(v);
+		if ((*out = proxyurl_read_file(v)) == NULL) {
+			snprintf(err, errlen, "%s names %s: %s", key, v,
+			    errno == EFBIG ? "larger than a credential can be "
+			    "(4 KiB)" : strerror(errno));
+			return -1;
+		}
+		return 0;
 	}
 	if ((dir = get(ctx, "CREDENTIALS_DIRECTORY")) != NULL) {
 		snprintf(path, sizeof(path), "%s/%s", dir, name);
-		if (access(path, R_OK) == 0) {
+		if (access(path, F_OK) == 0) {
 			*how = " (from $CREDENTIALS_DIRECTORY)";
-			return proxyurl_read_file(path);
+			if ((*out = proxyurl_read_file(path)) == NULL) {
+				snprintf(err, errlen, "$CREDENTIALS_DIRECTORY/%s: "
+				    "%s", name, errno == EFBIG ? "larger than a "
+				    "credential can be (4 KiB)" : strerror(errno));
+				return -1;
+			}
 		}
 	}
-	return NULL;
+	return 0;
 }
 
 int
@@ -260,8 +303,12 @@ proxyurl_from_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
 	size_t i;
 
 	memset(u, 0, sizeof(*u));
-	if ((u->pu_host = proxyurl_var(get, ctx, "PROXY_HOST", &how)) == NULL ||
-	    u->pu_host[0] == '\0') {
+	if (proxyurl_var(get, ctx, "PROXY_HOST", &how, &u->pu_host, err,
+	    errlen) == -1) {
+		proxyurl_free(u);
+		return -1;
+	}
+	if (u->pu_host == NULL || u->pu_host[0] == '\0') {
 		proxyurl_free(u);
 		return proxyurl_fail(err, errlen, "PROXY_HOST is not set");
 	}
@@ -279,7 +326,12 @@ proxyurl_from_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
 			return proxyurl_fail(err, errlen, "PROXY_HOST must be a "
 			    "bare host name or address");
 		}
-	if ((port = proxyurl_var(get, ctx, "PROXY_PORT", &how)) == NULL) {
+	if (proxyurl_var(get, ctx, "PROXY_PORT", &how, &port, err, errlen) ==
+	    -1) {
+		proxyurl_free(u);
+		return -1;
+	}
+	if (port == NULL) {
 		proxyurl_free(u);
 		return proxyurl_fail(err, errlen, "PROXY_PORT is not set");
 	}
@@ -291,8 +343,12 @@ proxyurl_from_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
 		return -1;
 	}
 	free(port);
-	u->pu_user = proxyurl_var(get, ctx, "PROXY_USER", &how);
-	u->pu_pass = proxyurl_var(get, ctx, "PROXY_PASS", &how);
+	if (proxyurl_var(get, ctx, "PROXY_USER", &how, &u->pu_user, err,
+	    errlen) == -1 || proxyurl_var(get, ctx, "PROXY_PASS", &how,
+	    &u->pu_pass, err, errlen) == -1) {
+		proxyurl_free(u);
+		return -1;
+	}
 	if ((u->pu_user == NULL) != (u->pu_pass == NULL)) {
 		const char *missing = u->pu_user ? "PROXY_PASS" : "PROXY_USER";
 

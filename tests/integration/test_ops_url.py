@@ -344,11 +344,13 @@ def without(*names, **changes):
     (without("PROXY_PASS"), "PROXY_PASS"),
     (without("PROXY_USER"), "PROXY_USER"),
     (without(PROXY_USER="agent:admin"), "PROXY_USER"),
-    (without("PROXY_PASS", PROXY_PASS_FILE="/nonexistent/sluice-test/pass"), "PROXY_PASS"),
+    (without("PROXY_PASS", PROXY_PASS_FILE="/nonexistent/sluice-test/pass"),
+     "PROXY_PASS_FILE names /nonexistent/sluice-test/pass: No such file or directory"),
+    (without("PROXY_PASS", PROXY_PASS_FILE="/etc"), "PROXY_PASS_FILE names /etc: Is a directory"),
     (without("PROXY_HOST", CREDENTIALS_DIRECTORY="/nonexistent/sluice-test"), "PROXY_HOST"),
 ], ids=["no-host", "empty-host", "host-with-at", "host-with-path", "no-port", "port-0",
         "port-65536", "port-with-space", "empty-port", "no-pass", "no-user", "user-with-colon",
-        "pass-file-missing", "credentials-dir-without-host"])
+        "pass-file-missing", "pass-file-is-a-directory", "credentials-dir-without-host"])
 def test_a_missing_or_malformed_variable_exits_2_naming_it_without_the_secret(
         sluice_bin, variables, named):
     done = sluice_url(sluice_bin, env=clean_env(**variables))

@@ -229,8 +229,11 @@ static const struct vars_case vars_cases[] = {
 	V_BAD(L(H, P, "PROXY_PASS=" SECRET), L(0), "PROXY_USER"),
 	V_BAD(L(H, P, "PROXY_PASS_FILE=@" SECRET), L(0), "PROXY_USER"),
 	V_BAD(L(H, P), L("PROXY_PASS=" SECRET), "PROXY_USER"),
-	V_BAD(L(H, P, "PROXY_USER=alice", "PROXY_PASS_FILE=/nonexistent/"
-	    SECRET), L(0), "PROXY_PASS"),
+	/* A named file that cannot be read is an error naming it. */
+	V_BAD(L(H, P, "PROXY_USER=alice", "PROXY_PASS_FILE=/nonexistent/pw"),
+	    L(0), "PROXY_PASS_FILE names /nonexistent/pw: No such file"),
+	V_BAD(L(H, P, "PROXY_USER=alice", "PROXY_PASS_FILE=/"), L(0),
+	    "PROXY_PASS_FILE names /: Is a directory"),
 	V_BAD(L(H, P, "PROXY_USER=", "PROXY_PASS=" SECRET), L(0),
 	    "PROXY_USER"),
 	V_BAD(L(H, P, "PROXY_USER=a:b", "PROXY_PASS=" SECRET), L(0),
