@@ -67,9 +67,20 @@ addr_parse_hostport(const char *s, struct sockaddr_storage *ss,
 	} else {
 		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
-		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+			size_t i;
+
+			/* An IPv4 address has no letters: a name it is. */
+			for (i = 0; host[i] != '\0'; i++)
+				if ((host[i] | 0x20) >= 'a' &&
+				    (host[i] | 0x20) <= 'z')
+					return addr_fail(err, errlen, "host names "
+					    "are not accepted, only addresses "
+					    "(e.g. 127.0.0.1:3128 or [::1]:3128)",
+					    s);
 			return addr_fail(err, errlen,
 			    "invalid IPv4 address (IPv6 goes in brackets)", s);
+		}
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons((uint16_t)port);
 		*sslen = sizeof(*sin);

@@ -231,8 +231,17 @@ config_dns_server(struct config *c, const char *w, char *err, size_t errlen)
 		snprintf(tmp, sizeof(tmp), "%s:53", w);
 	else
 		snprintf(tmp, sizeof(tmp), "%s", w);
-	if (addr_parse_hostport(tmp, &ss, &sl, err, errlen) == -1)
+	if (addr_parse_hostport(tmp, &ss, &sl, err, errlen) == -1) {
+		/* Say it about what was written, not the ":53" we added. */
+		if (strstr(err, "host names") != NULL)
+			snprintf(err, errlen, "host names are not accepted, only "
+			    "addresses (e.g. 1.1.1.1, 10.0.0.2:5353 or "
+			    "[2606:4700::1111]): '%s'", w);
+		else
+			snprintf(err, errlen, "invalid address (expected ADDR, "
+			    "ADDR:PORT, [IPv6] or [IPv6]:PORT): '%s'", w);
 		return -1;
+	}
 	if (addr_port((struct sockaddr *)&ss) == 0) {
 		snprintf(err, errlen, "DNS server port 0: '%s'", w);
 		return -1;

@@ -88,7 +88,7 @@ parse_config_args(int argc, char **argv, const char *usage, const char **path,
 
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+c:dh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:c:dh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			*path = optarg;
@@ -103,8 +103,9 @@ parse_config_args(int argc, char **argv, const char *usage, const char **path,
 			fputs(usage, stdout);
 			return 1;
 		case ':':
-			return usage_error(usage, "option needs a value:",
-			    argv[optind - 1]);
+			return usage_error(usage, optopt == 'c' ?
+			    "option -c needs a value, the configuration file:" :
+			    "option needs a value:", argv[optind - 1]);
 		default:
 			return usage_error(usage, "unknown option",
 			    argv[optind - 1]);
@@ -192,7 +193,7 @@ cmd_url(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'e':
 			env = 1;
@@ -203,9 +204,12 @@ cmd_url(int argc, char **argv)
 		case 'h':
 			fputs(usage_url, stdout);
 			return 0;
+		case ':':
+			return usage_error(usage_url, "option needs a value:",
+			    argv[optind - 1]);
 		default:
-			return usage_error(usage_url, "unknown option or missing "
-			    "value:", argv[optind - 1]);
+			return usage_error(usage_url, "unknown option:",
+			    argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

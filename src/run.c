@@ -136,7 +136,7 @@ run_parse(int argc, char **argv, struct run_opts *o)
 	opterr = 0;
 	optind = 1;
 	while (r == 0 &&
-	    (ch = getopt_long(argc, argv, "+c:qh", longopts, NULL)) != -1) {
+	    (ch = getopt_long(argc, argv, "+:c:qh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->ro_config = optarg;
@@ -184,8 +184,11 @@ run_parse(int argc, char **argv, struct run_opts *o)
 		case 'h':
 			fputs(run_usage, stdout);
 			return 1;
+		case ':':
+			return run_usage_error("option needs a value:",
+			    argv[optind - 1]);
 		default:
-			return run_usage_error("unknown option or missing value:",
+			return run_usage_error("unknown option:",
 			    argv[optind - 1]);
 		}
 	}
