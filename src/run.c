@@ -42,8 +42,9 @@ extern char **environ;
 static const char run_usage[] =
 "usage: sluice run [OPTIONS] -- COMMAND [ARGS...]\n"
 "\n"
-"Run COMMAND in a sandbox (user, network, PID and mount namespaces) whose\n"
-"only reachable endpoint is an embedded proxy enforcing the policy.\n"
+"Run COMMAND in a sandbox (its own user, network, PID, mount, IPC and cgroup\n"
+"namespaces) whose only reachable endpoint is an embedded proxy enforcing\n"
+"the policy.\n"
 "\n"
 "  -c, --config FILE        policy directives as for serve (allow, allow_file,\n"
 "                           allow_cidr, hosts_file, connect_ports, http_ports, ...)\n"

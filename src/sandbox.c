@@ -2,9 +2,9 @@
 /*
  * The sandbox.
  *
- * Design. The launcher clones a child into new user, network, PID and mount
- * namespaces, maps its own uid and gid into the user namespace, and lets it
- * go. The child immediately re-executes sluice (`sluice __sandbox ...`) with
+ * Design. The launcher clones a child into new user, network, PID, mount, IPC
+ * and cgroup namespaces, maps its own uid and gid into the user namespace,
+ * and lets it go. The child immediately re-executes sluice (`sluice __sandbox ...`) with
  * the command's prepared environment, so the sandbox starts from a fresh
  * memory image that never held the launcher's secrets (upstream credentials
  * live only in the launcher). That process is PID 1 of the new PID namespace:
@@ -40,9 +40,15 @@
  * control socket reaches EOF (and PR_SET_PDEATHSIG fires): init kills
  * everything and exits.
  *
+ * Root. A root launcher maps uid 0 to itself, so that root's command can
+ * use root's files; but uid 0 is also what the kernel checks on its own
+ * objects (sysctls, cgroupfs, device nodes, keyrings). Hence the read-only
+ * kernel knobs, the /dev with only harmless devices, no cgroup namespaces
+ * and no keyrings: each was a way for root's command to reach the host.
+ *
  * What this does not isolate: the filesystem (the command sees the host's
- * files with the user's rights, except the credential files), other IPC
- * namespaces, and resource usage.
+ * files with the user's rights, except the credential files), and resource
+ * usage.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -172,7 +178,7 @@ sandbox_refused(int e, char *err, size_t errlen)
 		    "up)";
 		break;
 	case EINVAL:
-		how = "this kernel lacks user, network, PID or mount "
+		how = "this kernel lacks user, network, PID, mount, IPC or cgroup "
 		    "namespaces (CONFIG_USER_NS and friends)";
 		break;
 	default:
@@ -283,7 +289,8 @@ sandbox_spawn(const struct sandbox_opts *o, int *fds, size_t *nfds, int *pty,
 		argv[k++] = o->sb_argv[i];
 
 	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNET |
-	    CLONE_NEWPID | CLONE_NEWNS | SIGCHLD, NULL, NULL, NULL, NULL);
+	    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWCGROUP |
+	    SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid == -1) {
 		sandbox_refused(errno, err, errlen);
 		goto fail;
@@ -512,46 +519,111 @@ sandbox_readonly(const char *path)
 	    (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0), NULL);
 }
 
-/* Terminals other than the command's own: consoles, virtual terminals and
- * their screen memory, serial lines. The user logged in on one owns it. */
-static bool
-sandbox_is_terminal_node(const char *name, const struct stat *st)
-{
-	unsigned maj = major(st->st_rdev), min = minor(st->st_rdev);
+/* The devices a sandboxed command gets, bound from the host's /dev into a
+ * fresh one; GPUs when the machine has them (they are made for unprivileged
+ * use, and agents run models). Everything else stays out: consoles and
+ * serial lines (readable terminals), loop-control, kmsg, kvm, fuse, tun,
+ * vsock... a root launcher's uid 0 would otherwise reach them all. */
+static const char *const sandbox_devices[] = {
+	"null", "zero", "full", "random", "urandom", "tty",
+};
 
-	if (!S_ISCHR(st->st_mode))
-		return false;
-	if (maj == 4 || maj == 7 || (maj == 5 && min == 1))
-		return true;	/* tty0-63, ttyS*, vcs*, console */
-	return (strncmp(name, "tty", 3) == 0 && name[3] != '\0') ||
-	    strncmp(name, "hvc", 3) == 0 || strncmp(name, "vcs", 3) == 0;
+static bool
+sandbox_gpu_device(const char *name)
+{
+	return strncmp(name, "nvidia", 6) == 0 || strcmp(name, "dri") == 0;
 }
 
-/* Cover every terminal device in /dev with /dev/null. */
-static void
-sandbox_hide_terminals(int ctl)
+/* Bind the host's /dev entry `name` (held open as `fd`) into the new /dev. */
+static int
+sandbox_bind_device(int fd, const char *name, bool dir)
 {
-	char path[PATH_MAX], what[PATH_MAX + 64];
+	char src[64], dst[PATH_MAX];
+	int t;
+
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+	snprintf(dst, sizeof(dst), "/dev/%s", name);
+	if (dir ? mkdir(dst, 0755) == -1 :
+	    (t = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) == -1)
+		return -1;
+	if (!dir)
+		close(t);
+	return mount(src, dst, NULL, MS_BIND | MS_REC, NULL);
+}
+
+/* Replace /dev with a tmpfs holding only the devices above, its own
+ * devpts and an empty /dev/shm. Where that is refused (a container that
+ * forbids it), fall back to the host's /dev with a private devpts. */
+static void
+sandbox_dev(int ctl)
+{
+	struct { int fd; char name[NAME_MAX + 1]; bool dir; } keep[64];
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "/dev/fd" }, { "/proc/self/fd/0", "/dev/stdin" },
+		{ "/proc/self/fd/1", "/dev/stdout" },
+		{ "/proc/self/fd/2", "/dev/stderr" }, { "pts/ptmx", "/dev/ptmx" },
+	};
+	struct mount_attr attr;
 	struct dirent *de;
-	struct stat st;
+	size_t n = 0, i;
 	DIR *d;
 
-	if ((d = opendir("/dev")) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, "tty") == 0 ||
-		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
-		    -1 || !sandbox_is_terminal_node(de->d_name, &st))
+	for (i = 0; i < sizeof(sandbox_devices) / sizeof(char *); i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/dev/%s", sandbox_devices[i]);
+		if ((keep[n].fd = open(path, O_PATH | O_CLOEXEC)) == -1)
 			continue;
-		snprintf(path, sizeof(path), "/dev/%s", de->d_name);
-		if (mount("/dev/null", path, NULL, MS_BIND, NULL) == -1) {
-			closedir(d);
-			snprintf(what, sizeof(what), "cannot hide the terminal "
-			    "%s", path);
+		snprintf(keep[n].name, sizeof(keep[n].name), "%s",
+		    sandbox_devices[i]);
+		keep[n].dir = false;
+		n++;
+	}
+	if ((d = opendir("/dev")) != NULL) {
+		while ((de = readdir(d)) != NULL && n < 64)
+			if (sandbox_gpu_device(de->d_name) &&
+			    (keep[n].fd = openat(dirfd(d), de->d_name, O_PATH |
+			    O_CLOEXEC)) != -1) {
+				snprintf(keep[n].name, sizeof(keep[n].name), "%s",
+				    de->d_name);
+				keep[n].dir = de->d_type == DT_DIR;
+				n++;
+			}
+		closedir(d);
+	}
+	if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
+	    "mode=0755,size=64k") == -1) {
+		for (i = 0; i < n; i++)
+			close(keep[i].fd);
+		(void)mount("devpts", "/dev/pts", "devpts", MS_NOSUID |
+		    MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (sandbox_bind_device(keep[i].fd, keep[i].name,
+		    keep[i].dir) == -1) {
+			char what[128];
+
+			snprintf(what, sizeof(what), "cannot put /dev/%s into "
+			    "the sandbox", keep[i].name);
 			sandbox_die(ctl, what);
 		}
+		close(keep[i].fd);
 	}
-	closedir(d);
+	for (i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		if (symlink(links[i][0], links[i][1]) == -1)
+			sandbox_die(ctl, "cannot fill the sandbox's /dev");
+	if (mkdir("/dev/pts", 0755) == -1 || mkdir("/dev/shm", 01777) == -1 ||
+	    mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+	    "newinstance,ptmxmode=0666,mode=0620") == -1 ||
+	    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV,
+	    "mode=01777") == -1)
+		sandbox_die(ctl, "cannot mount the sandbox's /dev/pts and "
+		    "/dev/shm");
+	/* Nothing new appears in /dev itself. */
+	memset(&attr, 0, sizeof(attr));
+	attr.attr_set = MOUNT_ATTR_RDONLY;
+	(void)mount_setattr(AT_FDCWD, "/dev", 0, &attr, sizeof(attr));
 }
 
 /* The sandbox's view of the filesystem: its own /proc and devpts, the
@@ -584,13 +656,11 @@ sandbox_mounts(int ctl, char **masks, size_t nmasks)
 			    "read-only", readonly[i]);
 			sandbox_die(ctl, what);
 		}
-	/* A devpts instance of our own: the user's other terminals vanish
-	 * from /dev/pts, and /dev/ptmx makes terminals in this instance.
-	 * Where it is refused (some containers) the host's stays, and the
-	 * seccomp filter still refuses TIOCSTI on whatever is opened. */
-	(void)mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-	    "newinstance,ptmxmode=0666,mode=0620");
-	sandbox_hide_terminals(ctl);
+	/* A /dev of our own, with a devpts instance of our own: the user's
+	 * terminals and the host's devices are not in it, and /dev/ptmx
+	 * makes terminals in this instance. The seccomp filter refuses
+	 * TIOCSTI on whatever terminal is opened anyway. */
+	sandbox_dev(ctl);
 	for (i = 0; i < nmasks; i++)
 		sandbox_mask(ctl, masks[i]);
 }

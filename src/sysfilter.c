@@ -29,6 +29,7 @@
  * request is an unsigned int in the kernel, so only its low half is compared.
  */
 #include <errno.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,6 +115,21 @@ sysfilter_load(bool allow_unix, int *notify_fd, char *err, size_t errlen)
 	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
 	r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
 	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
+	/* A cgroup namespace of its own would let a nested user namespace
+	 * mount cgroupfs, where a root launcher's uid 0 may write the host's
+	 * cgroup settings. clone3 hides its flags in memory the filter cannot
+	 * read: ENOSYS makes the C library fall back to clone. */
+	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
+	    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWCGROUP, CLONE_NEWCGROUP));
+	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+	    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWCGROUP, CLONE_NEWCGROUP));
+	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	/* The kernel keyrings are the user's (and a root launcher's are
+	 * root's), whatever the namespace. */
+	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(keyctl), 0);
+	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(add_key), 0);
+	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),
+	    SCMP_SYS(request_key), 0);
 	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),
 	    SCMP_SYS(io_uring_setup), 0);
 	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),

@@ -21,7 +21,8 @@ struct sysfilter_seen {
  * set). It refuses with EPERM: socket() for every family but AF_INET,
  * AF_INET6, AF_NETLINK (and AF_UNIX when `allow_unix`); socketpair() for
  * the same families plus connected AF_UNIX pairs (stream, seqpacket);
- * ioctl TIOCSTI and TIOCLINUX; io_uring.
+ * ioctl TIOCSTI and TIOCLINUX; io_uring; new cgroup namespaces; the
+ * kernel keyrings (clone3 fails with ENOSYS, so that clone is used).
  * Calls from the i386 and x32 entry points kill the process. The refusals
  * other than io_uring go through a user-notification listener: its
  * descriptor (close-on-exec) is stored in `*notify_fd`, and whoever holds it

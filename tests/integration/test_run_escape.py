@@ -677,20 +677,17 @@ except OSError as exc:
     assert received is None
 
 
-def test_the_hosts_consoles_and_serial_lines_are_dev_null_inside(sandbox):
+def test_the_hosts_consoles_and_serial_lines_are_not_inside(sandbox):
     names = [n for n in ("console", "tty0", "tty1", "tty2", "ttyS0", "vcs1", "vcsa1")
              if os.path.exists(f"/dev/{n}")]
     if not names:
         pytest.skip("no console or serial device on this machine")
-    null = os.stat("/dev/null").st_rdev
-    probe_ = python("-c", "import os, sys; print(' '.join("
-                          "str(os.stat('/dev/' + n).st_rdev) for n in sys.argv[1:]))", *names)
 
-    inside = sandbox.run(probe_).stdout.split()
-    outside_ = outside(probe_).stdout.split()
+    done = sandbox.run(["sh", "-c", 'for n; do test -e "/dev/$n" && echo "$n"; done; true',
+                        "sh", *names])
 
-    assert all(int(r) != null for r in outside_)  # the control: real devices outside
-    assert [int(r) for r in inside] == [null] * len(names)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "", f"host terminals reachable inside: {done.stdout.split()}"
 
 
 @pytest.mark.parametrize("flag", ["PROXY_PASS", "PROXY_PASS=typed-on-the-command-line",
@@ -738,3 +735,74 @@ def test_a_rotated_kubernetes_secret_stays_hidden(sandbox, tmp_path):
 
     assert old not in out and new not in out, out
     assert (vol / "proxy_pass").read_text() == new  # the control: rotated outside
+
+
+# ---- round two: a root launcher's uid 0 and the kernel's objects ----
+
+NESTED_CGROUP_MOUNT = r"""
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWCGROUP = 0x10000000, 0x00020000, 0x02000000
+if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP) != 0:
+    print("unshare", errno.errorcode[ctypes.get_errno()])
+    sys.exit()
+os.makedirs("/tmp/cg-probe", exist_ok=True)
+if libc.mount(b"none", b"/tmp/cg-probe", b"cgroup2", 0, None) != 0:
+    print("mount", errno.errorcode[ctypes.get_errno()])
+else:
+    print("mounted", len(os.listdir("/tmp/cg-probe")) > 0)
+"""
+
+
+def test_a_nested_namespace_cannot_mount_the_hosts_cgroups(sandbox):
+    # Round two: unshare(user|mount|cgroup) then mounting cgroup2 let a root launcher's uid 0
+    # write the host's cgroup settings, which outlived the run.
+    done = sandbox.run(python("-c", NESTED_CGROUP_MOUNT))
+
+    assert done.stdout == "unshare EPERM\n", (done.stdout, done.stderr)
+
+
+def test_a_nested_user_namespace_alone_still_works(sandbox):
+    # What browsers and nested sandboxes use stays possible.
+    done = sandbox.run(["unshare", "--user", "true"])
+
+    assert done.returncode == 0, done.stderr
+
+
+def test_dev_holds_only_the_devices_a_command_needs(sandbox):
+    done = sandbox.run(["ls", "-A", "/dev"])
+    listed = set(done.stdout.split())
+    gpus = {n for n in listed if n.startswith("nvidia") or n == "dri"}
+
+    assert listed - gpus == {"null", "zero", "full", "random", "urandom", "tty", "ptmx",
+                             "pts", "shm", "fd", "stdin", "stdout", "stderr"}
+    assert os.path.exists("/dev/kmsg") or os.path.exists("/dev/loop-control")  # control
+
+
+def test_dev_shm_is_the_sandboxs_own(sandbox):
+    name = f"sluice-test-{secrets.token_hex(6)}"
+    with open(f"/dev/shm/{name}", "w") as f:
+        f.write("host")
+    try:
+        done = sandbox.run(["sh", "-c", f'test -e /dev/shm/{name}; echo "$?"; '
+                                        'echo sandbox > /dev/shm/written; echo ok'])
+    finally:
+        os.unlink(f"/dev/shm/{name}")
+
+    assert done.stdout == "1\nok\n", done.stderr
+    assert not os.path.exists("/dev/shm/written")
+
+
+def test_the_kernel_keyrings_are_out_of_reach(sandbox):
+    # keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING): the user's (or root's) keyring.
+    probe_ = python("-c", "import ctypes, errno; libc = ctypes.CDLL(None, use_errno=True); "
+                          "r = libc.syscall(250, 0, -4, 0); "
+                          "print(r if r >= 0 else errno.errorcode[ctypes.get_errno()])")
+    if os.uname().machine != "x86_64":
+        pytest.skip("the keyctl number used here is x86_64's")
+
+    inside = sandbox.run(probe_).stdout.strip()
+    outside_ = outside(probe_).stdout.strip()
+
+    assert outside_.isdigit(), outside_  # the control: the keyring is there outside
+    assert inside == "EPERM"
