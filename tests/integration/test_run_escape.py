@@ -785,12 +785,15 @@ def test_dev_shm_is_the_sandboxs_own(sandbox):
         f.write("host")
     try:
         done = sandbox.run(["sh", "-c", f'test -e /dev/shm/{name}; echo "$?"; '
-                                        'echo sandbox > /dev/shm/written; echo ok'])
+                                        f'echo sandbox > /dev/shm/{name}.w; echo ok'])
     finally:
         os.unlink(f"/dev/shm/{name}")
+    leaked = os.path.exists(f"/dev/shm/{name}.w")
+    if leaked:
+        os.unlink(f"/dev/shm/{name}.w")
 
     assert done.stdout == "1\nok\n", done.stderr
-    assert not os.path.exists("/dev/shm/written")
+    assert not leaked, "a file written to /dev/shm inside appeared on the host"
 
 
 def test_the_kernel_keyrings_are_out_of_reach(sandbox):
