@@ -196,6 +196,38 @@ config_parse_port_range(const char *s, unsigned *lo, unsigned *hi)
 	return 0;
 }
 
+int
+config_add_ports(struct config *c, bool connect, const char *list, char *err,
+    size_t errlen)
+{
+	uint8_t *bits = connect ? c->c_connect_ports : c->c_http_ports;
+	char one[16];
+	const char *p = list, *e;
+	unsigned lo, hi, port;
+	size_t n;
+
+	do {
+		e = p + strcspn(p, ", ");
+		n = (size_t)(e - p);
+		if (n == 0 || n >= sizeof(one)) {
+			snprintf(err, errlen, "invalid port or range in '%s'",
+			    list);
+			return -1;
+		}
+		memcpy(one, p, n);
+		one[n] = '\0';
+		if (config_parse_port_range(one, &lo, &hi) == -1) {
+			snprintf(err, errlen, "invalid port or range '%s' (use "
+			    "N or N-M, 1-65535)", one);
+			return -1;
+		}
+		for (port = lo; port <= hi; port++)
+			config_port_set(bits, port);
+		p = *e != '\0' ? e + 1 : e;
+	} while (*p != '\0');
+	return 0;
+}
+
 /* Resolve a path named in the config relative to the config file's dir. */
 static char *
 config_resolve(const struct config *c, const char *p)

@@ -139,6 +139,12 @@ size_t config_each_line(const char *fname, const char *buf, size_t len,
  * milliseconds. Returns 0 or -1. */
 int config_parse_duration(const char *s, unsigned *ms);
 
+/* Add the ports of `list` ("22,8443,9000-9100", commas or spaces) to what
+ * CONNECT (`connect`) or plain HTTP may reach, on top of what the file or
+ * the default allows. Returns 0, or -1 with a message in `err`. */
+int config_add_ports(struct config *c, bool connect, const char *list,
+    char *err, size_t errlen);
+
 /* True when CONNECT may reach `port`. */
 bool config_connect_port(const struct config *c, uint16_t port);
 

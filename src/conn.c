@@ -135,11 +135,17 @@ conn_log(struct conn *c)
 	if (ours) {
 		r.lr_mime = "text/plain";
 		r.lr_reason = reason_code(c->c_reason);
+		/* sluice run's live report; a port refusal names the flag
+		 * that allows it. */
 		if (c->c_px->px_report_denials && r.lr_status != 0)
 			log_warnx("%s %s %s (%s)", reason_status(c->c_reason) <
 			    500 ? "denied" : "failed", r.lr_method,
 			    c->c_target ? c->c_target : "-",
-			    reason_text(c->c_reason));
+			    c->c_reason != REASON_PORT_DENIED ?
+			    reason_text(c->c_reason) :
+			    strcmp(r.lr_method, "CONNECT") == 0 ? "port not "
+			    "allowed; --connect-ports adds it" : "port not "
+			    "allowed; --http-ports adds it");
 	} else {
 		addr_format_ip((struct sockaddr *)&c->c_upaddr, peer,
 		    sizeof(peer));

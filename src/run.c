@@ -51,6 +51,9 @@ static const char run_usage[] =
 "      --allow PATTERN      allow a domain (repeatable; same forms as 'allow')\n"
 "      --allow-cidr CIDR    allow an address block (repeatable)\n"
 "      --hosts-file FILE    names to resolve before DNS (repeatable)\n"
+"      --connect-ports LIST also let CONNECT reach these ports (22,8443,9000-9100;\n"
+"                           repeatable; added to 443 or the file's connect_ports)\n"
+"      --http-ports LIST    also let plain-HTTP requests reach these ports\n"
 "      --port N             proxy port inside the sandbox (default 3128)\n"
 "      --upstream URL|env   leave through another proxy (http://user:pass@host:port,\n"
 "                           or 'env': PROXY_HOST, PROXY_PORT, PROXY_USER, PROXY_PASS);\n"
@@ -76,6 +79,10 @@ struct run_opts {
 	size_t		 ro_ncidr;
 	const char	*ro_hosts[RUN_MAX_LIST];
 	size_t		 ro_nhosts;
+	const char	*ro_connect_ports[RUN_MAX_LIST];
+	size_t		 ro_nconnect_ports;
+	const char	*ro_http_ports[RUN_MAX_LIST];
+	size_t		 ro_nhttp_ports;
 	const char	*ro_log;
 	char		*ro_upstream;	/* argv string, wiped after parsing */
 	const char	*ro_env_file;
@@ -111,12 +118,14 @@ static int
 run_parse(int argc, char **argv, struct run_opts *o)
 {
 	enum { O_ALLOW = 256, O_CIDR, O_HOSTS, O_PORT, O_LOG, O_CLEAN, O_ENV,
-	    O_UNIX, O_NOISO, O_UPSTREAM, O_ENVFILE };
+	    O_UNIX, O_NOISO, O_UPSTREAM, O_ENVFILE, O_CPORTS, O_HPORTS };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "allow", required_argument, NULL, O_ALLOW },
 		{ "allow-cidr", required_argument, NULL, O_CIDR },
 		{ "hosts-file", required_argument, NULL, O_HOSTS },
+		{ "connect-ports", required_argument, NULL, O_CPORTS },
+		{ "http-ports", required_argument, NULL, O_HPORTS },
 		{ "port", required_argument, NULL, O_PORT },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "upstream", required_argument, NULL, O_UPSTREAM },
@@ -150,6 +159,14 @@ run_parse(int argc, char **argv, struct run_opts *o)
 			break;
 		case O_HOSTS:
 			r = run_add(o->ro_hosts, &o->ro_nhosts, optarg);
+			break;
+		case O_CPORTS:
+			r = run_add(o->ro_connect_ports, &o->ro_nconnect_ports,
+			    optarg);
+			break;
+		case O_HPORTS:
+			r = run_add(o->ro_http_ports, &o->ro_nhttp_ports,
+			    optarg);
 			break;
 		case O_PORT:
 			o->ro_port = (unsigned)strtoul(optarg, &end, 10);
@@ -298,6 +315,21 @@ run_policy(const struct run_opts *o)
 		    "sluice run", text ? text : "", len, &d);
 		if (cfg == NULL)
 			diag_print(&d, stderr);
+	}
+	/* Ports from flags add to what the file (or the default) allows. */
+	for (i = 0; cfg != NULL && i < o->ro_nconnect_ports + o->ro_nhttp_ports;
+	    i++) {
+		bool connect = i < o->ro_nconnect_ports;
+		const char *list = connect ? o->ro_connect_ports[i] :
+		    o->ro_http_ports[i - o->ro_nconnect_ports];
+
+		if (config_add_ports(cfg, connect, list, err, sizeof(err)) ==
+		    -1) {
+			log_warnx("--%s-ports: %s", connect ? "connect" : "http",
+			    err);
+			config_unref(cfg);
+			cfg = NULL;
+		}
 	}
 	diag_free(&d);
 	free(text);

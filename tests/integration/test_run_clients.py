@@ -282,3 +282,54 @@ def test_an_invalid_policy_flag_is_refused_before_anything_runs(sandbox, flag):
     assert done.returncode in (2, 125), (done.returncode, done.stderr)
     assert flag in done.stderr
     assert not os.path.exists(marker)
+
+
+# ---- ports from the command line ----
+
+def policy_without_ports(sandbox, name="no-ports.conf"):
+    """A policy that allows the seed's names but leaves connect_ports at its default (443)."""
+    path = os.path.join(sandbox.dir, name)
+    with open(path, "w") as f:
+        f.write(f"allow api.anthropic.com\nallow_cidr 127.0.0.0/8\n"
+                f"hosts_file {sandbox.hosts_file}\n")
+    os.chmod(path, 0o644)
+    return path
+
+
+def test_a_port_denial_names_the_flag_that_allows_it(sandbox):
+    site = sandbox.site("api.anthropic.com", "/ports")
+
+    done = sandbox.run(["curl", "-sS", "--max-time", "30", "--cacert", sandbox.ca_cert,
+                        site.url], "-c", policy_without_ports(sandbox), config=False)
+
+    assert done.returncode == 56, done.stderr
+    assert_denials(done, site.target, reason="port not allowed; --connect-ports adds it")
+
+
+def test_connect_ports_flag_adds_a_port_to_the_default(sandbox):
+    site = sandbox.site("api.anthropic.com", "/ports")
+    on_443 = "https://api.anthropic.com/"
+
+    done = sandbox.run(["sh", "-c", 'curl -sS --max-time 30 --cacert "$1" "$2"; '
+                        'curl -sS --max-time 30 --cacert "$1" "$3"; echo " exit=$?"', "sh",
+                        sandbox.ca_cert, site.url, on_443],
+                       "-c", policy_without_ports(sandbox),
+                       "--connect-ports", f"22,{site.target.rsplit(':', 1)[1]}",
+                       config=False)
+
+    assert done.stdout.startswith(site.expected), done.stderr
+    # 443 stays allowed: refused by nobody listening there, not by the policy.
+    assert done.stdout.endswith(" exit=56\n"), done.stdout
+    assert_denials(done)
+    assert_denials(done, "api.anthropic.com:443", reason="cannot connect", verb="failed")
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "http", "80-", "443,,8443", "9000-8000"])
+def test_a_bad_port_list_is_refused_before_anything_runs(sandbox, value):
+    marker = os.path.join(sandbox.out, "ran")
+
+    done = sandbox.run(["touch", marker], "--connect-ports", value)
+
+    assert done.returncode == 125, (done.returncode, done.stderr)
+    assert "--connect-ports:" in done.stderr
+    assert not os.path.exists(marker)
