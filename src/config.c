@@ -2,6 +2,8 @@
 /* Configuration parsing and loading. One directive per line; every error is
  * collected with its file and line so `sluice check` can show them all. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -339,6 +341,17 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 			diag_add(d, f, line, "listen: %s", err);
 			return;
 		}
+		l.l_line = line;
+		for (i = 0; i < (int)c->c_nlisten; i++)
+			if (c->c_listen[i].l_len == l.l_len &&
+			    memcmp(&c->c_listen[i].l_addr, &l.l_addr,
+			    l.l_len) == 0 && addr_port((struct sockaddr *)
+			    &l.l_addr) != 0) {
+				diag_add(d, f, line, "listen: %s given twice "
+				    "(first on line %u)", w[1],
+				    c->c_listen[i].l_line);
+				return;
+			}
 		c->c_listen = xrealloc(c->c_listen,
 		    (c->c_nlisten + 1) * sizeof(*c->c_listen));
 		c->c_listen[c->c_nlisten++] = l;
@@ -422,6 +435,7 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 			return;
 		free(c->c_access_log);
 		c->c_access_log = NULL;
+		c->c_access_log_line = line;
 		if (strcmp(w[1], "off") == 0)
 			return;
 		c->c_access_log = strcmp(w[1], "stdout") == 0 ?
@@ -443,6 +457,7 @@ config_directive(struct config *c, unsigned line, char **w, int n,
 			return;
 		free(*dst);
 		*dst = xstrdup(w[1]);
+		*(w[0][0] == 'u' ? &c->c_user_line : &c->c_group_line) = line;
 	} else if (strcmp(w[0], "connect_timeout") == 0 ||
 	    strcmp(w[0], "dns_timeout") == 0 ||
 	    strcmp(w[0], "idle_timeout") == 0 ||
@@ -638,16 +653,63 @@ config_finish(struct config *c, struct diag *d)
 				continue;
 			addr_format((struct sockaddr *)&c->c_listen[i].l_addr,
 			    a, sizeof(a));
-			diag_add(d, c->c_path, 0, "listening on %s without "
-			    "'users' would be an open proxy; add 'users FILE' "
-			    "or say 'allow_unauthenticated yes'", a);
+			diag_add(d, c->c_path, c->c_listen[i].l_line, "listen "
+			    "%s without 'users' would be an open proxy; add "
+			    "'users FILE' or say 'allow_unauthenticated yes'",
+			    a);
 		}
 	}
 	if (c->c_have_users && c->c_users.d_users == 0 &&
 	    c->c_users_file.r_path != NULL)
-		diag_add(d, c->c_users_file.r_path, 0,
-		    "no users: nobody could authenticate");
+		diag_add(d, c->c_path, c->c_users_file.r_line, "users %s: the "
+		    "file holds no user, so nobody could authenticate",
+		    c->c_users_file.r_path);
 	return d->d_count == before ? 0 : -1;
+}
+
+size_t
+config_check_system(const struct config *c, struct diag *errs,
+    struct diag *warns)
+{
+	size_t before = errs->d_count;
+	struct stat st;
+
+	if (c->c_user != NULL && getpwnam(c->c_user) == NULL)
+		diag_add(errs, c->c_path, c->c_user_line, "user: no such user "
+		    "'%s' on this system", c->c_user);
+	if (c->c_group != NULL && getgrnam(c->c_group) == NULL)
+		diag_add(errs, c->c_path, c->c_group_line, "group: no such "
+		    "group '%s' on this system", c->c_group);
+	if (c->c_access_log != NULL && strcmp(c->c_access_log, "stdout") !=
+	    0) {
+		char *dir = xstrdup(c->c_access_log), *slash = strrchr(dir, '/');
+
+		if (slash != NULL)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		else
+			snprintf(dir, strlen(dir) + 1, ".");
+		if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode))
+			diag_add(errs, c->c_path, c->c_access_log_line,
+			    "access_log %s: the directory %s does not exist",
+			    c->c_access_log, dir);
+		else if (access(c->c_access_log, W_OK) == -1 &&
+		    (errno != ENOENT || access(dir, W_OK) == -1))
+			diag_add(errs, c->c_path, c->c_access_log_line,
+			    "access_log %s: cannot be written (%s)",
+			    c->c_access_log, strerror(errno));
+		free(dir);
+	}
+	if (c->c_have_users && stat(c->c_users_file.r_path, &st) == 0 &&
+	    (st.st_mode & S_IROTH))
+		diag_add(warns, c->c_path, c->c_users_file.r_line, "warning: "
+		    "users %s is readable by every user of this machine "
+		    "(chmod 640, group of the proxy's user)",
+		    c->c_users_file.r_path);
+	if (c->c_patterns.p_count == 0 && c->c_ncidrs == 0)
+		diag_add(warns, c->c_path, 0, "warning: nothing is allowed "
+		    "(no allow, allow_file or allow_cidr): every request will "
+		    "be refused");
+	return errs->d_count - before;
 }
 
 /* Read a whole file into memory. Returns the buffer (NUL-terminated, caller

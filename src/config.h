@@ -37,6 +37,7 @@ void diag_free(struct diag *d);
 struct config_listen {
 	struct sockaddr_storage	 l_addr;
 	socklen_t		 l_len;
+	unsigned		 l_line;	/* 0: the default */
 };
 
 /* A file named by the configuration, read by config_load. */
@@ -90,9 +91,11 @@ struct config {
 	char			*c_dns_servers;	/* c-ares CSV, or NULL */
 
 	char			*c_access_log;	/* path, "stdout" or NULL=off */
+	unsigned		 c_access_log_line;
 	bool			 c_log_json;	/* access_log_format json */
 	char			*c_user;	/* drop privileges to, or NULL */
 	char			*c_group;
+	unsigned		 c_user_line, c_group_line;
 	unsigned		 c_shutdown_grace_ms;
 	unsigned		 c_workers;	/* event loops; 0 = one per CPU */
 
@@ -128,6 +131,14 @@ struct config *config_load(const char *path, struct diag *d);
  * messages and for resolving relative file names. */
 struct config *config_load_text(const char *path, const char *buf, size_t len,
     struct diag *d);
+
+/* What only the running system can tell about a loaded configuration, for
+ * `sluice check`: a `user` or `group` that does not exist and an access log
+ * whose directory is missing or not writable go to `errs`; a users file
+ * readable by every user and an empty allowlist go to `warns`. Every
+ * message has the FILE:LINE form. Returns the number of errors added. */
+size_t config_check_system(const struct config *c, struct diag *errs,
+    struct diag *warns);
 
 /* Call `fn` for each line of `buf` with its 1-based number; an error `fn`
  * reports is added to `d` as "fname:line: err". Returns errors added. */

@@ -122,7 +122,7 @@ parse_config_args(int argc, char **argv, const char *usage, const char **path,
 static int
 cmd_check(int argc, char **argv)
 {
-	struct diag d = { NULL, 0 };
+	struct diag d = { NULL, 0 }, w = { NULL, 0 };
 	const char *path = NULL;
 	struct config *c;
 	int r;
@@ -136,6 +136,20 @@ cmd_check(int argc, char **argv)
 		diag_free(&d);
 		return 1;
 	}
+	/* What only this machine can tell: errors fail the check, warnings
+	 * are said and pass. */
+	if (config_check_system(c, &d, &w) > 0) {
+		diag_print(&d, stderr);
+		diag_print(&w, stderr);
+		fprintf(stderr, "sluice: %s: %zu error%s\n", path, d.d_count,
+		    d.d_count == 1 ? "" : "s");
+		diag_free(&d);
+		diag_free(&w);
+		config_unref(c);
+		return 1;
+	}
+	diag_print(&w, stderr);
+	diag_free(&w);
 	printf("configuration OK: %s\n", path);
 	config_summary(c, stdout);
 	config_unref(c);

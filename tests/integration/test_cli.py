@@ -3,9 +3,11 @@
 error as FILE:LINE: message; usage errors exit 2; an open proxy on a public address is refused
 unless the configuration says so."""
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -278,3 +280,86 @@ def test_serve_with_an_invalid_config_exits_1_with_the_errors(sluice_bin, conf_d
 
     assert done.returncode == 1, (done.returncode, done.stderr)
     assert f"{conf}:2:" in done.stderr
+
+
+# ---- what only the running system can tell (sluice check catches what serve would fail on) ----
+
+@pytest.mark.parametrize("lines,at,words", [
+    (["user sluice-test-no-such-user"], 4, ["user", "sluice-test-no-such-user"]),
+    (["group sluice-test-no-such-group"], 4, ["group", "sluice-test-no-such-group"]),
+    (["access_log /nonexistent/sluice-test/access.log"], 4, ["/nonexistent/sluice-test",
+                                                            "does not exist"]),
+    (["listen 127.0.0.1:3128"], 4, ["given twice", "line 1"]),
+    (["hosts_file empty.hosts", "hosts_file none"], 4, ["hosts_file none"]),
+], ids=["no-such-user", "no-such-group", "log-directory-missing", "listen-twice",
+        "hosts-file-and-none"])
+def test_check_catches_what_serve_would_fail_on(sluice_bin, conf_dir, lines, at, words):
+    (conf_dir / "empty.hosts").write_text("")
+    conf = write(conf_dir / "sluice.conf", "listen 127.0.0.1:3128", "users users.htpasswd",
+                 "allow api.anthropic.com", *lines)
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert_reports(done, f"{conf}:{at}:", *words)
+
+
+def test_check_fails_on_an_access_log_it_cannot_write(sluice_bin, users_file):
+    # As an ordinary user (root may write anywhere): a directory of root's, mode 0755.
+    base = tempfile.mkdtemp(prefix="sluice-check-")
+    try:
+        os.chmod(base, 0o755)
+        users = shutil.copy(users_file, os.path.join(base, "users.htpasswd"))
+        os.chmod(users, 0o644)
+        conf = os.path.join(base, "sluice.conf")
+        with open(conf, "w") as f:
+            f.write(f"users {users}\nallow api.anthropic.com\n"
+                    f"access_log {os.path.join(base, 'access.log')}\n")
+        os.chmod(conf, 0o644)
+
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               sluice_bin, "check", "-c", conf], capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    assert_reports(done, f"{conf}:3:", "cannot be written", "permission denied")
+
+
+@pytest.mark.parametrize("mode,warned", [(0o644, True), (0o640, False)])
+def test_check_warns_about_a_users_file_every_user_can_read(sluice_bin, conf_dir, mode, warned):
+    (conf_dir / "users.htpasswd").chmod(mode)
+    conf = write(conf_dir / "sluice.conf", "users users.htpasswd", "allow api.anthropic.com")
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert done.returncode == 0, done.stderr
+    assert ("readable by every user" in done.stderr) == warned, done.stderr
+    if warned:
+        assert done.stderr.startswith(f"{conf}:1: warning:"), done.stderr
+
+
+def test_check_warns_that_an_empty_allowlist_refuses_everything(sluice_bin, conf_dir):
+    (conf_dir / "users.htpasswd").chmod(0o640)
+    conf = write(conf_dir / "sluice.conf", "users users.htpasswd")
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert done.returncode == 0, done.stderr
+    assert f"{conf}: warning: nothing is allowed" in done.stderr, done.stderr
+
+
+def test_the_open_proxy_refusal_names_the_listen_line(sluice_bin, conf_dir):
+    conf = write(conf_dir / "open.conf", "allow api.anthropic.com", "listen 0.0.0.0:3128")
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert_reports(done, f"{conf}:2:", "open proxy")
+
+
+def test_an_empty_users_file_names_the_users_line(sluice_bin, conf_dir):
+    (conf_dir / "empty.htpasswd").write_text("# nobody yet\n")
+    conf = write(conf_dir / "sluice.conf", "allow api.anthropic.com", "users empty.htpasswd")
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert_reports(done, f"{conf}:2:", "no user")
