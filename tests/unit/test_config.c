@@ -490,16 +490,17 @@ static const struct finish_case finish_cases[] = {
 	    "0.0.0.0:3128", "443" },
 	{ "listen 0.0.0.0:3128\nusers users.htpasswd", true, 0, "0.0.0.0:3128",
 	    "443" },
-	{ "listen 0.0.0.0:3128", false, -1, PATH ": listening on 0.0.0.0:3128 "
+	{ "listen 0.0.0.0:3128", false, -1, PATH ":1: listen 0.0.0.0:3128 "
 	    "without 'users'", NULL },
 	{ "listen 0.0.0.0:3128", false, -1, "allow_unauthenticated yes", NULL },
-	{ "listen [::]:3128", false, -1, "listening on [::]:3128", NULL },
+	{ "listen [::]:3128", false, -1, ":1: listen [::]:3128", NULL },
 	{ "listen 127.0.0.1:3128\nlisten 192.168.1.10:3128", false, -1,
-	    "listening on 192.168.1.10:3128", NULL },
+	    ":2: listen 192.168.1.10:3128", NULL },
 	{ "listen 0.0.0.0:3128\nallow_unauthenticated no", false, -1,
 	    "open proxy", NULL },
 	{ "users users.htpasswd", false, -1,
-	    "/etc/sluice/users.htpasswd: no users", NULL },
+	    PATH ":1: users /etc/sluice/users.htpasswd: the file holds no user",
+	    NULL },
 };
 
 static void
