@@ -133,7 +133,8 @@ conn_log(struct conn *c)
 	r.lr_dns_ms = c->c_dns_ms;
 	r.lr_connect_ms = c->c_connect_ms;
 	if (ours) {
-		r.lr_mime = "text/plain";
+		/* Our own answer, if one was sent at all. */
+		r.lr_mime = r.lr_status != 0 ? "text/plain" : NULL;
 		r.lr_reason = reason_code(c->c_reason);
 		/* sluice run's live report; a port refusal names the flag
 		 * that allows it. */
@@ -465,8 +466,10 @@ conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	case CONN_HEAD:
 		/* An idle keep-alive client is just dropped; a head that
 		 * started and did not finish gets an answer and a record. */
-		if (c->c_hs->hs_len > 0)
+		if (c->c_hs->hs_len > 0) {
+			conn_note_partial(c);
 			conn_fail(c, REASON_HEADER_TIMEOUT, NULL);
+		}
 		else
 			conn_close(c);
 		break;

@@ -88,12 +88,12 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	    "NONE_NONE",
 	    "request head not received in time",
 	    "http_request_error" },
-	/* Nobody is left to answer: Squid logs these as NONE/000. */
+	/* No answer goes out (the client left; the proxy stops): Squid logs
+	 * these as NONE/000. */
 	[REASON_CLIENT_ABORTED] = { "client-aborted", 0, "", "NONE",
 	    "client went away before an answer",
 	    NULL },
-	[REASON_SHUTDOWN] = { "shutdown", 503, "Service Unavailable",
-	    "NONE_NONE",
+	[REASON_SHUTDOWN] = { "shutdown", 0, "", "NONE",
 	    "proxy shutting down",
 	    "proxy_internal_error" },
 };

@@ -4,6 +4,8 @@
 It answers A and AAAA queries from a table (name -> addresses), NOERROR with no answer when
 the name is known but has no address of the asked family, and NXDOMAIN for every other name.
 It records every query it receives, so a test can tell that the proxy really asked it.
+A name passed to `hold()` is never answered (the query is recorded and dropped), so a test can
+keep the proxy waiting for DNS; `release()` answers it normally again.
 
 Used two ways: `FakeDns` runs it in a thread of the test process; `python3 fakedns.py --map
 NAME=ADDR[,ADDR]...` runs it as a process (inside a test network namespace), prints
@@ -95,6 +97,7 @@ class FakeDns:
         self._table = {normalise(k): list(v) for k, v in (table or {}).items()}
         self._lock = threading.Lock()
         self._queries = []
+        self._held = set()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind((host, 0))
         self._sock.settimeout(0.2)
@@ -110,6 +113,15 @@ class FakeDns:
     def set(self, name, addresses):
         with self._lock:
             self._table[normalise(name)] = list(addresses)
+
+    def hold(self, name):
+        """Never answer queries for `name` (they are still recorded) until `release(name)`."""
+        with self._lock:
+            self._held.add(normalise(name))
+
+    def release(self, name):
+        with self._lock:
+            self._held.discard(normalise(name))
 
     def queries(self):
         with self._lock:
@@ -128,10 +140,13 @@ class FakeDns:
                 return
             with self._lock:
                 table = dict(self._table)
+                held = set(self._held)
             response, qname, qtype = build_answer(packet, table)
             if qname is not None:
                 with self._lock:
                     self._queries.append((qname, TYPE_NAMES.get(qtype, str(qtype))))
+                if normalise(qname) in held:
+                    continue
             try:
                 self._sock.sendto(response, peer)
             except OSError:
