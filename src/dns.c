@@ -170,8 +170,30 @@ dns_set_servers(struct dns *d, const char *servers, char *err, size_t errlen)
 {
 	int r;
 
-	if (servers == NULL)
+	if (servers == NULL) {
+		/* Back to the system's resolvers: read them afresh with a
+		 * throwaway channel (c-ares 1.18 has no ares_reinit) and give
+		 * them to ours, whose queries in flight carry on. */
+		struct ares_addr_port_node *list = NULL;
+		ares_channel tmp;
+
+		if ((r = ares_init(&tmp)) != ARES_SUCCESS) {
+			snprintf(err, errlen, "the system's resolvers "
+			    "(/etc/resolv.conf): %s", ares_strerror(r));
+			return -1;
+		}
+		if ((r = ares_get_servers_ports(tmp, &list)) == ARES_SUCCESS)
+			r = ares_set_servers_ports(d->d_chan, list);
+		if (list != NULL)
+			ares_free_data(list);
+		ares_destroy(tmp);
+		if (r != ARES_SUCCESS) {
+			snprintf(err, errlen, "the system's resolvers "
+			    "(/etc/resolv.conf): %s", ares_strerror(r));
+			return -1;
+		}
 		return 0;
+	}
 	if ((r = ares_set_servers_ports_csv(d->d_chan, servers)) !=
 	    ARES_SUCCESS) {
 		snprintf(err, errlen, "dns_server %s: %s", servers,

@@ -27,7 +27,7 @@ struct dns *dns_new(struct ev_loop *loop, const char *servers,
     unsigned timeout_ms, char *err, size_t errlen);
 
 /* Use other servers from now on (a CSV list as for dns_new, or NULL for
- * /etc/resolv.conf, which then takes effect at the next dns_new only).
+ * the system's, read from /etc/resolv.conf now).
  * Returns 0, or -1 with a message in `err`. */
 int dns_set_servers(struct dns *d, const char *servers, char *err,
     size_t errlen);

@@ -266,6 +266,88 @@ serve_log_diff(const struct config *o, const struct config *n, size_t add_l,
 }
 
 static bool
+serve_streq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Append ", what" to the list in `buf`. */
+static void
+serve_note(char *buf, size_t len, const char *what)
+{
+	size_t o = strlen(buf);
+
+	snprintf(buf + o, len - o, "%s%s", o ? ", " : "", what);
+}
+
+static void
+serve_note_ms(char *buf, size_t len, const char *name, unsigned a, unsigned b)
+{
+	char t[96];
+
+	if (a == b)
+		return;
+	snprintf(t, sizeof(t), "%s %u%s -> %u%s", name,
+	    a % 1000 ? a : a / 1000, a % 1000 ? "ms" : "s",
+	    b % 1000 ? b : b / 1000, b % 1000 ? "ms" : "s");
+	serve_note(buf, len, t);
+}
+
+/* The settings a reload changed besides patterns, users and listeners, in
+ * one line ("reload: also changed connect_ports, dns_server (now the
+ * system's), ..."), so an operator sees every effect of an edit. */
+static void
+serve_log_settings(const struct config *o, const struct config *n)
+{
+	char buf[1024] = "";
+	size_t i;
+	bool cidrs = o->c_ncidrs != n->c_ncidrs, hosts = o->c_nhosts_files !=
+	    n->c_nhosts_files;
+
+	if (memcmp(o->c_connect_ports, n->c_connect_ports,
+	    CONFIG_PORTS_BYTES) != 0)
+		serve_note(buf, sizeof(buf), "connect_ports");
+	if (memcmp(o->c_http_ports, n->c_http_ports, CONFIG_PORTS_BYTES) != 0)
+		serve_note(buf, sizeof(buf), "http_ports");
+	for (i = 0; !cidrs && i < n->c_ncidrs; i++)
+		cidrs = memcmp(&o->c_cidrs[i], &n->c_cidrs[i],
+		    sizeof(n->c_cidrs[i])) != 0;
+	if (cidrs)
+		serve_note(buf, sizeof(buf), "allow_cidr");
+	for (i = 0; !hosts && i < n->c_nhosts_files; i++)
+		hosts = !serve_streq(o->c_hosts_files[i].r_path,
+		    n->c_hosts_files[i].r_path);
+	if (hosts)
+		serve_note(buf, sizeof(buf), "hosts_file");
+	if (!serve_streq(o->c_dns_servers, n->c_dns_servers))
+		serve_note(buf, sizeof(buf), n->c_dns_servers == NULL ?
+		    "dns_server (now the system's resolvers)" : "dns_server");
+	if (!serve_streq(o->c_access_log, n->c_access_log) ||
+	    o->c_log_json != n->c_log_json)
+		serve_note(buf, sizeof(buf), "access_log");
+	serve_note_ms(buf, sizeof(buf), "connect_timeout",
+	    o->c_connect_timeout_ms, n->c_connect_timeout_ms);
+	serve_note_ms(buf, sizeof(buf), "dns_timeout", o->c_dns_timeout_ms,
+	    n->c_dns_timeout_ms);
+	serve_note_ms(buf, sizeof(buf), "idle_timeout", o->c_idle_timeout_ms,
+	    n->c_idle_timeout_ms);
+	serve_note_ms(buf, sizeof(buf), "header_timeout",
+	    o->c_header_timeout_ms, n->c_header_timeout_ms);
+	serve_note_ms(buf, sizeof(buf), "shutdown_grace",
+	    o->c_shutdown_grace_ms, n->c_shutdown_grace_ms);
+	if (o->c_max_connections != n->c_max_connections)
+		serve_note(buf, sizeof(buf), "max_connections");
+	if (o->c_auth_rate != n->c_auth_rate ||
+	    o->c_auth_burst != n->c_auth_burst)
+		serve_note(buf, sizeof(buf), "auth_rate");
+	if (o->c_via != n->c_via || o->c_forwarded_for != n->c_forwarded_for)
+		serve_note(buf, sizeof(buf), "via/forwarded_for");
+	if (buf[0] != '\0')
+		log_info("reload: also changed %s", buf);
+}
+
+static bool
 serve_same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
 {
 	return a->ss_family == b->sa_family &&
@@ -357,13 +439,6 @@ serve_relisten(struct serve *sv, const struct config *n, size_t *added,
 	}
 }
 
-static bool
-serve_streq(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) ||
-	    (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
 static void
 serve_reload(struct serve *sv, const char *why)
 {
@@ -397,6 +472,7 @@ serve_reload(struct serve *sv, const char *why)
 	for (w = 1; w < sv->sv_nworkers; w++)
 		proxy_sync(sv->sv_workers[w]);
 	serve_log_diff(o, n, added, removed);
+	serve_log_settings(o, n);
 	proxy_apply_config(px, n);	/* drops our reference to o */
 	serve_watch_all(sv);
 	serve_notify("READY=1");

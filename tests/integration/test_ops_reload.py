@@ -467,3 +467,48 @@ def test_a_keep_alive_connection_gets_the_new_policy_for_its_next_request(
         assert_refusal(client.response(), 403, "domain-denied", host="api.replicate.com")
 
     assert [r.target for r in http_origin.requests] == ["/before"]
+
+
+# ---- what else a reload changed is said too ----
+
+def test_the_reload_summary_names_every_other_setting_it_changed(make_proxy, origins):
+    proxy = make_proxy(extra=("header_timeout 10s",))
+
+    edit_config(proxy.config_path, {"connect_ports": ["443 8443"],
+                                    "allow_cidr": ["127.0.0.0/8 10.9.0.0/16"],
+                                    "header_timeout": ["5s"], "http_ports": []})
+    proxy.send_signal(signal.SIGHUP)
+    wait_reload(proxy, before=0)
+
+    also = [line for line in proxy.stderr().splitlines() if "reload: also changed" in line]
+    assert also == ["sluice: reload: also changed connect_ports, allow_cidr, "
+                    "header_timeout 10s -> 5s"], proxy.stderr()
+
+
+def test_an_unchanged_reload_says_nothing_more(make_proxy):
+    proxy = make_proxy()
+
+    proxy.send_signal(signal.SIGHUP)
+    wait_reload(proxy, before=0)
+
+    assert "also changed" not in proxy.stderr()
+
+
+def test_removing_dns_server_goes_back_to_the_systems_resolvers(make_proxy, origins, dns,
+                                                                credentials):
+    # The fake DNS knows the name; after the reload it must no longer be asked.
+    name = "moved.reload.test"
+    dns.set(name, ["127.0.0.1"])
+    proxy = make_proxy(allow=(name,), hosts=None)
+    agent = (credentials.user, credentials.password)
+    echo_ok(proxy.port, f"{name}:{origins.echo_port}", *agent)
+    asked = len(dns.queries())
+
+    edit_config(proxy.config_path, {"dns_server": []})
+    proxy.send_signal(signal.SIGHUP)
+    wait_reload(proxy, before=0)
+    reply = connect(proxy.port, f"{name}:{origins.echo_port}", *agent)
+
+    assert "dns_server (now the system's resolvers)" in proxy.stderr()
+    assert_refusal(reply, 502, "dns-failed", host=name)
+    assert len(dns.queries()) == asked, "the removed dns_server was still asked"
