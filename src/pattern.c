@@ -3,6 +3,7 @@
  * domain with flags saying whether the name itself and/or its subdomains
  * match; a lookup probes the full name and then each parent domain. */
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "host.h"
@@ -116,16 +117,21 @@ patterns_add(struct patterns *p, const char *s, size_t len, char *err,
 	return 0;
 }
 
-bool
-patterns_match(const struct patterns *p, const char *host)
+const char *
+patterns_which(const struct patterns *p, const char *host, char *buf,
+    size_t buflen)
 {
 	const uintptr_t *v;
 	size_t len = strlen(host);
 	const char *dot;
 
 	if ((v = strmap_get(&p->p_map, host, len)) != NULL &&
-	    (*v & PATTERN_SELF))
-		return true;
+	    (*v & PATTERN_SELF)) {
+		if (buf != NULL)
+			snprintf(buf, buflen, "%s%s", (*v & PATTERN_SUBS) ? "." :
+			    "", host);
+		return buf != NULL ? buf : host;
+	}
 	/* Parent domains: "a.b.example.com" probes "b.example.com",
 	 * "example.com" and "com" for a subdomain rule. */
 	for (dot = memchr(host, '.', len); dot != NULL;
@@ -133,8 +139,19 @@ patterns_match(const struct patterns *p, const char *host)
 		const char *parent = dot + 1;
 
 		v = strmap_get(&p->p_map, parent, len - (size_t)(parent - host));
-		if (v != NULL && (*v & PATTERN_SUBS))
-			return true;
+		if (v != NULL && (*v & PATTERN_SUBS)) {
+			/* ".x" also matches x itself; "*.x" does not. */
+			if (buf != NULL)
+				snprintf(buf, buflen, "%s%s", (*v & PATTERN_SELF) ?
+				    "." : "*.", parent);
+			return buf != NULL ? buf : parent;
+		}
 	}
-	return false;
+	return NULL;
+}
+
+bool
+patterns_match(const struct patterns *p, const char *host)
+{
+	return patterns_which(p, host, NULL, 0) != NULL;
 }

@@ -33,4 +33,10 @@ int patterns_add(struct patterns *p, const char *s, size_t len, char *err,
 /* True when the canonical (lower-case, no trailing dot) `host` matches. */
 bool patterns_match(const struct patterns *p, const char *host);
 
+/* The pattern that lets `host` in, written as in the configuration
+ * ("api.example.com", ".example.com" or "*.example.com") into `buf`, or NULL
+ * when none does. With `buf` NULL, returns a non-NULL pointer on a match. */
+const char *patterns_which(const struct patterns *p, const char *host,
+    char *buf, size_t buflen);
+
 #endif

@@ -641,6 +641,12 @@ sandbox_mounts(int ctl, char **masks, size_t nmasks)
 		"/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus",
 		"/proc/fs", "/sys",
 	};
+	/* What the host's kernel tells about other users and itself: the
+	 * keyrings' names, timers, the kernel's memory. */
+	static const char *const hidden[] = {
+		"/proc/keys", "/proc/key-users", "/proc/kcore",
+		"/proc/timer_list", "/proc/sched_debug", "/proc/latency_stats",
+	};
 	char what[64];
 	size_t i;
 
@@ -654,6 +660,13 @@ sandbox_mounts(int ctl, char **masks, size_t nmasks)
 		if (sandbox_readonly(readonly[i]) == -1) {
 			snprintf(what, sizeof(what), "cannot make %s "
 			    "read-only", readonly[i]);
+			sandbox_die(ctl, what);
+		}
+	for (i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++)
+		if (mount("/dev/null", hidden[i], NULL, MS_BIND, NULL) == -1 &&
+		    errno != ENOENT) {
+			snprintf(what, sizeof(what), "cannot hide %s",
+			    hidden[i]);
 			sandbox_die(ctl, what);
 		}
 	/* A /dev of our own, with a devpts instance of our own: the user's

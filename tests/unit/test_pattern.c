@@ -234,12 +234,64 @@ test_patterns_match(void **state)
 		fail_msg("%d of %zu patterns_match cases failed", bad, n);
 }
 
+/* Which rule lets a host in, spelled as written (for `serve -d`). */
+static const struct which_case {
+	const char	*pats[3];
+	const char	*host;
+	const char	*rule;		/* NULL: none */
+} which_cases[] = {
+	{ { "api.example.com" }, "api.example.com", "api.example.com" },
+	{ { ".example.com" }, "example.com", ".example.com" },
+	{ { ".example.com" }, "a.b.example.com", ".example.com" },
+	{ { "*.example.com" }, "a.example.com", "*.example.com" },
+	{ { "*.example.com" }, "example.com", NULL },
+	{ { "api.example.com", "*.example.com" }, "api.example.com",
+	    "api.example.com" },
+	{ { "api.example.com", "*.example.com" }, "web.example.com",
+	    "*.example.com" },
+	{ { "*.b.example.com", ".example.com" }, "a.b.example.com",
+	    "*.b.example.com" },
+	{ { "example.org" }, "example.com", NULL },
+};
+
+static void
+test_patterns_which(void **state)
+{
+	size_t i, j, n = sizeof(which_cases) / sizeof(which_cases[0]);
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const struct which_case *t = &which_cases[i];
+		struct patterns p;
+		char err[400], buf[300];
+		const char *got;
+
+		patterns_init(&p);
+		for (j = 0; j < 3 && t->pats[j] != NULL; j++)
+			assert_int_equal(patterns_add(&p, t->pats[j],
+			    strlen(t->pats[j]), err, sizeof(err)), 0);
+		got = patterns_which(&p, t->host, buf, sizeof(buf));
+		if ((got == NULL) != (t->rule == NULL) ||
+		    (got != NULL && strcmp(got, t->rule) != 0)) {
+			print_error("row %zu: \"%s\": rule %s, expected %s\n",
+			    i, t->host, got ? got : "(none)",
+			    t->rule ? t->rule : "(none)");
+			bad++;
+		}
+		patterns_free(&p);
+	}
+	if (bad > 0)
+		fail_msg("%d of %zu patterns_which cases failed", bad, n);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_patterns_add),
 		cmocka_unit_test(test_patterns_match),
+		cmocka_unit_test(test_patterns_which),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
