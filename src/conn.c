@@ -55,6 +55,25 @@ static void conn_client_io(struct ev_loop *, int, unsigned, void *);
 static void conn_upstream_io(struct ev_loop *, int, unsigned, void *);
 static void conn_timeout(struct ev_loop *, struct ev_timer *, void *);
 static void conn_note_partial(struct conn *);
+
+/* -d: one line per decision a connection goes through, numbered so that
+ * lines of one connection can be told apart across workers. */
+static void conn_debug(const struct conn *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+conn_debug(const struct conn *c, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!log_debugging())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_debug("conn %llu: %s", (unsigned long long)c->c_id, msg);
+}
 static void conn_dial(struct conn *c);
 static void conn_tunnel_pump(struct conn *c);
 static void conn_read_head(struct conn *c);
@@ -195,6 +214,11 @@ conn_close(struct conn *c)
 
 	if (c->c_state == CONN_CLOSED)
 		return;
+	conn_debug(c, "closed: %llu bytes to the client, %llu to the "
+	    "destination%s%s", (unsigned long long)(c->c_sent +
+	    c->c_down.rd_bytes), (unsigned long long)(c->c_sent_up +
+	    c->c_up.rd_bytes), c->c_reason != REASON_NONE ? ", " : "",
+	    c->c_reason != REASON_NONE ? reason_code(c->c_reason) : "");
 	/* A request that had not been answered is logged as what it was
 	 * (the client left, or we are shutting down), never as a success.
 	 * An idle keep-alive connection (no byte of a new head) leaves no
@@ -274,6 +298,9 @@ conn_new(struct proxy *px, int fd, const struct sockaddr *peer)
 		free(c);
 		return NULL;
 	}
+	static uint64_t next_id;
+
+	c->c_id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 	c->c_px = px;
 	c->c_cfg = config_ref(px->px_cfg);
 	c->c_cfd = fd;
@@ -375,6 +402,8 @@ conn_fail(struct conn *c, enum reason r, const char *detail)
 	int n;
 
 	c->c_reason = r;
+	conn_debug(c, "answer %d %s%s%s", reason_status(r), reason_code(r),
+	    detail ? ": " : "", detail ? detail : "");
 	conn_hs_cancel(hs);
 	conn_close_upstream(c);
 	forward_free(c);
@@ -417,6 +446,8 @@ conn_established(struct conn *c)
 	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 	struct conn_hs *hs = c->c_hs;
 
+	conn_debug(c, "connected after %lld ms", (long long)(ev_now(conn_loop(c))
+	    - c->c_start));
 	if (hs->hs_http) {
 		free(c->c_ukey);
 		c->c_ukey = strdup(hs->hs_hostport);
@@ -533,6 +564,10 @@ conn_dial(struct conn *c)
 		}
 		memcpy(&c->c_upaddr, sa, addr_len(sa));
 		c->c_ufd = fd;
+		if (log_debugging()) {
+			addr_format(sa, a, sizeof(a));
+			conn_debug(c, "dialling %s", a);
+		}
 		if (ev_io_add(conn_loop(c), &c->c_uio, fd, EV_READ | EV_WRITE,
 		    conn_upstream_io, c) == -1) {
 			hs->hs_last_errno = errno;
@@ -561,6 +596,16 @@ conn_addresses(struct conn *c, const struct sockaddr_storage *addrs, size_t n)
 
 	hs->hs_naddrs = hs->hs_next = 0;
 	for (i = 0; i < n && i < DNS_MAX_ADDRS; i++) {
+		if (log_debugging()) {
+			char ip[INET6_ADDRSTRLEN];
+			bool ok = policy_check_addr(c->c_cfg,
+			    (const struct sockaddr *)&addrs[i], &cls);
+
+			addr_format_ip((const struct sockaddr *)&addrs[i], ip,
+			    sizeof(ip));
+			conn_debug(c, "address %s: %s%s", ip, ok ? "kept" :
+			    "refused, ", ok ? "" : cls);
+		}
 		if (policy_check_addr(c->c_cfg, (const struct sockaddr *)&addrs[i],
 		    &cls)) {
 			hs->hs_addrs[hs->hs_naddrs] = addrs[i];
@@ -639,11 +684,24 @@ conn_authorized(struct conn *c)
 		if (r == REASON_PORT_DENIED)
 			snprintf(d, sizeof(d), "%s", hs->hs_http ? "http_ports" :
 			    "connect_ports");
-		else
+		else if (r == REASON_ADDRESS_DENIED)
 			snprintf(d, sizeof(d), "%s is an IP address outside "
 			    "allow_cidr", h->h_name);
+		else
+			snprintf(d, sizeof(d), "no allow pattern matches %s",
+			    h->h_name);
 		conn_fail(c, r, d);
 		return;
+	}
+	if (log_debugging()) {
+		char rule[HOST_NAME_MAX_LEN + 8];
+
+		conn_debug(c, "policy: allowed by %s %s, port %u in %s",
+		    h->h_kind == HOST_NAME ? "allow" : "allow_cidr",
+		    h->h_kind == HOST_NAME ? (patterns_which(
+		    &c->c_cfg->c_patterns, h->h_name, rule, sizeof(rule)) ?
+		    rule : "?") : h->h_name, (unsigned)h->h_port,
+		    hs->hs_http ? "http_ports" : "connect_ports");
 	}
 	/* A kept upstream serves the same host and port, checked above;
 	 * its address is checked again too, since a reload may have taken
@@ -701,9 +759,11 @@ conn_auth_done(void *arg, enum auth_result r, const char *user)
 
 	c->c_hs->hs_job = NULL;
 	if (r != AUTH_OK) {
+		conn_debug(c, "auth: wrong user name or password");
 		conn_fail(c, REASON_AUTH_FAILED, NULL);
 		return;
 	}
+	conn_debug(c, "auth: user %s", user);
 	c->c_user = user;
 	conn_authorized(c);
 }
@@ -826,6 +886,8 @@ conn_request(struct conn *c)
 	}
 	if (conn_target(c) == -1)
 		return;
+	conn_debug(c, "request %s %s", c->c_method ? c->c_method : "?",
+	    c->c_target ? c->c_target : "-");
 	/* Authenticate before revealing anything about the policy. */
 	if (c->c_cfg->c_have_users) {
 		/* Two credentials: which one counts depends on who reads. */
@@ -841,6 +903,7 @@ conn_request(struct conn *c)
 		    (struct sockaddr *)&c->c_peer, c->c_px->px_mb,
 		    conn_auth_done, c, &c->c_user, &job)) {
 		case AUTH_OK:
+			conn_debug(c, "auth: user %s (cached)", c->c_user);
 			break;
 		case AUTH_MISSING:
 			conn_fail(c, REASON_AUTH_REQUIRED, NULL);
@@ -859,6 +922,7 @@ conn_request(struct conn *c)
 			conn_fail(c, REASON_AUTH_BUSY, NULL);
 			return;
 		case AUTH_PENDING:
+			conn_debug(c, "auth: checking the password");
 			hs->hs_job = job;
 			c->c_state = CONN_AUTH;
 			return;
@@ -1079,10 +1143,15 @@ void
 conn_accept(struct proxy *px, int fd, const struct sockaddr *peer)
 {
 	struct conn *c = conn_new(px, fd, peer);
+	char a[INET6_ADDRSTRLEN + 8];
 
 	if (c == NULL) {
 		close(fd);
 		return;
+	}
+	if (log_debugging()) {
+		addr_format(peer, a, sizeof(a));
+		conn_debug(c, "accepted from %s", a);
 	}
 	if (ev_io_add(px->px_loop, &c->c_cio, fd, EV_READ | EV_WRITE,
 	    conn_client_io, c) == -1) {

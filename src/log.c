@@ -84,6 +84,12 @@ log_info(const char *fmt, ...)
 	va_end(ap);
 }
 
+bool
+log_debugging(void)
+{
+	return log_debug_on != 0;
+}
+
 void
 log_debug(const char *fmt, ...)
 {

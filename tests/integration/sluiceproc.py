@@ -98,6 +98,7 @@ class Proxy:
         self.password = password
         self.secrets = [s for s in secrets if s]
         self.prefix = list(prefix)
+        self.args = []  # more arguments for `sluice serve` (e.g. ["-d"])
         self.nlisten = nlisten
         self.stdout_path = os.path.join(workdir, "sluice.stdout")
         self.stderr_path = os.path.join(workdir, "sluice.stderr")
@@ -111,7 +112,7 @@ class Proxy:
     def start(self, timeout=30.0):
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                [*self.prefix, self.binary, "serve", "-c", self.config_path],
+                [*self.prefix, self.binary, "serve", "-c", self.config_path, *self.args],
                 # cwd "/" so that a relative path resolved against the working directory
                 # instead of the config file's directory would be wrong.
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd="/")

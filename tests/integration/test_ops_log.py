@@ -6,14 +6,16 @@ Basic token or any other Authorization value."""
 
 import base64
 import json
+import re
 import secrets
+import socket
 import time
 
 import pytest
 
 from opsutil import free_port
 from origins import echo_trailer
-from proxyclient import basic_credentials, connect, echo_through, send_head
+from proxyclient import basic_credentials, connect, connect_head, echo_through, send_head
 from rawhttp import Client, auth_field, request
 
 FIELDS = {"ts", "client", "user", "method", "url", "host", "port", "decision", "reason",
@@ -211,3 +213,47 @@ def test_credentials_in_a_request_target_are_not_logged(log_format_proxy, http_o
     proxy.wait_log(r"\S")
     assert secret not in proxy.log_text(), \
         f"the password of a request URL is in the access log:\n{proxy.log_text()}"
+
+
+# ---- -d traces every decision ----
+
+def debug_lines(proxy, conn_id):
+    return [line.split(": ", 2)[2] for line in proxy.stderr().splitlines()
+            if line.startswith(f"sluice: conn {conn_id}: ")]
+
+
+def test_debug_traces_each_decision_of_a_tunnel_and_a_refusal(make_proxy, origins):
+    proxy = make_proxy(start=False, extra=("workers 1",))
+    proxy.args = ["-d"]
+    proxy.start()
+    target = f"api.anthropic.com:{origins.echo_port}"
+
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as s:
+        s.sendall(connect_head(target, proxy.user, proxy.password))
+        assert s.recv(100).startswith(b"HTTP/1.1 200")
+    refused = connect(proxy.port, f"www.google.com:{origins.echo_port}", proxy.user,
+                      proxy.password)
+    assert refused.status == 403
+    proxy.wait_stderr(r"^sluice: conn 2: closed:")
+
+    first = debug_lines(proxy, 1)
+    assert first[0].startswith("accepted from 127.0.0.1:"), first
+    assert first[1:4] == [f"request CONNECT {target}", "auth: checking the password",
+                          f"auth: user {proxy.user}"], first
+    assert first[4] == (f"policy: allowed by allow api.anthropic.com, port "
+                        f"{origins.echo_port} in connect_ports"), first
+    assert first[5:7] == ["address 127.0.0.1: kept", f"dialling 127.0.0.1:{origins.echo_port}"]
+    assert re.match(r"connected after \d+ ms$", first[7]), first
+    assert re.match(r"closed: \d+ bytes to the client, \d+ to the destination$", first[8]), first
+    second = debug_lines(proxy, 2)
+    assert f"auth: user {proxy.user} (cached)" in second, second
+    assert "answer 403 domain-denied: no allow pattern matches www.google.com" in second, second
+    assert second[-1].endswith("domain-denied"), second
+
+
+def test_without_debug_nothing_is_traced(proxy, origins):
+    assert connect(proxy.port, f"www.google.com:{origins.echo_port}", proxy.user,
+                   proxy.password).status == 403
+    proxy.wait_log(r"domain-denied")
+
+    assert "conn 1:" not in proxy.stderr()
