@@ -44,9 +44,23 @@ UNIT_DEPS_accesslog = accesslog ev log
 UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
 
-.PHONY: all deps deps-test run demo test unit integration asan clean help fuzz bench install uninstall
+.PHONY: all binary deps deps-test deps-run deps-bench deps-fuzz run demo test unit \
+	unit-run integration integration-run asan clean help fuzz bench install uninstall
 
-all: deps $(BUILD)/sluice
+# Two phases. The targets a user types first install what is missing from
+# Debian ($(DEPS)), then build in a fresh $(MAKE): make reads a directory
+# once and remembers it, so a single run that installs node-llhttp would go
+# on believing /usr/share/llhttp empty and find no rule for its objects.
+# The phase-two targets (binary, unit-run, integration-run) assume the
+# packages are there.
+DEPS    ?= scripts/deps.sh
+SUBMAKE  = $(MAKE) --no-print-directory
+
+all: deps
+	$(Q)$(SUBMAKE) binary
+
+binary: $(BUILD)/sluice
+	@:
 
 help:
 	@echo "make            build $(BUILD)/sluice (installs missing Debian packages)"
@@ -60,10 +74,19 @@ help:
 	@echo "make clean      remove build outputs"
 
 deps:
-	$(Q)scripts/deps.sh build
+	$(Q)$(DEPS) build
 
 deps-test:
-	$(Q)scripts/deps.sh test
+	$(Q)$(DEPS) test
+
+deps-run:
+	$(Q)$(DEPS) run
+
+deps-bench:
+	$(Q)$(DEPS) bench
+
+deps-fuzz:
+	$(Q)$(DEPS) fuzz
 
 $(BUILD)/sluice: $(OBJS) $(LLHTTP_OBJS)
 	@echo "  LD      $@"
@@ -88,23 +111,30 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .
 	@echo "  LD      $@"
 	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) $(SAN) -Isrc -o $@ $^ -lcmocka $(LDLIBS)
 
-unit: deps-test $(UNIT_BINS)
+unit: deps-test
+	$(Q)$(SUBMAKE) unit-run
+
+unit-run: $(UNIT_BINS)
 	$(Q)for t in $(UNIT_BINS); do echo "  UNIT    $$t"; $$t || exit 1; done
 
-integration: deps-test $(BUILD)/sluice
+integration: deps-test
+	$(Q)$(SUBMAKE) integration-run
+
+integration-run: $(BUILD)/sluice
 	$(Q)SLUICE_BIN=$(abspath $(BUILD)/sluice) $(PYTHON) -m pytest -q tests/integration
 
-test: all unit integration
+test: deps-test
+	$(Q)$(SUBMAKE) binary unit-run integration-run
 
 asan:
 	$(Q)$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" test
 
-demo: all
-	$(Q)scripts/deps.sh run
+demo: deps-run
+	$(Q)$(SUBMAKE) binary
 	$(Q)scripts/demo.sh $(BUILD)/sluice
 
-run: all
-	$(Q)scripts/deps.sh run
+run: deps-run
+	$(Q)$(SUBMAKE) binary
 	$(Q)scripts/run-demo.sh $(BUILD)/sluice
 
 # The benchmark (bench/README.md): its own load generator and target, peers
@@ -116,14 +146,13 @@ $(BUILD)/bench/%: bench/%.c | $(BUILD)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) -o $@ $<
 
-bench: all $(BENCH_BINS)
-	$(Q)scripts/deps.sh bench
+bench: deps-bench
+	$(Q)$(SUBMAKE) binary $(BENCH_BINS)
 	$(Q)$(PYTHON) bench/bench.py --sluice $(abspath $(BUILD)/sluice) --bin $(abspath $(BUILD)/bench)
 
 # Fuzzing (fuzz/README.md): clang's libFuzzer with ASan and UBSan.
 FUZZ_SECONDS ?= 30
-fuzz:
-	$(Q)scripts/deps.sh fuzz
+fuzz: deps-fuzz
 	$(Q)fuzz/run.sh $(FUZZ_SECONDS)
 
 # `make && sudo make install`; DESTDIR stages for packaging. Depends on the

@@ -182,6 +182,11 @@ proxy_bind(const struct config *cfg, const struct config_listen *cl,
 	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
 	if (bind(fd, sa, cl->l_len) == -1) {
 		log_warn("listen %s: bind", a);
+		if (errno == EACCES && addr_port(sa) < 1024)
+			log_warnx("ports below 1024 need root or "
+			    "CAP_NET_BIND_SERVICE (AmbientCapabilities= in a "
+			    "systemd unit, or setcap cap_net_bind_service=+ep "
+			    "on the binary)");
 		close(fd);
 		return -1;
 	}
@@ -191,6 +196,42 @@ proxy_bind(const struct config *cfg, const struct config_listen *cl,
 		return -1;
 	}
 	return fd;
+}
+
+int
+proxy_claim(const struct config_listen *cl, uint16_t *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char a[INET6_ADDRSTRLEN + 8];
+	int fd, one = 1;
+
+	addr_format((const struct sockaddr *)&cl->l_addr, a, sizeof(a));
+	if ((fd = socket(cl->l_addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC,
+	    IPPROTO_TCP)) == -1) {
+		log_warn("listen %s: socket", a);
+		return -1;
+	}
+	/* SO_REUSEADDR only passes over TIME_WAIT leftovers; a listening
+	 * socket there, SO_REUSEPORT or not, is another owner. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (cl->l_addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&cl->l_addr, cl->l_len) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
+		log_warn("listen %s: bind", a);
+		if (errno == EACCES && addr_port((const struct sockaddr *)
+		    &cl->l_addr) < 1024)
+			log_warnx("ports below 1024 need root or "
+			    "CAP_NET_BIND_SERVICE (AmbientCapabilities= in a "
+			    "systemd unit, or setcap cap_net_bind_service=+ep "
+			    "on the binary)");
+		close(fd);
+		return -1;
+	}
+	*port = addr_port((struct sockaddr *)&ss);
+	close(fd);
+	return 0;
 }
 
 struct listener *

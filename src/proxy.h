@@ -88,6 +88,13 @@ struct proxy *proxy_new(struct config *cfg, char *err, size_t errlen);
 int proxy_bind(const struct config *cfg, const struct config_listen *cl,
     bool reuseport, uint16_t port);
 
+/* Claim the address of `cl` for this process: a bind without SO_REUSEPORT,
+ * which fails with EADDRINUSE when anyone listens there already (another
+ * sluice's SO_REUSEPORT group included, which this process's workers would
+ * otherwise silently join). Says why on failure. Stores the port (the one
+ * picked, for port 0) in *port. Returns 0 or -1 with errno. */
+int proxy_claim(const struct config_listen *cl, uint16_t *port);
+
 /* Serve listening socket `fd` (takes ownership), remembered under the
  * configured address `cfgaddr`. Returns the listener or NULL. Worker thread
  * only. */

@@ -370,7 +370,11 @@ serve_listen_everywhere(struct serve *sv, const struct config *cfg,
 	unsigned i;
 	int fd;
 
-	if ((fd = proxy_bind(cfg, cl, many, 0)) == -1)
+	/* One owner per address: a second sluice fails here, as Squid
+	 * does, instead of sharing connections with this one. */
+	if (many && proxy_claim(cl, &port) == -1)
+		return -1;
+	if ((fd = proxy_bind(cfg, cl, many, many ? port : 0)) == -1)
 		return -1;
 	if ((li = proxy_adopt_listener(sv->sv_px, fd, &cl->l_addr)) == NULL)
 		return -1;

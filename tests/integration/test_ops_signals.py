@@ -16,7 +16,8 @@ import tempfile
 
 import pytest
 
-from opsutil import connection_refused, edit_config, reload_summary, wait_reload, wait_until
+from opsutil import (connection_refused, edit_config, free_port, reload_summary, wait_reload,
+                     wait_until)
 from helpers import assert_refusal
 from origins import echo_trailer
 from pki import ORIGIN_NAMES
@@ -276,3 +277,37 @@ def test_the_fitted_default_refuses_beyond_what_the_limit_holds(make_proxy, orig
 
     assert_refusal(reply, 503, "too-many-connections")
     assert "max_connections 172" in reply.body.decode()
+
+
+# ---- one owner per listening address ----
+
+@pytest.mark.parametrize("workers", [(2, 2), (1, 2), (2, 1)], ids=["2+2", "1+2", "2+1"])
+def test_a_second_sluice_on_the_same_address_fails_to_start(make_proxy, sluice_bin, tmp_path,
+                                                             workers):
+    # The review's case: the first requires auth, the second (no users) would have been an
+    # open proxy sharing the port through SO_REUSEPORT.
+    port = free_port()
+    make_proxy(listen=(f"127.0.0.1:{port}",), extra=(f"workers {workers[0]}",))
+    second = write_config(str(tmp_path / "second.conf"), listen=(f"127.0.0.1:{port}",),
+                          users=None, extra=(f"workers {workers[1]}", "access_log off"))
+
+    done = subprocess.run([sluice_bin, "serve", "-c", second], capture_output=True, text=True,
+                          timeout=30, stdin=subprocess.DEVNULL)
+
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert f"listen 127.0.0.1:{port}: bind: Address already in use" in done.stderr
+
+
+def test_every_request_reaches_the_one_owner(make_proxy, sluice_bin, tmp_path, origins):
+    port = free_port()
+    proxy = make_proxy(listen=(f"127.0.0.1:{port}",), extra=("workers 2",))
+    second = write_config(str(tmp_path / "second.conf"), listen=(f"127.0.0.1:{port}",),
+                          users=None, extra=("workers 2", "access_log off"))
+    subprocess.run([sluice_bin, "serve", "-c", second], capture_output=True, timeout=30,
+                   stdin=subprocess.DEVNULL)
+
+    # No credentials: every one of these must be refused by the proxy that requires them.
+    statuses = [connect(port, f"api.anthropic.com:{origins.echo_port}").status
+                for _ in range(12)]
+
+    assert statuses == [407] * 12
