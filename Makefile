@@ -6,6 +6,7 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
 LLHTTP_SRC ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
 
@@ -70,7 +71,7 @@ help:
 	@echo "make asan       the whole suite under AddressSanitizer + UBSan"
 	@echo "make bench      sluice vs Squid, tinyproxy and direct: bench/RESULTS.md (~8 min)"
 	@echo "make fuzz       every parser's libFuzzer harness, FUZZ_SECONDS each (default 30)"
-	@echo "make install    install binary, man pages, systemd unit (PREFIX, DESTDIR)"
+	@echo "make install    install binary, man pages, systemd unit, logrotate, /etc/sluice (PREFIX, DESTDIR)"
 	@echo "make clean      remove build outputs"
 
 deps:
@@ -164,10 +165,28 @@ install: $(BUILD)/sluice
 	install -d -m 0755 $(DESTDIR)$(UNITDIR)
 	sed 's|/usr/local/bin/sluice|$(BINDIR)/sluice|g' contrib/sluice.service > $(DESTDIR)$(UNITDIR)/sluice.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/sluice.service
+	install -D -m 0644 contrib/logrotate.d/sluice $(DESTDIR)$(SYSCONFDIR)/logrotate.d/sluice
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/sluice
+	@# An operator's configuration is never overwritten.
+	@for f in sluice.conf allow.txt; do \
+	    if [ -e $(DESTDIR)$(SYSCONFDIR)/sluice/$$f ]; then \
+	        echo "  kept $(SYSCONFDIR)/sluice/$$f"; \
+	    else \
+	        install -m 0644 examples/$$f $(DESTDIR)$(SYSCONFDIR)/sluice/$$f && \
+	        echo "  installed $(SYSCONFDIR)/sluice/$$f"; \
+	    fi; \
+	done
+	@[ -e $(DESTDIR)$(SYSCONFDIR)/sluice/users.htpasswd ] || { \
+	    echo "Next: create the users file and check the configuration:"; \
+	    echo "  htpasswd -B -c $(SYSCONFDIR)/sluice/users.htpasswd agent"; \
+	    echo "  chgrp sluice $(SYSCONFDIR)/sluice/users.htpasswd; chmod 0640 $(SYSCONFDIR)/sluice/users.htpasswd"; \
+	    echo "  sluice check -c $(SYSCONFDIR)/sluice/sluice.conf"; }
 
+# The configuration in $(SYSCONFDIR)/sluice is the operator's: it stays.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/sluice $(DESTDIR)$(MANDIR)/man1/sluice.1 \
-	    $(DESTDIR)$(MANDIR)/man5/sluice.conf.5 $(DESTDIR)$(UNITDIR)/sluice.service
+	    $(DESTDIR)$(MANDIR)/man5/sluice.conf.5 $(DESTDIR)$(UNITDIR)/sluice.service \
+	    $(DESTDIR)$(SYSCONFDIR)/logrotate.d/sluice
 
 clean:
 	rm -rf build build-asan build-dev

@@ -660,7 +660,7 @@ config_finish(struct config *c, struct diag *d)
 		}
 	}
 	if (c->c_have_users && c->c_users.d_users == 0 &&
-	    c->c_users_file.r_path != NULL)
+	    c->c_users_file.r_path != NULL && !c->c_users_unreadable)
 		diag_add(d, c->c_path, c->c_users_file.r_line, "users %s: the "
 		    "file holds no user, so nobody could authenticate",
 		    c->c_users_file.r_path);
@@ -812,8 +812,9 @@ config_hosts_line_lenient(void *ctx, unsigned lineno, const char *s,
 	return 0;
 }
 
-/* Read one referenced file and feed its lines to `fn`. */
-static void
+/* Read one referenced file and feed its lines to `fn`. Returns -1 when
+ * the file could not be read (said in `d`). */
+static int
 config_load_ref(struct config *c, const struct config_ref *r,
     const char *what,
     int (*fn)(void *, unsigned, const char *, size_t, char *, size_t),
@@ -825,11 +826,12 @@ config_load_ref(struct config *c, const struct config_ref *r,
 	if (buf == NULL) {
 		diag_add(d, c->c_path, r->r_line, "%s %s: %s", what, r->r_path,
 		    strerror(errno));
-		return;
+		return -1;
 	}
 	config_each_line(r->r_path, buf, len, fn, ctx, d);
 	explicit_bzero(buf, len);
 	free(buf);
+	return 0;
 }
 
 struct config *
@@ -840,9 +842,9 @@ config_load_text(const char *path, const char *buf, size_t len,
 	size_t i, before = d->d_count;
 
 	config_parse(c, buf, len, d);
-	if (c->c_have_users)
-		config_load_ref(c, &c->c_users_file, "users", config_users_line,
-		    &c->c_users, d);
+	if (c->c_have_users && config_load_ref(c, &c->c_users_file, "users",
+	    config_users_line, &c->c_users, d) == -1)
+		c->c_users_unreadable = true;	/* said once is enough */
 	for (i = 0; i < c->c_nallow_files; i++)
 		config_load_ref(c, &c->c_allow_files[i], "allow_file",
 		    config_allow_line, &c->c_patterns, d);

@@ -65,6 +65,7 @@ struct config {
 	size_t			 c_nlisten;
 
 	bool			 c_have_users;
+	bool			 c_users_unreadable;	/* load failed, said */
 	struct config_ref	 c_users_file;
 	struct userdb		 c_users;
 

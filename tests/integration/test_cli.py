@@ -363,3 +363,48 @@ def test_an_empty_users_file_names_the_users_line(sluice_bin, conf_dir):
     done = run_cli(sluice_bin, "check", "-c", conf)
 
     assert_reports(done, f"{conf}:2:", "no user")
+
+
+# ---- make install ----
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def make_install(destdir, sluice_bin):
+    return subprocess.run(["make", "-C", REPO, "--no-print-directory", "install",
+                           f"DESTDIR={destdir}", f"BUILD={os.path.dirname(sluice_bin)}"],
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_make_install_sets_up_etc_sluice_the_unit_expects(sluice_bin, tmp_path):
+    dest = tmp_path / "root"
+    done = make_install(dest, sluice_bin)
+    assert done.returncode == 0, done.stderr
+    etc = dest / "etc" / "sluice"
+    assert (dest / "etc" / "logrotate.d" / "sluice").is_file()
+    assert (dest / "usr/local/lib/systemd/system/sluice.service").is_file()
+    assert "htpasswd -B -c /etc/sluice/users.htpasswd" in done.stdout  # the next step, said
+    conf = str(etc / "sluice.conf")
+
+    before = run_cli(sluice_bin, "check", "-c", conf)
+    subprocess.run(["htpasswd", "-B", "-c", "-i", str(etc / "users.htpasswd"), "agent"],
+                   input="a-password", text=True, capture_output=True, check=True, timeout=60)
+    (etc / "users.htpasswd").chmod(0o640)
+    after = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert_reports(before, f"{conf}:", "users.htpasswd", "no such file")
+    assert after.returncode == 0, after.stderr
+    assert "hosts_file" in after.stdout and "allow_file" not in after.stderr
+
+
+def test_make_install_never_overwrites_the_operators_configuration(sluice_bin, tmp_path):
+    dest = tmp_path / "root"
+    assert make_install(dest, sluice_bin).returncode == 0
+    conf = dest / "etc" / "sluice" / "sluice.conf"
+    conf.write_text("# the operator's own\nallow example.org\n")
+
+    again = make_install(dest, sluice_bin)
+
+    assert again.returncode == 0, again.stderr
+    assert conf.read_text() == "# the operator's own\nallow example.org\n"
+    assert "kept /etc/sluice/sluice.conf" in again.stdout
