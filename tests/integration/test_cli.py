@@ -86,6 +86,44 @@ def test_usage_errors_exit_2(sluice_bin, args):
     assert done.stderr.strip(), "a usage error says what is wrong on stderr"
 
 
+@pytest.mark.parametrize("args,message", [
+    (["check", "-c"], "option -c needs a value, the configuration file"),
+    (["serve", "--config"], "option -c needs a value, the configuration file"),
+    (["url", "--env-file"], "option needs a value: --env-file"),
+    (["run", "--allow"], "option needs a value: --allow"),
+    (["check", "--bogus"], "unknown option --bogus"),
+    (["run", "--bogus", "--", "true"], "unknown option: --bogus"),
+])
+def test_a_missing_value_is_told_apart_from_an_unknown_option(sluice_bin, args, message):
+    done = run_cli(sluice_bin, *args, timeout=20)
+
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert message in done.stderr.splitlines()[0], done.stderr
+
+
+def test_a_refused_privileged_port_names_the_capability(sluice_bin, tmp_path):
+    with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+        if int(f.read()) <= 80:
+            pytest.skip("this machine lets any user bind port 80")
+    base = tempfile.mkdtemp(prefix="sluice-port-")
+    try:
+        os.chmod(base, 0o755)
+        conf = os.path.join(base, "sluice.conf")
+        with open(conf, "w") as f:
+            f.write("listen 127.0.0.1:80\nallow api.anthropic.com\naccess_log off\n")
+        os.chmod(conf, 0o644)
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               "--inh-caps=-all", sluice_bin, "serve", "-c", conf],
+                              capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    assert done.returncode == 1, done.stderr
+    assert "listen 127.0.0.1:80: bind: Permission denied" in done.stderr
+    assert "CAP_NET_BIND_SERVICE" in done.stderr
+
+
 def test_check_accepts_a_good_config_and_summarises_it(sluice_bin, conf_dir):
     write(conf_dir / "hosts", "127.0.0.1 api.anthropic.com")
     conf = write(conf_dir / "sluice.conf",

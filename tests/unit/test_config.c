@@ -295,7 +295,13 @@ static const struct error_case error_cases[] = {
 	{ "auth_rate 10/s bursts 20", 1, "auth_rate: expected" },
 	{ "auth_rate 10/s burst 20 30", 1, "auth_rate: expected" },
 	{ "listen 127.0.0.1", 1, "listen:" },
-	{ "listen localhost:3128", 1, "listen:" },
+	{ "listen localhost:3128", 1, "listen: host names are not accepted, "
+	    "only addresses" },
+	{ "dns_server notanip", 1, "dns_server: host names are not accepted, "
+	    "only addresses (e.g. 1.1.1.1, 10.0.0.2:5353 or [2606:4700::1111]): "
+	    "'notanip'" },
+	{ "dns_server 1.2.3.4.5", 1, "dns_server: invalid address (expected "
+	    "ADDR, ADDR:PORT, [IPv6] or [IPv6]:PORT): '1.2.3.4.5'" },
 	{ "listen ::1:3128", 1, "listen:" },
 	{ "allow_cidr 10.0.0.1/8", 1, "allow_cidr:" },
 	{ "allow_cidr 10.0.0.0/33 10.0.0.0/8", 1, "allow_cidr:" },
