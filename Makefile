@@ -28,7 +28,8 @@ OBJS := $(SRCS:src/%.c=$(BUILD)/%.o)
 LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/http.o
 
 # Unit tests: each links its module and only what that module needs.
-UNIT_TESTS := host addr pattern htpasswd hosts config url http rewrite proxyurl b64 accesslog
+UNIT_TESTS := host addr pattern htpasswd hosts config url http rewrite proxyurl b64 accesslog \
+              redact
 UNIT_DEPS_host     = host
 UNIT_DEPS_addr     = addr
 UNIT_DEPS_pattern  = pattern host strmap
@@ -41,6 +42,7 @@ UNIT_DEPS_rewrite  = rewrite http url host buf $(UNIT_LLHTTP)
 UNIT_DEPS_proxyurl = proxyurl
 UNIT_DEPS_b64      = b64
 UNIT_DEPS_accesslog = accesslog ev log
+UNIT_DEPS_redact   = redact
 # llhttp objects by their path under $(BUILD), for UNIT_DEPS_*.
 UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)

@@ -45,6 +45,7 @@
 #include "log.h"
 #include "policy.h"
 #include "proxy.h"
+#include "redact.h"
 #include "upstream.h"
 
 #define CONN_READ_CHUNK		4096
@@ -768,42 +769,6 @@ conn_auth_done(void *arg, enum auth_result r, const char *user)
 	conn_authorized(c);
 }
 
-/* Copy a request target for the log: at most 1000 bytes, control and
- * non-ASCII bytes replaced, and any userinfo ("user:password@") left out,
- * since some clients put credentials into URLs. Until the target has
- * parsed, `strict`: everything up to the last '@' may be userinfo (a
- * password can hold '/' or '?', and a malformed target is logged too);
- * once our parser found the host, an '@' after the authority is path. */
-static char *
-conn_sanitize(const char *s, size_t len, bool strict)
-{
-	const char *auth = s, *end = s + len, *p, *at = NULL;
-	size_t i, o = 0;
-	char *r;
-
-	if (len > 1000)
-		len = 1000;
-	if ((r = malloc(len + 1)) == NULL)
-		return NULL;
-	for (p = s; p + 2 < end; p++)
-		if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
-			auth = p + 3;
-			break;
-		}
-	for (p = auth; p < end && (strict ||
-	    (*p != '/' && *p != '?' && *p != '#')); p++)
-		if (*p == '@')
-			at = p;
-	for (i = 0; i < len; i++) {
-		if (at != NULL && s + i >= auth && s + i <= at)
-			continue;
-		r[o++] = ((unsigned char)s[i] <= ' ' ||
-		    (unsigned char)s[i] >= 0x7f) ? '?' : s[i];
-	}
-	r[o] = '\0';
-	return r;
-}
-
 /* Work out the destination of the request; problems go to hs_bad (reported
  * after authentication) or, for requests that are not proxy requests at all,
  * are answered at once. Returns 0, or -1 when answered. */
@@ -814,7 +779,7 @@ conn_target(struct conn *c)
 	struct http_head *hh = &hs->hs_head;
 	const char *url = hs->hs_buf + hh->hh_url.off, *why;
 
-	c->c_target = conn_sanitize(url, hh->hh_url.len, true);
+	c->c_target = redact_target(url, hh->hh_url.len, true);
 	c->c_method = http_head_method(hh);
 	if (hh->hh_major != 1) {
 		conn_fail(c, REASON_BAD_REQUEST, "only HTTP/1.0 and HTTP/1.1 "
@@ -863,7 +828,7 @@ conn_target(struct conn *c)
 	hs->hs_host = hs->hs_url.u_host;
 	host_format(&hs->hs_host, hs->hs_hostport, sizeof(hs->hs_hostport));
 	free(c->c_target);
-	c->c_target = conn_sanitize(url, hh->hh_url.len, false);
+	c->c_target = redact_target(url, hh->hh_url.len, false);
 	c->c_host = strdup(hs->hs_host.h_name);
 	c->c_port = hs->hs_host.h_port;
 	return 0;
@@ -939,7 +904,7 @@ conn_note_partial(struct conn *c)
 
 	if (hs->hs_head.hh_url.len == 0 || c->c_target != NULL)
 		return;
-	c->c_target = conn_sanitize(hs->hs_buf + hs->hs_head.hh_url.off,
+	c->c_target = redact_target(hs->hs_buf + hs->hs_head.hh_url.off,
 	    hs->hs_head.hh_url.len, true);
 	c->c_method = llhttp_method_name(
 	    (llhttp_method_t)hs->hs_head.hh_parser.method);
