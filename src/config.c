@@ -63,10 +63,11 @@ config_new(const char *path)
 {
 	struct config *c = xcalloc(1, sizeof(*c));
 
-	static uint64_t generation;
+	static atomic_uint_fast64_t generation;
 
 	c->c_refs = 1;
-	c->c_generation = __atomic_add_fetch(&generation, 1, __ATOMIC_RELAXED);
+	c->c_generation = atomic_fetch_add_explicit(&generation, 1,
+	    memory_order_relaxed) + 1;
 	c->c_path = xstrdup(path);
 	userdb_init(&c->c_users);
 	patterns_init(&c->c_patterns);
@@ -112,14 +113,15 @@ config_free(struct config *c)
 struct config *
 config_ref(struct config *c)
 {
-	__atomic_add_fetch(&c->c_refs, 1, __ATOMIC_RELAXED);
+	atomic_fetch_add_explicit(&c->c_refs, 1, memory_order_relaxed);
 	return c;
 }
 
 void
 config_unref(struct config *c)
 {
-	if (c != NULL && __atomic_sub_fetch(&c->c_refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (c != NULL && atomic_fetch_sub_explicit(&c->c_refs, 1,
+	    memory_order_acq_rel) == 1)
 		config_free(c);
 }
 

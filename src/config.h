@@ -7,6 +7,7 @@
 #ifndef SLUICE_CONFIG_H
 #define SLUICE_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -57,7 +58,7 @@ struct config_ref {
 #define CONFIG_AUTH_BURST	20
 
 struct config {
-	int			 c_refs;	/* atomic */
+	atomic_int		 c_refs;
 	uint64_t		 c_generation;	/* unique per load */
 	char			*c_path;
 

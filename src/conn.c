@@ -26,6 +26,7 @@
  * them. Closing is deferred to the end of the event batch.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -299,9 +300,10 @@ conn_new(struct proxy *px, int fd, const struct sockaddr *peer)
 		free(c);
 		return NULL;
 	}
-	static uint64_t next_id;
+	static atomic_uint_fast64_t next_id;
 
-	c->c_id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
+	c->c_id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed) +
+	    1;
 	c->c_px = px;
 	c->c_cfg = config_ref(px->px_cfg);
 	c->c_cfd = fd;

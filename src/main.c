@@ -3,6 +3,7 @@
  * Exit codes: 0 success, 1 configuration or runtime error, 2 usage error. */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,10 @@ main(int argc, char **argv)
 		fputs(usage_top, stderr);
 		return EXIT_USAGE;
 	}
+	/* A peer that goes away must fail a write with EPIPE, never kill the
+	 * proxy. Set once, here; whoever execs a command restores it. */
+	if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "run") == 0)
+		signal(SIGPIPE, SIG_IGN);
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
 	if (strcmp(cmd, "check") == 0)

@@ -4,6 +4,7 @@
  * listeners and stop signals (through a signalfd, so nothing runs in signal
  * context). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -369,26 +370,26 @@ proxy_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 }
 
 /* Connections open in every worker: max_connections is for the process. */
-static unsigned proxy_total_conns;
+static atomic_uint proxy_total_conns;
 
 void
 proxy_conn_opened(struct proxy *px)
 {
 	px->px_nconns++;
-	__atomic_add_fetch(&proxy_total_conns, 1, __ATOMIC_RELAXED);
+	atomic_fetch_add_explicit(&proxy_total_conns, 1, memory_order_relaxed);
 }
 
 void
 proxy_conn_closed(struct proxy *px)
 {
 	px->px_nconns--;
-	__atomic_sub_fetch(&proxy_total_conns, 1, __ATOMIC_RELAXED);
+	atomic_fetch_sub_explicit(&proxy_total_conns, 1, memory_order_relaxed);
 }
 
 unsigned
 proxy_connections(void)
 {
-	return __atomic_load_n(&proxy_total_conns, __ATOMIC_RELAXED);
+	return atomic_load_explicit(&proxy_total_conns, memory_order_relaxed);
 }
 
 unsigned
@@ -417,9 +418,16 @@ proxy_new(struct config *cfg, char *err, size_t errlen)
 	px->px_cfg = cfg;
 	px->px_inbox_fd = -1;
 	pthread_mutex_init(&px->px_inbox_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&px->px_sync_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
 		px->px_listeners[i].li_fd = -1;
-	signal(SIGPIPE, SIG_IGN);
 	proxy_raise_nofile(cfg);
 	if ((px->px_loop = ev_loop_new()) == NULL) {
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
@@ -492,6 +500,7 @@ proxy_free(struct proxy *px)
 	if (px->px_inbox_fd != -1)
 		close(px->px_inbox_fd);
 	pthread_mutex_destroy(&px->px_inbox_lock);
+	pthread_cond_destroy(&px->px_sync_cond);
 	ev_loop_free(px->px_loop);
 	config_unref(px->px_cfg);
 	free(px);
@@ -593,8 +602,10 @@ proxy_inbox_ready(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			ev_stop(loop);
 			break;
 		case PROXY_MSG_SYNC:
-			__atomic_store_n(&px->px_synced, (unsigned)m->pm_fd,
-			    __ATOMIC_RELEASE);
+			pthread_mutex_lock(&px->px_inbox_lock);
+			px->px_synced = (unsigned)m->pm_fd;
+			pthread_cond_broadcast(&px->px_sync_cond);
+			pthread_mutex_unlock(&px->px_inbox_lock);
 			break;
 		}
 		free(m);
@@ -626,18 +637,24 @@ proxy_post(struct proxy *px, enum proxy_msg_kind kind, struct config *cfg,
 int
 proxy_sync(struct proxy *px)
 {
-	struct timespec ms = { 0, 1000000 };
 	unsigned seq = ++px->px_sync_sent;
-	int i;
+	struct timespec until;
+	int r = 0;
 
 	if (proxy_post(px, PROXY_MSG_SYNC, NULL, (int)seq, NULL) == -1)
 		return -1;
-	for (i = 0; i < 2000; i++) {
-		if (__atomic_load_n(&px->px_synced, __ATOMIC_ACQUIRE) == seq)
-			return 0;
-		nanosleep(&ms, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += 2;
+	pthread_mutex_lock(&px->px_inbox_lock);
+	while (px->px_synced != seq && r == 0)
+		r = pthread_cond_timedwait(&px->px_sync_cond,
+		    &px->px_inbox_lock, &until);
+	pthread_mutex_unlock(&px->px_inbox_lock);
+	if (r != 0) {
+		errno = r;
+		return -1;
 	}
-	return -1;
+	return 0;
 }
 
 /* Messages nobody will read any more: release what they carry. */

@@ -47,7 +47,8 @@ struct proxy {
 	int			 px_inbox_fd;	/* eventfd: messages waiting */
 	pthread_mutex_t		 px_inbox_lock;
 	struct proxy_msg	*px_inbox;	/* newest first */
-	unsigned		 px_synced;	/* last SYNC applied (atomic) */
+	pthread_cond_t		 px_sync_cond;	/* px_synced moved (inbox lock) */
+	unsigned		 px_synced;	/* last SYNC applied */
 	unsigned		 px_sync_sent;	/* last SYNC posted */
 	bool			 px_quiet;	/* no "listening on" notices */
 	struct upstream		*px_upstream;	/* chain through it (borrowed) */
@@ -109,7 +110,9 @@ int proxy_post(struct proxy *px, enum proxy_msg_kind kind, struct config *cfg,
 
 /* Wait (up to two seconds) until the worker has applied every message
  * posted before this call, so that e.g. a closed listener is closed in every
- * worker when the caller says so. Main thread only. Returns 0 or -1. */
+ * worker when the caller says so. The worker wakes the caller when it gets
+ * there (no polling). Main thread only. Returns 0, or -1 with errno
+ * (ETIMEDOUT: the worker did not get there): the caller says so. */
 int proxy_sync(struct proxy *px);
 
 /* Swap in `n` (takes over the reference), adjusting what depends on it

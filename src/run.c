@@ -812,6 +812,7 @@ run_main(int argc, char **argv)
 
 			sigemptyset(&none);
 			sigprocmask(SIG_SETMASK, &none, NULL);
+			signal(SIGPIPE, SIG_DFL);	/* ours, not the command's */
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			execvpe(o.ro_cmd[0], o.ro_cmd, env);
 			fprintf(stderr, "sluice: cannot run %s: %s\n",

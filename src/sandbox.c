@@ -313,6 +313,7 @@ sandbox_spawn(const struct sandbox_opts *o, int *fds, size_t *nfds, int *pty,
 			_exit(SANDBOX_EXIT_FAIL);
 		sandbox_keep_caps();
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGPIPE, SIG_DFL);	/* the launcher's, not the command's */
 		syscall(SYS_execveat, exe, "", argv, o->sb_envp, AT_EMPTY_PATH);
 		_exit(SANDBOX_EXIT_FAIL);
 	}

@@ -265,6 +265,19 @@ serve_log_diff(const struct config *o, const struct config *n, size_t add_l,
 	free(nh);
 }
 
+/* Wait until every worker has applied what was posted to it; a worker
+ * that does not get there within proxy_sync's bound is named, since the
+ * summary the caller prints next would otherwise not be true for it. */
+static void
+serve_sync_all(struct serve *sv, const char *what)
+{
+	unsigned w;
+
+	for (w = 1; w < sv->sv_nworkers; w++)
+		if (proxy_sync(sv->sv_workers[w]) == -1)
+			log_warn("%s: worker %u did not acknowledge", what, w);
+}
+
 static bool
 serve_streq(const char *a, const char *b)
 {
@@ -473,8 +486,7 @@ serve_reload(struct serve *sv, const char *why)
 	for (w = 1; w < sv->sv_nworkers; w++)
 		proxy_post(sv->sv_workers[w], PROXY_MSG_CONFIG, config_ref(n),
 		    -1, NULL);
-	for (w = 1; w < sv->sv_nworkers; w++)
-		proxy_sync(sv->sv_workers[w]);
+	serve_sync_all(sv, "reload");
 	serve_log_diff(o, n, added, removed);
 	serve_log_settings(o, n);
 	proxy_apply_config(px, n);	/* drops our reference to o */
@@ -558,11 +570,10 @@ serve_stop(struct serve *sv, const char *sig)
 	serve_notify("STOPPING=1");
 	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
 		proxy_unlisten(px, &px->px_listeners[i]);
-	for (w = 1; w < sv->sv_nworkers; w++) {
+	for (w = 1; w < sv->sv_nworkers; w++)
 		proxy_post(sv->sv_workers[w], PROXY_MSG_STOP_ACCEPTING, NULL,
 		    -1, NULL);
-		proxy_sync(sv->sv_workers[w]);
-	}
+	serve_sync_all(sv, "stop accepting");
 	if (open == 0)
 		log_info("%s: no longer accepting; no connection is open, "
 		    "stopping", sig);
@@ -609,8 +620,7 @@ serve_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			for (w = 1; w < sv->sv_nworkers; w++)
 				proxy_post(sv->sv_workers[w], PROXY_MSG_REOPEN,
 				    NULL, -1, NULL);
-			for (w = 1; w < sv->sv_nworkers; w++)
-				proxy_sync(sv->sv_workers[w]);
+			serve_sync_all(sv, "log reopen");
 			break;
 		}
 		}
