@@ -38,6 +38,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -388,7 +389,7 @@ static struct {
 	pthread_mutex_t		 lock;
 	bool			 failing;	/* a write error was reported */
 	bool			 behind;	/* a full queue was reported */
-	bool			 active;	/* either; read without the lock */
+	atomic_bool		 active;	/* either; read without the lock */
 	unsigned long long	 lost;		/* lines, since last reported */
 	struct timespec		 gave_up;	/* a close gave up waiting */
 } accesslog_ep = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -431,8 +432,8 @@ accesslog_lose(size_t n, enum accesslog_loss why, int err, size_t queued)
 		say = !accesslog_ep.behind;
 		accesslog_ep.behind = true;
 	}
-	__atomic_store_n(&accesslog_ep.active, accesslog_ep.failing ||
-	    accesslog_ep.behind, __ATOMIC_RELAXED);
+	atomic_store_explicit(&accesslog_ep.active, accesslog_ep.failing ||
+	    accesslog_ep.behind, memory_order_relaxed);
 	pthread_mutex_unlock(&accesslog_ep.lock);
 	if (!say)
 		return;
@@ -468,7 +469,7 @@ accesslog_recovered(void)
 	unsigned long long n;
 
 	/* Once per batch per worker: no lock unless there is news. */
-	if (!__atomic_load_n(&accesslog_ep.active, __ATOMIC_RELAXED))
+	if (!atomic_load_explicit(&accesslog_ep.active, memory_order_relaxed))
 		return;
 	pthread_mutex_lock(&accesslog_ep.lock);
 	if (!accesslog_ep.failing && !accesslog_ep.behind) {
@@ -478,7 +479,7 @@ accesslog_recovered(void)
 	n = accesslog_ep.lost;
 	accesslog_ep.lost = 0;
 	accesslog_ep.failing = accesslog_ep.behind = false;
-	__atomic_store_n(&accesslog_ep.active, false, __ATOMIC_RELAXED);
+	atomic_store_explicit(&accesslog_ep.active, false, memory_order_relaxed);
 	pthread_mutex_unlock(&accesslog_ep.lock);
 	accesslog_say_lost("writing again, ", n);
 }
@@ -493,7 +494,7 @@ accesslog_report_lost(void)
 	n = accesslog_ep.lost;
 	accesslog_ep.lost = 0;
 	accesslog_ep.failing = accesslog_ep.behind = false;
-	__atomic_store_n(&accesslog_ep.active, false, __ATOMIC_RELAXED);
+	atomic_store_explicit(&accesslog_ep.active, false, memory_order_relaxed);
 	pthread_mutex_unlock(&accesslog_ep.lock);
 	if (n > 0)
 		accesslog_say_lost("", n);
