@@ -16,9 +16,14 @@
  *   - each client address (IPv6: its /64) has a token bucket of hash work,
  *     auth_rate N/s burst M; beyond it the answer is an immediate 429;
  *   - at most AUTH_MAX_QUEUE checks wait, beyond which the answer is 503;
+ *   - the waiting checks are queued per client address and the workers
+ *     take the addresses in turn, so an address's checks wait behind at
+ *     most one check of each other address, however many it queued (a
+ *     rate of expensive hashes would otherwise keep the workers busy for
+ *     everyone: the rate counts checks, not their cost);
  *   - a check whose connection has gone is dropped before it is hashed.
  * So one address flooding wrong passwords gets at most its burst and rate
- * of hashes, and everyone else's checks wait behind a short queue.
+ * of hashes, and everyone else's checks are taken in turn with its own.
  *
  * An unknown user is checked against the hash of a real user picked by an
  * HMAC of the name: the same scheme and cost as real checks, so timing does
@@ -86,6 +91,14 @@ struct auth_mailbox {
 	struct auth_job		*mb_done;
 };
 
+/* The checks of one client address waiting for a worker; the addresses
+ * with checks waiting form a ring the workers go round. */
+struct auth_flow {
+	uint8_t		 f_key[16];
+	struct auth_job	*f_head, **f_tail;
+	struct auth_flow *f_next;
+};
+
 /* Hash work left to a client address (IPv4, or an IPv6 /64). */
 struct auth_bucket {
 	uint8_t		b_key[16];
@@ -96,7 +109,7 @@ struct auth_bucket {
 static struct {
 	pthread_mutex_t		 lock;		/* queue, in-flight, buckets */
 	pthread_cond_t		 cond;
-	struct auth_job		*head, **tail;
+	struct auth_flow	*flows, **flows_tail;	/* the ring */
 	size_t			 queued;
 	struct auth_job		*inflight;
 	bool			 stop;
@@ -275,6 +288,56 @@ auth_stand_in(const struct userdb *db, const char *name, size_t len)
 	return db->d_entries[1 + h % db->d_count].u_hash;
 }
 
+/* Queue `j` behind the other checks of its client address (a new address
+ * joins the end of the ring). Caller holds auth.lock. Returns 0, or -1
+ * when out of memory. */
+static int
+auth_flow_push(const struct sockaddr *from, struct auth_job *j)
+{
+	struct auth_flow *f;
+	uint8_t key[16];
+
+	auth_bucket_key(from, key);
+	for (f = auth.flows; f != NULL; f = f->f_next)
+		if (memcmp(f->f_key, key, sizeof(key)) == 0)
+			break;
+	if (f == NULL) {
+		if ((f = calloc(1, sizeof(*f))) == NULL)
+			return -1;
+		memcpy(f->f_key, key, sizeof(key));
+		f->f_tail = &f->f_head;
+		*auth.flows_tail = f;
+		auth.flows_tail = &f->f_next;
+	}
+	j->j_next = NULL;
+	*f->f_tail = j;
+	f->f_tail = &j->j_next;
+	return 0;
+}
+
+/* The next check to hash: the first of the address at the head of the
+ * ring, which then goes to the end (or leaves it, when it has no more).
+ * Caller holds auth.lock; the ring is not empty. */
+static struct auth_job *
+auth_flow_pop(void)
+{
+	struct auth_flow *f = auth.flows;
+	struct auth_job *j = f->f_head;
+
+	if ((f->f_head = j->j_next) == NULL)
+		f->f_tail = &f->f_head;
+	if ((auth.flows = f->f_next) == NULL)
+		auth.flows_tail = &auth.flows;
+	f->f_next = NULL;
+	if (f->f_head != NULL) {
+		*auth.flows_tail = f;
+		auth.flows_tail = &f->f_next;
+	} else
+		free(f);
+	j->j_next = NULL;
+	return j;
+}
+
 /* Runs on a worker: verify job->j_cred against the users of j_cfg. */
 static void
 auth_verify(struct auth_job *j)
@@ -345,15 +408,13 @@ auth_worker(void *arg)
 		bool wanted;
 
 		pthread_mutex_lock(&auth.lock);
-		while (auth.head == NULL && !auth.stop)
+		while (auth.flows == NULL && !auth.stop)
 			pthread_cond_wait(&auth.cond, &auth.lock);
 		if (auth.stop) {
 			pthread_mutex_unlock(&auth.lock);
 			return NULL;
 		}
-		j = auth.head;
-		if ((auth.head = j->j_next) == NULL)
-			auth.tail = &auth.head;
+		j = auth_flow_pop();
 		auth.queued--;
 		wanted = auth_wanted(j);
 		pthread_mutex_unlock(&auth.lock);
@@ -421,7 +482,8 @@ auth_init(unsigned nthreads)
 	}
 	snprintf(auth_dummy_hash, sizeof(auth_dummy_hash), "%s", cd->output);
 	free(cd);
-	auth.tail = &auth.head;
+	auth.flows = NULL;
+	auth.flows_tail = &auth.flows;
 	auth.queued = 0;
 	auth.inflight = NULL;
 	auth.stop = false;
@@ -456,10 +518,9 @@ auth_shutdown(void)
 	pthread_mutex_unlock(&auth.lock);
 	for (i = 0; i < auth.nthreads; i++)
 		pthread_join(auth.threads[i], NULL);
-	while (auth.head != NULL) {
-		struct auth_job *j = auth.head, *f;
+	while (auth.flows != NULL) {
+		struct auth_job *j = auth_flow_pop(), *f;
 
-		auth.head = j->j_next;
 		while ((f = j->j_followers) != NULL) {
 			j->j_followers = f->j_next;
 			config_unref(f->j_cfg);
@@ -469,7 +530,7 @@ auth_shutdown(void)
 		config_unref(j->j_cfg);
 		free(j);
 	}
-	auth.tail = &auth.head;
+	auth.flows_tail = &auth.flows;
 	auth.queued = 0;
 	auth.inflight = NULL;
 	free(auth.threads);
@@ -623,11 +684,10 @@ auth_check(struct config *cfg, const char *hdr, size_t len,
 		leader->j_followers = j;
 	} else if (!auth_bucket_take(from, cfg))
 		r = AUTH_THROTTLED;
-	else if (auth.queued >= AUTH_MAX_QUEUE)
+	else if (auth.queued >= AUTH_MAX_QUEUE ||
+	    auth_flow_push(from, j) == -1)
 		r = AUTH_BUSY;
 	else {
-		*auth.tail = j;
-		auth.tail = &j->j_next;
 		auth.queued++;
 		j->j_inflight = auth.inflight;
 		auth.inflight = j;

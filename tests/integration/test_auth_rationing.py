@@ -631,3 +631,55 @@ def test_control_the_slow_login_succeeds_with_the_default_header_timeout(
 
     assert reply.status == 200, outcome(reply)
     proxy.wait_log(tunnel_line_re(target, user=user))
+
+
+# -- one address may not starve another while staying within its rate (red team, round 4) -------
+
+@pytest.mark.slow
+def test_expensive_checks_at_one_addresss_rate_do_not_starve_another(make_proxy, tmp_path,
+                                                                      origins):
+    # 20 wrong passwords a second for a cost-13 user from one address: what auth_rate lets
+    # through (10/s burst 20) is more hashing than two threads do, so a single queue grows
+    # without end and every later login waits behind it (until header_timeout). Each waiting
+    # address is served in turn instead, so a login from another address waits for at most
+    # one of those checks.
+    costly = {"costly": fresh_password()}
+    victims = {f"v{i}": fresh_password() for i in range(5)}
+    path = tmp_path / "users"
+    path.write_text("\n".join(htpasswd_lines(costly, 13) + htpasswd_lines(victims, 5)) + "\n")
+    proxy = make_proxy(users=str(path))
+    target = f"api.anthropic.com:{origins.echo_port}"
+    stop = time.monotonic() + 9
+    answered = []
+
+    def flood():
+        # 20 a second, each sent without waiting for any answer; the answers are read last.
+        socks = []
+        try:
+            while time.monotonic() < stop:
+                sock = open_from(proxy, "127.0.0.66", timeout=30)
+                socks.append(sock)
+                sock.sendall(connect_head(target, "costly", fresh_password()))
+                time.sleep(0.05)
+            for sock in socks:
+                answered.append(read_reply(sock, 30).status)
+        finally:
+            for sock in socks:
+                sock.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        flooders = [pool.submit(flood)]
+        took = []
+        for user, password in victims.items():
+            time.sleep(1.5)
+            reply, seconds = timed_ask(proxy, connect_head(target, user, password),
+                                       "127.0.0.77", timeout=20)
+            took.append((outcome(reply), round(seconds, 2)))
+        for flooding in flooders:
+            flooding.result(timeout=60)
+
+    assert 407 in answered and 429 in answered, answered  # the flood did reach the hashing
+    assert [o for o, _ in took] == ["200"] * len(victims), took
+    # A cost-13 check takes about half a second here; behind one queue these waited until
+    # header_timeout (10 s) and got 503 auth-timeout.
+    assert max(s for _, s in took) < 3, took
