@@ -318,8 +318,9 @@ accesslog_format_json(const struct logrec *r, char *buf, size_t len)
 	accesslog_json_member(&o, ",\"url\":", r->lr_url, ACCESSLOG_URL_MAX);
 	accesslog_json_member(&o, ",\"host\":", r->lr_host, f);
 	accesslog_putf(&o, ",\"port\":%u,\"decision\":\"%s\"", r->lr_port,
-	    r->lr_reason == NULL ? "allowed" : r->lr_status == 0 ? "aborted" :
-	    r->lr_status < 500 ? "denied" : "failed");
+	    r->lr_reason == NULL ? "allowed" : r->lr_status == 0 ||
+	    r->lr_aborted ? "aborted" : r->lr_status < 500 ? "denied" :
+	    "failed");
 	accesslog_json_member(&o, ",\"reason\":", r->lr_reason, f);
 	accesslog_putf(&o, ",\"status\":%d,\"bytes_to_client\":%llu,"
 	    "\"bytes_from_client\":%llu,\"duration_ms\":%llu", r->lr_status,

@@ -30,6 +30,7 @@ struct logrec {
 	bool		 lr_parent;	/* lr_peer is a parent proxy */
 	const char	*lr_mime;	/* NULL: "-" */
 	const char	*lr_reason;	/* NULL for success; appended if set */
+	bool		 lr_aborted;	/* the answer broke off part-way */
 	/* For the JSON format: */
 	const char	*lr_host;	/* canonical destination, or NULL */
 	unsigned	 lr_port;

@@ -47,6 +47,7 @@
 #include "policy.h"
 #include "proxy.h"
 #include "redact.h"
+#include "sockio.h"
 #include "upstream.h"
 
 #define CONN_READ_CHUNK		4096
@@ -179,6 +180,12 @@ conn_log(struct conn *c)
 			r.lr_status = c->c_status;
 			r.lr_mime = c->c_mime;
 		}
+		if (c->c_abort != REASON_NONE) {
+			/* Squid's tag for an answer that broke off. */
+			r.lr_tag = "TCP_MISS_ABORTED";
+			r.lr_reason = reason_code(c->c_abort);
+			r.lr_aborted = true;
+		}
 	}
 	accesslog_write(c->c_px->px_log, &r);
 }
@@ -239,6 +246,20 @@ conn_close(struct conn *c)
 			c->c_reason = c->c_unfinished;
 		conn_log(c);
 		break;
+	case CONN_EXCHANGE:
+		/* Closed in the middle of a forwarded exchange: with no
+		 * answer from the origin yet, like the states above; with
+		 * one, its status stays and the log says it broke off. */
+		if (!c->c_logged && c->c_reason == REASON_NONE) {
+			if (c->c_abort == REASON_NONE)
+				c->c_abort = c->c_unfinished;
+			if (c->c_status == 0) {
+				c->c_reason = c->c_abort;
+				c->c_abort = REASON_NONE;
+			}
+		}
+		conn_log(c);
+		break;
 	default:
 		conn_log(c);
 		break;
@@ -283,6 +304,7 @@ conn_begin_request(struct conn *c)
 	c->c_port = 0;
 	c->c_reason = REASON_NONE;
 	c->c_unfinished = REASON_CLIENT_ABORTED;
+	c->c_abort = REASON_NONE;
 	c->c_status = 0;
 	c->c_logged = false;
 	c->c_sent = c->c_sent_up = 0;
@@ -328,26 +350,14 @@ conn_write_reply(struct conn *c)
 {
 	struct buf *b = &c->c_hs->hs_reply;
 
-	while (buf_used(b) > 0) {
-		ssize_t n;
+	ssize_t n = sockio_send(c->c_cfd, &c->c_cst, b->b_data + b->b_off,
+	    buf_used(b));
 
-		if (!c->c_cst.can_write)
-			return 0;
-		n = send(c->c_cfd, b->b_data + b->b_off, buf_used(b),
-		    MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				c->c_cst.can_write = false;
-				return 0;
-			}
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		buf_consume(b, (size_t)n);
-		c->c_sent += (uint64_t)n;
-	}
-	return 1;
+	if (n == -1)
+		return -1;
+	buf_consume(b, (size_t)n);
+	c->c_sent += (uint64_t)n;
+	return buf_used(b) == 0 ? 1 : 0;
 }
 
 /* Read and discard until EOF; close on EOF, error, or the linger timer. */
@@ -357,16 +367,12 @@ conn_linger(struct conn *c)
 	char sink[4096];
 
 	for (;;) {
-		ssize_t n = recv(c->c_cfd, sink, sizeof(sink), 0);
+		ssize_t n = sockio_recv(c->c_cfd, &c->c_cst, sink, sizeof(sink));
 
 		if (n > 0)
 			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			c->c_cst.can_read = false;
+		if (n == -1 && errno == EAGAIN)
 			return;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
 		conn_close(c);
 		return;
 	}
@@ -963,19 +969,11 @@ conn_read_head(struct conn *c)
 			hs->hs_buf = b;
 			hs->hs_cap = cap;
 		}
-		n = recv(c->c_cfd, hs->hs_buf + hs->hs_len,
-		    hs->hs_cap - hs->hs_len, 0);
-		if (n == 0) {
-			conn_close(c);
+		n = sockio_recv(c->c_cfd, &c->c_cst, hs->hs_buf + hs->hs_len,
+		    hs->hs_cap - hs->hs_len);
+		if (n == -1 && errno == EAGAIN)
 			return;
-		}
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				c->c_cst.can_read = false;
-				return;
-			}
-			if (errno == EINTR)
-				continue;
+		if (n <= 0) {
 			conn_close(c);
 			return;
 		}
@@ -1040,6 +1038,13 @@ conn_client_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 		conn_tunnel_pump(c);
 		break;
 	case CONN_EXCHANGE:
+		/* A reset or hang-up (not a half-close) of the client: the
+		 * answer has nobody to go to. */
+		if (events & EV_ERROR) {
+			c->c_abort = REASON_CLIENT_ABORTED;
+			conn_close(c);
+			break;
+		}
 		forward_pump(c);
 		break;
 	case CONN_REPLY:

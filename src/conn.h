@@ -92,6 +92,8 @@ struct conn {
 	struct relay_dir	 c_down;	/* upstream -> client */
 	struct sockaddr_in6	 c_peer;	/* client (v4 or v6) */
 	enum reason		 c_unfinished;	/* logged if closed unanswered */
+	enum reason		 c_abort;	/* why a forwarded answer broke
+						 * off (logged with its status) */
 	uint64_t		 c_id;		/* for -d traces */
 	struct sockaddr_in6	 c_upaddr;	/* upstream, once connected */
 };

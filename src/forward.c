@@ -32,6 +32,7 @@
 #include "forward.h"
 #include "proxy.h"
 #include "rewrite.h"
+#include "sockio.h"
 #include "upstream.h"
 
 #define FORWARD_CHUNK	(16 * 1024)
@@ -59,6 +60,7 @@ enum forward_result {
 	FORWARD_BAD_REQUEST = 2,	/* the client's framing is bad */
 	FORWARD_BAD_RESPONSE = 3,	/* the origin's answer is bad */
 	FORWARD_SWITCHED = 4,	/* became a tunnel: `c` is no longer ours */
+	FORWARD_CLIENT_GONE = 5,	/* the client's socket failed */
 };
 
 void
@@ -76,27 +78,6 @@ forward_free(struct conn *c)
 	buf_free(&f->f_cout);
 	free(f);
 	c->c_fwd = NULL;
-}
-
-/* Send bytes to `fd`. Returns bytes sent (maybe 0 when blocked) or -1. */
-static ssize_t
-forward_send(int fd, struct relay_fdstate *st, const char *p, size_t len)
-{
-	size_t off = 0;
-
-	while (off < len && st->can_write) {
-		ssize_t n = send(fd, p + off, len - off, MSG_NOSIGNAL);
-
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				st->can_write = false;
-			else if (errno != EINTR)
-				return -1;
-			continue;
-		}
-		off += (size_t)n;
-	}
-	return (ssize_t)off;
 }
 
 /* Does the request ask for a websocket upgrade (the only one forwarded)? */
@@ -121,7 +102,7 @@ forward_up(struct conn *c)
 	ssize_t n;
 
 	while (buf_used(&f->f_uout) > 0) {
-		n = forward_send(c->c_ufd, &c->c_ust,
+		n = sockio_send(c->c_ufd, &c->c_ust,
 		    f->f_uout.b_data + f->f_uout.b_off, buf_used(&f->f_uout));
 		if (n == -1)
 			return FORWARD_IO;
@@ -135,7 +116,7 @@ forward_up(struct conn *c)
 		size_t used;
 
 		if (f->f_bsent < f->f_bready) {
-			n = forward_send(c->c_ufd, &c->c_ust,
+			n = sockio_send(c->c_ufd, &c->c_ust,
 			    hs->hs_buf + f->f_bsent, f->f_bready - f->f_bsent);
 			if (n == -1)
 				return FORWARD_IO;
@@ -157,16 +138,11 @@ forward_up(struct conn *c)
 		if (hs->hs_len == 0) {
 			if (!c->c_cst.can_read)
 				return FORWARD_OK;
-			n = recv(c->c_cfd, hs->hs_buf, hs->hs_cap, 0);
-			if (n == -1) {
-				if (errno == EAGAIN || errno == EWOULDBLOCK) {
-					c->c_cst.can_read = false;
-					return FORWARD_OK;
-				}
-				if (errno == EINTR)
-					continue;
-				return FORWARD_IO;
-			}
+			n = sockio_recv(c->c_cfd, &c->c_cst, hs->hs_buf,
+			    hs->hs_cap);
+			if (n == -1)
+				return errno == EAGAIN ? FORWARD_OK :
+				    FORWARD_CLIENT_GONE;
 			if (n == 0) {
 				/* The client's fault, not the origin's. */
 				if (http_body_eof(&hs->hs_head) != HTTP_BODY_DONE)
@@ -198,7 +174,8 @@ forward_note_mime(struct conn *c, const struct http_head *h, const char *buf)
 		return;
 	for (i = 0; i < len && v[i] != ';' && v[i] != ' '; i++)
 		;
-	c->c_mime = strndup(v, i > 100 ? 100 : i);
+	/* Long enough for the log to cut it visibly (accesslog.h). */
+	c->c_mime = strndup(v, i > 512 ? 512 : i);
 }
 
 /* A complete response head is at the front of f_uin. */
@@ -305,20 +282,20 @@ forward_down(struct conn *c)
 			}
 		}
 		while (buf_used(&f->f_cout) > 0) {
-			n = forward_send(c->c_cfd, &c->c_cst,
+			n = sockio_send(c->c_cfd, &c->c_cst,
 			    f->f_cout.b_data + f->f_cout.b_off,
 			    buf_used(&f->f_cout));
 			if (n == -1)
-				return FORWARD_IO;
+				return FORWARD_CLIENT_GONE;
 			buf_consume(&f->f_cout, (size_t)n);
 			c->c_sent += (uint64_t)n;
 			if (buf_used(&f->f_cout) > 0)
 				return FORWARD_OK;
 		}
 		if (f->f_rready > 0) {
-			n = forward_send(c->c_cfd, &c->c_cst, base, f->f_rready);
+			n = sockio_send(c->c_cfd, &c->c_cst, base, f->f_rready);
 			if (n == -1)
-				return FORWARD_IO;
+				return FORWARD_CLIENT_GONE;
 			buf_consume(&f->f_uin, (size_t)n);
 			f->f_rready -= (size_t)n;
 			c->c_sent += (uint64_t)n;
@@ -334,17 +311,12 @@ forward_down(struct conn *c)
 
 			if (p == NULL)
 				return FORWARD_IO;
-			n = recv(c->c_ufd, p, FORWARD_CHUNK, 0);
+			n = sockio_recv(c->c_ufd, &c->c_ust, p, FORWARD_CHUNK);
 		}
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				c->c_ust.can_read = false;
-				return FORWARD_OK;
-			}
-			if (errno == EINTR)
-				continue;
+		if (n == -1 && errno == EAGAIN)
+			return FORWARD_OK;
+		if (n == -1)
 			return f->f_rs_final ? FORWARD_IO : FORWARD_BAD_RESPONSE;
-		}
 		if (n == 0) {
 			f->f_upstream_eof = true;
 			if (!f->f_rs_final) {
@@ -379,6 +351,12 @@ forward_pump(struct conn *c)
 		break;
 	case FORWARD_SWITCHED:
 		return;
+	/* Once part of the answer has gone out nothing more can be said to
+	 * the client; the log still says why the exchange broke off. */
+	case FORWARD_CLIENT_GONE:
+		c->c_abort = REASON_CLIENT_ABORTED;
+		conn_close(c);
+		return;
 	case FORWARD_BAD_REQUEST:
 		if (c->c_sent == 0) {
 			char d[160];
@@ -386,22 +364,28 @@ forward_pump(struct conn *c)
 			snprintf(d, sizeof(d), "malformed request body (%s)",
 			    c->c_hs->hs_head.hh_error);
 			conn_fail(c, REASON_BAD_REQUEST, d);
-		} else
+		} else {
+			c->c_abort = REASON_BAD_REQUEST;
 			conn_close(c);
+		}
 		return;
 	case FORWARD_BAD_RESPONSE:
 		if (c->c_sent == 0) {
 			conn_fail(c, REASON_BAD_RESPONSE, f->f_resp.hh_error ?
 			    f->f_resp.hh_error : "malformed response");
-		} else
+		} else {
+			c->c_abort = REASON_BAD_RESPONSE;
 			conn_close(c);
+		}
 		return;
 	case FORWARD_IO:
 		if (c->c_sent == 0 && !f->f_rs_final)
 			conn_fail(c, REASON_BAD_RESPONSE, "the connection to "
 			    "the origin failed");
-		else
+		else {
+			c->c_abort = REASON_BAD_RESPONSE;
 			conn_close(c);
+		}
 		return;
 	}
 	if (!f->f_rs_complete || f->f_rready > 0 || buf_used(&f->f_cout) > 0)

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 /* The longest target kept, in bytes. */
-#define REDACT_MAX	1000
+#define REDACT_MAX	4096
 
 /* Copy `s` (`len` bytes, not necessarily NUL-terminated) for the log: at
  * most REDACT_MAX bytes, every byte <= ' ' or >= 0x7f as '?', and userinfo

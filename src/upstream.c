@@ -13,6 +13,7 @@
 #include "conn.h"
 #include "proxy.h"
 #include "proxyurl.h"
+#include "sockio.h"
 #include "upstream.h"
 
 struct upstream_hs {
@@ -139,21 +140,15 @@ upstream_pump(struct conn *c)
 	struct conn_hs *hs = c->c_hs;
 	char d[500];
 
-	while (buf_used(&uh->uh_out) > 0) {
-		ssize_t n;
+	if (buf_used(&uh->uh_out) > 0) {
+		ssize_t n = sockio_send(c->c_ufd, &c->c_ust, uh->uh_out.b_data +
+		    uh->uh_out.b_off, buf_used(&uh->uh_out));
 
-		if (!c->c_ust.can_write)
-			return;
-		n = send(c->c_ufd, uh->uh_out.b_data + uh->uh_out.b_off,
-		    buf_used(&uh->uh_out), MSG_NOSIGNAL);
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				c->c_ust.can_write = false;
-			else if (errno != EINTR)
-				goto broken;
-			continue;
-		}
+		if (n == -1)
+			goto broken;
 		buf_consume(&uh->uh_out, (size_t)n);
+		if (buf_used(&uh->uh_out) > 0)
+			return;
 	}
 	for (;;) {
 		char *p;
@@ -163,17 +158,10 @@ upstream_pump(struct conn *c)
 			return;
 		if ((p = buf_space(&uh->uh_in, 4096)) == NULL)
 			goto broken;
-		n = recv(c->c_ufd, p, 4096, 0);
-		if (n == -1) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				c->c_ust.can_read = false;
-				return;
-			}
-			if (errno == EINTR)
-				continue;
-			goto broken;
-		}
-		if (n == 0)
+		n = sockio_recv(c->c_ufd, &c->c_ust, p, 4096);
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0)
 			goto broken;
 		uh->uh_in.b_len += (size_t)n;
 		switch (http_head_feed(&uh->uh_resp, uh->uh_in.b_data,

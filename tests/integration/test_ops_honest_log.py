@@ -16,11 +16,13 @@ what really happened to it, and nothing secret.
 A fake DNS name that is never answered (`dns.hold`) keeps a request waiting for DNS for as long
 as a test needs."""
 
+import json
 import re
 import secrets
 import signal
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -383,3 +385,142 @@ def test_a_kept_upstream_is_refused_after_a_reload_removes_its_allow_cidr(cidr_p
     with Client(proxy.port) as client:
         client.send(request("GET", f"{base}/third", auth=auth))
         assert_refusal(client.response(), 403, "address-denied")
+
+
+# -- forwarded answers that break off (red team, round 4) -----------------------------------------
+
+class StagedOrigin:
+    """A plain-HTTP origin on 127.0.0.1 that answers its first request in stages: it waits for
+    `go` (an Event) before each step of `steps` (bytes to send), then closes. For answers
+    that stop half-way, or come only after the client has gone."""
+
+    def __init__(self, steps):
+        self.steps = steps
+        self.go = [threading.Event() for _ in steps]
+        self.received = b""
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.listener.settimeout(30)
+        try:
+            sock, _ = self.listener.accept()
+        except OSError:
+            return
+        with sock:
+            sock.settimeout(30)
+            while b"\r\n\r\n" not in self.received:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                self.received += data
+            for event, step in zip(self.go, self.steps):
+                if not event.wait(30):
+                    return
+                try:
+                    sock.sendall(step)
+                except OSError:
+                    return
+
+    def close(self):
+        for event in self.go:
+            event.set()
+        self.thread.join(10)
+        self.listener.close()
+
+
+@pytest.fixture
+def staged(request):
+    origins = []
+
+    def factory(steps):
+        origin = StagedOrigin(steps)
+        origins.append(origin)
+        return origin
+
+    yield factory
+    for origin in origins:
+        origin.close()
+
+
+def staged_proxy(make_proxy, origin):
+    return make_proxy(extra=[f"http_ports {origin.port}"])
+
+
+def test_a_client_gone_before_the_origin_answered_is_logged_client_aborted(
+        make_proxy, staged, credentials):
+    origin = staged([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    proxy = staged_proxy(make_proxy, origin)
+    url = f"http://api.anthropic.com:{origin.port}/slow"
+    sock = socket.create_connection((proxy.host, proxy.port), timeout=10)
+    sock.sendall(request("GET", url, auth=auth_field(credentials.user, credentials.password)))
+    wait_until(lambda: b"\r\n\r\n" in origin.received, 10, "the request at the origin")
+
+    reset(sock)
+    proxy.wait_log(r" client-aborted$")
+    origin.go[0].set()  # the answer comes after the client left
+
+    (line,) = lines_about(proxy, url)
+    assert http_line_re(0, "GET", url, user=credentials.user, tag="NONE", hier="HIER_NONE",
+                        mime="-", code="client-aborted").match(line), line
+
+
+def test_a_client_gone_in_the_middle_of_an_answer_is_logged_aborted(make_proxy, staged,
+                                                                     credentials):
+    origin = staged([b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                     b"Content-Length: 100000\r\n\r\n" + b"x" * 1000, b"y" * 99000])
+    proxy = staged_proxy(make_proxy, origin)
+    url = f"http://api.anthropic.com:{origin.port}/half"
+    sock = socket.create_connection((proxy.host, proxy.port), timeout=10)
+    sock.sendall(request("GET", url, auth=auth_field(credentials.user, credentials.password)))
+    wait_until(lambda: b"\r\n\r\n" in origin.received, 10, "the request at the origin")
+    origin.go[0].set()
+    assert read_head_or_eof(sock).startswith(b"HTTP/1.1 200")
+
+    reset(sock)
+    origin.go[1].set()
+    proxy.wait_log(r" client-aborted$")
+
+    (line,) = lines_about(proxy, url)
+    assert http_line_re(200, "GET", url, user=credentials.user, tag="TCP_MISS_ABORTED",
+                        mime="text/plain", code="client-aborted").match(line), line
+
+
+def test_an_answer_the_origin_cuts_short_is_logged_bad_response(make_proxy, staged,
+                                                                 credentials):
+    # Content-Length 1000, three bytes, then the origin closes.
+    origin = staged([b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                     b"Content-Length: 1000\r\n\r\nabc"])
+    proxy = staged_proxy(make_proxy, origin)
+    url = f"http://api.anthropic.com:{origin.port}/cut"
+    origin.go[0].set()
+
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
+        sock.sendall(request("GET", url, auth=auth_field(credentials.user,
+                                                         credentials.password)))
+        got = read_head_or_eof(sock)
+    proxy.wait_log(r" bad-response$")
+
+    assert got.startswith(b"HTTP/1.1 200")  # what the client saw began as a success
+    (line,) = lines_about(proxy, url)
+    assert http_line_re(200, "GET", url, user=credentials.user, tag="TCP_MISS_ABORTED",
+                        mime="text/plain", code="bad-response").match(line), line
+
+
+def test_json_says_aborted_for_an_answer_that_broke_off(make_proxy, staged, credentials):
+    origin = staged([b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nabc"])
+    proxy = make_proxy(extra=[f"http_ports {origin.port}", "access_log_format json"])
+    url = f"http://api.anthropic.com:{origin.port}/cut-json"
+    origin.go[0].set()
+
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
+        sock.sendall(request("GET", url, auth=auth_field(credentials.user,
+                                                         credentials.password)))
+        read_head_or_eof(sock)
+    proxy.wait_log(r'"bad-response"')
+
+    (record,) = [json.loads(line) for line in proxy.log_lines() if url in line]
+    assert (record["decision"], record["reason"], record["status"]) == (
+        "aborted", "bad-response", 200)

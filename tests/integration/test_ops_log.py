@@ -235,6 +235,7 @@ def test_debug_traces_each_decision_of_a_tunnel_and_a_refusal(make_proxy, origin
                       proxy.password)
     assert refused.status == 403
     proxy.wait_stderr(r"^sluice: conn 2: closed:")
+    proxy.wait_stderr(r"^sluice: conn 1: closed:")  # the tunnel ends when its EOF is seen
 
     first = debug_lines(proxy, 1)
     assert first[0].startswith("accepted from 127.0.0.1:"), first
