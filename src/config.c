@@ -18,6 +18,27 @@
 #define CONFIG_MAX_WORDS	256
 #define CONFIG_MAX_FILE		(64u << 20)
 
+/* A copy of `s` fit for a terminal: messages quote what files hold, and a
+ * control byte (an escape sequence, a CR) there must not act on the
+ * operator's terminal or log. Each becomes "\xNN". */
+static char *
+diag_clean(const char *s)
+{
+	size_t i, o = 0, n = strlen(s);
+	char *r = xmalloc(4 * n + 1);
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)sprintf(r + o, "\\x%02x", c);
+		else
+			r[o++] = (char)c;
+	}
+	r[o] = '\0';
+	return r;
+}
+
 void
 diag_add(struct diag *d, const char *file, unsigned line, const char *fmt, ...)
 {
@@ -34,7 +55,7 @@ diag_add(struct diag *d, const char *file, unsigned line, const char *fmt, ...)
 		snprintf(full, sizeof(full), "%s: %s", file, msg);
 	msgs = xrealloc(d->d_msgs, (d->d_count + 1) * sizeof(*msgs));
 	d->d_msgs = msgs;
-	msgs[d->d_count++] = xstrdup(full);
+	msgs[d->d_count++] = diag_clean(full);
 }
 
 void

@@ -30,7 +30,14 @@ static int
 hosts_fail(char *err, size_t errlen, const char *msg, const char *w,
     size_t wlen)
 {
-	if (errlen > 0)
+	/* Not repeated when it looks like a secret of a file named by
+	 * mistake (KEY=VALUE, a crypt hash). */
+	if (errlen > 0 && (memchr(w, '=', wlen) != NULL ||
+	    memchr(w, '$', wlen) != NULL))
+		snprintf(err, errlen, "%s (not shown: it holds '%c'; is this the "
+		    "right file?)", msg, memchr(w, '=', wlen) != NULL ? '=' :
+		    '$');
+	else if (errlen > 0)
 		snprintf(err, errlen, "%s: '%.*s'", msg,
 		    (int)(wlen > 100 ? 100 : wlen), w);
 	return -1;

@@ -37,7 +37,14 @@ static int
 pattern_fail(char *err, size_t errlen, const char *msg, const char *s,
     size_t len)
 {
-	if (errlen > 0)
+	/* A line with '=' or '$' is no domain: most likely a file named by
+	 * mistake (KEY=VALUE, a crypt hash), so its text is not repeated. */
+	if (errlen > 0 && (memchr(s, '=', len) != NULL ||
+	    memchr(s, '$', len) != NULL))
+		snprintf(err, errlen, "invalid pattern (not shown: it holds '%c', "
+		    "so it is no domain name; is this the right file?)",
+		    memchr(s, '=', len) != NULL ? '=' : '$');
+	else if (errlen > 0)
 		snprintf(err, errlen, "invalid pattern '%.*s': %s",
 		    (int)(len > 200 ? 200 : len), s, msg);
 	return -1;

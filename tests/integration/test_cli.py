@@ -446,3 +446,36 @@ def test_make_install_never_overwrites_the_operators_configuration(sluice_bin, t
     assert again.returncode == 0, again.stderr
     assert conf.read_text() == "# the operator's own\nallow example.org\n"
     assert "kept /etc/sluice/sluice.conf" in again.stdout
+
+
+# ---- messages never act on the terminal or repeat what looks like a secret (red team, round 4) --
+
+def test_control_bytes_quoted_from_a_file_are_escaped(sluice_bin, conf_dir):
+    (conf_dir / "team.txt").write_bytes(b"ok.example.com\n"
+                                        b"evil.example.com\x1b[1A\x1b[2K\r\x1b]52;c;aGk=\x07\n")
+    conf = write(conf_dir / "sluice.conf", "users users.htpasswd", "allow_file team.txt",
+                 "bogus\x1b[31mdirective x")
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert done.returncode == 1
+    assert "\x1b" not in done.stderr and "\r" not in done.stderr and "\x07" not in done.stderr
+    assert "\\x1b[31m" in done.stderr, done.stderr  # said, but inert
+    assert f"{conf_dir / 'team.txt'}:2:" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("content", [
+    "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI-secret-value\n",
+    "root:$6$salt$SECRETSHADOWHASHVALUE:19000:0:99999:7:::\n",
+], ids=["env-file", "shadow-line"])
+@pytest.mark.parametrize("directive", ["allow_file", "hosts_file"])
+def test_a_wrong_file_named_as_a_list_does_not_have_its_secrets_printed(sluice_bin, conf_dir,
+                                                                        content, directive):
+    (conf_dir / "secrets").write_text(content)
+    conf = write(conf_dir / "sluice.conf", "users users.htpasswd", "allow api.anthropic.com",
+                 f"{directive} secrets")
+
+    done = run_cli(sluice_bin, "check", "-c", conf)
+
+    assert_reports(done, f"{conf_dir / 'secrets'}:1:", "right file")
+    assert "secret-value" not in done.stderr and "SECRETSHADOW" not in done.stderr
