@@ -146,6 +146,21 @@ proxy_bound(const struct listener *li, char *a, size_t len)
 		addr_format((const struct sockaddr *)&li->li_addr, a, len);
 }
 
+/* Say why binding `sa` (formatted as `a`) failed, errno intact; a refused
+ * privileged port names the capability that allows it. */
+static void
+proxy_bind_failed(const char *a, const struct sockaddr *sa)
+{
+	int e = errno;
+
+	log_warn("listen %s: bind", a);
+	if (e == EACCES && addr_port(sa) < 1024)
+		log_warnx("ports below 1024 need root or CAP_NET_BIND_SERVICE "
+		    "(AmbientCapabilities= in a systemd unit, or setcap "
+		    "cap_net_bind_service=+ep on the binary)");
+	errno = e;
+}
+
 int
 proxy_bind(const struct config *cfg, const struct config_listen *cl,
     bool reuseport, uint16_t port)
@@ -182,12 +197,7 @@ proxy_bind(const struct config *cfg, const struct config_listen *cl,
 	defer = (int)(cfg->c_header_timeout_ms / 1000) + 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
 	if (bind(fd, sa, cl->l_len) == -1) {
-		log_warn("listen %s: bind", a);
-		if (errno == EACCES && addr_port(sa) < 1024)
-			log_warnx("ports below 1024 need root or "
-			    "CAP_NET_BIND_SERVICE (AmbientCapabilities= in a "
-			    "systemd unit, or setcap cap_net_bind_service=+ep "
-			    "on the binary)");
+		proxy_bind_failed(a, sa);
 		close(fd);
 		return -1;
 	}
@@ -220,13 +230,7 @@ proxy_claim(const struct config_listen *cl, uint16_t *port)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&cl->l_addr, cl->l_len) == -1 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
-		log_warn("listen %s: bind", a);
-		if (errno == EACCES && addr_port((const struct sockaddr *)
-		    &cl->l_addr) < 1024)
-			log_warnx("ports below 1024 need root or "
-			    "CAP_NET_BIND_SERVICE (AmbientCapabilities= in a "
-			    "systemd unit, or setcap cap_net_bind_service=+ep "
-			    "on the binary)");
+		proxy_bind_failed(a, (const struct sockaddr *)&cl->l_addr);
 		close(fd);
 		return -1;
 	}
