@@ -63,6 +63,12 @@ def write_users(path, users, cost):
     return str(path)
 
 
+def built_with_asan(binary):
+    """Is `binary` the AddressSanitizer build (make asan)?"""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def fresh_password():
     return "pw-" + secrets.token_urlsafe(12)
 
@@ -463,7 +469,10 @@ def test_a_flood_of_wrong_passwords_does_not_delay_another_address_login(
     median = statistics.median(t for _, t in during + after)
     assert median < 3.0, f"median login time {median:.2f}s during a flood; {summary}"
     growth_mb = (rss_peak - rss_before) / 1024
-    assert growth_mb < 30, f"RSS grew by {growth_mb:.1f} MB; {summary}"
+    # AddressSanitizer keeps freed memory in quarantine (up to 256 MB), so under `make asan`
+    # RSS says nothing about what sluice holds; the bound is for the real build.
+    limit = 400 if built_with_asan(proxy.binary) else 30
+    assert growth_mb < limit, f"RSS grew by {growth_mb:.1f} MB; {summary}"
     # The flood reached the password check (its address ran out of budget), and the proxy
     # recorded its connections.
     proxy.wait_log(throttled_line_re(target, client=FLOODER))
