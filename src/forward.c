@@ -215,6 +215,8 @@ forward_response_head(struct conn *c)
 		 * parse the next head. */
 		if (rewrite_response(h, base, &o, &f->f_cout) == -1)
 			return FORWARD_IO;
+		/* What the client got so far, should nothing follow. */
+		c->c_status = h->hh_status;
 		buf_consume(&f->f_uin, h->hh_len);
 		http_head_init_response(h, hs->hs_head.hh_method == HTTP_HEAD);
 		return FORWARD_OK;

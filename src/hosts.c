@@ -26,17 +26,40 @@ hosts_free(struct hostsdb *db)
 	db->hd_count = 0;
 }
 
+/* Could `w` be an address or a host name someone mistyped? Only then is it
+ * repeated in a message: anything else may be a secret of a file named by
+ * mistake (KEY=VALUE, a crypt hash, a token). */
+static bool
+hosts_quotable(const char *w, size_t wlen)
+{
+	bool dot = false;
+	size_t i;
+
+	if (wlen == 0 || wlen > 64)
+		return false;
+	for (i = 0; i < wlen; i++) {
+		char c = w[i];
+
+		if (c == '.' || c == ':')
+			dot = true;
+		else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z') || c == '-' || c == '[' ||
+		    c == ']' || c == '%'))
+			return false;
+	}
+	return dot;
+}
+
 static int
 hosts_fail(char *err, size_t errlen, const char *msg, const char *w,
     size_t wlen)
 {
-	/* Not repeated when it looks like a secret of a file named by
-	 * mistake (KEY=VALUE, a crypt hash). */
-	if (errlen > 0 && (memchr(w, '=', wlen) != NULL ||
-	    memchr(w, '$', wlen) != NULL))
-		snprintf(err, errlen, "%s (not shown: it holds '%c'; is this the "
-		    "right file?)", msg, memchr(w, '=', wlen) != NULL ? '=' :
-		    '$');
+	/* Repeated only when it could be an address or a name someone
+	 * mistyped: anything else may be a secret of a file named by mistake
+	 * (KEY=VALUE, a crypt hash, a token). */
+	if (errlen > 0 && !hosts_quotable(w, wlen))
+		snprintf(err, errlen, "%s (not shown: it is no address or host "
+		    "name; is this the right file?)", msg);
 	else if (errlen > 0)
 		snprintf(err, errlen, "%s: '%.*s'", msg,
 		    (int)(wlen > 100 ? 100 : wlen), w);

@@ -25,6 +25,28 @@ log_crlf(bool on)
 	log_crlf_on = on;
 }
 
+/* Make the `len` bytes of `buf` inert on a terminal in place: a control
+ * byte (an escape sequence in a file name or an argument) becomes "\xNN",
+ * as far as `cap` allows. Returns the new length. */
+static size_t
+log_clean(char *buf, size_t len, size_t cap)
+{
+	char tmp[1024];
+	size_t i, o = 0;
+
+	for (i = 0; i < len && o + 4 < sizeof(tmp) && o + 4 < cap; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(tmp + o, sizeof(tmp) - o, "\\x%02x",
+			    c);
+		else
+			tmp[o++] = (char)c;
+	}
+	memcpy(buf, tmp, o);
+	return o;
+}
+
 /* One write(2) per message so lines from several threads never interleave. */
 static void
 log_vemit(const char *fmt, va_list ap, int err)
@@ -46,6 +68,7 @@ log_vemit(const char *fmt, va_list ap, int err)
 		if (len > sizeof(buf) - 3)
 			len = sizeof(buf) - 3;
 	}
+	len = log_clean(buf, len, sizeof(buf) - 3);
 	if (log_crlf_on)
 		buf[len++] = '\r';
 	buf[len++] = '\n';

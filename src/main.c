@@ -68,8 +68,8 @@ static const char usage_check[] =
 static int
 usage_error(const char *usage, const char *what, const char *arg)
 {
-	fprintf(stderr, "sluice: %s%s%s\n\n%s", what, arg ? " " : "",
-	    arg ? arg : "", usage);
+	log_warnx("%s%s%s", what, arg ? " " : "", arg ? arg : "");
+	fprintf(stderr, "\n%s", usage);
 	return EXIT_USAGE;
 }
 
@@ -132,7 +132,7 @@ cmd_check(int argc, char **argv)
 		return r == 1 ? 0 : r;
 	if ((c = config_load(path, &d)) == NULL) {
 		diag_print(&d, stderr);
-		fprintf(stderr, "sluice: %s: %zu error%s\n", path, d.d_count,
+		log_warnx("%s: %zu error%s", path, d.d_count,
 		    d.d_count == 1 ? "" : "s");
 		diag_free(&d);
 		return 1;
@@ -142,7 +142,7 @@ cmd_check(int argc, char **argv)
 	if (config_check_system(c, &d, &w) > 0) {
 		diag_print(&d, stderr);
 		diag_print(&w, stderr);
-		fprintf(stderr, "sluice: %s: %zu error%s\n", path, d.d_count,
+		log_warnx("%s: %zu error%s", path, d.d_count,
 		    d.d_count == 1 ? "" : "s");
 		diag_free(&d);
 		diag_free(&w);
@@ -313,6 +313,7 @@ main(int argc, char **argv)
 		fputs(usage_top, stdout);
 		return 0;
 	}
-	fprintf(stderr, "sluice: unknown command '%s'\n\n%s", cmd, usage_top);
+	log_warnx("unknown command '%s'", cmd);
+	fprintf(stderr, "\n%s", usage_top);
 	return EXIT_USAGE;
 }

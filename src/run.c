@@ -99,8 +99,16 @@ struct run_opts {
 static int
 run_usage_error(const char *what, const char *arg)
 {
+	char shown[256];
+	size_t i;
+
+	/* An argument is quoted back: control bytes in it stay inert. */
+	snprintf(shown, sizeof(shown), "%s", arg ? arg : "");
+	for (i = 0; shown[i] != '\0'; i++)
+		if ((unsigned char)shown[i] < 0x20 || shown[i] == 0x7f)
+			shown[i] = '?';
 	fprintf(stderr, "sluice run: %s%s%s\n\n%s", what, arg ? " " : "",
-	    arg ? arg : "", run_usage);
+	    shown, run_usage);
 	return RUN_EXIT_USAGE;
 }
 

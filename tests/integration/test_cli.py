@@ -464,13 +464,18 @@ def test_control_bytes_quoted_from_a_file_are_escaped(sluice_bin, conf_dir):
     assert f"{conf_dir / 'team.txt'}:2:" in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("content", [
-    "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI-secret-value\n",
-    "root:$6$salt$SECRETSHADOWHASHVALUE:19000:0:99999:7:::\n",
-], ids=["env-file", "shadow-line"])
-@pytest.mark.parametrize("directive", ["allow_file", "hosts_file"])
+ENV_LINE = "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI-secret-value\n"
+SHADOW_LINE = "root:$6$salt$SECRETSHADOWHASHVALUE:19000:0:99999:7:::\n"
+TOKEN_LINE = "ghp_secret-value-TOKEN2\n"  # a single word is a valid allow pattern: hosts only
+
+
+@pytest.mark.parametrize("directive,content", [
+    ("allow_file", ENV_LINE), ("allow_file", SHADOW_LINE), ("hosts_file", ENV_LINE),
+    ("hosts_file", SHADOW_LINE), ("hosts_file", TOKEN_LINE),
+], ids=["allow-env-file", "allow-shadow-line", "hosts-env-file", "hosts-shadow-line",
+        "hosts-bare-token"])
 def test_a_wrong_file_named_as_a_list_does_not_have_its_secrets_printed(sluice_bin, conf_dir,
-                                                                        content, directive):
+                                                                        directive, content):
     (conf_dir / "secrets").write_text(content)
     conf = write(conf_dir / "sluice.conf", "users users.htpasswd", "allow api.anthropic.com",
                  f"{directive} secrets")
@@ -479,3 +484,17 @@ def test_a_wrong_file_named_as_a_list_does_not_have_its_secrets_printed(sluice_b
 
     assert_reports(done, f"{conf_dir / 'secrets'}:1:", "right file")
     assert "secret-value" not in done.stderr and "SECRETSHADOW" not in done.stderr
+    assert "TOKEN2" not in done.stderr
+
+
+def test_arguments_and_paths_quoted_on_stderr_are_inert(sluice_bin, tmp_path):
+    evil = str(tmp_path / "a\x1b]52;c;aGk=\x07.conf")
+
+    check = run_cli(sluice_bin, "check", "-c", evil)
+    usage = run_cli(sluice_bin, "frobnicate\x1b[2J")
+    run = run_cli(sluice_bin, "run", "--bogus\x1b[2J", "--", "true")
+
+    for done in (check, usage, run):
+        assert done.returncode in (1, 2), done
+        assert "\x1b" not in done.stderr and "\x07" not in done.stderr, repr(done.stderr)
+    assert "\\x1b]52" in check.stderr, check.stderr

@@ -524,3 +524,24 @@ def test_json_says_aborted_for_an_answer_that_broke_off(make_proxy, staged, cred
     (record,) = [json.loads(line) for line in proxy.log_lines() if url in line]
     assert (record["decision"], record["reason"], record["status"]) == (
         "aborted", "bad-response", 200)
+
+
+def test_an_interim_answer_then_nothing_is_logged_as_what_the_client_got(make_proxy, staged,
+                                                                          credentials):
+    # Red team, round 5: 103 Early Hints, then the origin closes. The client got the 103 and
+    # no final answer; the log must not claim a 502 that was never sent.
+    origin = staged([b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"])
+    proxy = staged_proxy(make_proxy, origin)
+    url = f"http://api.anthropic.com:{origin.port}/hints"
+    origin.go[0].set()
+
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
+        sock.sendall(request("GET", url, auth=auth_field(credentials.user,
+                                                         credentials.password)))
+        got = read_head_or_eof(sock)
+    proxy.wait_log(r" bad-response$")
+
+    assert got.startswith(b"HTTP/1.1 103"), got
+    (line,) = lines_about(proxy, url)
+    assert http_line_re(103, "GET", url, user=credentials.user, tag="TCP_MISS_ABORTED",
+                        code="bad-response").match(line), line
