@@ -195,14 +195,15 @@ sandbox_refused(int e, char *err, size_t errlen)
 	    "--no-isolate is for trusted code only", strerror(e), how);
 }
 
-/* Receive the listeners (and the terminal), or an error text, from the
- * sandbox's init; at least `min` descriptors. */
-static int
-sandbox_receive(int ctl, int *fds, size_t *nfds, size_t min, char *err,
-    size_t errlen)
+/* Receive one message from `sock`: its bytes into `buf` (`len` at most)
+ * and the descriptors it carries into `fds` (`max` at most, *nfds of them;
+ * any beyond are closed). Returns the message's length, 0 at EOF, or -1. */
+static ssize_t
+sandbox_recv_fds(int sock, void *buf, size_t len, int *fds, size_t max,
+    size_t *nfds)
 {
-	char text[512], cbuf[CMSG_SPACE(sizeof(int) * SANDBOX_MAX_FDS)];
-	struct iovec iov = { text, sizeof(text) - 1 };
+	char cbuf[CMSG_SPACE(sizeof(int) * SANDBOX_MAX_FDS)];
+	struct iovec iov = { buf, len };
 	struct msghdr m;
 	struct cmsghdr *cm;
 	ssize_t n;
@@ -213,24 +214,44 @@ sandbox_receive(int ctl, int *fds, size_t *nfds, size_t min, char *err,
 	m.msg_control = cbuf;
 	m.msg_controllen = sizeof(cbuf);
 	do
-		n = recvmsg(ctl, &m, MSG_CMSG_CLOEXEC);
+		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
 	while (n == -1 && errno == EINTR);
-	if (n <= 0) {
-		snprintf(err, errlen, "the sandbox failed to start");
-		return -1;
-	}
-	text[n] = '\0';
 	*nfds = 0;
+	if (n <= 0)
+		return n;
 	for (cm = CMSG_FIRSTHDR(&m); cm != NULL; cm = CMSG_NXTHDR(&m, cm)) {
 		size_t i, k;
+		int fd;
 
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
 		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (i = 0; i < k && *nfds < SANDBOX_MAX_FDS; i++)
-			memcpy(&fds[(*nfds)++], CMSG_DATA(cm) + i * sizeof(int),
-			    sizeof(int));
+		for (i = 0; i < k; i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (*nfds < max)
+				fds[(*nfds)++] = fd;
+			else
+				close(fd);
+		}
 	}
+	return n;
+}
+
+/* Receive the listeners (and the terminal), or an error text, from the
+ * sandbox's init; at least `min` descriptors. */
+static int
+sandbox_receive(int ctl, int *fds, size_t *nfds, size_t min, char *err,
+    size_t errlen)
+{
+	char text[512];
+	ssize_t n;
+
+	if ((n = sandbox_recv_fds(ctl, text, sizeof(text) - 1, fds,
+	    SANDBOX_MAX_FDS, nfds)) <= 0) {
+		snprintf(err, errlen, "the sandbox failed to start");
+		return -1;
+	}
+	text[n] = '\0';
 	if (strcmp(text, "ok") != 0 || *nfds < min) {
 		while (*nfds > 0)
 			close(fds[--*nfds]);
@@ -786,32 +807,19 @@ fail:
 static int
 sandbox_await_exec(int report, int *notify_fd, int *e)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
 	union { int err; char text[8]; } msg;
-	struct iovec iov;
-	struct msghdr m;
-	struct cmsghdr *cm;
+	size_t nfds;
 	ssize_t n;
+	int fd;
 
 	for (;;) {
-		memset(&m, 0, sizeof(m));
-		iov.iov_base = &msg;
-		iov.iov_len = sizeof(msg);
-		m.msg_iov = &iov;
-		m.msg_iovlen = 1;
-		m.msg_control = cbuf;
-		m.msg_controllen = sizeof(cbuf);
-		do
-			n = recvmsg(report, &m, MSG_CMSG_CLOEXEC);
-		while (n == -1 && errno == EINTR);
-		if (n <= 0)
+		if ((n = sandbox_recv_fds(report, &msg, sizeof(msg), &fd, 1,
+		    &nfds)) <= 0)
 			return 0;
-		cm = CMSG_FIRSTHDR(&m);
-		if (cm != NULL && cm->cmsg_level == SOL_SOCKET &&
-		    cm->cmsg_type == SCM_RIGHTS) {
+		if (nfds == 1) {
 			if (*notify_fd != -1)
 				close(*notify_fd);
-			memcpy(notify_fd, CMSG_DATA(cm), sizeof(int));
+			*notify_fd = fd;
 			continue;
 		}
 		if (n == (ssize_t)sizeof(int)) {
