@@ -29,7 +29,7 @@ LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 
 # Unit tests: each links its module and only what that module needs.
 UNIT_TESTS := host addr pattern htpasswd hosts config url http rewrite proxyurl b64 accesslog \
-              redact policy strmap ev
+              redact policy strmap ev basic
 UNIT_DEPS_host     = host
 UNIT_DEPS_addr     = addr
 UNIT_DEPS_pattern  = pattern host strmap
@@ -46,6 +46,7 @@ UNIT_DEPS_redact   = redact
 UNIT_DEPS_policy   = policy reason config addr host hosts htpasswd pattern strmap log
 UNIT_DEPS_strmap   = strmap
 UNIT_DEPS_ev       = ev
+UNIT_DEPS_basic    = basic b64
 # llhttp objects by their path under $(BUILD), for UNIT_DEPS_*.
 UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)

@@ -1,15 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Fuzzes auth_decode_basic (the Proxy-Authorization decoder, on top of
- * b64.c) against a straightforward RFC 7617 / RFC 4648 reference, and
- * b64_encode/b64_decode for a round trip. auth.c drags in the thread pool,
- * OpenSSL and the configuration, but the decoder itself touches none of
- * them, so nothing is initialised here.
+/* Fuzzes basic_decode (the Proxy-Authorization decoder, on top of b64.c)
+ * against a straightforward RFC 7617 / RFC 4648 reference, and
+ * b64_encode/b64_decode for a round trip.
  *
  * Input: byte 0 picks the output buffer size (0-79 bytes, or 1024 for 0xff,
  * auth.c's real size), the rest is the header value. */
 #include <strings.h>
 
-#include "auth.h"
+#include "basic.h"
 #include "b64.h"
 #include "fuzz.h"
 
@@ -87,7 +85,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (hdr == NULL || out == NULL)
 		abort();
 	memcpy(hdr, data, size);
-	r = auth_decode_basic(hdr, size, out, outlen);
+	r = basic_decode(hdr, size, out, outlen);
 	w = reference(hdr, size, want);
 	if (w >= 0 && (size_t)w + 1 > outlen)
 		w = -1; /* does not fit with its NUL */

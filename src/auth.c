@@ -40,7 +40,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -48,7 +47,7 @@
 #include <unistd.h>
 
 #include "auth.h"
-#include "b64.h"
+#include "basic.h"
 #include "config.h"
 #include "ev.h"
 #include "log.h"
@@ -146,21 +145,6 @@ auth_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-int
-auth_decode_basic(const char *hdr, size_t len, char *out, size_t outlen)
-{
-	size_t i;
-
-	if (len < 6 || strncasecmp(hdr, "basic", 5) != 0 ||
-	    (hdr[5] != ' ' && hdr[5] != '\t'))
-		return -1;
-	for (i = 5; i < len && (hdr[i] == ' ' || hdr[i] == '\t'); i++)
-		;
-	while (len > i && (hdr[len - 1] == ' ' || hdr[len - 1] == '\t'))
-		len--;
-	return b64_decode(hdr + i, len - i, out, outlen);
 }
 
 static struct auth_cache_entry *
@@ -616,19 +600,6 @@ auth_mailbox_free(struct auth_mailbox *mb)
 	free(mb);
 }
 
-/* Are there bytes in the decoded credentials that different servers would
- * read differently (NUL ends a C string early; other control bytes)? */
-static bool
-auth_ambiguous(const char *cred, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if ((unsigned char)cred[i] < 0x20 || cred[i] == 0x7f)
-			return true;
-	return false;
-}
-
 enum auth_result
 auth_check(struct config *cfg, const char *hdr, size_t len,
     const struct sockaddr *from, struct auth_mailbox *mb, auth_done_cb *cb,
@@ -648,8 +619,8 @@ auth_check(struct config *cfg, const char *hdr, size_t len,
 		return AUTH_FAILED;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return AUTH_BUSY;
-	n = auth_decode_basic(hdr, len, j->j_cred, sizeof(j->j_cred));
-	if (n > 0 && auth_ambiguous(j->j_cred, (size_t)n))
+	n = basic_decode(hdr, len, j->j_cred, sizeof(j->j_cred));
+	if (n > 0 && basic_ambiguous(j->j_cred, (size_t)n))
 		r = AUTH_AMBIGUOUS;
 	else if (n <= 0 || memchr(j->j_cred, ':', (size_t)n) == NULL)
 		r = AUTH_FAILED;

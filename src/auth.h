@@ -61,9 +61,4 @@ enum auth_result auth_check(struct config *cfg, const char *hdr, size_t len,
  * loop thread that owns the mailbox. */
 void auth_cancel(struct auth_job *job);
 
-/* Decode "Basic <base64>" into `out` ("user:password", NUL-terminated).
- * Returns the decoded length, or -1 if malformed or longer than outlen - 1.
- * Exposed for unit tests. */
-int auth_decode_basic(const char *hdr, size_t len, char *out, size_t outlen);
-
 #endif
