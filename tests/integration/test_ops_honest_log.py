@@ -445,6 +445,15 @@ def staged(request):
         origin.close()
 
 
+def get_once(proxy, url, credentials):
+    """GET `url` through the proxy on a fresh connection; what came back up to the end of a
+    head or the connection's end."""
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
+        sock.sendall(request("GET", url, auth=auth_field(credentials.user,
+                                                         credentials.password)))
+        return read_head_or_eof(sock)
+
+
 def staged_proxy(make_proxy, origin):
     return make_proxy(extra=[f"http_ports {origin.port}"])
 
@@ -497,10 +506,7 @@ def test_an_answer_the_origin_cuts_short_is_logged_bad_response(make_proxy, stag
     url = f"http://api.anthropic.com:{origin.port}/cut"
     origin.go[0].set()
 
-    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
-        sock.sendall(request("GET", url, auth=auth_field(credentials.user,
-                                                         credentials.password)))
-        got = read_head_or_eof(sock)
+    got = get_once(proxy, url, credentials)
     proxy.wait_log(r" bad-response$")
 
     assert got.startswith(b"HTTP/1.1 200")  # what the client saw began as a success
@@ -515,10 +521,7 @@ def test_json_says_aborted_for_an_answer_that_broke_off(make_proxy, staged, cred
     url = f"http://api.anthropic.com:{origin.port}/cut-json"
     origin.go[0].set()
 
-    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
-        sock.sendall(request("GET", url, auth=auth_field(credentials.user,
-                                                         credentials.password)))
-        read_head_or_eof(sock)
+    get_once(proxy, url, credentials)
     proxy.wait_log(r'"bad-response"')
 
     (record,) = [json.loads(line) for line in proxy.log_lines() if url in line]
@@ -535,10 +538,7 @@ def test_an_interim_answer_then_nothing_is_logged_as_what_the_client_got(make_pr
     url = f"http://api.anthropic.com:{origin.port}/hints"
     origin.go[0].set()
 
-    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
-        sock.sendall(request("GET", url, auth=auth_field(credentials.user,
-                                                         credentials.password)))
-        got = read_head_or_eof(sock)
+    got = get_once(proxy, url, credentials)
     proxy.wait_log(r" bad-response$")
 
     assert got.startswith(b"HTTP/1.1 103"), got
