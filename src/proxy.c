@@ -34,6 +34,7 @@
 #define PROXY_AUTH_THREADS_MAX	4
 
 static void proxy_accept(struct ev_loop *, int, unsigned, void *);
+static void proxy_serve(struct proxy *, int, const struct sockaddr *);
 static void proxy_inbox_drop(struct proxy *px);
 static void proxy_inbox_ready(struct ev_loop *, int, unsigned, void *);
 static void proxy_bound(const struct listener *li, char *a, size_t len);
@@ -304,6 +305,7 @@ proxy_set_config(struct proxy *px, struct config *cfg)
 {
 	config_unref(px->px_cfg);
 	px->px_cfg = cfg;
+	px->px_env.e_cfg = cfg;
 }
 
 int
@@ -366,10 +368,7 @@ proxy_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			log_warn("accept");
 			return;
 		}
-		if (proxy_connections() >= proxy_max_connections(px->px_cfg))
-			conn_refuse_busy(px, cfd, (struct sockaddr *)&ss);
-		else
-			conn_accept(px, cfd, (struct sockaddr *)&ss);
+		proxy_serve(px, cfd, (struct sockaddr *)&ss);
 	}
 }
 
@@ -377,17 +376,59 @@ proxy_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 static atomic_uint proxy_total_conns;
 
 void
-proxy_conn_opened(struct proxy *px)
+proxy_link(struct proxy *px, struct conn *c)
 {
+	c->c_prev = NULL;
+	c->c_next = px->px_conns;
+	if (px->px_conns != NULL)
+		px->px_conns->c_prev = c;
+	px->px_conns = c;
 	px->px_nconns++;
 	atomic_fetch_add_explicit(&proxy_total_conns, 1, memory_order_relaxed);
 }
 
 void
-proxy_conn_closed(struct proxy *px)
+proxy_unlink(struct proxy *px, struct conn *c)
 {
+	if (c->c_prev != NULL)
+		c->c_prev->c_next = c->c_next;
+	else
+		px->px_conns = c->c_next;
+	if (c->c_next != NULL)
+		c->c_next->c_prev = c->c_prev;
+	c->c_next = c->c_prev = NULL;
 	px->px_nconns--;
 	atomic_fetch_sub_explicit(&proxy_total_conns, 1, memory_order_relaxed);
+}
+
+/* env.e_closed: a connection of this worker is gone. */
+static void
+proxy_conn_gone(void *owner, struct conn *c)
+{
+	proxy_unlink(owner, c);
+}
+
+/* Serve the accepted socket `fd`, or refuse it when max_connections is
+ * reached. */
+static void
+proxy_serve(struct proxy *px, int fd, const struct sockaddr *peer)
+{
+	bool busy = proxy_connections() >= proxy_max_connections(px->px_cfg);
+	struct conn *c = conn_new(&px->px_env, fd, peer);
+	char d[64];
+
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	proxy_link(px, c);
+	if (!busy) {
+		conn_start(c);
+		return;
+	}
+	snprintf(d, sizeof(d), "max_connections %u",
+	    proxy_max_connections(c->c_cfg));
+	conn_refuse(c, REASON_TOO_MANY_CONNECTIONS, d);
 }
 
 unsigned
@@ -455,6 +496,9 @@ proxy_new(struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	accesslog_set_json(px->px_log, cfg->c_log_json);
+	px->px_env = (struct env){ .e_loop = px->px_loop, .e_cfg = px->px_cfg,
+	    .e_dns = px->px_dns, .e_mb = px->px_mb, .e_pipes = px->px_pipes,
+	    .e_log = px->px_log, .e_closed = proxy_conn_gone, .e_owner = px };
 	if ((px->px_inbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    ev_io_add(px->px_loop, &px->px_inbox_io, px->px_inbox_fd, EV_READ,
 	    proxy_inbox_ready, px) == -1) {

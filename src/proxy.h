@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "env.h"
 #include "ev.h"
 
 struct accesslog;
@@ -37,12 +38,12 @@ struct listener {
 struct proxy {
 	struct ev_loop		*px_loop;
 	struct config		*px_cfg;	/* current configuration */
+	struct env		 px_env;	/* what connections may use */
 	struct dns		*px_dns;
 	struct auth_mailbox	*px_mb;
 	struct relay_pool	*px_pipes;
 	struct accesslog	*px_log;
 	struct listener		 px_listeners[PROXY_MAX_LISTENERS];
-	bool			 px_report_denials;	/* one line each on stderr */
 	struct ev_io		 px_inbox_io;
 	int			 px_inbox_fd;	/* eventfd: messages waiting */
 	pthread_mutex_t		 px_inbox_lock;
@@ -51,7 +52,6 @@ struct proxy {
 	unsigned		 px_synced;	/* last SYNC applied */
 	unsigned		 px_sync_sent;	/* last SYNC posted */
 	bool			 px_quiet;	/* no "listening on" notices */
-	struct upstream		*px_upstream;	/* chain through it (borrowed) */
 	struct ev_timer		 px_accept_retry;	/* after EMFILE */
 	bool			 px_accept_paused;
 	unsigned		 px_nconns;
@@ -126,8 +126,12 @@ unsigned proxy_connections(void);
  * default, what the descriptor limit leaves room for. */
 unsigned proxy_max_connections(const struct config *cfg);
 
-/* Called by a connection when it is created. */
-void proxy_conn_opened(struct proxy *px);
+/* Add `c` (new, not started) to the worker's open connections: counted
+ * against max_connections and aborted by proxy_close_all. */
+void proxy_link(struct proxy *px, struct conn *c);
+
+/* Take `c` off the list (it has closed), so accepting can resume. */
+void proxy_unlink(struct proxy *px, struct conn *c);
 
 /* Abort every connection (logging it) and close the listeners. */
 void proxy_close_all(struct proxy *px);
@@ -160,9 +164,5 @@ int proxy_run(struct proxy *px);
 
 /* Close what is left (proxy_close_all) and free `px`. */
 void proxy_free(struct proxy *px);
-
-
-/* Called by a connection when it is gone, so accepting can resume. */
-void proxy_conn_closed(struct proxy *px);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "relay.h"
+#include "xport.h"
 
 #define RELAY_PIPE_SIZE		(1024 * 1024)
 #define RELAY_BUF		(16 * 1024)
@@ -123,29 +124,31 @@ relay_again(void)
 /* Write out what the buffer holds. Returns 1 when empty, 0 when blocked,
  * -1 on error. */
 static int
-relay_flush_buf(struct relay_dir *d, int to, struct relay_fdstate *ts)
+relay_flush_buf(struct relay_dir *d, struct xport *to)
 {
 	while (d->rd_off < d->rd_len) {
-		ssize_t n;
+		ssize_t n = xport_write(to, d->rd_buf + d->rd_off,
+		    d->rd_len - d->rd_off);
 
-		if (!ts->can_write)
-			return 0;
-		n = send(to, d->rd_buf + d->rd_off, d->rd_len - d->rd_off,
-		    MSG_NOSIGNAL);
-		if (n == -1) {
-			if (relay_again()) {
-				ts->can_write = false;
-				return 0;
-			}
-			if (errno == EINTR)
-				continue;
+		if (n == -1)
 			return -1;
-		}
 		d->rd_off += (uint32_t)n;
 		d->rd_bytes += (uint64_t)n;
+		if (!to->x_can_write && d->rd_off < d->rd_len)
+			return 0;
 	}
 	d->rd_off = d->rd_len = 0;
 	return 1;
+}
+
+/* `from` has ended and everything is written: pass the end on, once. */
+static int
+relay_shut(struct relay_dir *d, struct xport *to)
+{
+	if (d->rd_shut)
+		return 0;
+	d->rd_shut = true;
+	return xport_shutdown(to);
 }
 
 /* The splice path. Reading into the pipe and writing out of it overlap:
@@ -157,20 +160,20 @@ relay_flush_buf(struct relay_dir *d, int to, struct relay_fdstate *ts)
 #define RELAY_FALLBACK ((enum relay_status)-1)
 
 static enum relay_status
-relay_splice(struct relay_pool *p, struct relay_dir *d, int from,
-    struct relay_fdstate *fs, int to, struct relay_fdstate *ts)
+relay_splice(struct relay_pool *p, struct relay_dir *d, struct xport *from,
+    struct xport *to)
 {
 	for (;;) {
 		bool progress = false;
 		ssize_t n;
 
-		if (!d->rd_eof && fs->can_read && d->rd_inpipe < RELAY_PIPE_SIZE) {
+		if (!d->rd_eof && from->x_can_read && d->rd_inpipe < RELAY_PIPE_SIZE) {
 			if (d->rd_pipe == NULL &&
 			    (d->rd_pipe = relay_pipe_get(p)) == NULL) {
 				d->rd_nosplice = true;
 				return RELAY_FALLBACK;
 			}
-			n = splice(from, NULL, d->rd_pipe->rp_w, NULL,
+			n = splice(from->x_fd, NULL, d->rd_pipe->rp_w, NULL,
 			    RELAY_PIPE_SIZE - d->rd_inpipe,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
@@ -181,7 +184,7 @@ relay_splice(struct relay_pool *p, struct relay_dir *d, int from,
 				progress = true;
 			} else if (relay_again()) {
 				if (d->rd_inpipe == 0)
-					fs->can_read = false;
+					from->x_can_read = false;
 			} else if (errno == EINTR)
 				progress = true;
 			else if (errno == EINVAL && d->rd_inpipe == 0) {
@@ -193,15 +196,15 @@ relay_splice(struct relay_pool *p, struct relay_dir *d, int from,
 			} else
 				return RELAY_ERROR;
 		}
-		if (d->rd_inpipe > 0 && ts->can_write) {
-			n = splice(d->rd_pipe->rp_r, NULL, to, NULL, d->rd_inpipe,
+		if (d->rd_inpipe > 0 && to->x_can_write) {
+			n = splice(d->rd_pipe->rp_r, NULL, to->x_fd, NULL, d->rd_inpipe,
 			    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
 				d->rd_inpipe -= (uint32_t)n;
 				d->rd_bytes += (uint64_t)n;
 				progress = true;
 			} else if (n == -1 && relay_again())
-				ts->can_write = false;
+				to->x_can_write = false;
 			else if (n == -1 && errno == EINTR)
 				progress = true;
 			else
@@ -209,57 +212,34 @@ relay_splice(struct relay_pool *p, struct relay_dir *d, int from,
 		}
 		/* An idle direction owns no pipe. */
 		if (d->rd_pipe != NULL && d->rd_inpipe == 0 &&
-		    (!fs->can_read || d->rd_eof)) {
+		    (!from->x_can_read || d->rd_eof)) {
 			relay_pipe_put(p, d->rd_pipe);
 			d->rd_pipe = NULL;
 		}
-		if (d->rd_eof && d->rd_inpipe == 0) {
-			if (!d->rd_shut) {
-				d->rd_shut = true;
-				if (shutdown(to, SHUT_WR) == -1 &&
-				    errno != ENOTCONN)
-					return RELAY_ERROR;
-			}
-			return RELAY_DONE;
-		}
+		if (d->rd_eof && d->rd_inpipe == 0)
+			return relay_shut(d, to) == -1 ? RELAY_ERROR : RELAY_DONE;
 		if (!progress)
 			return RELAY_WAIT;
 	}
 }
 
-enum relay_status
-relay_pump(struct relay_pool *p, struct relay_dir *d, int from,
-    struct relay_fdstate *fs, int to, struct relay_fdstate *ts)
+/* The buffered path: one read, then write it all out, until blocked. */
+static enum relay_status
+relay_copy(struct relay_dir *d, struct xport *from, struct xport *to)
 {
-	int r;
-
-	/* Bytes queued before relaying began (relay_prefill) go first. */
-	if ((r = relay_flush_buf(d, to, ts)) != 1)
-		return r == 0 ? RELAY_WAIT : RELAY_ERROR;
-	if (!d->rd_nosplice) {
-		enum relay_status st = relay_splice(p, d, from, fs, to, ts);
-
-		if (st != RELAY_FALLBACK)
-			return st;
-	}
 	for (;;) {
 		ssize_t n;
+		int r;
 
-		if ((r = relay_flush_buf(d, to, ts)) != 1)
+		if ((r = relay_flush_buf(d, to)) != 1)
 			return r == 0 ? RELAY_WAIT : RELAY_ERROR;
 		if (d->rd_eof) {
-			if (!d->rd_shut) {
-				d->rd_shut = true;
-				if (shutdown(to, SHUT_WR) == -1 &&
-				    errno != ENOTCONN)
-					return RELAY_ERROR;
-			}
 			free(d->rd_buf);
 			d->rd_buf = NULL;
 			d->rd_cap = 0;
-			return RELAY_DONE;
+			return relay_shut(d, to) == -1 ? RELAY_ERROR : RELAY_DONE;
 		}
-		if (!fs->can_read)
+		if (!from->x_can_read)
 			return RELAY_WAIT;
 		if (d->rd_cap < RELAY_BUF) {
 			char *b = realloc(d->rd_buf, RELAY_BUF);
@@ -269,26 +249,39 @@ relay_pump(struct relay_pool *p, struct relay_dir *d, int from,
 			d->rd_buf = b;
 			d->rd_cap = RELAY_BUF;
 		}
-		n = recv(from, d->rd_buf, RELAY_BUF, 0);
+		n = xport_read(from, d->rd_buf, RELAY_BUF);
 		if (n > 0) {
 			d->rd_off = 0;
 			d->rd_len = (uint32_t)n;
-			continue;
-		}
-		if (n == 0) {
+		} else if (n == 0)
 			d->rd_eof = true;
-			continue;
-		}
-		if (relay_again()) {
+		else if (errno == EAGAIN) {
 			/* Idle again: give the buffer back. */
-			fs->can_read = false;
 			free(d->rd_buf);
 			d->rd_buf = NULL;
 			d->rd_cap = 0;
 			return RELAY_WAIT;
-		}
-		if (errno == EINTR)
-			continue;
-		return RELAY_ERROR;
+		} else
+			return RELAY_ERROR;
 	}
+}
+
+enum relay_status
+relay_pump(struct relay_pool *p, struct relay_dir *d, struct xport *from,
+    struct xport *to)
+{
+	int r;
+
+	/* Bytes queued before relaying began (relay_prefill) go first. */
+	if ((r = relay_flush_buf(d, to)) != 1)
+		return r == 0 ? RELAY_WAIT : RELAY_ERROR;
+	if (!d->rd_nosplice && !xport_can_splice(from, to))
+		d->rd_nosplice = true;
+	if (!d->rd_nosplice) {
+		enum relay_status st = relay_splice(p, d, from, to);
+
+		if (st != RELAY_FALLBACK)
+			return st;
+	}
+	return relay_copy(d, from, to);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* The byte pump of an established tunnel: moves data from one socket to
+/* The byte pump of an established tunnel: moves data from one transport to
  * another with splice(2) through a pipe borrowed from a per-loop pool only
  * while data is in flight, or through a small heap buffer when splice is not
- * possible. An idle direction owns no buffer and no pipe. */
+ * possible (a transport that is not plain TCP, or sockets splice
+ * refuses). An idle direction owns no buffer and no pipe. */
 #ifndef SLUICE_RELAY_H
 #define SLUICE_RELAY_H
 
@@ -12,6 +13,7 @@
 
 struct relay_pipe;
 struct relay_pool;
+struct xport;
 
 enum relay_status {
 	RELAY_WAIT = 0,		/* blocked on readiness; call again later */
@@ -31,13 +33,6 @@ struct relay_dir {
 	uint64_t		 rd_bytes;	/* bytes written to `to` */
 };
 
-/* Readiness memory for edge-triggered fds (see ev.c): set on events, cleared
- * only by EAGAIN. */
-struct relay_fdstate {
-	bool	can_read;
-	bool	can_write;
-};
-
 /* Create a per-loop pool of spare pipes. Returns NULL when out of memory. */
 struct relay_pool *relay_pool_new(void);
 
@@ -48,10 +43,11 @@ void relay_pool_free(struct relay_pool *p);
  * a client sent right after its CONNECT head). Returns 0 or -1 (no memory). */
 int relay_prefill(struct relay_dir *d, const char *data, size_t len);
 
-/* Move as much as possible from `from` to `to`. Returns a relay_status; on
- * RELAY_ERROR errno says why. */
+/* Move as much as possible from `from` to `to`: by splice(2) when both
+ * transports allow it, through the buffer otherwise. Returns a relay_status;
+ * on RELAY_ERROR errno says why. */
 enum relay_status relay_pump(struct relay_pool *p, struct relay_dir *d,
-    int from, struct relay_fdstate *fs, int to, struct relay_fdstate *ts);
+    struct xport *from, struct xport *to);
 
 /* Release the pipe and buffer a direction holds. */
 void relay_dir_free(struct relay_pool *p, struct relay_dir *d);

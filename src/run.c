@@ -788,9 +788,9 @@ run_main(int argc, char **argv)
 		log_warnx("%s", err);
 		goto out;
 	}
-	px->px_report_denials = !o.ro_quiet;
+	px->px_env.e_report_denials = !o.ro_quiet;
 	px->px_quiet = true;
-	px->px_upstream = up;
+	px->px_env.e_upstream = up;
 	if (!o.ro_no_isolate) {
 		for (i = 0; i < nfds; i++)
 			if (proxy_adopt(px, fds[i]) == -1) {

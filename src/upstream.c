@@ -10,16 +10,20 @@
 #include <sys/socket.h>
 
 #include "b64.h"
-#include "conn.h"
-#include "proxy.h"
+#include "buf.h"
+#include "http.h"
 #include "proxyurl.h"
-#include "sockio.h"
 #include "upstream.h"
+#include "xport.h"
+
+#define UPSTREAM_OK	"HTTP/1.1 200 Connection established\r\n\r\n"
 
 struct upstream_hs {
-	struct buf		uh_out;
-	struct buf		uh_in;
-	struct http_head	uh_resp;
+	const struct upstream	*uh_up;
+	struct buf		 uh_out;	/* our CONNECT request */
+	struct buf		 uh_in;		/* the upstream's answer */
+	struct buf		 uh_first;	/* TUNNEL: to the client first */
+	struct http_head	 uh_resp;
 };
 
 struct upstream *
@@ -85,10 +89,8 @@ upstream_free(struct upstream *up)
 }
 
 void
-upstream_free_hs(struct conn *c)
+upstream_hs_free(struct upstream_hs *uh)
 {
-	struct upstream_hs *uh = c->c_uhs;
-
 	if (uh == NULL)
 		return;
 	/* The request carried our credentials. */
@@ -96,27 +98,24 @@ upstream_free_hs(struct conn *c)
 		explicit_bzero(uh->uh_out.b_data, uh->uh_out.b_cap);
 	buf_free(&uh->uh_out);
 	buf_free(&uh->uh_in);
+	buf_free(&uh->uh_first);
 	free(uh);
-	c->c_uhs = NULL;
 }
 
-void
-upstream_start(struct conn *c)
+struct upstream_hs *
+upstream_hs_new(const struct upstream *up, const char *hostport)
 {
-	struct upstream *up = c->c_px->px_upstream;
 	struct upstream_hs *uh;
 	int r = 0;
 
-	if ((uh = calloc(1, sizeof(*uh))) == NULL) {
-		conn_close(c);
-		return;
-	}
-	c->c_uhs = uh;
+	if ((uh = calloc(1, sizeof(*uh))) == NULL)
+		return NULL;
+	uh->uh_up = up;
 	http_head_init_response(&uh->uh_resp, false);
 	r |= buf_adds(&uh->uh_out, "CONNECT ");
-	r |= buf_adds(&uh->uh_out, c->c_hs->hs_hostport);
+	r |= buf_adds(&uh->uh_out, hostport);
 	r |= buf_adds(&uh->uh_out, " HTTP/1.1\r\nHost: ");
-	r |= buf_adds(&uh->uh_out, c->c_hs->hs_hostport);
+	r |= buf_adds(&uh->uh_out, hostport);
 	r |= buf_adds(&uh->uh_out, "\r\n");
 	if (up->up_auth != NULL) {
 		r |= buf_adds(&uh->uh_out, "Proxy-Authorization: Basic ");
@@ -125,89 +124,88 @@ upstream_start(struct conn *c)
 	}
 	r |= buf_adds(&uh->uh_out, "\r\n");
 	if (r != 0) {
-		conn_close(c);
-		return;
+		upstream_hs_free(uh);
+		return NULL;
 	}
-	c->c_state = CONN_UPSTREAM;
-	upstream_pump(c);
+	return uh;
 }
 
-void
-upstream_pump(struct conn *c)
+static enum verdict_kind
+upstream_fail(struct upstream_hs *uh, struct verdict *v, const char *what)
 {
-	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-	struct upstream_hs *uh = c->c_uhs;
-	struct conn_hs *hs = c->c_hs;
-	char d[500];
+	v->v_kind = VERDICT_FAIL;
+	v->v_reason = REASON_UPSTREAM_DENIED;
+	if (what == NULL)
+		snprintf(v->v_detail, sizeof(v->v_detail), "the connection to "
+		    "the upstream proxy %s failed", uh->uh_up->up_name);
+	else
+		snprintf(v->v_detail, sizeof(v->v_detail), "the upstream proxy "
+		    "%s%s", uh->uh_up->up_name, what);
+	return v->v_kind;
+}
 
+/* A complete answer is in uh_in. */
+static enum verdict_kind
+upstream_answer(struct upstream_hs *uh, struct verdict *v)
+{
+	const struct http_head *h = &uh->uh_resp;
+	char d[120];
+
+	if (h->hh_status / 100 != 2) {
+		snprintf(d, sizeof(d), " answered %d %.*s", h->hh_status,
+		    (int)(h->hh_reason.len > 80 ? 80 : h->hh_reason.len),
+		    uh->uh_in.b_data + h->hh_reason.off);
+		return upstream_fail(uh, v, d);
+	}
+	/* Tunnel data may follow the upstream's answer already. */
+	if (buf_adds(&uh->uh_first, UPSTREAM_OK) == -1 ||
+	    buf_add(&uh->uh_first, uh->uh_in.b_data + h->hh_len,
+	    uh->uh_in.b_len - h->hh_len) == -1)
+		return upstream_fail(uh, v, NULL);
+	v->v_kind = VERDICT_TUNNEL;
+	v->v_to_client = uh->uh_first.b_data;
+	v->v_clen = uh->uh_first.b_len;
+	v->v_to_upstream = NULL;
+	v->v_ulen = 0;
+	return v->v_kind;
+}
+
+enum verdict_kind
+upstream_hs_pump(struct upstream_hs *uh, struct xport *x, struct verdict *v)
+{
+	v->v_kind = VERDICT_WAIT;
 	if (buf_used(&uh->uh_out) > 0) {
-		ssize_t n = sockio_send(c->c_ufd, &c->c_ust, uh->uh_out.b_data +
-		    uh->uh_out.b_off, buf_used(&uh->uh_out));
+		ssize_t n = xport_write(x, uh->uh_out.b_data + uh->uh_out.b_off,
+		    buf_used(&uh->uh_out));
 
 		if (n == -1)
-			goto broken;
+			return upstream_fail(uh, v, NULL);
 		buf_consume(&uh->uh_out, (size_t)n);
 		if (buf_used(&uh->uh_out) > 0)
-			return;
+			return VERDICT_WAIT;
 	}
 	for (;;) {
 		char *p;
 		ssize_t n;
 
-		if (!c->c_ust.can_read)
-			return;
+		if (!x->x_can_read)
+			return VERDICT_WAIT;
 		if ((p = buf_space(&uh->uh_in, 4096)) == NULL)
-			goto broken;
-		n = sockio_recv(c->c_ufd, &c->c_ust, p, 4096);
+			return upstream_fail(uh, v, NULL);
+		n = xport_read(x, p, 4096);
 		if (n == -1 && errno == EAGAIN)
-			return;
+			return VERDICT_WAIT;
 		if (n <= 0)
-			goto broken;
+			return upstream_fail(uh, v, NULL);
 		uh->uh_in.b_len += (size_t)n;
 		switch (http_head_feed(&uh->uh_resp, uh->uh_in.b_data,
 		    uh->uh_in.b_len)) {
 		case HTTP_HEAD_MORE:
 			continue;
 		case HTTP_HEAD_DONE:
-			break;
+			return upstream_answer(uh, v);
 		default:
-			snprintf(d, sizeof(d), "the upstream proxy %s sent a "
-			    "malformed answer", c->c_px->px_upstream->up_name);
-			conn_fail(c, REASON_UPSTREAM_DENIED, d);
-			return;
+			return upstream_fail(uh, v, " sent a malformed answer");
 		}
-		if (uh->uh_resp.hh_status / 100 != 2) {
-			struct http_head *h = &uh->uh_resp;
-
-			snprintf(d, sizeof(d), "the upstream proxy %s answered "
-			    "%d %.*s", c->c_px->px_upstream->up_name,
-			    h->hh_status, (int)(h->hh_reason.len > 80 ? 80 :
-			    h->hh_reason.len), uh->uh_in.b_data +
-			    h->hh_reason.off);
-			conn_fail(c, REASON_UPSTREAM_DENIED, d);
-			return;
-		}
-		/* Tunnel data may follow the upstream's answer already. */
-		{
-			struct buf first = { NULL, 0, 0, 0 };
-			size_t extra = uh->uh_in.b_len - uh->uh_resp.hh_len;
-
-			if (buf_add(&first, ok, sizeof(ok) - 1) == -1 ||
-			    buf_add(&first, uh->uh_in.b_data +
-			    uh->uh_resp.hh_len, extra) == -1) {
-				buf_free(&first);
-				goto broken;
-			}
-			upstream_free_hs(c);
-			conn_tunnel_start(c, first.b_data, first.b_len,
-			    hs->hs_buf + hs->hs_head.hh_len,
-			    hs->hs_len - hs->hs_head.hh_len);
-			buf_free(&first);
-		}
-		return;
 	}
-broken:
-	snprintf(d, sizeof(d), "the connection to the upstream proxy %s "
-	    "failed", c->c_px->px_upstream->up_name);
-	conn_fail(c, REASON_UPSTREAM_DENIED, d);
 }

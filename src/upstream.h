@@ -10,9 +10,11 @@
 #include <sys/socket.h>
 
 #include "dns.h"
+#include "verdict.h"
 
-struct conn;
 struct proxyurl;
+struct upstream_hs;
+struct xport;
 
 struct upstream {
 	struct sockaddr_storage	 up_addrs[DNS_MAX_ADDRS];
@@ -29,15 +31,21 @@ struct upstream *upstream_new(const struct proxyurl *u, char *err,
 /* Wipe the credentials and free. */
 void upstream_free(struct upstream *up);
 
-/* c->c_ufd is connected to the upstream proxy: ask it to CONNECT to the
- * request's destination. On its 200 the connection becomes a tunnel; any
- * other answer fails the request with 502 upstream-denied. */
-void upstream_start(struct conn *c);
+/* The CONNECT handshake with the upstream, for one tunnel to `hostport`
+ * (borrowed until upstream_hs_free). Returns NULL when out of memory. */
+struct upstream_hs *upstream_hs_new(const struct upstream *up,
+    const char *hostport);
 
-/* Progress after a readiness change while waiting for the upstream. */
-void upstream_pump(struct conn *c);
+/* Make progress on the transport `x` connected to the upstream: send the
+ * request, read the answer. Returns the verdict's kind (also in v): WAIT;
+ * TUNNEL on the upstream's 2xx, with v_to_client our own 200 and any tunnel
+ * bytes that followed the answer (borrowed until upstream_hs_free; the
+ * client's pending bytes are the caller's to add); FAIL with 502
+ * upstream-denied otherwise. */
+enum verdict_kind upstream_hs_pump(struct upstream_hs *uh, struct xport *x,
+    struct verdict *v);
 
-/* Release the handshake state of `c`. */
-void upstream_free_hs(struct conn *c);
+/* Wipe (the request carried credentials) and free; NULL is a no-op. */
+void upstream_hs_free(struct upstream_hs *uh);
 
 #endif

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* What the connection engine (conn.c, forward.c, upstream.c) may use of the
+ * worker it runs on. The proxy (proxy.c) fills one per worker and hands it
+ * out; the engine reaches the loop, the configuration, DNS, the upstream,
+ * the access log and the pipe pool through it and needs nothing else of the
+ * proxy, so the dependencies run one way: proxy -> conn -> forward/upstream.
+ * Only the worker's own thread reads or changes it. */
+#ifndef SLUICE_ENV_H
+#define SLUICE_ENV_H
+
+#include <stdbool.h>
+
+struct accesslog;
+struct auth_mailbox;
+struct config;
+struct conn;
+struct dns;
+struct ev_loop;
+struct relay_pool;
+struct upstream;
+
+struct env {
+	struct ev_loop		*e_loop;
+	struct config		*e_cfg;		/* in force now (borrowed: a
+						 * connection takes a reference) */
+	struct dns		*e_dns;
+	struct auth_mailbox	*e_mb;		/* password checks come back here */
+	struct relay_pool	*e_pipes;
+	struct accesslog	*e_log;
+	const struct upstream	*e_upstream;	/* chain through it, or NULL */
+	bool			 e_report_denials;	/* one line each on stderr */
+	/* Called once when a connection is closed (its last record written,
+	 * its sockets closed); the connection is freed after the batch. */
+	void			(*e_closed)(void *owner, struct conn *c);
+	void			*e_owner;
+};
+
+#endif
