@@ -1244,6 +1244,36 @@ config_summary_ports(FILE *fp, const uint8_t *bits)
 	}
 }
 
+/* The second half of the summary: resolvers, logging, privileges, limits. */
+static void
+config_summary_runtime(const struct config *c, FILE *fp)
+{
+	fprintf(fp, "  dns_server        %s\n", c->c_dns_servers ?
+	    c->c_dns_servers : "system (/etc/resolv.conf)");
+	fprintf(fp, "  access_log        %s (%s)\n", c->c_access_log ?
+	    c->c_access_log : "off", c->c_log_json ? "json" : "squid");
+	if (c->c_user != NULL || c->c_group != NULL)
+		fprintf(fp, "  privileges        drop to user %s, group %s\n",
+		    c->c_user ? c->c_user : "(unchanged)",
+		    c->c_group ? c->c_group : "(the user's)");
+	fprintf(fp, "  timeouts          ");
+	config_summary_ms(fp, "connect", c->c_connect_timeout_ms);
+	config_summary_ms(fp, ", dns", c->c_dns_timeout_ms);
+	config_summary_ms(fp, ", idle", c->c_idle_timeout_ms);
+	config_summary_ms(fp, ", header", c->c_header_timeout_ms);
+	config_summary_ms(fp, ", shutdown grace", c->c_shutdown_grace_ms);
+	fprintf(fp, "\n  max_connections   %u\n", c->c_max_connections);
+	if (c->c_have_users)
+		fprintf(fp, "  auth_rate         %u/s burst %u per client "
+		    "address\n", c->c_auth_rate, c->c_auth_burst);
+	if (c->c_workers == 0)
+		fprintf(fp, "  workers           auto (one per CPU)\n");
+	else
+		fprintf(fp, "  workers           %u\n", c->c_workers);
+	fprintf(fp, "  forwarding        Via %s, X-Forwarded-For %s\n",
+	    c->c_via ? "on" : "off", c->c_forwarded_for ? "on" : "off");
+}
+
 void
 config_summary(const struct config *c, FILE *fp)
 {
@@ -1287,28 +1317,5 @@ config_summary(const struct config *c, FILE *fp)
 		fprintf(fp, "%s%s", i ? ", " : "", c->c_hosts_files[i].r_path);
 	fprintf(fp, "%s\n", c->c_hosts_default ? " (default)" :
 	    c->c_nhosts_files ? "" : "none");
-	fprintf(fp, "  dns_server        %s\n", c->c_dns_servers ?
-	    c->c_dns_servers : "system (/etc/resolv.conf)");
-	fprintf(fp, "  access_log        %s (%s)\n", c->c_access_log ?
-	    c->c_access_log : "off", c->c_log_json ? "json" : "squid");
-	if (c->c_user != NULL || c->c_group != NULL)
-		fprintf(fp, "  privileges        drop to user %s, group %s\n",
-		    c->c_user ? c->c_user : "(unchanged)",
-		    c->c_group ? c->c_group : "(the user's)");
-	fprintf(fp, "  timeouts          ");
-	config_summary_ms(fp, "connect", c->c_connect_timeout_ms);
-	config_summary_ms(fp, ", dns", c->c_dns_timeout_ms);
-	config_summary_ms(fp, ", idle", c->c_idle_timeout_ms);
-	config_summary_ms(fp, ", header", c->c_header_timeout_ms);
-	config_summary_ms(fp, ", shutdown grace", c->c_shutdown_grace_ms);
-	fprintf(fp, "\n  max_connections   %u\n", c->c_max_connections);
-	if (c->c_have_users)
-		fprintf(fp, "  auth_rate         %u/s burst %u per client "
-		    "address\n", c->c_auth_rate, c->c_auth_burst);
-	if (c->c_workers == 0)
-		fprintf(fp, "  workers           auto (one per CPU)\n");
-	else
-		fprintf(fp, "  workers           %u\n", c->c_workers);
-	fprintf(fp, "  forwarding        Via %s, X-Forwarded-For %s\n",
-	    c->c_via ? "on" : "off", c->c_forwarded_for ? "on" : "off");
+	config_summary_runtime(c, fp);
 }
