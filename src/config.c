@@ -311,29 +311,6 @@ config_dns_server(struct config *c, const char *w, char *err, size_t errlen)
 	return 0;
 }
 
-static bool
-config_one_arg(const char *file, unsigned line, char **w, int n,
-    struct diag *d)
-{
-	if (n != 2) {
-		diag_add(d, file, line, "'%s' takes exactly one argument", w[0]);
-		return false;
-	}
-	return true;
-}
-
-static bool
-config_some_args(const char *file, unsigned line, char **w, int n,
-    struct diag *d)
-{
-	if (n < 2) {
-		diag_add(d, file, line, "'%s' needs at least one argument",
-		    w[0]);
-		return false;
-	}
-	return true;
-}
-
 static void
 config_set_ref(struct config *c, struct config_ref *r, const char *p,
     unsigned line)
@@ -343,234 +320,550 @@ config_set_ref(struct config *c, struct config_ref *r, const char *p,
 	r->r_line = line;
 }
 
+/*
+ * The directives. One row each in config_kw_table: the name, how many
+ * arguments it takes, the parser of its kind, the field that parser sets
+ * and whether a reload applies it. config_directive (a line of the file)
+ * and config_set (sluice run's flags) both go through the row, so a
+ * directive has one parser, one set of messages and one place that says
+ * what it is.
+ *
+ * A parser gets the arguments, not the directive; it returns 0, or -1 with
+ * the message in `err`. The caller adds the file, the line and (for rows
+ * marked CONFIG_KW_NAMED) "name: " in front. A row marked CONFIG_KW_EACH
+ * has its parser called once per argument, so one bad argument is reported
+ * and the others still apply. Through config_set the message is led by the
+ * flag's name instead ("--allow-cidr: ...").
+ *
+ * Reload: a row marked CONFIG_KW_RESTART is one a reload cannot apply;
+ * serve's warning lists and compares exactly those rows. Its "also
+ * changed" line still compares the live settings one by one, since each
+ * is described its own way there.
+ */
+struct config_kw;
+
+typedef int config_kw_fn(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen);
+
+#define CONFIG_KW_EACH		0x01	/* parser per argument */
+#define CONFIG_KW_NAMED		0x02	/* messages start "name: " */
+#define CONFIG_KW_RESTART	0x04	/* a reload does not apply it */
+#define CONFIG_KW_STRING	0x08	/* k_field is a char * (else unsigned) */
+
+#define CONFIG_KW_ANY		CONFIG_MAX_WORDS	/* no upper bound */
+#define CONFIG_FIELD(m)		offsetof(struct config, m)
+
+struct config_kw {
+	const char	*k_name;
+	int		 k_min, k_max;	/* arguments */
+	config_kw_fn	*k_parse;
+	unsigned	 k_flags;	/* CONFIG_KW_* */
+	size_t		 k_field;	/* what k_parse sets */
+	size_t		 k_aux;		/* its companion (line, "set", count) */
+	unsigned long	 k_limit;	/* a count's largest value */
+	const char	*k_usage;	/* for a wrong count, when not generic */
+};
+
+/* The field at offset `off` of `c`. */
+static void *
+config_field(struct config *c, size_t off)
+{
+	return (char *)c + off;
+}
+
+static const void *
+config_cfield(const struct config *c, size_t off)
+{
+	return (const char *)c + off;
+}
+
+static int
+config_kw_listen(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	struct config_listen l;
+	size_t i;
+
+	(void)k;
+	memset(&l, 0, sizeof(l));
+	if (addr_parse_hostport(av[0], &l.l_addr, &l.l_len, err, errlen) == -1)
+		return -1;
+	l.l_line = line;
+	for (i = 0; i < c->c_nlisten; i++) {
+		const struct config_listen *o = &c->c_listen[i];
+
+		if (o->l_len == l.l_len && memcmp(&o->l_addr, &l.l_addr,
+		    l.l_len) == 0 && addr_port((struct sockaddr *)&l.l_addr) !=
+		    0) {
+			snprintf(err, errlen, "%s given twice (first on line "
+			    "%u)", av[0], o->l_line);
+			return -1;
+		}
+	}
+	c->c_listen = xrealloc(c->c_listen,
+	    (c->c_nlisten + 1) * sizeof(*c->c_listen));
+	c->c_listen[c->c_nlisten++] = l;
+	return 0;
+}
+
+/* A second `users` is an error, and the later one counts all the same. */
+static int
+config_kw_users(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	bool twice = c->c_have_users;
+
+	(void)k;
+	if (twice)
+		snprintf(err, errlen, "'users' given twice (first on line %u)",
+		    c->c_users_file.r_line);
+	c->c_have_users = true;
+	config_set_ref(c, &c->c_users_file, av[0], line);
+	return twice ? -1 : 0;
+}
+
+static int
+config_kw_pattern(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	(void)k;
+	(void)line;
+	return patterns_add(&c->c_patterns, av[0], strlen(av[0]), err, errlen);
+}
+
+/* The first line of a port set replaces the default; later ones add. */
+static int
+config_kw_ports(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	uint8_t *bits = config_field(c, k->k_field);
+	bool *set = config_field(c, k->k_aux);
+	unsigned lo, hi, p;
+
+	(void)line;
+	if (!*set)
+		memset(bits, 0, CONFIG_PORTS_BYTES);
+	*set = true;
+	if (config_parse_port_range(av[0], &lo, &hi) == -1) {
+		snprintf(err, errlen, "invalid port or range '%s' (1-65535, or "
+		    "N-M)", av[0]);
+		return -1;
+	}
+	for (p = lo; p <= hi; p++)
+		config_port_set(bits, p);
+	return 0;
+}
+
+static int
+config_kw_cidr(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	struct cidr cd;
+
+	(void)k;
+	(void)line;
+	if (cidr_parse(av[0], &cd, err, errlen) == -1)
+		return -1;
+	c->c_cidrs = xrealloc(c->c_cidrs, (c->c_ncidrs + 1) *
+	    sizeof(*c->c_cidrs));
+	c->c_cidrs[c->c_ncidrs++] = cd;
+	return 0;
+}
+
+/* Append a file to a list of them: k_field the array, k_aux its length. */
+static int
+config_kw_ref(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	struct config_ref r = { NULL, 0 }, **list = config_field(c, k->k_field);
+	size_t *count = config_field(c, k->k_aux);
+
+	(void)err;
+	(void)errlen;
+	config_set_ref(c, &r, av[0], line);
+	*list = xrealloc(*list, (*count + 1) * sizeof(**list));
+	(*list)[(*count)++] = r;
+	return 0;
+}
+
+static int
+config_kw_hosts(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	if (strcmp(av[0], "none") != 0)
+		return config_kw_ref(c, k, av, line, err, errlen);
+	c->c_hosts_none = true;
+	return 0;
+}
+
+static int
+config_kw_dns(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	(void)k;
+	(void)line;
+	return config_dns_server(c, av[0], err, errlen);
+}
+
+static int
+config_kw_access_log(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	(void)k;
+	(void)err;
+	(void)errlen;
+	free(c->c_access_log);
+	c->c_access_log = NULL;
+	c->c_access_log_line = line;
+	if (strcmp(av[0], "off") != 0)
+		c->c_access_log = strcmp(av[0], "stdout") == 0 ?
+		    xstrdup("stdout") : config_resolve(c, av[0]);
+	return 0;
+}
+
+static int
+config_kw_log_format(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	(void)k;
+	(void)line;
+	if (strcmp(av[0], "squid") == 0)
+		c->c_log_json = false;
+	else if (strcmp(av[0], "json") == 0)
+		c->c_log_json = true;
+	else {
+		snprintf(err, errlen, "expected 'squid' or 'json', got '%s'",
+		    av[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* A name kept as written (user, group): k_field the string, k_aux the
+ * line it was given on. */
+static int
+config_kw_name(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	char **dst = config_field(c, k->k_field);
+
+	(void)err;
+	(void)errlen;
+	free(*dst);
+	*dst = xstrdup(av[0]);
+	*(unsigned *)config_field(c, k->k_aux) = line;
+	return 0;
+}
+
+static int
+config_kw_duration(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	unsigned *ms = config_field(c, k->k_field);
+
+	(void)line;
+	if (config_parse_duration(av[0], ms) == -1 || *ms == 0) {
+		snprintf(err, errlen, "invalid duration '%s' (use e.g. 500ms, "
+		    "10s, 5m, 1h)", av[0]);
+		return -1;
+	}
+	return 0;
+}
+
+/* "N/s burst M": the arguments are checked here as a whole, so a wrong
+ * number of them gets the same message (k_usage) as a wrong value. */
+static int
+config_kw_auth_rate(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	unsigned long rate = 0, burst = 0;
+	char *end = NULL;
+	bool ok = av[0][0] >= '0' && av[0][0] <= '9' &&
+	    strcmp(av[1], "burst") == 0 && av[2][0] >= '0' && av[2][0] <= '9';
+
+	(void)line;
+	if (ok) {
+		rate = strtoul(av[0], &end, 10);
+		ok = strcmp(end, "/s") == 0 && rate > 0 && rate <= 100000;
+	}
+	if (ok) {
+		burst = strtoul(av[2], &end, 10);
+		ok = *end == '\0' && burst > 0 && burst <= 1000000;
+	}
+	if (!ok) {
+		snprintf(err, errlen, "%s", k->k_usage);
+		return -1;
+	}
+	c->c_auth_rate = (unsigned)rate;
+	c->c_auth_burst = (unsigned)burst;
+	return 0;
+}
+
+/* A decimal count from 1 to `limit` into `v`. Returns 0 or -1. */
+static int
+config_count(const char *s, unsigned long limit, unsigned *v)
+{
+	unsigned long n;
+	char *end;
+
+	n = strtoul(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || n == 0 || n > limit)
+		return -1;
+	*v = (unsigned)n;
+	return 0;
+}
+
+/* A count from 1 to k_limit; k_aux, when not 0, a flag that says it was
+ * written rather than left at the default. */
+static int
+config_kw_count(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	(void)line;
+	if (config_count(av[0], k->k_limit, config_field(c, k->k_field)) ==
+	    -1) {
+		snprintf(err, errlen, "expected a number from 1 to %lu, got "
+		    "'%s'", k->k_limit, av[0]);
+		return -1;
+	}
+	if (k->k_aux != 0)
+		*(bool *)config_field(c, k->k_aux) = true;
+	return 0;
+}
+
+static int
+config_kw_workers(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	(void)line;
+	if (strcmp(av[0], "auto") == 0)
+		c->c_workers = 0;
+	else if (config_count(av[0], k->k_limit, &c->c_workers) == -1) {
+		snprintf(err, errlen, "expected 'auto' or a number from 1 to "
+		    "%lu, got '%s'", k->k_limit, av[0]);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+config_kw_bool(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	bool *flag = config_field(c, k->k_field);
+
+	(void)line;
+	if (strcmp(av[0], "yes") == 0 || strcmp(av[0], "on") == 0)
+		*flag = true;
+	else if (strcmp(av[0], "no") == 0 || strcmp(av[0], "off") == 0)
+		*flag = false;
+	else {
+		snprintf(err, errlen, "expected 'yes' or 'no', got '%s'", av[0]);
+		return -1;
+	}
+	return 0;
+}
+
+#define CONFIG_F	CONFIG_FIELD
+#define CONFIG_N	CONFIG_KW_NAMED
+#define CONFIG_ANY	CONFIG_KW_ANY
+
+/* Every directive. The order is the one the restart-only names are listed
+ * in ("user, group and workers"). */
+static const struct config_kw config_kw_table[] = {
+	{ "listen", 1, 1, config_kw_listen, CONFIG_N, CONFIG_F(c_listen),
+	    CONFIG_F(c_nlisten), 0, NULL },
+	{ "users", 1, 1, config_kw_users, 0, CONFIG_F(c_users_file), 0, 0,
+	    NULL },
+	{ "allow", 1, CONFIG_ANY, config_kw_pattern, CONFIG_KW_EACH,
+	    CONFIG_F(c_patterns), 0, 0, NULL },
+	{ "allow_file", 1, 1, config_kw_ref, 0, CONFIG_F(c_allow_files),
+	    CONFIG_F(c_nallow_files), 0, NULL },
+	{ "connect_ports", 1, CONFIG_ANY, config_kw_ports, CONFIG_KW_EACH,
+	    CONFIG_F(c_connect_ports), CONFIG_F(c_connect_ports_set), 0, NULL },
+	{ "http_ports", 1, CONFIG_ANY, config_kw_ports, CONFIG_KW_EACH,
+	    CONFIG_F(c_http_ports), CONFIG_F(c_http_ports_set), 0, NULL },
+	{ "allow_cidr", 1, CONFIG_ANY, config_kw_cidr, CONFIG_KW_EACH |
+	    CONFIG_N, CONFIG_F(c_cidrs), CONFIG_F(c_ncidrs), 0, NULL },
+	{ "hosts_file", 1, 1, config_kw_hosts, 0, CONFIG_F(c_hosts_files),
+	    CONFIG_F(c_nhosts_files), 0, NULL },
+	{ "dns_server", 1, CONFIG_ANY, config_kw_dns, CONFIG_KW_EACH |
+	    CONFIG_N, CONFIG_F(c_dns_servers), 0, 0, NULL },
+	{ "access_log", 1, 1, config_kw_access_log, 0, CONFIG_F(c_access_log),
+	    CONFIG_F(c_access_log_line), 0, NULL },
+	{ "access_log_format", 1, 1, config_kw_log_format, CONFIG_N,
+	    CONFIG_F(c_log_json), 0, 0, NULL },
+	{ "user", 1, 1, config_kw_name, CONFIG_KW_RESTART | CONFIG_KW_STRING,
+	    CONFIG_F(c_user), CONFIG_F(c_user_line), 0, NULL },
+	{ "group", 1, 1, config_kw_name, CONFIG_KW_RESTART | CONFIG_KW_STRING,
+	    CONFIG_F(c_group), CONFIG_F(c_group_line), 0, NULL },
+	{ "connect_timeout", 1, 1, config_kw_duration, CONFIG_N,
+	    CONFIG_F(c_connect_timeout_ms), 0, 0, NULL },
+	/* Known gap: the resolver keeps the dns_timeout it started with
+	 * (sluice.conf(5) says so), but the row is not marked restart-only,
+	 * as the reload warning has never named it. */
+	{ "dns_timeout", 1, 1, config_kw_duration, CONFIG_N,
+	    CONFIG_F(c_dns_timeout_ms), 0, 0, NULL },
+	{ "idle_timeout", 1, 1, config_kw_duration, CONFIG_N,
+	    CONFIG_F(c_idle_timeout_ms), 0, 0, NULL },
+	{ "header_timeout", 1, 1, config_kw_duration, CONFIG_N,
+	    CONFIG_F(c_header_timeout_ms), 0, 0, NULL },
+	{ "shutdown_grace", 1, 1, config_kw_duration, CONFIG_N,
+	    CONFIG_F(c_shutdown_grace_ms), 0, 0, NULL },
+	{ "auth_rate", 3, 3, config_kw_auth_rate, CONFIG_N,
+	    CONFIG_F(c_auth_rate), CONFIG_F(c_auth_burst), 0,
+	    "expected 'auth_rate N/s burst M' (password checks per second and "
+	    "client address, N and M from 1), e.g. 'auth_rate 10/s burst 20'" },
+	{ "workers", 1, 1, config_kw_workers, CONFIG_N | CONFIG_KW_RESTART,
+	    CONFIG_F(c_workers), 0, 64, NULL },
+	{ "max_connections", 1, 1, config_kw_count, CONFIG_N,
+	    CONFIG_F(c_max_connections), CONFIG_F(c_max_connections_set),
+	    10000000, NULL },
+	{ "allow_unauthenticated", 1, 1, config_kw_bool, CONFIG_N,
+	    CONFIG_F(c_allow_unauthenticated), 0, 0, NULL },
+	{ "via", 1, 1, config_kw_bool, CONFIG_N, CONFIG_F(c_via), 0, 0, NULL },
+	{ "forwarded_for", 1, 1, config_kw_bool, CONFIG_N,
+	    CONFIG_F(c_forwarded_for), 0, 0, NULL },
+};
+
+#undef CONFIG_F
+#undef CONFIG_N
+#undef CONFIG_ANY
+
+#define CONFIG_NKW	(sizeof(config_kw_table) / sizeof(config_kw_table[0]))
+
+size_t
+config_directive_count(void)
+{
+	return CONFIG_NKW;
+}
+
+const char *
+config_directive_name(size_t i)
+{
+	return i < CONFIG_NKW ? config_kw_table[i].k_name : NULL;
+}
+
+static const struct config_kw *
+config_kw_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_NKW; i++)
+		if (strcmp(config_kw_table[i].k_name, name) == 0)
+			return &config_kw_table[i];
+	return NULL;
+}
+
+/* The message for a wrong number of arguments. */
+static void
+config_kw_arity(const struct config_kw *k, const char *file, unsigned line,
+    struct diag *d)
+{
+	if (k->k_usage != NULL)
+		diag_add(d, file, line, "%s: %s", k->k_name, k->k_usage);
+	else if (k->k_max == 1)
+		diag_add(d, file, line, "'%s' takes exactly one argument",
+		    k->k_name);
+	else
+		diag_add(d, file, line, "'%s' needs at least one argument",
+		    k->k_name);
+}
+
+/* Apply row `k` to its `ac` arguments `av`. Messages go to `d` as
+ * "file:line: message", the message led by "name: " when `named`. Returns
+ * 0 or -1. */
+static int
+config_kw_apply(struct config *c, const struct config_kw *k, const char *file,
+    unsigned line, bool named, const char *const *av, int ac, struct diag *d)
+{
+	bool each = (k->k_flags & CONFIG_KW_EACH) != 0;
+	size_t before = d->d_count;
+	char err[600];
+	int i;
+
+	if (ac < k->k_min || ac > k->k_max) {
+		config_kw_arity(k, file, line, d);
+		return -1;
+	}
+	for (i = 0; i < (each ? ac : 1); i++) {
+		err[0] = '\0';
+		if (k->k_parse(c, k, av + i, line, err, sizeof(err)) == -1)
+			diag_add(d, file, line, "%s%s%s", named ? k->k_name :
+			    "", named ? ": " : "", err);
+	}
+	return d->d_count == before ? 0 : -1;
+}
+
 /* One directive. `w` holds `n` words, w[0] the directive. */
 static void
 config_directive(struct config *c, unsigned line, char **w, int n,
     struct diag *d)
 {
-	const char *f = c->c_path;
-	char err[300];
-	unsigned *timeout = NULL;
-	int i;
+	const struct config_kw *k = config_kw_find(w[0]);
 
-	if (strcmp(w[0], "listen") == 0) {
-		struct config_listen l;
-
-		if (!config_one_arg(f, line, w, n, d))
-			return;
-		memset(&l, 0, sizeof(l));
-		if (addr_parse_hostport(w[1], &l.l_addr, &l.l_len, err,
-		    sizeof(err)) == -1) {
-			diag_add(d, f, line, "listen: %s", err);
-			return;
-		}
-		l.l_line = line;
-		for (i = 0; i < (int)c->c_nlisten; i++)
-			if (c->c_listen[i].l_len == l.l_len &&
-			    memcmp(&c->c_listen[i].l_addr, &l.l_addr,
-			    l.l_len) == 0 && addr_port((struct sockaddr *)
-			    &l.l_addr) != 0) {
-				diag_add(d, f, line, "listen: %s given twice "
-				    "(first on line %u)", w[1],
-				    c->c_listen[i].l_line);
-				return;
-			}
-		c->c_listen = xrealloc(c->c_listen,
-		    (c->c_nlisten + 1) * sizeof(*c->c_listen));
-		c->c_listen[c->c_nlisten++] = l;
-	} else if (strcmp(w[0], "users") == 0) {
-		if (!config_one_arg(f, line, w, n, d))
-			return;
-		if (c->c_have_users)
-			diag_add(d, f, line, "'users' given twice (first on "
-			    "line %u)", c->c_users_file.r_line);
-		c->c_have_users = true;
-		config_set_ref(c, &c->c_users_file, w[1], line);
-	} else if (strcmp(w[0], "allow") == 0) {
-		if (!config_some_args(f, line, w, n, d))
-			return;
-		for (i = 1; i < n; i++)
-			if (patterns_add(&c->c_patterns, w[i], strlen(w[i]),
-			    err, sizeof(err)) == -1)
-				diag_add(d, f, line, "%s", err);
-	} else if (strcmp(w[0], "connect_ports") == 0 ||
-	    strcmp(w[0], "http_ports") == 0) {
-		bool connect = w[0][0] == 'c';
-		uint8_t *bits = connect ? c->c_connect_ports : c->c_http_ports;
-		bool *set = connect ? &c->c_connect_ports_set :
-		    &c->c_http_ports_set;
-
-		if (!config_some_args(f, line, w, n, d))
-			return;
-		if (!*set)
-			memset(bits, 0, CONFIG_PORTS_BYTES);
-		*set = true;
-		for (i = 1; i < n; i++) {
-			unsigned lo, hi, p;
-
-			if (config_parse_port_range(w[i], &lo, &hi) == -1) {
-				diag_add(d, f, line, "invalid port or range "
-				    "'%s' (1-65535, or N-M)", w[i]);
-				continue;
-			}
-			for (p = lo; p <= hi; p++)
-				config_port_set(bits, p);
-		}
-	} else if (strcmp(w[0], "allow_cidr") == 0) {
-		if (!config_some_args(f, line, w, n, d))
-			return;
-		for (i = 1; i < n; i++) {
-			struct cidr cd;
-
-			if (cidr_parse(w[i], &cd, err, sizeof(err)) == -1) {
-				diag_add(d, f, line, "allow_cidr: %s", err);
-				continue;
-			}
-			c->c_cidrs = xrealloc(c->c_cidrs,
-			    (c->c_ncidrs + 1) * sizeof(*c->c_cidrs));
-			c->c_cidrs[c->c_ncidrs++] = cd;
-		}
-	} else if (strcmp(w[0], "allow_file") == 0 ||
-	    strcmp(w[0], "hosts_file") == 0) {
-		struct config_ref r = { NULL, 0 }, **list;
-		size_t *count;
-
-		if (!config_one_arg(f, line, w, n, d))
-			return;
-		if (w[0][0] == 'h' && strcmp(w[1], "none") == 0) {
-			c->c_hosts_none = true;
-			return;
-		}
-		list = w[0][0] == 'a' ? &c->c_allow_files : &c->c_hosts_files;
-		count = w[0][0] == 'a' ? &c->c_nallow_files :
-		    &c->c_nhosts_files;
-		config_set_ref(c, &r, w[1], line);
-		*list = xrealloc(*list, (*count + 1) * sizeof(**list));
-		(*list)[(*count)++] = r;
-	} else if (strcmp(w[0], "dns_server") == 0) {
-		if (!config_some_args(f, line, w, n, d))
-			return;
-		for (i = 1; i < n; i++)
-			if (config_dns_server(c, w[i], err, sizeof(err)) == -1)
-				diag_add(d, f, line, "dns_server: %s", err);
-	} else if (strcmp(w[0], "access_log") == 0) {
-		if (!config_one_arg(f, line, w, n, d))
-			return;
-		free(c->c_access_log);
-		c->c_access_log = NULL;
-		c->c_access_log_line = line;
-		if (strcmp(w[1], "off") == 0)
-			return;
-		c->c_access_log = strcmp(w[1], "stdout") == 0 ?
-		    xstrdup("stdout") : config_resolve(c, w[1]);
-	} else if (strcmp(w[0], "access_log_format") == 0) {
-		if (!config_one_arg(f, line, w, n, d))
-			return;
-		if (strcmp(w[1], "squid") == 0)
-			c->c_log_json = false;
-		else if (strcmp(w[1], "json") == 0)
-			c->c_log_json = true;
-		else
-			diag_add(d, f, line, "access_log_format: expected "
-			    "'squid' or 'json', got '%s'", w[1]);
-	} else if (strcmp(w[0], "user") == 0 || strcmp(w[0], "group") == 0) {
-		char **dst = w[0][0] == 'u' ? &c->c_user : &c->c_group;
-
-		if (!config_one_arg(f, line, w, n, d))
-			return;
-		free(*dst);
-		*dst = xstrdup(w[1]);
-		*(w[0][0] == 'u' ? &c->c_user_line : &c->c_group_line) = line;
-	} else if (strcmp(w[0], "connect_timeout") == 0 ||
-	    strcmp(w[0], "dns_timeout") == 0 ||
-	    strcmp(w[0], "idle_timeout") == 0 ||
-	    strcmp(w[0], "header_timeout") == 0 ||
-	    strcmp(w[0], "shutdown_grace") == 0) {
-		switch (w[0][0]) {
-		case 'c': timeout = &c->c_connect_timeout_ms; break;
-		case 'd': timeout = &c->c_dns_timeout_ms; break;
-		case 'i': timeout = &c->c_idle_timeout_ms; break;
-		case 's': timeout = &c->c_shutdown_grace_ms; break;
-		default: timeout = &c->c_header_timeout_ms; break;
-		}
-		if (!config_one_arg(f, line, w, n, d))
-			return;
-		if (config_parse_duration(w[1], timeout) == -1 || *timeout == 0)
-			diag_add(d, f, line, "%s: invalid duration '%s' (use "
-			    "e.g. 500ms, 10s, 5m, 1h)", w[0], w[1]);
-	} else if (strcmp(w[0], "auth_rate") == 0) {
-		unsigned long rate = 0, burst = 0;
-		char *end = NULL;
-		bool ok = n == 4 && w[1][0] >= '0' && w[1][0] <= '9' &&
-		    strcmp(w[2], "burst") == 0 && w[3][0] >= '0' &&
-		    w[3][0] <= '9';
-
-		if (ok) {
-			rate = strtoul(w[1], &end, 10);
-			ok = strcmp(end, "/s") == 0 && rate > 0 &&
-			    rate <= 100000;
-		}
-		if (ok) {
-			burst = strtoul(w[3], &end, 10);
-			ok = *end == '\0' && burst > 0 && burst <= 1000000;
-		}
-		if (!ok) {
-			diag_add(d, f, line, "auth_rate: expected 'auth_rate "
-			    "N/s burst M' (password checks per second and "
-			    "client address, N and M from 1), e.g. 'auth_rate "
-			    "10/s burst 20'");
-			return;
-		}
-		c->c_auth_rate = (unsigned)rate;
-		c->c_auth_burst = (unsigned)burst;
-	} else if (strcmp(w[0], "workers") == 0) {
-		unsigned long v;
-		char *end;
-
-		if (!config_one_arg(f, line, w, n, d))
-			return;
-		v = strtoul(w[1], &end, 10);
-		if (strcmp(w[1], "auto") == 0)
-			c->c_workers = 0;
-		else if (w[1][0] < '0' || w[1][0] > '9' || *end != '\0' ||
-		    v == 0 || v > 64)
-			diag_add(d, f, line, "workers: expected 'auto' or a "
-			    "number from 1 to 64, got '%s'", w[1]);
-		else
-			c->c_workers = (unsigned)v;
-	} else if (strcmp(w[0], "max_connections") == 0) {
-		unsigned long v;
-		char *end;
-
-		if (!config_one_arg(f, line, w, n, d))
-			return;
-		v = strtoul(w[1], &end, 10);
-		if (w[1][0] < '0' || w[1][0] > '9' || *end != '\0' || v == 0 ||
-		    v > 10000000)
-			diag_add(d, f, line, "max_connections: expected a "
-			    "number from 1 to 10000000, got '%s'", w[1]);
-		else {
-			c->c_max_connections = (unsigned)v;
-			c->c_max_connections_set = true;
-		}
-	} else if (strcmp(w[0], "allow_unauthenticated") == 0 ||
-	    strcmp(w[0], "via") == 0 || strcmp(w[0], "forwarded_for") == 0) {
-		bool *flag = w[0][0] == 'a' ? &c->c_allow_unauthenticated :
-		    w[0][0] == 'v' ? &c->c_via : &c->c_forwarded_for;
-
-		if (!config_one_arg(f, line, w, n, d))
-			return;
-		if (strcmp(w[1], "yes") == 0 || strcmp(w[1], "on") == 0)
-			*flag = true;
-		else if (strcmp(w[1], "no") == 0 || strcmp(w[1], "off") == 0)
-			*flag = false;
-		else
-			diag_add(d, f, line, "%s: expected 'yes' or 'no', got "
-			    "'%s'", w[0], w[1]);
-	} else
-		diag_add(d, f, line, "unknown directive '%s'", w[0]);
+	if (k == NULL)
+		diag_add(d, c->c_path, line, "unknown directive '%s'", w[0]);
+	else
+		config_kw_apply(c, k, c->c_path, line,
+		    (k->k_flags & CONFIG_KW_NAMED) != 0,
+		    (const char *const *)(w + 1), n - 1, d);
 }
 
+int
+config_set(struct config *c, const char *where, const char *name,
+    const char *const *args, int nargs, struct diag *d)
+{
+	const struct config_kw *k = config_kw_find(name);
+
+	if (k == NULL) {
+		diag_add(d, where, 0, "unknown directive '%s'", name);
+		return -1;
+	}
+	return config_kw_apply(c, k, where, 0, false, args, nargs, d);
+}
+
+/* The restart-only values of `o` and `n` are equal for row `k`. */
+static bool
+config_kw_same(const struct config_kw *k, const struct config *o,
+    const struct config *n)
+{
+	const char *const *a, *const *b;
+
+	if (!(k->k_flags & CONFIG_KW_STRING))
+		return *(const unsigned *)config_cfield(o, k->k_field) ==
+		    *(const unsigned *)config_cfield(n, k->k_field);
+	a = config_cfield(o, k->k_field);
+	b = config_cfield(n, k->k_field);
+	return (*a == NULL && *b == NULL) ||
+	    (*a != NULL && *b != NULL && strcmp(*a, *b) == 0);
+}
+
+bool
+config_restart_changed(const struct config *o, const struct config *n,
+    char *names, size_t len)
+{
+	size_t i, shown = 0, used = 0, total = 0;
+	bool changed = false;
+
+	for (i = 0; i < CONFIG_NKW; i++)
+		total += (config_kw_table[i].k_flags & CONFIG_KW_RESTART) != 0;
+	if (len > 0)
+		names[0] = '\0';
+	for (i = 0; i < CONFIG_NKW; i++) {
+		const struct config_kw *kw = &config_kw_table[i];
+
+		if (!(kw->k_flags & CONFIG_KW_RESTART))
+			continue;
+		changed |= !config_kw_same(kw, o, n);
+		if (used < len)
+			used += (size_t)snprintf(names + used, len - used,
+			    "%s%s", shown == 0 ? "" : shown + 1 == total ?
+			    " and " : ", ", kw->k_name);
+		shown++;
+	}
+	return changed;
+}
 size_t
 config_each_line(const char *fname, const char *buf, size_t len,
     int (*fn)(void *, unsigned, const char *, size_t, char *, size_t),
@@ -657,10 +950,13 @@ config_finish(struct config *c, struct diag *d)
 		char err[64];
 
 		c->c_listen = xcalloc(1, sizeof(*c->c_listen));
-		if (addr_parse_hostport("127.0.0.1:3128",
+		if (addr_parse_hostport(CONFIG_LISTEN_DEFAULT,
 		    &c->c_listen[0].l_addr, &c->c_listen[0].l_len, err,
-		    sizeof(err)) == -1)
-			fatalx("default listen address: %s", err);
+		    sizeof(err)) == -1) {
+			diag_add(d, c->c_path, 0, "default listen address: %s",
+			    err);
+			return -1;
+		}
 		c->c_nlisten = 1;
 	}
 	if (!c->c_connect_ports_set)
@@ -857,14 +1153,11 @@ config_load_ref(struct config *c, const struct config_ref *r,
 	return 0;
 }
 
-struct config *
-config_load_text(const char *path, const char *buf, size_t len,
-    struct diag *d)
+int
+config_load_files(struct config *c, struct diag *d)
 {
-	struct config *c = config_new(path);
 	size_t i, before = d->d_count;
 
-	config_parse(c, buf, len, d);
 	if (c->c_have_users && config_load_ref(c, &c->c_users_file, "users",
 	    config_users_line, &c->c_users, d) == -1)
 		c->c_users_unreadable = true;	/* said once is enough */
@@ -888,6 +1181,18 @@ config_load_text(const char *path, const char *buf, size_t len,
 		    c->c_hosts_default ? config_hosts_line_lenient :
 		    config_hosts_line, &c->c_hosts, d);
 	config_finish(c, d);
+	return d->d_count == before ? 0 : -1;
+}
+
+struct config *
+config_load_text(const char *path, const char *buf, size_t len,
+    struct diag *d)
+{
+	struct config *c = config_new(path);
+	size_t before = d->d_count;
+
+	config_parse(c, buf, len, d);
+	config_load_files(c, d);
 	if (d->d_count != before) {
 		config_unref(c);
 		return NULL;
@@ -948,6 +1253,36 @@ config_summary_ports(FILE *fp, const uint8_t *bits)
 	}
 }
 
+/* The second half of the summary: resolvers, logging, privileges, limits. */
+static void
+config_summary_runtime(const struct config *c, FILE *fp)
+{
+	fprintf(fp, "  dns_server        %s\n", c->c_dns_servers ?
+	    c->c_dns_servers : "system (/etc/resolv.conf)");
+	fprintf(fp, "  access_log        %s (%s)\n", c->c_access_log ?
+	    c->c_access_log : "off", c->c_log_json ? "json" : "squid");
+	if (c->c_user != NULL || c->c_group != NULL)
+		fprintf(fp, "  privileges        drop to user %s, group %s\n",
+		    c->c_user ? c->c_user : "(unchanged)",
+		    c->c_group ? c->c_group : "(the user's)");
+	fprintf(fp, "  timeouts          ");
+	config_summary_ms(fp, "connect", c->c_connect_timeout_ms);
+	config_summary_ms(fp, ", dns", c->c_dns_timeout_ms);
+	config_summary_ms(fp, ", idle", c->c_idle_timeout_ms);
+	config_summary_ms(fp, ", header", c->c_header_timeout_ms);
+	config_summary_ms(fp, ", shutdown grace", c->c_shutdown_grace_ms);
+	fprintf(fp, "\n  max_connections   %u\n", c->c_max_connections);
+	if (c->c_have_users)
+		fprintf(fp, "  auth_rate         %u/s burst %u per client "
+		    "address\n", c->c_auth_rate, c->c_auth_burst);
+	if (c->c_workers == 0)
+		fprintf(fp, "  workers           auto (one per CPU)\n");
+	else
+		fprintf(fp, "  workers           %u\n", c->c_workers);
+	fprintf(fp, "  forwarding        Via %s, X-Forwarded-For %s\n",
+	    c->c_via ? "on" : "off", c->c_forwarded_for ? "on" : "off");
+}
+
 void
 config_summary(const struct config *c, FILE *fp)
 {
@@ -991,28 +1326,5 @@ config_summary(const struct config *c, FILE *fp)
 		fprintf(fp, "%s%s", i ? ", " : "", c->c_hosts_files[i].r_path);
 	fprintf(fp, "%s\n", c->c_hosts_default ? " (default)" :
 	    c->c_nhosts_files ? "" : "none");
-	fprintf(fp, "  dns_server        %s\n", c->c_dns_servers ?
-	    c->c_dns_servers : "system (/etc/resolv.conf)");
-	fprintf(fp, "  access_log        %s (%s)\n", c->c_access_log ?
-	    c->c_access_log : "off", c->c_log_json ? "json" : "squid");
-	if (c->c_user != NULL || c->c_group != NULL)
-		fprintf(fp, "  privileges        drop to user %s, group %s\n",
-		    c->c_user ? c->c_user : "(unchanged)",
-		    c->c_group ? c->c_group : "(the user's)");
-	fprintf(fp, "  timeouts          ");
-	config_summary_ms(fp, "connect", c->c_connect_timeout_ms);
-	config_summary_ms(fp, ", dns", c->c_dns_timeout_ms);
-	config_summary_ms(fp, ", idle", c->c_idle_timeout_ms);
-	config_summary_ms(fp, ", header", c->c_header_timeout_ms);
-	config_summary_ms(fp, ", shutdown grace", c->c_shutdown_grace_ms);
-	fprintf(fp, "\n  max_connections   %u\n", c->c_max_connections);
-	if (c->c_have_users)
-		fprintf(fp, "  auth_rate         %u/s burst %u per client "
-		    "address\n", c->c_auth_rate, c->c_auth_burst);
-	if (c->c_workers == 0)
-		fprintf(fp, "  workers           auto (one per CPU)\n");
-	else
-		fprintf(fp, "  workers           %u\n", c->c_workers);
-	fprintf(fp, "  forwarding        Via %s, X-Forwarded-For %s\n",
-	    c->c_via ? "on" : "off", c->c_forwarded_for ? "on" : "off");
+	config_summary_runtime(c, fp);
 }

@@ -54,6 +54,9 @@ struct config_ref {
 /* The hosts file read when no hosts_file line names one, as Squid does. */
 #define CONFIG_HOSTS_DEFAULT	"/etc/hosts"
 
+/* Where sluice listens when no listen line says. */
+#define CONFIG_LISTEN_DEFAULT	"127.0.0.1:3128"
+
 #define CONFIG_AUTH_RATE	10
 #define CONFIG_AUTH_BURST	20
 
@@ -121,9 +124,26 @@ struct config *config_new(const char *path);
 int config_parse(struct config *c, const char *buf, size_t len,
     struct diag *d);
 
+/* Apply one directive to `c` as a line of the file would, for a caller that
+ * builds a configuration from something other than text (sluice run's
+ * flags): `name` with `nargs` arguments `args` (borrowed; what is kept is
+ * copied). The same table row, parser and checks as config_parse, so no
+ * value is ever formatted into configuration text and parsed back.
+ * Messages go to `d` as "where: message" (`where` names the source, e.g.
+ * "--allow-cidr") and may quote an argument: no directive takes a secret,
+ * so never pass one. Returns 0 or -1. Call config_load_files when done. */
+int config_set(struct config *c, const char *where, const char *name,
+    const char *const *args, int nargs, struct diag *d);
+
 /* Apply defaults and cross-directive checks after every file is parsed
- * (e.g. a public listener without users). Returns 0 or -1 with `d` filled. */
+ * (e.g. a public listener without users). Never exits: every error,
+ * internal ones included, goes to `d`. Returns 0 or -1 with `d` filled. */
 int config_finish(struct config *c, struct diag *d);
+
+/* Read the files a parsed (or config_set) configuration names: users,
+ * allow_file and hosts_file (/etc/hosts when none is named), then
+ * config_finish. Returns 0, or -1 with every error in `d`. */
+int config_load_files(struct config *c, struct diag *d);
 
 /* Read `path` and every file it names, parse and validate. Returns a new
  * configuration with one reference, or NULL with every error in `d`. */
@@ -163,6 +183,18 @@ bool config_connect_port(const struct config *c, uint16_t port);
 
 /* True when plain-HTTP forwarding may reach `port`. */
 bool config_http_port(const struct config *c, uint16_t port);
+
+/* The directives config_parse knows, for tests that walk them: how many,
+ * and the name of the `i`th (NULL past the end; borrowed, static). */
+size_t config_directive_count(void);
+const char *config_directive_name(size_t i);
+
+/* Whether a directive that only a restart applies (the table's
+ * restart-only rows: user, group, workers) differs between `o` and `n`.
+ * Whatever the answer, `names` receives those directives' names as a list
+ * ("user, group and workers"), truncated to `len`. */
+bool config_restart_changed(const struct config *o, const struct config *n,
+    char *names, size_t len);
 
 /* Print the one-screen summary that `sluice check` shows. */
 void config_summary(const struct config *c, FILE *fp);

@@ -229,17 +229,6 @@ run_parse(int argc, char **argv, struct run_opts *o)
 	return 0;
 }
 
-/* Append "directive value" as a line of configuration text. */
-static void
-run_text_add(char **text, size_t *len, const char *directive, const char *v)
-{
-	size_t add = strlen(directive) + strlen(v) + 3;
-
-	*text = xrealloc(*text, *len + add + 1);
-	*len += (size_t)snprintf(*text + *len, add + 1, "\n%s %s\n", directive,
-	    v);
-}
-
 /* A path from the command line, made absolute (the configuration resolves
  * relative names against its own directory). */
 static char *
@@ -254,75 +243,87 @@ run_abspath(const char *p)
 	return r;
 }
 
+/* The whole of the -c file (NUL-terminated, caller frees) and its length,
+ * or NULL after saying why. */
+static char *
+run_read_policy(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "re");
+	char *text;
+	size_t n;
+
+	if (fp == NULL) {
+		log_warn("%s", path);
+		return NULL;
+	}
+	text = xmalloc(1);
+	*len = 0;
+	do {
+		text = xrealloc(text, *len + 4097);
+		n = fread(text + *len, 1, 4096, fp);
+		*len += n;
+	} while (n > 0);
+	text[*len] = '\0';
+	fclose(fp);
+	return text;
+}
+
+/* Each of the `n` values of one flag, applied as directive `name` straight
+ * into the configuration (no text is made of them); `abs` values are paths
+ * made absolute first. Messages name the flag: "--allow-cidr: ...". */
+static void
+run_policy_flag(struct config *cfg, const char *flag, const char *name,
+    const char *const *v, size_t n, bool abs, struct diag *d)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char *p = abs ? run_abspath(v[i]) : NULL;
+		const char *arg = abs ? p : v[i];
+
+		config_set(cfg, flag, name, &arg, 1, d);
+		free(p);
+	}
+}
+
 /* The policy: the file's directives, then the flags, each checked with a
- * message naming the flag. Returns NULL after printing every error. */
+ * message naming the flag; a bad flag is reported alone, before anything
+ * the file says. Returns NULL after printing every error. */
 static struct config *
 run_policy(const struct run_opts *o)
 {
-	struct diag d = { NULL, 0 };
-	struct config *cfg = NULL;
-	char *text = NULL, *p, err[300];
+	struct diag d = { NULL, 0 }, fd = { NULL, 0 };
+	static const char *const off[] = { "off" };
+	struct config *cfg;
+	char *text = NULL, err[300];
 	size_t len = 0, i;
-	bool bad = false;
 
-	if (o->ro_config != NULL) {
-		FILE *fp = fopen(o->ro_config, "re");
-
-		if (fp == NULL) {
-			log_warn("%s", o->ro_config);
-			return NULL;
-		}
-		text = xmalloc(1);
-		for (;;) {
-			size_t n;
-
-			text = xrealloc(text, len + 4097);
-			n = fread(text + len, 1, 4096, fp);
-			if (n == 0)
-				break;
-			len += n;
-		}
-		fclose(fp);
-	}
-	for (i = 0; i < o->ro_nallow; i++) {
-		struct patterns scratch;
-
-		patterns_init(&scratch);
-		if (patterns_add(&scratch, o->ro_allow[i], strlen(o->ro_allow[i]),
-		    err, sizeof(err)) == -1) {
-			log_warnx("--allow: %s", err);
-			bad = true;
-		} else
-			run_text_add(&text, &len, "allow", o->ro_allow[i]);
-		patterns_free(&scratch);
-	}
-	for (i = 0; i < o->ro_ncidr; i++) {
-		struct cidr c;
-
-		if (cidr_parse(o->ro_cidr[i], &c, err, sizeof(err)) == -1) {
-			log_warnx("--allow-cidr: %s", err);
-			bad = true;
-		} else
-			run_text_add(&text, &len, "allow_cidr", o->ro_cidr[i]);
-	}
-	for (i = 0; i < o->ro_nhosts; i++) {
-		p = run_abspath(o->ro_hosts[i]);
-		run_text_add(&text, &len, "hosts_file", p);
-		free(p);
-	}
+	if (o->ro_config != NULL &&
+	    (text = run_read_policy(o->ro_config, &len)) == NULL)
+		return NULL;
+	cfg = config_new(o->ro_config ? o->ro_config : "sluice run");
+	if (text != NULL)
+		config_parse(cfg, text, len, &d);
+	free(text);
+	run_policy_flag(cfg, "--allow", "allow", o->ro_allow, o->ro_nallow,
+	    false, &fd);
+	run_policy_flag(cfg, "--allow-cidr", "allow_cidr", o->ro_cidr,
+	    o->ro_ncidr, false, &fd);
+	run_policy_flag(cfg, "--hosts-file", "hosts_file", o->ro_hosts,
+	    o->ro_nhosts, true, &fd);
 	/* The run's log goes where --log says, never to the command's
 	 * stdout; the file's own access_log does not apply. */
-	if (o->ro_log != NULL) {
-		p = run_abspath(o->ro_log);
-		run_text_add(&text, &len, "access_log", p);
-		free(p);
-	} else
-		run_text_add(&text, &len, "access_log", "off");
-	if (!bad) {
-		cfg = config_load_text(o->ro_config ? o->ro_config :
-		    "sluice run", text ? text : "", len, &d);
-		if (cfg == NULL)
-			diag_print(&d, stderr);
+	run_policy_flag(cfg, "--log", "access_log", o->ro_log ? &o->ro_log :
+	    off, 1, o->ro_log != NULL, &fd);
+	for (i = 0; i < fd.d_count; i++)
+		log_warnx("%s", fd.d_msgs[i]);
+	if (fd.d_count == 0) {
+		config_load_files(cfg, &d);
+		diag_print(&d, stderr);
+	}
+	if (fd.d_count > 0 || d.d_count > 0) {
+		config_unref(cfg);
+		cfg = NULL;
 	}
 	/* Ports from flags add to what the file (or the default) allows. */
 	for (i = 0; cfg != NULL && i < o->ro_nconnect_ports + o->ro_nhttp_ports;
@@ -339,8 +340,8 @@ run_policy(const struct run_opts *o)
 			cfg = NULL;
 		}
 	}
+	diag_free(&fd);
 	diag_free(&d);
-	free(text);
 	return cfg;
 }
 

@@ -463,6 +463,7 @@ serve_reload(struct serve *sv, const char *why)
 	struct config *o = px->px_cfg, *n;
 	struct diag d = { NULL, 0 };
 	size_t added, removed, i;
+	char names[128];
 	unsigned w;
 
 	serve_notify("RELOADING=1");
@@ -475,11 +476,8 @@ serve_reload(struct serve *sv, const char *why)
 		serve_watch_all(sv);
 		return;
 	}
-	if (!serve_streq(o->c_user, n->c_user) ||
-	    !serve_streq(o->c_group, n->c_group) ||
-	    o->c_workers != n->c_workers)
-		log_warnx("reload: user, group and workers take effect at the "
-		    "next restart");
+	if (config_restart_changed(o, n, names, sizeof(names)))
+		log_warnx("reload: %s take effect at the next restart", names);
 	serve_relisten(sv, n, &added, &removed);
 	/* Every worker swaps on its own thread (each gets a reference), and
 	 * all have, listeners included, before the summary says so. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for config.c without file I/O: each directive parsed from a
- * buffer, every error reported as "FILE:LINE: message" with the right line
- * when several are in one buffer, durations, the cross-directive checks of
- * config_finish and the CONNECT port set. */
+ * buffer, accepted and refused (every directive of the table has both,
+ * which a test checks against the table), every error reported as
+ * "FILE:LINE: message" with the right line when several are in one buffer,
+ * config_set, the restart-only directives, durations, the cross-directive
+ * checks of config_finish and the CONNECT port set. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,15 +33,15 @@ cat(char *buf, size_t len, const char *fmt, ...)
 }
 
 static void
-render_ports(const struct config *c, char *buf, size_t len)
+render_port_set(const struct config *c,
+    bool (*has)(const struct config *, uint16_t), char *buf, size_t len)
 {
 	unsigned p, lo;
 
 	for (p = 1; p <= 65535; p++) {
-		if (!config_connect_port(c, (uint16_t)p))
+		if (!has(c, (uint16_t)p))
 			continue;
-		for (lo = p; p < 65535 && config_connect_port(c,
-		    (uint16_t)(p + 1)); p++)
+		for (lo = p; p < 65535 && has(c, (uint16_t)(p + 1)); p++)
 			;
 		cat(buf, len, buf[0] ? " " : "");
 		if (lo == p)
@@ -47,9 +49,17 @@ render_ports(const struct config *c, char *buf, size_t len)
 		else
 			cat(buf, len, "%u-%u", lo, p);
 	}
-	if (config_connect_port(c, 0))
+	if (has(c, 0))
 		cat(buf, len, " and 0");
 }
+
+static void
+render_ports(const struct config *c, char *buf, size_t len)
+{
+	render_port_set(c, config_connect_port, buf, len);
+}
+
+static void render_more(const struct config *, const char *, char *, size_t);
 
 /* One aspect of a parsed configuration as text, so a table row can name
  * the field and the expected value. */
@@ -108,6 +118,35 @@ render(const struct config *c, const char *field, char *buf, size_t len)
 		    "yes" : "no");
 	else if (strcmp(field, "unauth") == 0)
 		cat(buf, len, "%s", c->c_allow_unauthenticated ? "yes" : "no");
+	else
+		render_more(c, field, buf, len);
+}
+
+/* The fields render() does not know. */
+static void
+render_more(const struct config *c, const char *field, char *buf, size_t len)
+{
+	if (strcmp(field, "http_ports") == 0)
+		render_port_set(c, config_http_port, buf, len);
+	else if (strcmp(field, "log_format") == 0)
+		cat(buf, len, "%s", c->c_log_json ? "json" : "squid");
+	else if (strcmp(field, "user") == 0)
+		cat(buf, len, "%s@%u", c->c_user ? c->c_user : "(none)",
+		    c->c_user_line);
+	else if (strcmp(field, "group") == 0)
+		cat(buf, len, "%s@%u", c->c_group ? c->c_group : "(none)",
+		    c->c_group_line);
+	else if (strcmp(field, "shutdown_grace") == 0)
+		cat(buf, len, "%u", c->c_shutdown_grace_ms);
+	else if (strcmp(field, "workers") == 0)
+		cat(buf, len, "%u", c->c_workers);
+	else if (strcmp(field, "max_set") == 0)
+		cat(buf, len, "%u%s", c->c_max_connections,
+		    c->c_max_connections_set ? " (written)" : "");
+	else if (strcmp(field, "via") == 0)
+		cat(buf, len, "%s", c->c_via ? "yes" : "no");
+	else if (strcmp(field, "forwarded_for") == 0)
+		cat(buf, len, "%s", c->c_forwarded_for ? "yes" : "no");
 	else
 		cat(buf, len, "unknown field %s", field);
 }
@@ -211,6 +250,44 @@ static const struct directive_case directive_cases[] = {
 	{ NULL, "allow_unauthenticated yes", "unauth", "yes" },
 	{ NULL, "allow_unauthenticated yes\nallow_unauthenticated no", "unauth",
 	    "no" },
+	{ NULL, "allow_unauthenticated on", "unauth", "yes" },
+
+	{ NULL, "", "http_ports", "" },	/* config_finish adds 80 */
+	{ NULL, "http_ports 8080 80", "http_ports", "80 8080" },
+	{ NULL, "http_ports 80\nhttp_ports 8000-8002", "http_ports",
+	    "80 8000-8002" },
+	{ NULL, "http_ports 8080", "ports", "" },	/* not CONNECT's */
+
+	{ NULL, "", "log_format", "squid" },
+	{ NULL, "access_log_format json", "log_format", "json" },
+	{ NULL, "access_log_format json\naccess_log_format squid",
+	    "log_format", "squid" },
+
+	{ NULL, "", "user", "(none)@0" },
+	{ NULL, "user proxy", "user", "proxy@1" },
+	{ NULL, "user a\nuser b", "user", "b@2" },
+	{ NULL, "", "group", "(none)@0" },
+	{ NULL, "\ngroup proxy", "group", "proxy@2" },
+
+	{ NULL, "", "shutdown_grace", "30000" },
+	{ NULL, "shutdown_grace 5s", "shutdown_grace", "5000" },
+	{ NULL, "shutdown_grace 250ms", "shutdown_grace", "250" },
+	{ NULL, "shutdown_grace 2m", "timeouts", DEF_TIMEOUTS },
+
+	{ NULL, "", "workers", "0" },
+	{ NULL, "workers 4", "workers", "4" },
+	{ NULL, "workers 64", "workers", "64" },
+	{ NULL, "workers 4\nworkers auto", "workers", "0" },
+
+	{ NULL, "", "max_set", "10000" },
+	{ NULL, "max_connections 10000000", "max_set", "10000000 (written)" },
+
+	{ NULL, "", "via", "yes" },
+	{ NULL, "via off", "via", "no" },
+	{ NULL, "via no\nvia on", "via", "yes" },
+	{ NULL, "", "forwarded_for", "no" },
+	{ NULL, "forwarded_for yes", "forwarded_for", "yes" },
+	{ NULL, "forwarded_for on\nforwarded_for off", "forwarded_for", "no" },
 };
 
 static void
@@ -242,6 +319,346 @@ test_config_directives(void **state)
 	}
 	if (bad > 0)
 		fail_msg("%d of %zu directive cases failed", bad, n);
+}
+
+#define AUTH_RATE_USAGE \
+	"auth_rate: expected 'auth_rate N/s burst M' (password checks per " \
+	"second and client address, N and M from 1), e.g. 'auth_rate 10/s " \
+	"burst 20'"
+
+struct reject_case {
+	const char	*text;
+	const char	*want;	/* the one message, in full */
+};
+
+/* Every directive refused: a wrong number of arguments and, where the
+ * parser can tell, a bad value; each message exactly as users see it. */
+static const struct reject_case reject_cases[] = {
+	{ "listen 127.0.0.1", PATH ":1: "
+	    "listen: expected ADDR:PORT: '127.0.0.1'" },
+	{ "listen", PATH ":1: "
+	    "'listen' takes exactly one argument" },
+	{ "listen 127.0.0.1:1 127.0.0.1:2", PATH ":1: "
+	    "'listen' takes exactly one argument" },
+	{ "listen 127.0.0.1:3128\nlisten 127.0.0.1:3128", PATH ":2: "
+	    "listen: 127.0.0.1:3128 given twice (first on line 1)" },
+	{ "users", PATH ":1: "
+	    "'users' takes exactly one argument" },
+	{ "users a b", PATH ":1: "
+	    "'users' takes exactly one argument" },
+	{ "allow", PATH ":1: "
+	    "'allow' needs at least one argument" },
+	{ "allow *.com", PATH ":1: "
+	    "invalid pattern '*.com': a wildcard over a whole top-level "
+	    "domain" },
+	{ "allow_file", PATH ":1: "
+	    "'allow_file' takes exactly one argument" },
+	{ "allow_file a b", PATH ":1: "
+	    "'allow_file' takes exactly one argument" },
+	{ "connect_ports", PATH ":1: "
+	    "'connect_ports' needs at least one argument" },
+	{ "connect_ports 0", PATH ":1: "
+	    "invalid port or range '0' (1-65535, or N-M)" },
+	{ "http_ports", PATH ":1: "
+	    "'http_ports' needs at least one argument" },
+	{ "http_ports 80-", PATH ":1: "
+	    "invalid port or range '80-' (1-65535, or N-M)" },
+	{ "http_ports 70000 80", PATH ":1: "
+	    "invalid port or range '70000' (1-65535, or N-M)" },
+	{ "allow_cidr", PATH ":1: "
+	    "'allow_cidr' needs at least one argument" },
+	{ "allow_cidr 10.0.0.1/8", PATH ":1: "
+	    "allow_cidr: CIDR has host bits set below its prefix: "
+	    "'10.0.0.1/8'" },
+	{ "hosts_file", PATH ":1: "
+	    "'hosts_file' takes exactly one argument" },
+	{ "hosts_file a b", PATH ":1: "
+	    "'hosts_file' takes exactly one argument" },
+	{ "dns_server", PATH ":1: "
+	    "'dns_server' needs at least one argument" },
+	{ "dns_server notanip", PATH ":1: "
+	    "dns_server: host names are not accepted, only addresses (e.g. "
+	    "1.1.1.1, 10.0.0.2:5353 or [2606:4700::1111]): 'notanip'" },
+	{ "dns_server 8.8.8.8:0", PATH ":1: "
+	    "dns_server: DNS server port 0: '8.8.8.8:0'" },
+	{ "access_log", PATH ":1: "
+	    "'access_log' takes exactly one argument" },
+	{ "access_log a b", PATH ":1: "
+	    "'access_log' takes exactly one argument" },
+	{ "access_log_format", PATH ":1: "
+	    "'access_log_format' takes exactly one argument" },
+	{ "access_log_format xml", PATH ":1: "
+	    "access_log_format: expected 'squid' or 'json', got 'xml'" },
+	{ "access_log_format squid json", PATH ":1: "
+	    "'access_log_format' takes exactly one argument" },
+	{ "user", PATH ":1: "
+	    "'user' takes exactly one argument" },
+	{ "user a b", PATH ":1: "
+	    "'user' takes exactly one argument" },
+	{ "group", PATH ":1: "
+	    "'group' takes exactly one argument" },
+	{ "group a b", PATH ":1: "
+	    "'group' takes exactly one argument" },
+	{ "connect_timeout 0", PATH ":1: "
+	    "connect_timeout: invalid duration '0' (use e.g. 500ms, 10s, 5m, "
+	    "1h)" },
+	{ "connect_timeout", PATH ":1: "
+	    "'connect_timeout' takes exactly one argument" },
+	{ "dns_timeout 5d", PATH ":1: "
+	    "dns_timeout: invalid duration '5d' (use e.g. 500ms, 10s, 5m, 1h)" },
+	{ "dns_timeout 1 2", PATH ":1: "
+	    "'dns_timeout' takes exactly one argument" },
+	{ "idle_timeout 10x", PATH ":1: "
+	    "idle_timeout: invalid duration '10x' (use e.g. 500ms, 10s, 5m, 1h)" },
+	{ "header_timeout 1.5s", PATH ":1: "
+	    "header_timeout: invalid duration '1.5s' (use e.g. 500ms, 10s, 5m, 1h)" },
+	{ "shutdown_grace soon", PATH ":1: "
+	    "shutdown_grace: invalid duration 'soon' (use e.g. 500ms, 10s, 5m, "
+	    "1h)" },
+	{ "shutdown_grace", PATH ":1: "
+	    "'shutdown_grace' takes exactly one argument" },
+	{ "auth_rate", PATH ":1: "
+	    AUTH_RATE_USAGE },
+	{ "auth_rate 10/m burst 20", PATH ":1: "
+	    AUTH_RATE_USAGE },
+	{ "auth_rate 10/s burst 20 30", PATH ":1: "
+	    AUTH_RATE_USAGE },
+	{ "workers 0", PATH ":1: "
+	    "workers: expected 'auto' or a number from 1 to 64, got '0'" },
+	{ "workers 65", PATH ":1: "
+	    "workers: expected 'auto' or a number from 1 to 64, got '65'" },
+	{ "workers many", PATH ":1: "
+	    "workers: expected 'auto' or a number from 1 to 64, got 'many'" },
+	{ "workers", PATH ":1: "
+	    "'workers' takes exactly one argument" },
+	{ "workers auto 2", PATH ":1: "
+	    "'workers' takes exactly one argument" },
+	{ "max_connections 0", PATH ":1: "
+	    "max_connections: expected a number from 1 to 10000000, got '0'" },
+	{ "max_connections 10000001", PATH ":1: "
+	    "max_connections: expected a number from 1 to 10000000, got '10000001'" },
+	{ "max_connections", PATH ":1: "
+	    "'max_connections' takes exactly one argument" },
+	{ "allow_unauthenticated maybe", PATH ":1: "
+	    "allow_unauthenticated: expected 'yes' or 'no', got 'maybe'" },
+	{ "allow_unauthenticated", PATH ":1: "
+	    "'allow_unauthenticated' takes exactly one argument" },
+	{ "via maybe", PATH ":1: "
+	    "via: expected 'yes' or 'no', got 'maybe'" },
+	{ "via on off", PATH ":1: "
+	    "'via' takes exactly one argument" },
+	{ "forwarded_for 1", PATH ":1: "
+	    "forwarded_for: expected 'yes' or 'no', got '1'" },
+	{ "forwarded_for", PATH ":1: "
+	    "'forwarded_for' takes exactly one argument" },
+	{ "users a\nusers b", PATH ":2: "
+	    "'users' given twice (first on line 1)" },
+};
+
+static void
+test_config_rejects(void **state)
+{
+	size_t i, n = sizeof(reject_cases) / sizeof(reject_cases[0]);
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const struct reject_case *t = &reject_cases[i];
+		struct config *c = config_new(PATH);
+		struct diag d = { NULL, 0 };
+		int r = config_parse(c, t->text, strlen(t->text), &d);
+
+		if (r != -1 || d.d_count != 1 ||
+		    strcmp(d.d_msgs[0], t->want) != 0) {
+			print_error("row %zu: \"%s\": %d, %zu errors, first "
+			    "\"%s\", expected \"%s\"\n", i, t->text, r,
+			    d.d_count, d.d_count ? d.d_msgs[0] : "", t->want);
+			bad++;
+		}
+		diag_free(&d);
+		config_unref(c);
+	}
+	if (bad > 0)
+		fail_msg("%d of %zu reject cases failed", bad, n);
+}
+
+/* True when a line of `text` starts with the directive `name`. */
+static bool
+names_directive(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = text; p != NULL; p = strchr(p, '\n') ? strchr(p, '\n') + 1 :
+	    NULL) {
+		p += strspn(p, " \t");
+		if (strncmp(p, name, n) == 0 && strchr(" \t\n", p[n]) != NULL)
+			return true;	/* p[n] == '\0' matches too */
+	}
+	return false;
+}
+
+/* The directive table and these tests agree: every directive has a row
+ * that accepts it and one that refuses it, and every reject row names a
+ * directive the table has. */
+static void
+test_config_every_directive_has_rows(void **state)
+{
+	size_t nd = sizeof(directive_cases) / sizeof(directive_cases[0]);
+	size_t nr = sizeof(reject_cases) / sizeof(reject_cases[0]);
+	size_t i, j, n = config_directive_count();
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const char *name = config_directive_name(i);
+		bool yes = false, no = false;
+
+		for (j = 0; j < nd; j++)
+			yes |= names_directive(directive_cases[j].text, name);
+		for (j = 0; j < nr; j++)
+			no |= names_directive(reject_cases[j].text, name);
+		if (!yes || !no) {
+			print_error("directive %s has no %s row\n", name, !yes ?
+			    "directive_cases" : "reject_cases");
+			bad++;
+		}
+	}
+	for (j = 0; j < nr; j++) {
+		for (i = 0; i < n && !names_directive(reject_cases[j].text,
+		    config_directive_name(i)); i++)
+			;
+		if (i == n) {
+			print_error("reject row %zu names no directive\n", j);
+			bad++;
+		}
+	}
+	if (n < 24 || config_directive_name(n) != NULL)
+		bad++;
+	if (bad > 0)
+		fail_msg("%d directive coverage checks failed", bad);
+}
+
+struct set_case {
+	const char	*where, *name;
+	const char	*args[3];
+	int		 nargs;
+	const char	*field;	/* render() on success; NULL: must fail */
+	const char	*want;	/* the field, or the one message */
+};
+
+/* config_set: the same rows as the file, messages named by `where`, and a
+ * value is one argument whatever it holds (no text is parsed). */
+static const struct set_case set_cases[] = {
+	{ "--allow", "allow", { "api.example.com" }, 1,
+	    "match:api.example.com", "yes" },
+	{ "--allow", "allow", { "*.com" }, 1, NULL, "--allow: invalid pattern "
+	    "'*.com': a wildcard over a whole top-level domain" },
+	{ "--allow", "allow", { "a.example b.example" }, 1, NULL,
+	    "--allow: invalid pattern 'a.example b.example': contains a space "
+	    "or control character" },
+	{ "--allow-cidr", "allow_cidr", { "10.0.0.0/8" }, 1, "cidrs",
+	    "10.0.0.0/8" },
+	{ "--allow-cidr", "allow_cidr", { "10.0.0.1/8" }, 1, NULL,
+	    "--allow-cidr: CIDR has host bits set below its prefix: "
+	    "'10.0.0.1/8'" },
+	{ "--hosts-file", "hosts_file", { "/srv/hosts" }, 1, "hosts_file",
+	    "/srv/hosts@0" },
+	{ "--hosts-file", "hosts_file", { "my hosts" }, 1, "hosts_file",
+	    "/etc/sluice/my hosts@0" },
+	{ "--hosts-file", "hosts_file", { "h\nallow_unauthenticated yes" }, 1,
+	    "unauth", "no" },
+	{ "--log", "access_log", { "off" }, 1, "access_log", "(off)" },
+	{ "--log", "access_log", { "a", "b" }, 2, NULL,
+	    "--log: 'access_log' takes exactly one argument" },
+	{ "-x", "auth_rate", { "5/s", "burst", "7" }, 3, "auth_rate",
+	    "5/s burst 7" },
+	{ "-x", "workers", { "65" }, 1, NULL,
+	    "-x: expected 'auto' or a number from 1 to 64, got '65'" },
+	{ "-x", "connect_ports", { "22", "x", "8022" }, 3, NULL,
+	    "-x: invalid port or range 'x' (1-65535, or N-M)" },
+	{ "-x", "frobnicate", { "1" }, 1, NULL,
+	    "-x: unknown directive 'frobnicate'" },
+};
+
+static void
+test_config_set(void **state)
+{
+	size_t i, n = sizeof(set_cases) / sizeof(set_cases[0]);
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const struct set_case *t = &set_cases[i];
+		struct config *c = config_new(PATH);
+		struct diag d = { NULL, 0 };
+		char have[400] = "";
+		int r = config_set(c, t->where, t->name, t->args, t->nargs, &d);
+
+		if (t->field != NULL)
+			render(c, t->field, have, sizeof(have));
+		if (t->field != NULL ? r != 0 || d.d_count != 0 ||
+		    strcmp(have, t->want) != 0 : r != -1 || d.d_count != 1 ||
+		    strcmp(d.d_msgs[0], t->want) != 0) {
+			print_error("row %zu: %s %s: %d, \"%s\", error \"%s\", "
+			    "expected \"%s\"\n", i, t->where, t->name, r, have,
+			    d.d_count ? d.d_msgs[0] : "", t->want);
+			bad++;
+		}
+		diag_free(&d);
+		config_unref(c);
+	}
+	if (bad > 0)
+		fail_msg("%d of %zu config_set cases failed", bad, n);
+}
+
+struct restart_case {
+	const char	*old, *new;
+	bool		 changed;
+};
+
+/* What a reload cannot apply is named by the table's restart-only rows. */
+static const struct restart_case restart_cases[] = {
+	{ "", "", false },
+	{ "user a\ngroup g\nworkers 2", "workers 2\nuser a\ngroup g", false },
+	{ "", "via off\nidle_timeout 5s\nallow a.example\nlisten [::1]:1",
+	    false },
+	{ "", "user a", true },
+	{ "user a", "user b", true },
+	{ "group a", "", true },
+	{ "workers 2", "workers auto", true },
+	{ "", "workers 8", true },
+};
+
+static void
+test_config_restart_changed(void **state)
+{
+	size_t i, n = sizeof(restart_cases) / sizeof(restart_cases[0]);
+	int bad = 0;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const struct restart_case *t = &restart_cases[i];
+		struct config *o = config_new(PATH), *c = config_new(PATH);
+		struct diag d = { NULL, 0 };
+		char names[64];
+		bool changed;
+
+		config_parse(o, t->old, strlen(t->old), &d);
+		config_parse(c, t->new, strlen(t->new), &d);
+		changed = config_restart_changed(o, c, names, sizeof(names));
+		if (d.d_count != 0 || changed != t->changed ||
+		    strcmp(names, "user, group and workers") != 0) {
+			print_error("row %zu: changed %d, names \"%s\"\n", i,
+			    changed, names);
+			bad++;
+		}
+		diag_free(&d);
+		config_unref(o);
+		config_unref(c);
+	}
+	if (bad > 0)
+		fail_msg("%d of %zu restart cases failed", bad, n);
 }
 
 struct error_case {
@@ -619,6 +1036,10 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_directives),
+		cmocka_unit_test(test_config_rejects),
+		cmocka_unit_test(test_config_every_directive_has_rows),
+		cmocka_unit_test(test_config_set),
+		cmocka_unit_test(test_config_restart_changed),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_config_nul_byte),
 		cmocka_unit_test(test_config_parse_duration),
