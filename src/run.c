@@ -121,105 +121,121 @@ run_add(const char **list, size_t *n, const char *v)
 	return 0;
 }
 
+enum run_optid {
+	RUN_O_ALLOW = 256, RUN_O_CIDR, RUN_O_HOSTS, RUN_O_PORT, RUN_O_LOG,
+	RUN_O_CLEAN, RUN_O_ENV, RUN_O_UNIX, RUN_O_NOISO, RUN_O_UPSTREAM,
+	RUN_O_ENVFILE, RUN_O_CPORTS, RUN_O_HPORTS,
+};
+
+static const struct option run_longopts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "allow", required_argument, NULL, RUN_O_ALLOW },
+	{ "allow-cidr", required_argument, NULL, RUN_O_CIDR },
+	{ "hosts-file", required_argument, NULL, RUN_O_HOSTS },
+	{ "connect-ports", required_argument, NULL, RUN_O_CPORTS },
+	{ "http-ports", required_argument, NULL, RUN_O_HPORTS },
+	{ "port", required_argument, NULL, RUN_O_PORT },
+	{ "log", required_argument, NULL, RUN_O_LOG },
+	{ "upstream", required_argument, NULL, RUN_O_UPSTREAM },
+	{ "env-file", required_argument, NULL, RUN_O_ENVFILE },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "clean-env", no_argument, NULL, RUN_O_CLEAN },
+	{ "env", required_argument, NULL, RUN_O_ENV },
+	{ "allow-unix-sockets", no_argument, NULL, RUN_O_UNIX },
+	{ "no-isolate", no_argument, NULL, RUN_O_NOISO },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* An option that may be repeated: add its value to its list. Returns 0,
+ * RUN_EXIT_USAGE, or -1 when `ch` is not such an option. */
+static int
+run_list_option(struct run_opts *o, int ch, const char *arg)
+{
+	switch (ch) {
+	case RUN_O_ALLOW:
+		return run_add(o->ro_allow, &o->ro_nallow, arg);
+	case RUN_O_CIDR:
+		return run_add(o->ro_cidr, &o->ro_ncidr, arg);
+	case RUN_O_HOSTS:
+		return run_add(o->ro_hosts, &o->ro_nhosts, arg);
+	case RUN_O_CPORTS:
+		return run_add(o->ro_connect_ports, &o->ro_nconnect_ports, arg);
+	case RUN_O_HPORTS:
+		return run_add(o->ro_http_ports, &o->ro_nhttp_ports, arg);
+	case RUN_O_ENV:
+		if (arg[0] == '\0' || arg[0] == '=')
+			return run_usage_error("invalid --env", arg);
+		return run_add(o->ro_env, &o->ro_nenv, arg);
+	}
+	return -1;
+}
+
+/* Apply option `ch` (getopt's answer). Returns 0, 1 when help was printed,
+ * or RUN_EXIT_USAGE. */
+static int
+run_option(struct run_opts *o, int ch, char **argv)
+{
+	char *end;
+	int r;
+
+	if ((r = run_list_option(o, ch, optarg)) != -1)
+		return r;
+	switch (ch) {
+	case 'c':
+		o->ro_config = optarg;
+		return 0;
+	case RUN_O_PORT:
+		o->ro_port = (unsigned)strtoul(optarg, &end, 10);
+		if (*end != '\0' || o->ro_port == 0 || o->ro_port > 65535)
+			return run_usage_error("invalid --port", optarg);
+		return 0;
+	case RUN_O_LOG:
+		o->ro_log = optarg;
+		return 0;
+	case RUN_O_UPSTREAM:
+		o->ro_upstream = optarg;
+		return 0;
+	case RUN_O_ENVFILE:
+		o->ro_env_file = optarg;
+		return 0;
+	case 'q':
+		o->ro_quiet = true;
+		return 0;
+	case RUN_O_CLEAN:
+		o->ro_clean_env = true;
+		return 0;
+	case RUN_O_UNIX:
+		o->ro_allow_unix = true;
+		return 0;
+	case RUN_O_NOISO:
+		o->ro_no_isolate = true;
+		return 0;
+	case 'h':
+		fputs(run_usage, stdout);
+		return 1;
+	case ':':
+		return run_usage_error("option needs a value:",
+		    argv[optind - 1]);
+	default:
+		return run_usage_error("unknown option:", argv[optind - 1]);
+	}
+}
+
 /* Returns 0, 1 when help was printed, or RUN_EXIT_USAGE. */
 static int
 run_parse(int argc, char **argv, struct run_opts *o)
 {
-	enum { O_ALLOW = 256, O_CIDR, O_HOSTS, O_PORT, O_LOG, O_CLEAN, O_ENV,
-	    O_UNIX, O_NOISO, O_UPSTREAM, O_ENVFILE, O_CPORTS, O_HPORTS };
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "allow", required_argument, NULL, O_ALLOW },
-		{ "allow-cidr", required_argument, NULL, O_CIDR },
-		{ "hosts-file", required_argument, NULL, O_HOSTS },
-		{ "connect-ports", required_argument, NULL, O_CPORTS },
-		{ "http-ports", required_argument, NULL, O_HPORTS },
-		{ "port", required_argument, NULL, O_PORT },
-		{ "log", required_argument, NULL, O_LOG },
-		{ "upstream", required_argument, NULL, O_UPSTREAM },
-		{ "env-file", required_argument, NULL, O_ENVFILE },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "clean-env", no_argument, NULL, O_CLEAN },
-		{ "env", required_argument, NULL, O_ENV },
-		{ "allow-unix-sockets", no_argument, NULL, O_UNIX },
-		{ "no-isolate", no_argument, NULL, O_NOISO },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char *end;
-	int ch, r = 0;
+	int ch, r;
 
 	memset(o, 0, sizeof(*o));
 	o->ro_port = 3128;
 	opterr = 0;
 	optind = 1;
-	while (r == 0 &&
-	    (ch = getopt_long(argc, argv, "+:c:qh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			o->ro_config = optarg;
-			break;
-		case O_ALLOW:
-			r = run_add(o->ro_allow, &o->ro_nallow, optarg);
-			break;
-		case O_CIDR:
-			r = run_add(o->ro_cidr, &o->ro_ncidr, optarg);
-			break;
-		case O_HOSTS:
-			r = run_add(o->ro_hosts, &o->ro_nhosts, optarg);
-			break;
-		case O_CPORTS:
-			r = run_add(o->ro_connect_ports, &o->ro_nconnect_ports,
-			    optarg);
-			break;
-		case O_HPORTS:
-			r = run_add(o->ro_http_ports, &o->ro_nhttp_ports,
-			    optarg);
-			break;
-		case O_PORT:
-			o->ro_port = (unsigned)strtoul(optarg, &end, 10);
-			if (*end != '\0' || o->ro_port == 0 || o->ro_port > 65535)
-				return run_usage_error("invalid --port", optarg);
-			break;
-		case O_LOG:
-			o->ro_log = optarg;
-			break;
-		case O_UPSTREAM:
-			o->ro_upstream = optarg;
-			break;
-		case O_ENVFILE:
-			o->ro_env_file = optarg;
-			break;
-		case 'q':
-			o->ro_quiet = true;
-			break;
-		case O_CLEAN:
-			o->ro_clean_env = true;
-			break;
-		case O_ENV:
-			if (optarg[0] == '\0' || optarg[0] == '=')
-				return run_usage_error("invalid --env", optarg);
-			r = run_add(o->ro_env, &o->ro_nenv, optarg);
-			break;
-		case O_UNIX:
-			o->ro_allow_unix = true;
-			break;
-		case O_NOISO:
-			o->ro_no_isolate = true;
-			break;
-		case 'h':
-			fputs(run_usage, stdout);
-			return 1;
-		case ':':
-			return run_usage_error("option needs a value:",
-			    argv[optind - 1]);
-		default:
-			return run_usage_error("unknown option:",
-			    argv[optind - 1]);
-		}
-	}
-	if (r != 0)
-		return r;
+	while ((ch = getopt_long(argc, argv, "+:c:qh", run_longopts,
+	    NULL)) != -1)
+		if ((r = run_option(o, ch, argv)) != 0)
+			return r;
 	if (optind >= argc)
 		return run_usage_error("no command given", NULL);
 	if (o->ro_env_file != NULL && (o->ro_upstream == NULL ||
@@ -685,211 +701,292 @@ run_exit_status(int status)
 	return WEXITSTATUS(status);
 }
 
-int
-run_main(int argc, char **argv)
-{
-	struct run_loop rl = { .rl_sigfd = -1, .rl_child = -1 };
-	struct proxyurl_envfile ef = { NULL, NULL, 0 };
-	struct run_opts o;
-	struct config *cfg;
-	struct proxy *px = NULL;
-	struct upstream *up = NULL;
-	struct ttyrelay tr;
-	char err[1024], url[160], token[64] = "", **env = NULL;
-	char *masks[RUN_MAX_LIST];
-	int fds[SANDBOX_MAX_LISTENERS + 1], ctl = -1, pty = -1, r;
-	int rc = RUN_EXIT_FAIL;
-	size_t nfds = 0, nmasks = 0, i;
-	bool auth_started = false;
-	sigset_t set;
+/* Everything `sluice run` holds while the command runs, released in one
+ * place (run_release) whatever step failed. */
+struct run_launch {
+	struct run_opts		 l_o;
+	struct run_loop		 l_rl;
+	struct ttyrelay		 l_tr;
+	struct config		*l_cfg;		/* until the engine owns it */
+	struct proxy		*l_px;
+	struct upstream		*l_up;
+	bool			 l_auth_started;
+	char			 l_token[64];	/* --no-isolate's password */
+	char			*l_masks[RUN_MAX_LIST];	/* files to cover */
+	size_t			 l_nmasks;
+	int			 l_fds[SANDBOX_MAX_LISTENERS + 1];
+	size_t			 l_nfds;	/* listeners not yet served */
+	int			 l_ctl, l_pty;	/* the sandbox's, or -1 */
+	sigset_t		 l_set;		/* the signals we take */
+};
 
-	ttyrelay_init(&tr);
-	rl.rl_tty = &tr;
-	if ((r = run_parse(argc, argv, &o)) != 0)
-		return r == 1 ? 0 : r;
-	if ((r = run_check_env(&o)) != 0)
+/* Everything decided before anything starts: the environment's checks,
+ * the env file, the upstream and the policy. Returns 0 or an exit status. */
+static int
+run_prepare(struct run_launch *l)
+{
+	struct proxyurl_envfile ef = { NULL, NULL, 0 };
+	char err[1024];
+	int r;
+
+	if ((r = run_check_env(&l->l_o)) != 0)
 		return r;
 	/* The launcher may hold upstream credentials: no core dumps, no
 	 * ptrace by other processes of this user. */
 	prctl(PR_SET_DUMPABLE, 0);
-	if (o.ro_env_file != NULL &&
-	    proxyurl_envfile_load(&ef, o.ro_env_file, err, sizeof(err)) == -1) {
-		log_warnx("--env-file %s: %s", o.ro_env_file, err);
+	if (l->l_o.ro_env_file != NULL && proxyurl_envfile_load(&ef,
+	    l->l_o.ro_env_file, err, sizeof(err)) == -1) {
+		log_warnx("--env-file %s: %s", l->l_o.ro_env_file, err);
 		return RUN_EXIT_USAGE;
 	}
-	nmasks = run_secret_paths(&o, &ef, masks, RUN_MAX_LIST);
-	if (o.ro_upstream != NULL &&
-	    (up = run_upstream(o.ro_upstream, &ef)) == NULL) {
-		rc = RUN_EXIT_USAGE;
-		goto early;
+	l->l_nmasks = run_secret_paths(&l->l_o, &ef, l->l_masks, RUN_MAX_LIST);
+	if (l->l_o.ro_upstream != NULL &&
+	    (l->l_up = run_upstream(l->l_o.ro_upstream, &ef)) == NULL) {
+		proxyurl_envfile_free(&ef);
+		return RUN_EXIT_USAGE;
 	}
 	proxyurl_envfile_free(&ef);
-	if ((cfg = run_policy(&o)) == NULL)
-		goto early;
+	if ((l->l_cfg = run_policy(&l->l_o)) == NULL)
+		return RUN_EXIT_FAIL;
 	/* The command is the only client; it authenticates by being inside. */
-	cfg->c_have_users = false;
-	run_fit_connections(cfg);
-	if (cfg->c_patterns.p_count == 0 && cfg->c_ncidrs == 0)
+	l->l_cfg->c_have_users = false;
+	run_fit_connections(l->l_cfg);
+	if (l->l_cfg->c_patterns.p_count == 0 && l->l_cfg->c_ncidrs == 0)
 		log_warnx("nothing is allowed: every request will be refused "
 		    "(use --allow or -c)");
-	if (run_signals_block(&set) == -1)
+	if (run_signals_block(&l->l_set) == -1)
 		fatal("sigprocmask");
+	return 0;
+}
 
-	if (!o.ro_no_isolate) {
-		struct sandbox_opts so;
+/* Start the sandbox: its init makes the proxy's listeners (and a pty) and
+ * waits for sandbox_start. Returns 0 or -1 (reported). */
+static int
+run_sandbox(struct run_launch *l)
+{
+	struct sandbox_opts so;
+	char url[160], err[1024], **env;
 
-		snprintf(url, sizeof(url), "http://127.0.0.1:%u", o.ro_port);
-		env = run_environment(&o, cfg, url);
-		memset(&so, 0, sizeof(so));
-		so.sb_port = (uint16_t)o.ro_port;
-		so.sb_allow_unix = o.ro_allow_unix;
-		so.sb_quiet = o.ro_quiet;
-		so.sb_tty = ttyrelay_terminals();
-		so.sb_argv = o.ro_cmd;
-		so.sb_envp = env;
-		so.sb_masks = (const char **)masks;
-		so.sb_nmasks = nmasks;
-		rl.rl_child = sandbox_spawn(&so, fds, &nfds, &pty, &ctl, err,
-		    sizeof(err));
-		rl.rl_forward_all = true;
-		run_env_free(env);
-		env = NULL;
-		if (rl.rl_child == -1) {
-			log_warnx("%s", err);
-			config_unref(cfg);
-			goto early;
-		}
-	} else {
-		char e[64];
-
-		if (nmasks > 0)
-			log_warnx("warning: with --no-isolate the command can "
-			    "read the credential files (CREDENTIALS_DIRECTORY, "
-			    "PROXY_*_FILE, --env-file); only the sandbox hides "
-			    "them");
-		if (run_token(cfg, token, sizeof(token)) == -1)
-			fatalx("cannot make a token for --no-isolate");
-		/* Nobody else may use it: the token is required. */
-		free(cfg->c_listen);
-		cfg->c_listen = xcalloc(1, sizeof(*cfg->c_listen));
-		cfg->c_nlisten = 1;
-		if (addr_parse_hostport("127.0.0.1:0", &cfg->c_listen[0].l_addr,
-		    &cfg->c_listen[0].l_len, e, sizeof(e)) == -1)
-			fatalx("%s", e);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", l->l_o.ro_port);
+	env = run_environment(&l->l_o, l->l_cfg, url);
+	memset(&so, 0, sizeof(so));
+	so.sb_port = (uint16_t)l->l_o.ro_port;
+	so.sb_allow_unix = l->l_o.ro_allow_unix;
+	so.sb_quiet = l->l_o.ro_quiet;
+	so.sb_tty = ttyrelay_terminals();
+	so.sb_argv = l->l_o.ro_cmd;
+	so.sb_envp = env;
+	so.sb_masks = (const char **)l->l_masks;
+	so.sb_nmasks = l->l_nmasks;
+	l->l_rl.rl_child = sandbox_spawn(&so, l->l_fds, &l->l_nfds, &l->l_pty,
+	    &l->l_ctl, err, sizeof(err));
+	l->l_rl.rl_forward_all = true;
+	run_env_free(env);
+	if (l->l_rl.rl_child == -1) {
+		log_warnx("%s", err);
+		return -1;
 	}
+	return 0;
+}
+
+/* --no-isolate: the proxy listens on loopback, and a token, required as the
+ * password, keeps other local users from borrowing it. */
+static void
+run_local_policy(struct run_launch *l)
+{
+	struct config *cfg = l->l_cfg;
+	char e[64];
+
+	if (l->l_nmasks > 0)
+		log_warnx("warning: with --no-isolate the command can read the "
+		    "credential files (CREDENTIALS_DIRECTORY, PROXY_*_FILE, "
+		    "--env-file); only the sandbox hides them");
+	if (run_token(cfg, l->l_token, sizeof(l->l_token)) == -1)
+		fatalx("cannot make a token for --no-isolate");
+	free(cfg->c_listen);
+	cfg->c_listen = xcalloc(1, sizeof(*cfg->c_listen));
+	cfg->c_nlisten = 1;
+	if (addr_parse_hostport("127.0.0.1:0", &cfg->c_listen[0].l_addr,
+	    &cfg->c_listen[0].l_len, e, sizeof(e)) == -1)
+		fatalx("%s", e);
+}
+
+/* The forked child of --no-isolate: becomes the command. */
+static void __attribute__((noreturn))
+run_exec_local(const struct run_opts *o, char **env)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);	/* ours, not the command's */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	execvpe(o->ro_cmd[0], o->ro_cmd, env);
+	fprintf(stderr, "sluice: cannot run %s: %s\n", o->ro_cmd[0],
+	    strerror(errno));
+	_exit(errno == ENOENT ? 127 : 126);
+}
+
+/* --no-isolate: listen, then start the command with the proxy's URL and
+ * token. Returns 0 or -1 (reported). */
+static int
+run_start_local(struct run_launch *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char url[160], **env;
+	pid_t pid;
+
+	if (proxy_listen_all(l->l_px) == -1 ||
+	    getsockname(l->l_px->px_listeners[0].li_fd,
+	    (struct sockaddr *)&ss, &sl) == -1)
+		return -1;
+	snprintf(url, sizeof(url), "http://sluice:%s@127.0.0.1:%u",
+	    l->l_token, (unsigned)addr_port((struct sockaddr *)&ss));
+	env = run_environment(&l->l_o, l->l_px->px_cfg, url);
+	explicit_bzero(url, sizeof(url));
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		run_env_free(env);
+		return -1;
+	}
+	if (pid == 0)
+		run_exec_local(&l->l_o, env);
+	l->l_rl.rl_child = pid;
+	run_env_free(env);
+	return 0;
+}
+
+/* The proxy engine, serving the sandbox's listeners (or, with
+ * --no-isolate, its own on loopback). Returns 0 or -1 (reported). */
+static int
+run_engine(struct run_launch *l)
+{
+	char err[1024];
+	size_t i;
 
 	if (proxy_start_auth() == -1) {
 		log_warn("authentication workers");
-		goto out;
+		return -1;
 	}
-	auth_started = true;
-	px = proxy_new(cfg, err, sizeof(err));
-	cfg = NULL;	/* the engine owns it now, even on failure */
-	if (px == NULL) {
+	l->l_auth_started = true;
+	l->l_px = proxy_new(l->l_cfg, err, sizeof(err));
+	l->l_cfg = NULL;	/* the engine owns it now, even on failure */
+	if (l->l_px == NULL) {
 		log_warnx("%s", err);
-		goto out;
+		return -1;
 	}
-	px->px_env.e_report_denials = !o.ro_quiet;
-	px->px_quiet = true;
-	px->px_env.e_upstream = up;
-	if (!o.ro_no_isolate) {
-		for (i = 0; i < nfds; i++)
-			if (proxy_adopt(px, fds[i]) == -1) {
-				log_warn("serving the sandbox's listener");
-				goto out;
-			}
-		nfds = 0;
-	} else {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		pid_t pid;
+	l->l_px->px_env.e_report_denials = !l->l_o.ro_quiet;
+	l->l_px->px_quiet = true;
+	l->l_px->px_env.e_upstream = l->l_up;
+	if (l->l_o.ro_no_isolate)
+		return run_start_local(l);
+	for (i = 0; i < l->l_nfds; i++) {
+		int fd = l->l_fds[i];
 
-		if (proxy_listen_all(px) == -1 ||
-		    getsockname(px->px_listeners[0].li_fd,
-		    (struct sockaddr *)&ss, &sl) == -1)
-			goto out;
-		snprintf(url, sizeof(url), "http://sluice:%s@127.0.0.1:%u",
-		    token, (unsigned)addr_port((struct sockaddr *)&ss));
-		env = run_environment(&o, px->px_cfg, url);
-		explicit_bzero(url, sizeof(url));
-		if ((pid = fork()) == -1) {
-			log_warn("fork");
-			goto out;
+		l->l_fds[i] = -1;	/* the engine's now, even on failure */
+		if (proxy_adopt(l->l_px, fd) == -1) {
+			log_warn("serving the sandbox's listener");
+			return -1;
 		}
-		if (pid == 0) {
-			sigset_t none;
-
-			sigemptyset(&none);
-			sigprocmask(SIG_SETMASK, &none, NULL);
-			signal(SIGPIPE, SIG_DFL);	/* ours, not the command's */
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			execvpe(o.ro_cmd[0], o.ro_cmd, env);
-			fprintf(stderr, "sluice: cannot run %s: %s\n",
-			    o.ro_cmd[0], strerror(errno));
-			_exit(errno == ENOENT ? 127 : 126);
-		}
-		rl.rl_child = pid;
-		run_env_free(env);
-		env = NULL;
 	}
-	explicit_bzero(token, sizeof(token));
-	if ((rl.rl_sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) ==
-	    -1 || ev_io_add(px->px_loop, &rl.rl_io, rl.rl_sigfd, EV_READ,
-	    run_signal, &rl) == -1) {
+	return 0;
+}
+
+/* Watch signals and the terminal, let the command start, and serve until
+ * it exits. Returns its exit status, or RUN_EXIT_FAIL. */
+static int
+run_serve(struct run_launch *l)
+{
+	struct run_loop *rl = &l->l_rl;
+	int r;
+
+	if ((rl->rl_sigfd = signalfd(-1, &l->l_set, SFD_NONBLOCK |
+	    SFD_CLOEXEC)) == -1 || ev_io_add(l->l_px->px_loop, &rl->rl_io,
+	    rl->rl_sigfd, EV_READ, run_signal, rl) == -1) {
 		log_warn("signalfd");
-		goto out;
+		return RUN_EXIT_FAIL;
 	}
-	if (pty != -1) {
-		r = ttyrelay_start(&tr, px->px_loop, pty);
-		pty = -1;	/* the relay owns it now */
+	if (l->l_pty != -1) {
+		r = ttyrelay_start(&l->l_tr, l->l_px->px_loop, l->l_pty);
+		l->l_pty = -1;	/* the relay owns it now */
 		if (r == -1) {
 			log_warn("relaying the sandbox's terminal");
-			goto out;
+			return RUN_EXIT_FAIL;
 		}
 	}
-	if (ctl != -1 && sandbox_start(ctl) == -1) {
+	if (l->l_ctl != -1 && sandbox_start(l->l_ctl) == -1) {
 		log_warn("starting the command");
-		goto out;
+		return RUN_EXIT_FAIL;
 	}
 	/* The child may have exited before we watched for it. */
-	if (waitpid(rl.rl_child, &rl.rl_status, WNOHANG) == rl.rl_child)
-		rl.rl_done = true;
-	if (!rl.rl_done && proxy_run(px) == -1)
+	if (waitpid(rl->rl_child, &rl->rl_status, WNOHANG) == rl->rl_child)
+		rl->rl_done = true;
+	if (!rl->rl_done && proxy_run(l->l_px) == -1)
 		log_warn("event loop");
-	if (rl.rl_done)
-		rc = run_exit_status(rl.rl_status);
-out:
-	if (!rl.rl_done && rl.rl_child > 0) {
-		kill(rl.rl_child, SIGKILL);
-		waitpid(rl.rl_child, NULL, 0);
+	return rl->rl_done ? run_exit_status(rl->rl_status) : RUN_EXIT_FAIL;
+}
+
+/* Release whatever the launch got to. */
+static void
+run_release(struct run_launch *l)
+{
+	size_t i;
+
+	if (!l->l_rl.rl_done && l->l_rl.rl_child > 0) {
+		kill(l->l_rl.rl_child, SIGKILL);
+		waitpid(l->l_rl.rl_child, NULL, 0);
 	}
 	/* The command's last words, then the user's terminal back as it was,
 	 * before anything else is said. */
-	ttyrelay_finish(&tr);
+	ttyrelay_finish(&l->l_tr);
 	/* Connections cancel their auth jobs before the workers stop. */
-	if (px != NULL)
-		proxy_close_all(px);
-	if (auth_started)
+	if (l->l_px != NULL)
+		proxy_close_all(l->l_px);
+	if (l->l_auth_started)
 		auth_shutdown();
-	proxy_free(px);
-	config_unref(cfg);
-	upstream_free(up);
-	run_env_free(env);
-	for (i = 0; i < nfds; i++)
-		close(fds[i]);
-	if (pty != -1)
-		close(pty);
-	if (ctl != -1)
-		close(ctl);
-	if (rl.rl_sigfd != -1)
-		close(rl.rl_sigfd);
-	for (i = 0; i < nmasks; i++)
-		free(masks[i]);
-	return rc;
-early:
-	proxyurl_envfile_free(&ef);
-	upstream_free(up);
-	for (i = 0; i < nmasks; i++)
-		free(masks[i]);
-	return rc;
+	proxy_free(l->l_px);
+	config_unref(l->l_cfg);
+	upstream_free(l->l_up);
+	for (i = 0; i < l->l_nfds; i++)
+		if (l->l_fds[i] != -1)
+			close(l->l_fds[i]);
+	if (l->l_pty != -1)
+		close(l->l_pty);
+	if (l->l_ctl != -1)
+		close(l->l_ctl);
+	if (l->l_rl.rl_sigfd != -1)
+		close(l->l_rl.rl_sigfd);
+	for (i = 0; i < l->l_nmasks; i++)
+		free(l->l_masks[i]);
+	explicit_bzero(l->l_token, sizeof(l->l_token));
+}
+
+int
+run_main(int argc, char **argv)
+{
+	struct run_launch *l = xcalloc(1, sizeof(*l));
+	int r;
+
+	l->l_rl.rl_sigfd = l->l_rl.rl_child = -1;
+	l->l_ctl = l->l_pty = -1;
+	ttyrelay_init(&l->l_tr);
+	l->l_rl.rl_tty = &l->l_tr;
+	if ((r = run_parse(argc, argv, &l->l_o)) != 0) {
+		free(l);
+		return r == 1 ? 0 : r;
+	}
+	if ((r = run_prepare(l)) == 0) {
+		r = RUN_EXIT_FAIL;
+		if (l->l_o.ro_no_isolate)
+			run_local_policy(l);
+		if ((l->l_o.ro_no_isolate || run_sandbox(l) == 0) &&
+		    run_engine(l) == 0) {
+			explicit_bzero(l->l_token, sizeof(l->l_token));
+			r = run_serve(l);
+		}
+	}
+	run_release(l);
+	free(l);
+	return r;
 }
