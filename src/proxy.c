@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,10 +245,12 @@ struct listener *
 proxy_adopt_listener(struct proxy *px, int fd,
     const struct sockaddr_storage *cfgaddr)
 {
+	char a[INET6_ADDRSTRLEN + 8];
 	int slot;
 
 	if ((slot = proxy_watch(px, fd)) == -1) {
-		log_warn("listen");
+		addr_format((const struct sockaddr *)cfgaddr, a, sizeof(a));
+		log_warn("listen %s", a);
 		close(fd);
 		return NULL;
 	}
@@ -271,19 +274,6 @@ proxy_listen(struct proxy *px, const struct config_listen *cl)
 		log_info("listening on %s", a);
 	}
 	return li;
-}
-
-void
-proxy_announce(struct proxy *px)
-{
-	char a[INET6_ADDRSTRLEN + 8];
-	size_t i;
-
-	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
-		if (px->px_listeners[i].li_fd != -1) {
-			proxy_bound(&px->px_listeners[i], a, sizeof(a));
-			log_info("listening on %s", a);
-		}
 }
 
 void
@@ -461,16 +451,8 @@ proxy_new(struct config *cfg, char *err, size_t errlen)
 	size_t i;
 
 	px->px_cfg = cfg;
-	px->px_inbox_fd = -1;
+	px->px_inbox_fd = px->px_ack_fd = -1;
 	pthread_mutex_init(&px->px_inbox_lock, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&px->px_sync_cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
 	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
 		px->px_listeners[i].li_fd = -1;
 	proxy_raise_nofile(cfg);
@@ -503,6 +485,11 @@ proxy_new(struct config *cfg, char *err, size_t errlen)
 	    ev_io_add(px->px_loop, &px->px_inbox_io, px->px_inbox_fd, EV_READ,
 	    proxy_inbox_ready, px) == -1) {
 		snprintf(err, errlen, "worker inbox: %s", strerror(errno));
+		goto fail;
+	}
+	if ((px->px_ack_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		snprintf(err, errlen, "worker acknowledgements: %s",
+		    strerror(errno));
 		goto fail;
 	}
 	return px;
@@ -547,14 +534,23 @@ proxy_free(struct proxy *px)
 	auth_mailbox_free(px->px_mb);
 	if (px->px_inbox_fd != -1)
 		close(px->px_inbox_fd);
+	if (px->px_ack_fd != -1)
+		close(px->px_ack_fd);
 	pthread_mutex_destroy(&px->px_inbox_lock);
-	pthread_cond_destroy(&px->px_sync_cond);
 	ev_loop_free(px->px_loop);
 	config_unref(px->px_cfg);
 	free(px);
 }
 
-/* ---- messages from the main thread to a worker ---- */
+/* ---- messages from the control thread to a worker ----
+ *
+ * The control thread posts messages to a worker's inbox (a list under a
+ * mutex, and an eventfd that wakes the worker's loop); the worker applies
+ * them in order on its own thread. A SYNC message is answered on a second
+ * eventfd, px_ack_fd, after the sequence number it carried is stored in
+ * px_acked: whoever reads the eventfd and then px_acked sees every message
+ * before that SYNC applied. Hand-overs that fail are counted in px_failed,
+ * stored before px_acked, so an answer carries them. */
 
 struct proxy_msg {
 	struct proxy_msg	*pm_next;
@@ -600,6 +596,50 @@ proxy_unlisten_addr(struct proxy *px, const struct sockaddr_storage *a)
 	}
 }
 
+/* Apply one message on the worker's thread. */
+static void
+proxy_inbox_apply(struct proxy *px, struct proxy_msg *m)
+{
+	uint64_t one = 1;
+	size_t i;
+
+	switch (m->pm_kind) {
+	case PROXY_MSG_CONFIG:
+		proxy_apply_config(px, m->pm_cfg);
+		break;
+	case PROXY_MSG_ADOPT:
+		if (proxy_adopt_listener(px, m->pm_fd, &m->pm_addr) == NULL)
+			atomic_fetch_add_explicit(&px->px_failed, 1,
+			    memory_order_relaxed);
+		break;
+	case PROXY_MSG_UNLISTEN:
+		proxy_unlisten_addr(px, &m->pm_addr);
+		break;
+	case PROXY_MSG_REOPEN:
+		if (accesslog_reopen(px->px_log, px->px_cfg->c_access_log) ==
+		    -1)
+			log_warn("reopening access_log %s",
+			    px->px_cfg->c_access_log);
+		break;
+	case PROXY_MSG_STOP_ACCEPTING:
+		px->px_quiet = true;
+		for (i = 0; i < PROXY_MAX_LISTENERS; i++)
+			proxy_unlisten(px, &px->px_listeners[i]);
+		break;
+	case PROXY_MSG_STOP:
+		ev_stop(px->px_loop);
+		break;
+	case PROXY_MSG_SYNC:
+		/* Release: the control thread that reads this number sees
+		 * everything applied before it, px_failed included. */
+		atomic_store_explicit(&px->px_acked, (unsigned)m->pm_fd,
+		    memory_order_release);
+		if (write(px->px_ack_fd, &one, sizeof(one)) == -1)
+			log_warn("acknowledging to the control thread");
+		break;
+	}
+}
+
 static void
 proxy_inbox_ready(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
@@ -607,6 +647,7 @@ proxy_inbox_ready(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	struct proxy_msg *list, *m, *rev = NULL;
 	uint64_t n;
 
+	(void)loop;
 	(void)events;
 	while (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
 		;
@@ -622,40 +663,7 @@ proxy_inbox_ready(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	}
 	while ((m = rev) != NULL) {
 		rev = m->pm_next;
-		switch (m->pm_kind) {
-		case PROXY_MSG_CONFIG:
-			proxy_apply_config(px, m->pm_cfg);
-			break;
-		case PROXY_MSG_ADOPT:
-			proxy_adopt_listener(px, m->pm_fd, &m->pm_addr);
-			break;
-		case PROXY_MSG_UNLISTEN:
-			proxy_unlisten_addr(px, &m->pm_addr);
-			break;
-		case PROXY_MSG_REOPEN:
-			if (accesslog_reopen(px->px_log,
-			    px->px_cfg->c_access_log) == -1)
-				log_warn("reopening access_log %s",
-				    px->px_cfg->c_access_log);
-			break;
-		case PROXY_MSG_STOP_ACCEPTING: {
-			size_t i;
-
-			px->px_quiet = true;
-			for (i = 0; i < PROXY_MAX_LISTENERS; i++)
-				proxy_unlisten(px, &px->px_listeners[i]);
-			break;
-		}
-		case PROXY_MSG_STOP:
-			ev_stop(loop);
-			break;
-		case PROXY_MSG_SYNC:
-			pthread_mutex_lock(&px->px_inbox_lock);
-			px->px_synced = (unsigned)m->pm_fd;
-			pthread_cond_broadcast(&px->px_sync_cond);
-			pthread_mutex_unlock(&px->px_inbox_lock);
-			break;
-		}
+		proxy_inbox_apply(px, m);
 		free(m);
 	}
 }
@@ -682,27 +690,107 @@ proxy_post(struct proxy *px, enum proxy_msg_kind kind, struct config *cfg,
 	return 0;
 }
 
-int
-proxy_sync(struct proxy *px)
+/* Milliseconds left until `until` on the monotonic clock (0 when past). */
+static int
+proxy_ms_left(const struct timespec *until)
 {
-	unsigned seq = ++px->px_sync_sent;
-	struct timespec until;
-	int r = 0;
+	struct timespec now;
+	long long ms;
 
-	if (proxy_post(px, PROXY_MSG_SYNC, NULL, (int)seq, NULL) == -1)
-		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += 2;
-	pthread_mutex_lock(&px->px_inbox_lock);
-	while (px->px_synced != seq && r == 0)
-		r = pthread_cond_timedwait(&px->px_sync_cond,
-		    &px->px_inbox_lock, &until);
-	pthread_mutex_unlock(&px->px_inbox_lock);
-	if (r != 0) {
-		errno = r;
-		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (until->tv_sec - now.tv_sec) * 1000LL +
+	    (until->tv_nsec - now.tv_nsec) / 1000000;
+	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* Drain px's answers; true once it has answered the last SYNC posted. */
+static bool
+proxy_acked(struct proxy *px)
+{
+	uint64_t n;
+
+	while (read(px->px_ack_fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+		;
+	/* Acquire, pairing with the worker's release. (The eventfd orders
+	 * the read after the write it consumed, but only for the kernel.) */
+	return atomic_load_explicit(&px->px_acked, memory_order_acquire) ==
+	    px->px_sync_sent;
+}
+
+/* Sleep in poll(2) on the ack eventfds in `pfd` until each has answered
+ * (its fd is then set to -1, and acks[i] says so) or `until` passes. */
+static void
+proxy_sync_wait(struct proxy *const *workers, unsigned n, struct pollfd *pfd,
+    const struct timespec *until, struct proxy_ack *acks)
+{
+	unsigned i, waiting = 0;
+	int left;
+
+	for (i = 0; i < n; i++)
+		waiting += pfd[i].fd != -1;
+	while (waiting > 0 && (left = proxy_ms_left(until)) > 0) {
+		if (poll(pfd, n, left) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("waiting for the workers");
+			return;
+		}
+		for (i = 0; i < n; i++)
+			if (pfd[i].fd != -1 && (pfd[i].revents & POLLIN) &&
+			    proxy_acked(workers[i])) {
+				acks[i].pa_acked = true;
+				pfd[i].fd = -1;
+				waiting--;
+			}
 	}
-	return 0;
+}
+
+int
+proxy_sync(struct proxy *const *workers, unsigned n, unsigned ms,
+    struct proxy_ack *acks)
+{
+	struct pollfd pfd[PROXY_MAX_WORKERS];
+	struct timespec until;
+	unsigned i, failed;
+	int rc = 0;
+
+	if (n > PROXY_MAX_WORKERS)
+		n = PROXY_MAX_WORKERS;	/* serve never starts more */
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	for (i = 0; i < n; i++) {
+		acks[i].pa_acked = false;
+		acks[i].pa_failed = 0;
+		pfd[i].fd = -1;		/* poll(2) skips it */
+		pfd[i].events = POLLIN;
+		if (proxy_post(workers[i], PROXY_MSG_SYNC, NULL,
+		    (int)++workers[i]->px_sync_sent, NULL) == 0)
+			pfd[i].fd = workers[i]->px_ack_fd;
+	}
+	proxy_sync_wait(workers, n, pfd, &until, acks);
+	for (i = 0; i < n; i++) {
+		struct proxy *px = workers[i];
+
+		/* An answer may have come just as the time was up. */
+		if (!acks[i].pa_acked && pfd[i].fd != -1)
+			acks[i].pa_acked = proxy_acked(px);
+		if (!acks[i].pa_acked) {
+			rc = -1;
+			continue;
+		}
+		failed = atomic_load_explicit(&px->px_failed,
+		    memory_order_relaxed);
+		acks[i].pa_failed = failed - px->px_failed_seen;
+		px->px_failed_seen = failed;
+		if (acks[i].pa_failed > 0)
+			rc = -1;
+	}
+	return rc;
 }
 
 /* Messages nobody will read any more: release what they carry. */

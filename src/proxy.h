@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -34,6 +35,7 @@ struct listener {
 };
 
 #define PROXY_MAX_LISTENERS 64
+#define PROXY_MAX_WORKERS 64	/* as the `workers` setting allows */
 
 struct proxy {
 	struct ev_loop		*px_loop;
@@ -48,9 +50,11 @@ struct proxy {
 	int			 px_inbox_fd;	/* eventfd: messages waiting */
 	pthread_mutex_t		 px_inbox_lock;
 	struct proxy_msg	*px_inbox;	/* newest first */
-	pthread_cond_t		 px_sync_cond;	/* px_synced moved (inbox lock) */
-	unsigned		 px_synced;	/* last SYNC applied */
-	unsigned		 px_sync_sent;	/* last SYNC posted */
+	int			 px_ack_fd;	/* eventfd: SYNC applied */
+	atomic_uint		 px_acked;	/* last SYNC applied (worker) */
+	atomic_uint		 px_failed;	/* failed hand-overs, ever */
+	unsigned		 px_sync_sent;	/* last SYNC posted (control) */
+	unsigned		 px_failed_seen; /* px_failed, last looked */
 	bool			 px_quiet;	/* no "listening on" notices */
 	struct ev_timer		 px_accept_retry;	/* after EMFILE */
 	bool			 px_accept_paused;
@@ -67,6 +71,13 @@ enum proxy_msg_kind {
 	PROXY_MSG_STOP_ACCEPTING,	/* close every listener */
 	PROXY_MSG_STOP,			/* leave the loop */
 	PROXY_MSG_SYNC,			/* acknowledge (proxy_sync) */
+};
+
+/* One worker's answer to proxy_sync. */
+struct proxy_ack {
+	bool		 pa_acked;	/* applied all posted before */
+	unsigned	 pa_failed;	/* PROXY_MSG_ADOPTs that failed since
+					 * the previous answer */
 };
 
 /* Start the authentication threads shared by every worker (once, before
@@ -97,8 +108,8 @@ int proxy_bind(const struct config *cfg, const struct config_listen *cl,
 int proxy_claim(const struct config_listen *cl, uint16_t *port);
 
 /* Serve listening socket `fd` (takes ownership), remembered under the
- * configured address `cfgaddr`. Returns the listener or NULL. Worker thread
- * only. */
+ * configured address `cfgaddr`. Returns the listener or NULL (said on
+ * stderr). On the worker's thread, or before its loop runs. */
 struct listener *proxy_adopt_listener(struct proxy *px, int fd,
     const struct sockaddr_storage *cfgaddr);
 
@@ -108,12 +119,17 @@ struct listener *proxy_adopt_listener(struct proxy *px, int fd,
 int proxy_post(struct proxy *px, enum proxy_msg_kind kind, struct config *cfg,
     int fd, const struct sockaddr_storage *addr);
 
-/* Wait (up to two seconds) until the worker has applied every message
- * posted before this call, so that e.g. a closed listener is closed in every
- * worker when the caller says so. The worker wakes the caller when it gets
- * there (no polling). Main thread only. Returns 0, or -1 with errno
- * (ETIMEDOUT: the worker did not get there): the caller says so. */
-int proxy_sync(struct proxy *px);
+/* Post a SYNC to each of the `n` workers (n <= PROXY_MAX_WORKERS) and
+ * wait, `ms` milliseconds at most in all, until every one has applied
+ * everything posted to it before, so that e.g. a closed listener is closed
+ * in every worker when the caller says so. Each worker answers on its own
+ * eventfd, which the caller sleeps on in poll(2): no polling, no sleep.
+ * Fills acks[i] for workers[i]; a late answer to an earlier call is not
+ * taken for this one. Control thread only, never a worker's. Returns 0
+ * when every worker acknowledged and none reported a failed hand-over, -1
+ * otherwise: the caller names them from `acks`. */
+int proxy_sync(struct proxy *const *workers, unsigned n, unsigned ms,
+    struct proxy_ack *acks);
 
 /* Swap in `n` (takes over the reference), adjusting what depends on it
  * (resolver servers, access log path and format). Worker thread only. */
@@ -143,9 +159,6 @@ int proxy_listen_all(struct proxy *px);
 /* Bind and listen on one configured address. Returns the listener or NULL
  * (reported). */
 struct listener *proxy_listen(struct proxy *px, const struct config_listen *cl);
-
-/* Print "listening on ADDR:PORT" for every listener. */
-void proxy_announce(struct proxy *px);
 
 /* Stop listening on `li`; connections it accepted carry on. */
 void proxy_unlisten(struct proxy *px, struct listener *li);

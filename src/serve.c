@@ -14,6 +14,15 @@
  * on. Verified credentials are cached per configuration, so a removed or
  * changed password stops working at the swap.
  *
+ * Threads. The main thread is the control thread: a small event loop of its
+ * own owns the signalfd, inotify, the reload debounce and the drain timer,
+ * and serves no connection. The `workers` event loops, each on a thread of
+ * its own, are alike: the control thread binds their listening sockets,
+ * posts them messages (proxy_post) and, before it says that something is
+ * done, waits for every one to acknowledge (proxy_sync, on eventfds). A
+ * worker that does not answer within SERVE_ACK_MS, or a listener it failed
+ * to take over, is named on stderr.
+ *
  * Signals arrive through a signalfd. SIGUSR1 reopens the access log
  * (logrotate). SIGTERM/SIGINT stop accepting and give open connections up to
  * shutdown_grace to finish; a second one exits at once.
@@ -40,7 +49,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "accesslog.h"
 #include "addr.h"
 #include "auth.h"
 #include "config.h"
@@ -52,6 +60,7 @@
 
 #define SERVE_DEBOUNCE_MS	200
 #define SERVE_DRAIN_POLL_MS	100
+#define SERVE_ACK_MS		2000	/* a worker answers within it */
 #define SERVE_MAX_WATCH		64
 
 struct serve_watch {
@@ -61,13 +70,22 @@ struct serve_watch {
 	size_t	 sw_nnames;
 };
 
-#define SERVE_MAX_WORKERS	64
+/* A listening address as the control thread knows it: every worker has a
+ * socket of its own there (SO_REUSEPORT, unless there is one worker). */
+struct serve_listener {
+	struct sockaddr_storage	 sl_addr;	/* as configured */
+	struct sockaddr_storage	 sl_bound;	/* as bound (port 0 resolved) */
+	bool			 sl_used;
+};
 
 struct serve {
-	struct proxy		*sv_px;		/* worker 0: this thread */
-	struct proxy		*sv_workers[SERVE_MAX_WORKERS];
-	pthread_t		 sv_threads[SERVE_MAX_WORKERS];
+	struct ev_loop		*sv_loop;	/* the control thread's */
+	struct config		*sv_cfg;	/* current (our reference) */
+	struct proxy		*sv_workers[PROXY_MAX_WORKERS];
+	pthread_t		 sv_threads[PROXY_MAX_WORKERS];
 	unsigned		 sv_nworkers;
+	unsigned		 sv_started;	/* worker threads running */
+	struct serve_listener	 sv_listeners[PROXY_MAX_LISTENERS];
 	const char		*sv_path;
 	struct ev_io		 sv_sigio;
 	int			 sv_sigfd;
@@ -176,7 +194,7 @@ serve_watch_file(struct serve *sv, const char *path)
 static void
 serve_watch_all(struct serve *sv)
 {
-	const struct config *c = sv->sv_px->px_cfg;
+	const struct config *c = sv->sv_cfg;
 	size_t i;
 
 	if (sv->sv_infd == -1)
@@ -265,17 +283,50 @@ serve_log_diff(const struct config *o, const struct config *n, size_t add_l,
 	free(nh);
 }
 
-/* Wait until every worker has applied what was posted to it; a worker
- * that does not get there within proxy_sync's bound is named, since the
- * summary the caller prints next would otherwise not be true for it. */
-static void
+/* Wait until every worker has applied what was posted to it. A worker that
+ * does not get there within SERVE_ACK_MS, or failed to take over a listener,
+ * is named: what the caller prints next would not be true for it. Returns 0
+ * or -1. */
+static int
 serve_sync_all(struct serve *sv, const char *what)
+{
+	struct proxy_ack acks[PROXY_MAX_WORKERS];
+	unsigned w;
+
+	if (proxy_sync(sv->sv_workers, sv->sv_nworkers, SERVE_ACK_MS, acks) ==
+	    0)
+		return 0;
+	for (w = 0; w < sv->sv_nworkers; w++) {
+		if (!acks[w].pa_acked)
+			log_warnx("%s: worker %u did not acknowledge within "
+			    "%us; what follows may not hold for it yet", what,
+			    w + 1, SERVE_ACK_MS / 1000);
+		else if (acks[w].pa_failed > 0)
+			log_warnx("%s: worker %u could not take over %u "
+			    "listener%s and does not accept there", what,
+			    w + 1, acks[w].pa_failed,
+			    acks[w].pa_failed == 1 ? "" : "s");
+	}
+	return -1;
+}
+
+/* Post a message without a descriptor to every worker; `cfg` (not passed
+ * on: each worker gets a reference of its own) for PROXY_MSG_CONFIG. */
+static void
+serve_post_all(struct serve *sv, enum proxy_msg_kind kind, struct config *cfg,
+    const struct sockaddr_storage *addr, const char *what)
 {
 	unsigned w;
 
-	for (w = 1; w < sv->sv_nworkers; w++)
-		if (proxy_sync(sv->sv_workers[w]) == -1)
-			log_warn("%s: worker %u did not acknowledge", what, w);
+	for (w = 0; w < sv->sv_nworkers; w++) {
+		struct config *ref = cfg != NULL ? config_ref(cfg) : NULL;
+
+		if (proxy_post(sv->sv_workers[w], kind, ref, -1, addr) == -1) {
+			log_warn("%s: posting to worker %u", what, w + 1);
+			if (ref != NULL)
+				config_unref(ref);
+		}
+	}
 }
 
 static bool
@@ -367,104 +418,182 @@ serve_same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
 	    memcmp(a, b, addr_len(b)) == 0;
 }
 
-/* Listen on `cl` in every worker: one SO_REUSEPORT socket each, all on the
- * port the first one got (which matters for port 0). Worker 0's socket is
- * served here, the others are handed over by message, or directly while
- * the workers have not started yet. Returns 0 or -1. */
-static int
-serve_listen_everywhere(struct serve *sv, const struct config *cfg,
-    const struct config_listen *cl, bool started)
+/* The listener on configured address `a`, or a free slot for `a` NULL;
+ * NULL when there is none. */
+static struct serve_listener *
+serve_find(struct serve *sv, const struct sockaddr *a)
 {
-	struct sockaddr_storage bound;
-	socklen_t blen = sizeof(bound);
-	struct listener *li;
-	bool many = sv->sv_nworkers > 1;
-	uint16_t port;
-	unsigned i;
+	size_t i;
+
+	for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
+		struct serve_listener *sl = &sv->sv_listeners[i];
+
+		if (a == NULL ? !sl->sl_used : sl->sl_used &&
+		    serve_same_addr(&sl->sl_addr, a))
+			return sl;
+	}
+	return NULL;
+}
+
+/* Give each worker its socket on `cl`: directly while the workers have not
+ * started, by message after. Returns 0 or -1 (reported); `fds` are taken
+ * over (closed, or set to -1 once handed over). */
+static int
+serve_hand_over(struct serve *sv, const struct config_listen *cl, int *fds)
+{
+	unsigned w;
 	int fd;
 
-	/* One owner per address: a second sluice fails here, as Squid
-	 * does, instead of sharing connections with this one. */
-	if (many && proxy_claim(cl, &port) == -1)
-		return -1;
-	if ((fd = proxy_bind(cfg, cl, many, many ? port : 0)) == -1)
-		return -1;
-	if ((li = proxy_adopt_listener(sv->sv_px, fd, &cl->l_addr)) == NULL)
-		return -1;
-	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == -1)
-		return -1;
-	port = addr_port((struct sockaddr *)&bound);
-	for (i = 1; i < sv->sv_nworkers; i++) {
-		if ((fd = proxy_bind(cfg, cl, true, port)) == -1)
-			return -1;
-		if (started)
-			proxy_post(sv->sv_workers[i], PROXY_MSG_ADOPT, NULL, fd,
-			    &cl->l_addr);
-		else if (proxy_adopt_listener(sv->sv_workers[i], fd,
-		    &cl->l_addr) == NULL)
-			return -1;
-	}
-	if (started && !sv->sv_px->px_quiet) {
-		char a[INET6_ADDRSTRLEN + 8];
-
-		addr_format((struct sockaddr *)&bound, a, sizeof(a));
-		log_info("listening on %s", a);
+	for (w = 0; w < sv->sv_nworkers; w++) {
+		fd = fds[w];
+		fds[w] = -1;
+		if (sv->sv_started == 0) {
+			if (proxy_adopt_listener(sv->sv_workers[w], fd,
+			    &cl->l_addr) == NULL)
+				return -1;
+		} else if (proxy_post(sv->sv_workers[w], PROXY_MSG_ADOPT, NULL,
+		    fd, &cl->l_addr) == -1) {
+			log_warn("listen: handing a socket to worker %u",
+			    w + 1);
+			close(fd);
+		}
 	}
 	return 0;
 }
 
-/* Open and close listeners in every worker to match `n`, using worker 0's
- * set as the reference. Counts what changed. */
+/* Listen on `cl` in every worker: one SO_REUSEPORT socket each, all on the
+ * port the first one got (which matters for port 0), all bound here before
+ * any is handed over. Returns 0 or -1 (reported). */
+static int
+serve_listen_everywhere(struct serve *sv, const struct config *cfg,
+    const struct config_listen *cl)
+{
+	struct serve_listener *sl = serve_find(sv, NULL);
+	int fds[PROXY_MAX_WORKERS];
+	socklen_t blen = sizeof(sl->sl_bound);
+	bool many = sv->sv_nworkers > 1;
+	char a[INET6_ADDRSTRLEN + 8];
+	uint16_t port = 0;
+	unsigned n, i;
+	int rc = -1;
+
+	addr_format((const struct sockaddr *)&cl->l_addr, a, sizeof(a));
+	if (sl == NULL) {
+		errno = EMFILE;
+		log_warn("listen %s", a);
+		return -1;
+	}
+	/* One owner per address: a second sluice fails here, as Squid
+	 * does, instead of sharing connections with this one. */
+	if (many && proxy_claim(cl, &port) == -1)
+		return -1;
+	for (n = 0; n < sv->sv_nworkers; n++) {
+		if ((fds[n] = proxy_bind(cfg, cl, many, port)) == -1)
+			goto out;
+		if (n == 0 && getsockname(fds[0], (struct sockaddr *)
+		    &sl->sl_bound, &blen) == -1) {
+			log_warn("listen %s: getsockname", a);
+			n++;
+			goto out;
+		}
+		port = addr_port((struct sockaddr *)&sl->sl_bound);
+	}
+	if ((rc = serve_hand_over(sv, cl, fds)) == 0) {
+		sl->sl_addr = cl->l_addr;
+		sl->sl_used = true;
+	}
+	if (rc == 0 && sv->sv_started > 0) {
+		addr_format((struct sockaddr *)&sl->sl_bound, a, sizeof(a));
+		log_info("listening on %s", a);
+	}
+out:
+	for (i = 0; i < n; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	return rc;
+}
+
+/* Print "listening on ADDR:PORT" for every listener. */
+static void
+serve_announce(struct serve *sv)
+{
+	char a[INET6_ADDRSTRLEN + 8];
+	size_t i;
+
+	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
+		if (sv->sv_listeners[i].sl_used) {
+			addr_format((struct sockaddr *)
+			    &sv->sv_listeners[i].sl_bound, a, sizeof(a));
+			log_info("listening on %s", a);
+		}
+}
+
+/* Close every listener in every worker and say so once they all have. */
+static void
+serve_unlisten_all(struct serve *sv, const char *what)
+{
+	size_t i;
+
+	serve_post_all(sv, PROXY_MSG_STOP_ACCEPTING, NULL, NULL, what);
+	(void)serve_sync_all(sv, what);
+	for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
+		struct serve_listener *sl = &sv->sv_listeners[i];
+		char a[INET6_ADDRSTRLEN + 8];
+
+		if (!sl->sl_used)
+			continue;
+		sl->sl_used = false;
+		addr_format((struct sockaddr *)&sl->sl_bound, a, sizeof(a));
+		log_info("no longer listening on %s", a);
+	}
+}
+
+/* Open and close listeners in every worker to match `n`, counting what
+ * changed. Closing is waited for, so that "no longer listening" is true
+ * when it is printed. */
 static void
 serve_relisten(struct serve *sv, const struct config *n, size_t *added,
     size_t *removed)
 {
-	struct proxy *px = sv->sv_px;
+	struct sockaddr_storage gone[PROXY_MAX_LISTENERS];
+	char a[INET6_ADDRSTRLEN + 8];
 	size_t i, j;
-	unsigned w;
 
 	*added = *removed = 0;
 	for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
-		struct listener *li = &px->px_listeners[i];
-		struct sockaddr_storage addr;
+		struct serve_listener *sl = &sv->sv_listeners[i];
 		bool keep = false;
 
-		if (li->li_fd == -1)
-			continue;
-		for (j = 0; j < n->c_nlisten && !keep; j++)
-			keep = serve_same_addr(&li->li_addr,
+		for (j = 0; j < n->c_nlisten && sl->sl_used && !keep; j++)
+			keep = serve_same_addr(&sl->sl_addr,
 			    (const struct sockaddr *)&n->c_listen[j].l_addr);
-		if (keep)
+		if (!sl->sl_used || keep)
 			continue;
-		addr = li->li_addr;
-		proxy_unlisten(px, li);
-		for (w = 1; w < sv->sv_nworkers; w++)
-			proxy_post(sv->sv_workers[w], PROXY_MSG_UNLISTEN, NULL,
-			    -1, &addr);
-		(*removed)++;
+		serve_post_all(sv, PROXY_MSG_UNLISTEN, NULL, &sl->sl_addr,
+		    "reload");
+		gone[(*removed)++] = sl->sl_bound;
+		sl->sl_used = false;
 	}
-	for (j = 0; j < n->c_nlisten; j++) {
-		bool have = false;
-
-		for (i = 0; i < PROXY_MAX_LISTENERS && !have; i++)
-			have = px->px_listeners[i].li_fd != -1 &&
-			    serve_same_addr(&px->px_listeners[i].li_addr,
-			    (const struct sockaddr *)&n->c_listen[j].l_addr);
-		if (!have && serve_listen_everywhere(sv, n, &n->c_listen[j],
-		    true) == 0)
+	if (*removed > 0)
+		(void)serve_sync_all(sv, "reload");
+	for (i = 0; i < *removed; i++) {
+		addr_format((struct sockaddr *)&gone[i], a, sizeof(a));
+		log_info("no longer listening on %s", a);
+	}
+	for (j = 0; j < n->c_nlisten; j++)
+		if (serve_find(sv, (const struct sockaddr *)
+		    &n->c_listen[j].l_addr) == NULL &&
+		    serve_listen_everywhere(sv, n, &n->c_listen[j]) == 0)
 			(*added)++;
-	}
 }
 
 static void
 serve_reload(struct serve *sv, const char *why)
 {
-	struct proxy *px = sv->sv_px;
-	struct config *o = px->px_cfg, *n;
+	struct config *o = sv->sv_cfg, *n;
 	struct diag d = { NULL, 0 };
 	size_t added, removed, i;
 	char names[128];
-	unsigned w;
 
 	serve_notify("RELOADING=1");
 	if ((n = config_load(sv->sv_path, &d)) == NULL) {
@@ -481,13 +610,12 @@ serve_reload(struct serve *sv, const char *why)
 	serve_relisten(sv, n, &added, &removed);
 	/* Every worker swaps on its own thread (each gets a reference), and
 	 * all have, listeners included, before the summary says so. */
-	for (w = 1; w < sv->sv_nworkers; w++)
-		proxy_post(sv->sv_workers[w], PROXY_MSG_CONFIG, config_ref(n),
-		    -1, NULL);
-	serve_sync_all(sv, "reload");
+	serve_post_all(sv, PROXY_MSG_CONFIG, n, NULL, "reload");
+	(void)serve_sync_all(sv, "reload");
 	serve_log_diff(o, n, added, removed);
 	serve_log_settings(o, n);
-	proxy_apply_config(px, n);	/* drops our reference to o */
+	sv->sv_cfg = n;
+	config_unref(o);
 	serve_watch_all(sv);
 	serve_notify("READY=1");
 }
@@ -555,37 +683,28 @@ serve_drain(struct ev_loop *loop, struct ev_timer *t, void *arg)
 static void
 serve_stop(struct serve *sv, const char *sig)
 {
-	struct proxy *px = sv->sv_px;
-	unsigned open = proxy_connections(), w;
-	size_t i;
+	unsigned open = proxy_connections(), ms;
 
 	if (sv->sv_stopping) {
 		log_info("%s again: exiting now", sig);
-		ev_stop(px->px_loop);
+		ev_stop(sv->sv_loop);
 		return;
 	}
 	sv->sv_stopping = true;
 	serve_notify("STOPPING=1");
-	for (i = 0; i < PROXY_MAX_LISTENERS; i++)
-		proxy_unlisten(px, &px->px_listeners[i]);
-	for (w = 1; w < sv->sv_nworkers; w++)
-		proxy_post(sv->sv_workers[w], PROXY_MSG_STOP_ACCEPTING, NULL,
-		    -1, NULL);
-	serve_sync_all(sv, "stop accepting");
+	serve_unlisten_all(sv, "stop accepting");
+	ms = sv->sv_cfg->c_shutdown_grace_ms;
 	if (open == 0)
 		log_info("%s: no longer accepting; no connection is open, "
 		    "stopping", sig);
-	else {
-		unsigned ms = px->px_cfg->c_shutdown_grace_ms;
-
+	else
 		log_info("%s: no longer accepting; waiting up to %u%s for %u "
 		    "open connection%s to finish (shutdown_grace)", sig,
 		    ms % 1000 == 0 ? ms / 1000 : ms, ms % 1000 == 0 ? "s" : "ms",
 		    open, open == 1 ? "" : "s");
-	}
-	ev_timer_stop(px->px_loop, &sv->sv_debounce);
-	sv->sv_deadline = ev_now(px->px_loop) + px->px_cfg->c_shutdown_grace_ms;
-	serve_drain(px->px_loop, &sv->sv_drain, sv);
+	ev_timer_stop(sv->sv_loop, &sv->sv_debounce);
+	sv->sv_deadline = ev_now(sv->sv_loop) + ms;
+	serve_drain(sv->sv_loop, &sv->sv_drain, sv);
 }
 
 static void
@@ -608,19 +727,13 @@ serve_signal(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			if (!sv->sv_stopping)
 				serve_reload(sv, "SIGHUP");
 			break;
-		case SIGUSR1: {
-			unsigned w;
-
-			if (accesslog_reopen(sv->sv_px->px_log,
-			    sv->sv_px->px_cfg->c_access_log) == -1)
-				log_warn("reopening access_log %s",
-				    sv->sv_px->px_cfg->c_access_log);
-			for (w = 1; w < sv->sv_nworkers; w++)
-				proxy_post(sv->sv_workers[w], PROXY_MSG_REOPEN,
-				    NULL, -1, NULL);
-			serve_sync_all(sv, "log reopen");
+		case SIGUSR1:
+			/* Each worker reopens its own log and says if it
+			 * cannot. */
+			serve_post_all(sv, PROXY_MSG_REOPEN, NULL, NULL,
+			    "log reopen");
+			(void)serve_sync_all(sv, "log reopen");
 			break;
-		}
 		}
 	}
 }
@@ -665,14 +778,144 @@ serve_drop_privileges(const struct config *c)
 	return 0;
 }
 
+/* A worker thread: its loop until PROXY_MSG_STOP. Returns NULL, or `arg`
+ * when the loop failed. */
 static void *
 serve_worker(void *arg)
 {
 	struct proxy *px = arg;
 
-	if (proxy_run(px) == -1)
+	if (proxy_run(px) == -1) {
 		log_warn("event loop");
+		return arg;
+	}
 	return NULL;
+}
+
+/* Block the signals handled here in every thread to come (so that they
+ * reach only the signalfd), and set up the control loop: the signalfd and,
+ * when it can, inotify. Before any thread exists. Returns 0 or -1. */
+static int
+serve_control_init(struct serve *sv)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	if ((sv->sv_loop = ev_loop_new()) == NULL) {
+		log_warn("event loop");
+		return -1;
+	}
+	if ((sv->sv_sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) ==
+	    -1 || ev_io_add(sv->sv_loop, &sv->sv_sigio, sv->sv_sigfd, EV_READ,
+	    serve_signal, sv) == -1)
+		fatal("signalfd");
+	if ((sv->sv_infd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
+	    ev_io_add(sv->sv_loop, &sv->sv_inio, sv->sv_infd, EV_READ,
+	    serve_inotify, sv) == -1) {
+		log_warn("inotify: files will be reloaded on SIGHUP only");
+		if (sv->sv_infd != -1)
+			close(sv->sv_infd);
+		sv->sv_infd = -1;
+	}
+	return 0;
+}
+
+/* Set up the `workers` loops, each with a configuration reference of its
+ * own. They stay quiet about listeners: the control thread speaks for all.
+ * Returns 0 or -1 (reported). */
+static int
+serve_workers_new(struct serve *sv)
+{
+	const struct config *c = sv->sv_cfg;
+	char err[256];
+	unsigned w;
+
+	sv->sv_nworkers = c->c_workers ? c->c_workers : proxy_cpus();
+	if (sv->sv_nworkers > PROXY_MAX_WORKERS)
+		sv->sv_nworkers = PROXY_MAX_WORKERS;
+	for (w = 0; w < sv->sv_nworkers; w++) {
+		if ((sv->sv_workers[w] = proxy_new(config_ref(sv->sv_cfg), err,
+		    sizeof(err))) == NULL) {
+			log_warnx("%s", err);
+			return -1;
+		}
+		sv->sv_workers[w]->px_quiet = true;
+	}
+	return 0;
+}
+
+/* Start a thread per worker, named "worker N" (as in log lines, and for
+ * top -H). Returns 0 or -1 (reported). */
+static int
+serve_workers_start(struct serve *sv)
+{
+	char name[24];	/* "worker 64" fits in the 16 bytes allowed */
+	int e;
+
+	for (; sv->sv_started < sv->sv_nworkers; sv->sv_started++) {
+		unsigned w = sv->sv_started;
+
+		e = pthread_create(&sv->sv_threads[w], NULL, serve_worker,
+		    sv->sv_workers[w]);
+		if (e != 0) {
+			errno = e;
+			log_warn("starting worker %u", w + 1);
+			return -1;
+		}
+		snprintf(name, sizeof(name), "worker %u", w + 1);
+		(void)pthread_setname_np(sv->sv_threads[w], name);
+	}
+	return 0;
+}
+
+/* Stop and join the worker threads, then release everything, in the order
+ * connections need: they cancel their auth jobs before the auth threads
+ * stop, and mailboxes are freed after. Returns 0, or -1 if a worker's loop
+ * had failed. */
+static int
+serve_cleanup(struct serve *sv)
+{
+	void *failed;
+	unsigned w;
+	int rc = 0, e;
+
+	for (w = 0; w < sv->sv_started; w++)
+		if (proxy_post(sv->sv_workers[w], PROXY_MSG_STOP, NULL, -1,
+		    NULL) == -1)
+			log_warn("stopping worker %u", w + 1);
+	for (w = 0; w < sv->sv_started; w++) {
+		if ((e = pthread_join(sv->sv_threads[w], &failed)) != 0) {
+			errno = e;
+			log_warn("joining worker %u", w + 1);
+		}
+		if (e != 0 || failed != NULL)
+			rc = -1;
+	}
+	if (sv->sv_loop != NULL) {
+		ev_timer_stop(sv->sv_loop, &sv->sv_debounce);
+		ev_timer_stop(sv->sv_loop, &sv->sv_drain);
+	}
+	if (sv->sv_infd != -1) {
+		serve_unwatch(sv);
+		close(sv->sv_infd);
+	}
+	for (w = 0; w < sv->sv_nworkers; w++)
+		if (sv->sv_workers[w] != NULL)
+			proxy_close_all(sv->sv_workers[w]);
+	auth_shutdown();
+	for (w = 0; w < sv->sv_nworkers; w++)
+		proxy_free(sv->sv_workers[w]);
+	if (sv->sv_sigfd != -1)
+		close(sv->sv_sigfd);
+	ev_loop_free(sv->sv_loop);
+	config_unref(sv->sv_cfg);
+	return rc;
 }
 
 int
@@ -680,10 +923,6 @@ serve_main(const char *path)
 {
 	struct serve sv;
 	struct diag d = { NULL, 0 };
-	struct config *cfg;
-	char err[256];
-	sigset_t set;
-	unsigned w, started = 1;
 	size_t i;
 	int rc = 1;
 
@@ -693,97 +932,37 @@ serve_main(const char *path)
 	/* Password hashes, credentials in flight and the cache key live
 	 * here: no core dumps, no ptrace by the same user. */
 	prctl(PR_SET_DUMPABLE, 0);
-	if ((cfg = config_load(path, &d)) == NULL) {
+	if ((sv.sv_cfg = config_load(path, &d)) == NULL) {
 		diag_print(&d, stderr);
 		diag_free(&d);
 		return 1;
 	}
-	/* Blocked before any thread exists, so every thread inherits it and
-	 * signals reach only the signalfd. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
-		fatal("sigprocmask");
+	if (serve_control_init(&sv) == -1)
+		goto out;
 	if (proxy_start_auth() == -1)
 		fatal("authentication workers");
-	sv.sv_nworkers = cfg->c_workers ? cfg->c_workers : proxy_cpus();
-	for (w = 0; w < sv.sv_nworkers; w++) {
-		/* Each worker holds its own reference; ours goes last. */
-		struct config *ref = w + 1 < sv.sv_nworkers ? config_ref(cfg) :
-		    cfg;
-
-		if ((sv.sv_workers[w] = proxy_new(ref, err, sizeof(err))) ==
-		    NULL) {
-			log_warnx("%s", err);
-			if (w + 1 < sv.sv_nworkers)
-				config_unref(cfg);
-			goto out;
-		}
-	}
-	sv.sv_px = sv.sv_workers[0];
-	if ((sv.sv_sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) ==
-	    -1 || ev_io_add(sv.sv_px->px_loop, &sv.sv_sigio, sv.sv_sigfd,
-	    EV_READ, serve_signal, &sv) == -1)
-		fatal("signalfd");
-	if ((sv.sv_infd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
-	    ev_io_add(sv.sv_px->px_loop, &sv.sv_inio, sv.sv_infd, EV_READ,
-	    serve_inotify, &sv) == -1) {
-		log_warn("inotify: files will be reloaded on SIGHUP only");
-		if (sv.sv_infd != -1)
-			close(sv.sv_infd);
-		sv.sv_infd = -1;
-	}
+	if (serve_workers_new(&sv) == -1)
+		goto out;
 	/* Watch before announcing anything, so no change is missed; announce
 	 * once privileges are dropped, so "listening" means fully started. */
 	serve_watch_all(&sv);
-	for (i = 0; i < sv.sv_px->px_cfg->c_nlisten; i++)
-		if (serve_listen_everywhere(&sv, sv.sv_px->px_cfg,
-		    &sv.sv_px->px_cfg->c_listen[i], false) == -1)
+	for (i = 0; i < sv.sv_cfg->c_nlisten; i++)
+		if (serve_listen_everywhere(&sv, sv.sv_cfg,
+		    &sv.sv_cfg->c_listen[i]) == -1)
 			goto out;
-	if (serve_drop_privileges(sv.sv_px->px_cfg) == -1)
+	if (serve_drop_privileges(sv.sv_cfg) == -1)
 		goto out;
 	prctl(PR_SET_DUMPABLE, 0);
-	for (; started < sv.sv_nworkers; started++) {
-		int e = pthread_create(&sv.sv_threads[started], NULL,
-		    serve_worker, sv.sv_workers[started]);
-
-		if (e != 0) {
-			errno = e;
-			log_warn("starting worker %u", started);
-			goto out;
-		}
-	}
-	proxy_announce(sv.sv_px);
+	if (serve_workers_start(&sv) == -1)
+		goto out;
+	serve_announce(&sv);
 	serve_notify("READY=1");
-	if (proxy_run(sv.sv_px) == -1)
+	if (ev_run(sv.sv_loop) == -1)
 		log_warn("event loop");
 	else
 		rc = 0;
 out:
-	for (w = 1; w < started; w++)
-		proxy_post(sv.sv_workers[w], PROXY_MSG_STOP, NULL, -1, NULL);
-	for (w = 1; w < started; w++)
-		pthread_join(sv.sv_threads[w], NULL);
-	if (sv.sv_px != NULL) {
-		ev_timer_stop(sv.sv_px->px_loop, &sv.sv_debounce);
-		ev_timer_stop(sv.sv_px->px_loop, &sv.sv_drain);
-	}
-	if (sv.sv_infd != -1) {
-		serve_unwatch(&sv);
-		close(sv.sv_infd);
-	}
-	/* Connections cancel their auth jobs before the auth threads stop;
-	 * mailboxes are freed after. */
-	for (w = 0; w < sv.sv_nworkers; w++)
-		if (sv.sv_workers[w] != NULL)
-			proxy_close_all(sv.sv_workers[w]);
-	auth_shutdown();
-	for (w = 0; w < sv.sv_nworkers; w++)
-		proxy_free(sv.sv_workers[w]);
-	if (sv.sv_sigfd != -1)
-		close(sv.sv_sigfd);
+	if (serve_cleanup(&sv) == -1)
+		rc = 1;
 	return rc;
 }
