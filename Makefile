@@ -55,7 +55,8 @@ UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
 
 .PHONY: all binary deps deps-test deps-run deps-bench deps-fuzz run demo test unit \
-	unit-run integration integration-run asan clean help fuzz bench install uninstall
+	unit-run integration integration-run integration-unprivileged \
+	integration-unprivileged-run asan clean help fuzz bench install uninstall
 
 # Two phases. The targets a user types first install what is missing from
 # Debian ($(DEPS)), then build in a fresh $(MAKE): make reads a directory
@@ -76,7 +77,9 @@ help:
 	@echo "make            build $(BUILD)/sluice (installs missing Debian packages)"
 	@echo "make run        build and serve examples/sluice.conf on 127.0.0.1:3128"
 	@echo "make demo       sluice run end to end, offline: allowed, refused, audit log"
-	@echo "make test       unit tests (cmocka) and integration tests (pytest)"
+	@echo "make test       unit tests (cmocka) and integration tests (pytest), then (as root)"
+	@echo "                the unprivileged selection again as the user sluice-test"
+	@echo "make integration-unprivileged   only that unprivileged pass (as root)"
 	@echo "make asan       the whole suite under AddressSanitizer + UBSan"
 	@echo "make bench      sluice vs Squid, tinyproxy and direct: bench/RESULTS.md (~8 min)"
 	@echo "make fuzz       every parser's libFuzzer harness, FUZZ_SECONDS each (default 30)"
@@ -133,8 +136,32 @@ integration: deps-test
 integration-run: $(BUILD)/sluice
 	$(Q)SLUICE_BIN=$(abspath $(BUILD)/sluice) $(PYTHON) -m pytest -q tests/integration
 
+# The integration tests again as an ordinary user (scripts/test-unprivileged.sh: the user
+# sluice-test, created when missing, on a copy of the tree), so that what breaks when sluice
+# is not root shows up in CI. Tests that need root skip themselves. Not the whole suite
+# (that takes about 4 minutes unprivileged): the files where the user's rights matter
+# (serving, auth files, reload, signals, logs, check, and sluice run, whose sandbox maps an
+# ordinary user differently from root), without the slow marker: about a minute and a half.
+# UNPRIVILEGED_PYTEST=tests/integration runs everything.
+# As an ordinary user `make test` is unprivileged already, and this pass is left out.
+UNPRIVILEGED_TESTS ?= test_connect.py test_auth.py test_policy.py test_cli.py \
+	test_ops_reload.py test_ops_signals.py test_ops_log.py test_ops_credentials.py \
+	test_ops_accesslog.py test_run_process.py test_run_confinement.py test_run_escape.py \
+	test_run_upstream.py test_run_terminal.py
+UNPRIVILEGED_PYTEST ?= -m "not slow" $(addprefix tests/integration/,$(UNPRIVILEGED_TESTS))
+
+integration-unprivileged: deps-test
+	$(Q)$(SUBMAKE) integration-unprivileged-run
+
+integration-unprivileged-run: $(BUILD)/sluice
+	$(Q)if [ "$$(id -u)" = 0 ]; then \
+	    PYTHON=$(PYTHON) scripts/test-unprivileged.sh $(BUILD) $(UNPRIVILEGED_PYTEST); \
+	else \
+	    echo "  SKIP    the unprivileged pass: not root, so the integration tests already ran unprivileged"; \
+	fi
+
 test: deps-test
-	$(Q)$(SUBMAKE) binary unit-run integration-run
+	$(Q)$(SUBMAKE) binary unit-run integration-run integration-unprivileged-run
 
 asan:
 	$(Q)$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" test

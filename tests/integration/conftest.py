@@ -7,6 +7,20 @@ loopback (see netns.isolate_session); the proxy always gets `dns_server` pointin
 DNS server and a hosts_file mapping the production names to 127.0.0.1; tests that name a
 non-loopback address run everything inside a `netns` namespace of their own.
 
+Root or not. The suite runs as root (make test, CI) and as an ordinary user (make test runs
+the tests that need no root a second time as the user `sluice-test`; a developer may run
+pytest as themselves). As an ordinary user the session's namespace comes from an unprivileged
+user namespace that maps the user to itself, so sluice and every client run unprivileged, as
+in a deployment under systemd's User=. Tests that need root skip with the reason (named
+network namespaces, dropping from root with `user`, running a command as `nobody`, sockets
+that need CAP_NET_RAW); everything else runs.
+
+When the session cannot get its namespace (root: a failure of every test that uses the
+network; an ordinary user on a kernel without unprivileged user namespaces: the run stops
+before the first test and says why). Skipping those tests quietly would leave a green run
+that tested almost nothing. SLUICE_TEST_NO_ISOLATION=skip lets an ordinary user run what
+needs no network anyway; the skipped network tests are then counted in a summary line.
+
 SLUICE_BIN overrides the binary (default build/sluice under the repository root).
 """
 
@@ -51,16 +65,46 @@ def pytest_configure(config):
         _isolation["reason"] = info
 
 
+NO_ISOLATION_ENV = "SLUICE_TEST_NO_ISOLATION"
+
+
+def _needs_network(item):
+    return "isolated_network" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(session, config, items):
+    if _isolation["ok"] or os.geteuid() == 0:
+        return  # as root, the isolated_network fixture fails each such test
+    network = [item for item in items if _needs_network(item)]
+    if not network:
+        return
+    if os.environ.get(NO_ISOLATION_ENV) != "skip":
+        pytest.exit(f"{len(network)} of the {len(items)} selected tests use the network, and "
+                    "this session has no private network namespace: "
+                    f"{_isolation['reason']}.\nRun as root, allow unprivileged user "
+                    f"namespaces, or set {NO_ISOLATION_ENV}=skip to run only the tests "
+                    "that need no network.", returncode=pytest.ExitCode.USAGE_ERROR)
+    _isolation["skipped"] = len(network)
+
+
+def pytest_terminal_summary(terminalreporter):
+    skipped = _isolation.get("skipped")
+    if skipped:
+        terminalreporter.write_sep(
+            "!", f"{skipped} network tests SKIPPED ({NO_ISOLATION_ENV}=skip): no private "
+            f"network namespace: {_isolation['reason']}", red=True, bold=True)
+
+
 @pytest.fixture(scope="session")
 def isolated_network():
     """Tests that use the network need the session's private namespace; without it a client
-    that ignored its proxy could reach the outside. Skipped when not root (a developer's
-    partial run); a failure as root, where it must work (make test, CI)."""
+    that ignored its proxy could reach the outside. As root a failure; as an ordinary user the
+    run stopped at collection unless SLUICE_TEST_NO_ISOLATION=skip asked for a skip."""
     if not _isolation["ok"]:
         message = f"no private network namespace for the session: {_isolation['reason']}"
         if os.geteuid() == 0:
             pytest.fail(message, pytrace=False)
-        pytest.skip(message + " (run as root)")
+        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -184,7 +228,11 @@ def proxy(make_proxy):
 
 @pytest.fixture
 def netns(isolated_network):
-    """A fresh network namespace `sluice-t-<random>` with only lo up, deleted afterwards."""
+    """A fresh network namespace `sluice-t-<random>` with only lo up, deleted afterwards.
+    Root only: `ip netns add` mounts under /run/netns and `ip` configures the namespace, and
+    an ordinary user's `ip` has no capability for either."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: creates a named network namespace (ip netns add)")
     ns = Netns()
     yield ns
     ns.delete()
@@ -200,6 +248,11 @@ def node_fetch():
         npm = ["npm", "ci", "--no-audit", "--no-fund", "--fetch-retries=0",
                "--fetch-timeout=15000"]
         fd = _isolation["original_netns_fd"]
+        if fd is None and _isolation["ok"]:
+            pytest.fail("the Node client tests need undici in tests/node/node_modules; an "
+                        "ordinary user's session namespace has no way back to the network "
+                        f"for `npm ci`: run `npm ci` in {NODE_DIR} first (make test's root "
+                        "pass does)", pytrace=False)
         kw = {}
         if fd is not None:
             npm = ["nsenter", f"--net=/proc/self/fd/{fd}", *npm]

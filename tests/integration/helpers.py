@@ -5,6 +5,20 @@ import os
 import re
 import subprocess
 
+ROOT = os.geteuid() == 0
+NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+def unprivileged(*argv):
+    """`argv` run as an ordinary user: as `nobody` (under setpriv) when the tests run as root,
+    as it is when they run as an ordinary user already."""
+    return [*NOBODY, *argv] if ROOT else list(argv)
+
+
+# The uid that unprivileged() runs as.
+UNPRIVILEGED_UID = 65534 if ROOT else os.geteuid()
+
+
 PROXY_ENV_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY",
                   "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 

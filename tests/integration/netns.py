@@ -10,21 +10,38 @@ api.anthropic.com either.
 """
 
 import ctypes
+import fcntl
 import os
 import secrets
+import socket
+import struct
 import subprocess
 import sys
 import time
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def isolate_session():
     """Move this process (and so every child it starts later) into a new network namespace
-    with only loopback up. Returns (True, fd of the original namespace) or (False, reason)."""
+    with only loopback up. Returns (True, fd of the original namespace or None) or
+    (False, reason).
+
+    As root: unshare(CLONE_NEWNET), and the fd lets npm run in the original namespace.
+    As an ordinary user: unshare(CLONE_NEWUSER | CLONE_NEWNET) where the kernel lets an
+    unprivileged user do that (user.max_user_namespaces > 0, no LSM forbidding it). The user
+    namespace maps our uid and gid to themselves, not to root, so that every process the tests
+    start runs as the same ordinary user it would outside. The capabilities the new namespace
+    grants this process serve only to bring `lo` up; then they are dropped, so pytest too
+    goes on as the ordinary user. There is no way back into the original namespace (that
+    would need privilege in the machine's own user namespace): the fd is None."""
     if os.geteuid() != 0:
-        return False, "not root"
+        return _isolate_unprivileged()
     try:
         original = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
@@ -36,6 +53,59 @@ def isolate_session():
         return False, f"unshare(CLONE_NEWNET): {os.strerror(err)}"
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=30)
     return True, original
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _loopback_up():
+    """SIOCSIFFLAGS on lo from this process: `ip` would run without our capabilities (an
+    ordinary uid loses them at execve)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sh22x", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(s, SIOCGIFFLAGS, req)[:18])[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
+
+
+def _drop_capabilities(libc):
+    """Clear the effective, permitted and inheritable sets (capset, version 3)."""
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)()
+    if libc.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def _isolate_unprivileged():
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        with open("/proc/sys/user/max_user_namespaces") as f:
+            if int(f.read()) == 0:
+                return False, ("not root, and user.max_user_namespaces is 0 (unprivileged "
+                               "user namespaces are off)")
+    except OSError:
+        pass
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        hint = ""
+        if os.path.exists("/proc/sys/kernel/unprivileged_userns_clone"):
+            hint = " (see sysctl kernel.unprivileged_userns_clone)"
+        elif os.path.exists("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"):
+            hint = " (see sysctl kernel.apparmor_restrict_unprivileged_userns)"
+        return False, (f"not root, and unshare(CLONE_NEWUSER|CLONE_NEWNET) failed: "
+                       f"{os.strerror(err)}{hint}")
+    try:
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+        _loopback_up()
+        _drop_capabilities(libc)
+    except OSError as exc:
+        # Half-way: a namespace without loopback is no use, and there is no way back.
+        raise RuntimeError(f"unprivileged network namespace for the session: {exc}") from exc
+    return True, None
 
 
 class Netns:

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 
+from helpers import unprivileged
 from origins import https_greeting
 from sluiceproc import SANITIZER_MARKERS, SEED_DOMAINS, squid_line_re, write_config, write_hosts
 from pki import ORIGIN_NAMES
@@ -26,7 +27,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROBE = os.path.join(HERE, "sandboxprobe.py")
 PROXYCLIENT = os.path.join(HERE, "proxyclient.py")
 PYTHON = "/usr/bin/python3"
-NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
 INSIDE_PROXY = "http://127.0.0.1:3128"
 
 # Not anchored at the start: the launcher writes each line whole, but the command shares the
@@ -157,9 +157,11 @@ class Sandbox:
         return os.path.join(self.out, f"run{self._nlogs}.log")
 
     def argv(self, cmd, options=(), config=True, as_nobody=False):
+        """`as_nobody`: the launcher runs as an ordinary user (helpers.unprivileged: nobody
+        when the tests run as root, the tests' own user otherwise)."""
         policy = ["-c", self.config] if config else []
-        return [*(NOBODY if as_nobody else ()), self.binary, "run", *policy, *options,
-                "--", *cmd]
+        argv = [self.binary, "run", *policy, *options, "--", *cmd]
+        return unprivileged(*argv) if as_nobody else argv
 
     def run(self, cmd, *options, config=True, as_nobody=False, env=None, input=None,
             timeout=60):

@@ -11,6 +11,7 @@ directory is world-writable and its files world-readable. Nothing is cached; its
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -46,6 +47,7 @@ class Squid:
         self.user = user
         self.password = password
         self.dir = tempfile.mkdtemp(prefix="sluice-squid-")
+        self.service = "sluicetest" + secrets.token_hex(4)
         os.chmod(self.dir, 0o777)
         self.access_log = os.path.join(self.dir, "access.log")
         self.cache_log = os.path.join(self.dir, "cache.log")
@@ -91,7 +93,11 @@ class Squid:
         self.proc = None
 
     def start(self, timeout=30.0):
-        self.proc = subprocess.Popen([SQUID, "-N", "-f", self.conf], stdin=subprocess.DEVNULL,
+        # A service name of its own: Squid names its shared-memory segments after it
+        # (/dev/shm/squid-cf__metadata.shm by default), so two Squids on one machine (another
+        # test run, a run as root and one as an ordinary user) would refuse each other's.
+        self.proc = subprocess.Popen([SQUID, "-N", "-n", self.service, "-f", self.conf],
+                                     stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      cwd=self.dir)
         deadline = time.monotonic() + timeout

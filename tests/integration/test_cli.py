@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from helpers import unprivileged
 from sluiceproc import LISTEN_RE, run_cli
 
 
@@ -112,8 +113,9 @@ def test_a_refused_privileged_port_names_the_capability(sluice_bin, tmp_path):
         with open(conf, "w") as f:
             f.write("listen 127.0.0.1:80\nallow api.anthropic.com\naccess_log off\n")
         os.chmod(conf, 0o644)
-        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               "--inh-caps=-all", sluice_bin, "serve", "-c", conf],
+        # --inh-caps: no capability may come through (an ordinary user has none to pass).
+        argv = ["setpriv", "--inh-caps=-all", sluice_bin, "serve", "-c", conf]
+        done = subprocess.run(unprivileged(*argv),
                               capture_output=True, text=True, timeout=30,
                               stdin=subprocess.DEVNULL)
     finally:
@@ -342,10 +344,10 @@ def test_check_catches_what_serve_would_fail_on(sluice_bin, conf_dir, lines, at,
 
 
 def test_check_fails_on_an_access_log_it_cannot_write(sluice_bin, users_file):
-    # As an ordinary user (root may write anywhere): a directory of root's, mode 0755.
+    # As an ordinary user (root may write anywhere): a directory of mode 0555, so that
+    # neither nobody (when the tests run as root) nor its owner (when they do not) may write.
     base = tempfile.mkdtemp(prefix="sluice-check-")
     try:
-        os.chmod(base, 0o755)
         users = shutil.copy(users_file, os.path.join(base, "users.htpasswd"))
         os.chmod(users, 0o644)
         conf = os.path.join(base, "sluice.conf")
@@ -353,11 +355,13 @@ def test_check_fails_on_an_access_log_it_cannot_write(sluice_bin, users_file):
             f.write(f"users {users}\nallow api.anthropic.com\n"
                     f"access_log {os.path.join(base, 'access.log')}\n")
         os.chmod(conf, 0o644)
+        os.chmod(base, 0o555)
 
-        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               sluice_bin, "check", "-c", conf], capture_output=True,
-                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+        done = subprocess.run(unprivileged(sluice_bin, "check", "-c", conf),
+                              capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
     finally:
+        os.chmod(base, 0o700)
         shutil.rmtree(base, ignore_errors=True)
 
     assert_reports(done, f"{conf}:3:", "cannot be written", "permission denied")

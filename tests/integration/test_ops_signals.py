@@ -164,6 +164,8 @@ def public_dir():
 def unprivileged_proxy(sluice_bin, public_dir, origins, dns, users_file, credentials):
     """`sluice serve` started as root with `user nobody` / `group nogroup`, listening on a
     privileged port; every file it reads is readable by nobody."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: starts as root and drops to `user nobody` after binding")
     port = privileged_free_port()
     if port is None:
         pytest.skip("every port is unprivileged in this network namespace")

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from helpers import UNPRIVILEGED_UID
 from sluiceproc import squid_line_re
 from sluicerun import (PROBE, assert_denials, matching, probe, processes_with, python, read_log,
                        run_denied_re, run_tunnel_re)
@@ -167,7 +168,7 @@ def test_an_unprivileged_user_can_run_the_sandbox(sandbox):
                        "--log", log, as_nobody=True)
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == "65534"
+    assert done.stdout.splitlines()[0] == str(UNPRIVILEGED_UID)
     assert allowed.expected + "allowed=0\n" in done.stdout, done.stdout
     assert "denied=56\n" in done.stdout, done.stdout
     assert "getent=2\n" in done.stdout, done.stdout
@@ -175,7 +176,7 @@ def test_an_unprivileged_user_can_run_the_sandbox(sandbox):
     lines = read_log(log)
     assert matching(lines, run_tunnel_re(allowed.target)), lines
     assert matching(lines, run_denied_re(403, denied.target, "domain-denied")), lines
-    assert os.stat(log).st_uid == 65534
+    assert os.stat(log).st_uid == UNPRIVILEGED_UID
 
 
 def test_an_unprivileged_sandbox_is_confined_the_same_way(sandbox):
