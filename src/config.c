@@ -986,6 +986,34 @@ config_finish(struct config *c, struct diag *d)
 	return d->d_count == before ? 0 : -1;
 }
 
+/* `user`/`group` name someone else, and only root may become someone
+ * else (serve_drop_privileges): `serve` would stop at start-up, so `check`
+ * says so first. */
+static void
+config_check_switch(const struct config *c, struct diag *errs)
+{
+	struct passwd *pw = c->c_user ? getpwnam(c->c_user) : NULL;
+	struct group *gr = c->c_group ? getgrnam(c->c_group) : NULL;
+	uid_t uid = pw ? pw->pw_uid : geteuid();
+	gid_t gid = gr ? gr->gr_gid : pw ? pw->pw_gid : getegid();
+
+	if (geteuid() == 0 || (c->c_user != NULL && pw == NULL) ||
+	    (c->c_group != NULL && gr == NULL))
+		return;		/* root may; a missing name is said above */
+	if (uid != geteuid())
+		diag_add(errs, c->c_path, c->c_user_line, "user %s: only root "
+		    "can switch to another user, and sluice runs as uid %u "
+		    "(start it as root, or leave user out)", c->c_user,
+		    (unsigned)geteuid());
+	else if (gid != getegid())
+		diag_add(errs, c->c_path, c->c_group ? c->c_group_line :
+		    c->c_user_line, "%s %s: only root can switch to another "
+		    "group, and sluice runs as gid %u (start it as root, or "
+		    "leave %s out)", c->c_group ? "group" : "user", c->c_group ?
+		    c->c_group : c->c_user, (unsigned)getegid(), c->c_group ?
+		    "group" : "user");
+}
+
 size_t
 config_check_system(const struct config *c, struct diag *errs,
     struct diag *warns)
@@ -999,6 +1027,7 @@ config_check_system(const struct config *c, struct diag *errs,
 	if (c->c_group != NULL && getgrnam(c->c_group) == NULL)
 		diag_add(errs, c->c_path, c->c_group_line, "group: no such "
 		    "group '%s' on this system", c->c_group);
+	config_check_switch(c, errs);
 	if (c->c_access_log != NULL && strcmp(c->c_access_log, "stdout") !=
 	    0) {
 		char *dir = xstrdup(c->c_access_log), *slash = strrchr(dir, '/');

@@ -767,8 +767,15 @@ serve_drop_privileges(const struct config *c)
 		return 0;	/* already that user, as under systemd's User= */
 	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
 	    setresuid(uid, uid, uid) == -1) {
-		log_warn("dropping privileges to %s/%s", c->c_user ?
-		    c->c_user : "-", c->c_group ? c->c_group : "-");
+		if (errno == EPERM && geteuid() != 0)
+			log_warnx("dropping privileges to %s/%s: only root can "
+			    "switch users, and sluice runs as uid %u (start it "
+			    "as root, or leave user and group out)", c->c_user ?
+			    c->c_user : "-", c->c_group ? c->c_group : "-",
+			    (unsigned)geteuid());
+		else
+			log_warn("dropping privileges to %s/%s", c->c_user ?
+			    c->c_user : "-", c->c_group ? c->c_group : "-");
 		return -1;
 	}
 	if (uid != 0 && setuid(0) != -1) {

@@ -126,6 +126,31 @@ def test_a_refused_privileged_port_names_the_capability(sluice_bin, tmp_path):
     assert "CAP_NET_BIND_SERVICE" in done.stderr
 
 
+@pytest.mark.parametrize("command", ["check", "serve"])
+def test_an_ordinary_user_is_told_only_root_can_switch_users(sluice_bin, command):
+    """`user root` in a configuration an ordinary user starts: `check` says it cannot work
+    (instead of summarising "drop to user root"), and `serve` says why it stops."""
+    base = tempfile.mkdtemp(prefix="sluice-user-")
+    try:
+        os.chmod(base, 0o755)
+        conf = os.path.join(base, "sluice.conf")
+        with open(conf, "w") as f:
+            f.write("listen 127.0.0.1:0\nallow api.anthropic.com\naccess_log off\n"
+                    "user root\n")
+        os.chmod(conf, 0o644)
+        done = subprocess.run(unprivileged(sluice_bin, command, "-c", conf),
+                              capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    if command == "check":
+        assert f"{conf}:4: user root: only root can switch to another user" in done.stderr
+    else:
+        assert "only root can switch users" in done.stderr, done.stderr
+
+
 def test_check_accepts_a_good_config_and_summarises_it(sluice_bin, conf_dir):
     write(conf_dir / "hosts", "127.0.0.1 api.anthropic.com")
     conf = write(conf_dir / "sluice.conf",
