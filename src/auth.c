@@ -600,54 +600,69 @@ auth_mailbox_free(struct auth_mailbox *mb)
 	free(mb);
 }
 
-enum auth_result
-auth_check(struct config *cfg, const char *hdr, size_t len,
-    const struct sockaddr *from, struct auth_mailbox *mb, auth_done_cb *cb,
-    void *arg, const char **user, struct auth_job **jobp)
+/* Decode the Basic header `hdr` into j_cred. Returns AUTH_PENDING when it
+ * holds "user:password" (its length then in j_credlen), else AUTH_AMBIGUOUS
+ * or AUTH_FAILED. */
+static enum auth_result
+auth_decode(struct auth_job *j, const char *hdr, size_t len)
 {
-	struct auth_job *j, *leader;
-	enum auth_result r = AUTH_PENDING;
-	uint8_t digest[32];
-	size_t u;
-	int n;
+	int n = basic_decode(hdr, len, j->j_cred, sizeof(j->j_cred));
 
-	*user = NULL;
-	*jobp = NULL;
-	if (hdr == NULL)
-		return AUTH_MISSING;
-	if (len >= AUTH_MAX_CRED * 2)
-		return AUTH_FAILED;
-	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return AUTH_BUSY;
-	n = basic_decode(hdr, len, j->j_cred, sizeof(j->j_cred));
 	if (n > 0 && basic_ambiguous(j->j_cred, (size_t)n))
-		r = AUTH_AMBIGUOUS;
-	else if (n <= 0 || memchr(j->j_cred, ':', (size_t)n) == NULL)
-		r = AUTH_FAILED;
-	if (r != AUTH_PENDING)
-		goto done;
-	auth_digest(hdr, len, digest);
+		return AUTH_AMBIGUOUS;
+	if (n <= 0 || memchr(j->j_cred, ':', (size_t)n) == NULL)
+		return AUTH_FAILED;
+	j->j_credlen = (size_t)n;
+	return AUTH_PENDING;
+}
+
+/* What the caches remember of `digest` under `cfg`'s generation: AUTH_OK
+ * with the user in *user, AUTH_FAILED, or AUTH_PENDING when neither knows
+ * and a hash must be computed. */
+static enum auth_result
+auth_cached(const struct config *cfg, const uint8_t digest[32],
+    const char **user)
+{
+	size_t u;
+
 	if ((u = auth_cache_get(auth.cache, digest, cfg->c_generation)) != 0) {
 		*user = cfg->c_users.d_entries[u - 1].u_name;
-		r = AUTH_OK;
-		goto done;
+		return AUTH_OK;
 	}
-	if (auth_cache_get(auth.failed, digest, cfg->c_generation) != 0) {
-		r = AUTH_FAILED;
-		goto done;
-	}
-	j->j_credlen = (size_t)n;
-	j->j_cfg = config_ref(cfg);
-	j->j_mb = mb;
-	j->j_cb = cb;
-	j->j_arg = arg;
-	memcpy(j->j_digest, digest, sizeof(digest));
-	pthread_mutex_lock(&auth.lock);
+	if (auth_cache_get(auth.failed, digest, cfg->c_generation) != 0)
+		return AUTH_FAILED;
+	return AUTH_PENDING;
+}
+
+/* The check in flight that asks the same question (same digest, same
+ * generation), or NULL. Caller holds auth.lock. */
+static struct auth_job *
+auth_inflight_find(const uint8_t digest[32], uint64_t gen)
+{
+	struct auth_job *leader;
+
 	for (leader = auth.inflight; leader != NULL;
 	    leader = leader->j_inflight)
-		if (leader->j_cfg->c_generation == cfg->c_generation &&
+		if (leader->j_cfg->c_generation == gen &&
 		    CRYPTO_memcmp(leader->j_digest, digest, 32) == 0)
 			break;
+	return leader;
+}
+
+/* Hand `j` to the workers, under auth.lock (taken and released here): as a
+ * follower of the same question in flight, or queued behind its address's
+ * checks while the address has hash work left and the queue has room.
+ * Returns AUTH_PENDING (`j` now belongs to the queue), or AUTH_THROTTLED or
+ * AUTH_BUSY (`j` is still the caller's). */
+static enum auth_result
+auth_enqueue(struct auth_job *j, const struct sockaddr *from,
+    const struct config *cfg)
+{
+	enum auth_result r = AUTH_PENDING;
+	struct auth_job *leader;
+
+	pthread_mutex_lock(&auth.lock);
+	leader = auth_inflight_find(j->j_digest, cfg->c_generation);
 	if (leader != NULL) {
 		/* The same question is being answered: wait for it. */
 		explicit_bzero(j->j_cred, sizeof(j->j_cred));
@@ -665,7 +680,35 @@ auth_check(struct config *cfg, const char *hdr, size_t len,
 		pthread_cond_signal(&auth.cond);
 	}
 	pthread_mutex_unlock(&auth.lock);
-	if (r == AUTH_PENDING) {
+	return r;
+}
+
+enum auth_result
+auth_check(struct config *cfg, const char *hdr, size_t len,
+    const struct sockaddr *from, struct auth_mailbox *mb, auth_done_cb *cb,
+    void *arg, const char **user, struct auth_job **jobp)
+{
+	struct auth_job *j;
+	enum auth_result r;
+
+	*user = NULL;
+	*jobp = NULL;
+	if (hdr == NULL)
+		return AUTH_MISSING;
+	if (len >= AUTH_MAX_CRED * 2)
+		return AUTH_FAILED;
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return AUTH_BUSY;
+	if ((r = auth_decode(j, hdr, len)) != AUTH_PENDING)
+		goto done;
+	auth_digest(hdr, len, j->j_digest);
+	if ((r = auth_cached(cfg, j->j_digest, user)) != AUTH_PENDING)
+		goto done;
+	j->j_cfg = config_ref(cfg);
+	j->j_mb = mb;
+	j->j_cb = cb;
+	j->j_arg = arg;
+	if ((r = auth_enqueue(j, from, cfg)) == AUTH_PENDING) {
 		*jobp = j;
 		return r;
 	}

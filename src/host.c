@@ -60,27 +60,16 @@ host_canon_v6(const char *s, size_t len, struct host *h, char *err,
 	return 0;
 }
 
-int
-host_canon(const char *s, size_t len, struct host *h, char *err, size_t errlen)
+/* Check the name `s` (`len` bytes, no trailing dot) label by label and
+ * copy it lower-cased into `tmp`, NUL-terminated. *last gets where its last
+ * label starts. Returns 0, or -1 with a message. */
+static int
+host_lower_labels(const char *s, size_t len, char *tmp, size_t *last,
+    char *err, size_t errlen)
 {
-	char tmp[HOST_NAME_MAX_LEN + 2];
-	size_t i, label = 0, last_label_start = 0;
+	size_t i, label = 0;
 
-	memset(h, 0, sizeof(*h));
-	if (len == 0)
-		return host_fail(err, errlen, "empty host name");
-	if (s[0] == '[') {
-		if (s[len - 1] != ']')
-			return host_fail(err, errlen, "malformed IPv6 address");
-		return host_canon_v6(s + 1, len - 2, h, err, errlen);
-	}
-	/* One trailing dot names the root explicitly; it is the same host. */
-	if (s[len - 1] == '.')
-		len--;
-	if (len == 0)
-		return host_fail(err, errlen, "empty host name");
-	if (len > HOST_NAME_MAX_LEN)
-		return host_fail(err, errlen, "host name longer than 253 bytes");
+	*last = 0;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
@@ -94,7 +83,7 @@ host_canon(const char *s, size_t len, struct host *h, char *err, size_t errlen)
 				return host_fail(err, errlen,
 				    "empty label in host name");
 			label = 0;
-			last_label_start = i + 1;
+			*last = i + 1;
 		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 		    c == '-' || c == '_') {
 			if (++label > HOST_LABEL_MAX_LEN)
@@ -112,7 +101,33 @@ host_canon(const char *s, size_t len, struct host *h, char *err, size_t errlen)
 	if (label == 0)
 		return host_fail(err, errlen, "empty label in host name");
 	tmp[len] = '\0';
+	return 0;
+}
 
+int
+host_canon(const char *s, size_t len, struct host *h, char *err, size_t errlen)
+{
+	char tmp[HOST_NAME_MAX_LEN + 2];
+	size_t last_label_start;
+
+	memset(h, 0, sizeof(*h));
+	if (len == 0)
+		return host_fail(err, errlen, "empty host name");
+	if (s[0] == '[') {
+		if (s[len - 1] != ']')
+			return host_fail(err, errlen, "malformed IPv6 address");
+		return host_canon_v6(s + 1, len - 2, h, err, errlen);
+	}
+	/* One trailing dot names the root explicitly; it is the same host. */
+	if (s[len - 1] == '.')
+		len--;
+	if (len == 0)
+		return host_fail(err, errlen, "empty host name");
+	if (len > HOST_NAME_MAX_LEN)
+		return host_fail(err, errlen, "host name longer than 253 bytes");
+	if (host_lower_labels(s, len, tmp, &last_label_start, err,
+	    errlen) == -1)
+		return -1;
 	/* A name whose last label is a number is an IPv4 literal to every
 	 * resolver and URL parser: take it as one, or refuse it. */
 	if (host_numeric_label(tmp + last_label_start, len - last_label_start)) {

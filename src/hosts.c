@@ -72,6 +72,75 @@ hosts_space(char c)
 	return c == ' ' || c == '\t' || c == '\r';
 }
 
+/* The next blank-separated word of [*p, end) in *w and *wlen, moving *p past
+ * it; *wlen is 0 when only blanks are left. */
+static void
+hosts_word(const char **p, const char *end, const char **w, size_t *wlen)
+{
+	while (*p < end && hosts_space(**p))
+		(*p)++;
+	for (*w = *p; *p < end && !hosts_space(**p); (*p)++)
+		;
+	*wlen = (size_t)(*p - *w);
+}
+
+/* The line's address, `w` of `wlen` bytes, into *a; `tmp` keeps its text
+ * for a later message. Returns 0, or -1 with a message. */
+static int
+hosts_parse_addr(const char *w, size_t wlen, struct hosts_addr *a,
+    char *tmp, size_t tmplen, char *err, size_t errlen)
+{
+	memset(a, 0, sizeof(*a));
+	if (wlen >= tmplen)
+		return hosts_fail(err, errlen, "invalid address", w, wlen);
+	memcpy(tmp, w, wlen);
+	tmp[wlen] = '\0';
+	if (inet_pton(AF_INET, tmp, a->ha_bytes) == 1)
+		a->ha_family = AF_INET;
+	else if (inet_pton(AF_INET6, tmp, a->ha_bytes) == 1)
+		a->ha_family = AF_INET6;
+	else
+		return hosts_fail(err, errlen, "invalid address", w, wlen);
+	return 0;
+}
+
+/* Give the name `w` (`wlen` bytes) the address `a`, after the addresses it
+ * already has: a name on several lines resolves to all of them, in file
+ * order. Returns 0, or -1 with a message. */
+static int
+hosts_add_name(struct hostsdb *db, const char *w, size_t wlen,
+    const struct hosts_addr *a, char *err, size_t errlen)
+{
+	struct hosts_addr *addrs;
+	struct host h;
+	char herr[128];
+	uintptr_t *first;
+	bool created;
+
+	if (host_canon(w, wlen, &h, herr, sizeof(herr)) == -1)
+		return hosts_fail(err, errlen, herr, w, wlen);
+	if (h.h_kind != HOST_NAME)
+		return hosts_fail(err, errlen, "expected a host name", w, wlen);
+	addrs = realloc(db->hd_addrs, (db->hd_count + 2) * sizeof(*addrs));
+	if (addrs == NULL)
+		return hosts_fail(err, errlen, "out of memory", w, wlen);
+	db->hd_addrs = addrs;
+	first = strmap_put(&db->hd_map, h.h_name, strlen(h.h_name), &created);
+	if (first == NULL)
+		return hosts_fail(err, errlen, "out of memory", w, wlen);
+	addrs[++db->hd_count] = *a;
+	if (created)
+		*first = db->hd_count;
+	else {
+		size_t j = *first;
+
+		while (addrs[j].ha_next != 0)
+			j = addrs[j].ha_next;
+		addrs[j].ha_next = db->hd_count;
+	}
+	return 0;
+}
+
 int
 hosts_parse_line(struct hostsdb *db, const char *line, size_t len,
     char *err, size_t errlen)
@@ -84,63 +153,18 @@ hosts_parse_line(struct hostsdb *db, const char *line, size_t len,
 	if (hash != NULL)
 		len = (size_t)(hash - line);
 	end = line + len;
-	for (p = line; p < end && hosts_space(*p); p++)
-		;
-	if (p == end)
+	p = line;
+	hosts_word(&p, end, &w, &wlen);
+	if (wlen == 0)
 		return 0;
-	for (w = p; p < end && !hosts_space(*p); p++)
-		;
-	wlen = (size_t)(p - w);
-	memset(&a, 0, sizeof(a));
-	if (wlen >= sizeof(tmp))
-		return hosts_fail(err, errlen, "invalid address", w, wlen);
-	memcpy(tmp, w, wlen);
-	tmp[wlen] = '\0';
-	if (inet_pton(AF_INET, tmp, a.ha_bytes) == 1)
-		a.ha_family = AF_INET;
-	else if (inet_pton(AF_INET6, tmp, a.ha_bytes) == 1)
-		a.ha_family = AF_INET6;
-	else
-		return hosts_fail(err, errlen, "invalid address", w, wlen);
-
+	if (hosts_parse_addr(w, wlen, &a, tmp, sizeof(tmp), err, errlen) == -1)
+		return -1;
 	for (;;) {
-		struct hosts_addr *addrs;
-		struct host h;
-		char herr[128];
-		uintptr_t *first;
-		bool created;
-
-		while (p < end && hosts_space(*p))
-			p++;
-		if (p == end)
+		hosts_word(&p, end, &w, &wlen);
+		if (wlen == 0)
 			break;
-		for (w = p; p < end && !hosts_space(*p); p++)
-			;
-		wlen = (size_t)(p - w);
-		if (host_canon(w, wlen, &h, herr, sizeof(herr)) == -1)
-			return hosts_fail(err, errlen, herr, w, wlen);
-		if (h.h_kind != HOST_NAME)
-			return hosts_fail(err, errlen,
-			    "expected a host name", w, wlen);
-		addrs = realloc(db->hd_addrs,
-		    (db->hd_count + 2) * sizeof(*addrs));
-		if (addrs == NULL)
-			return hosts_fail(err, errlen, "out of memory", w, wlen);
-		db->hd_addrs = addrs;
-		first = strmap_put(&db->hd_map, h.h_name, strlen(h.h_name),
-		    &created);
-		if (first == NULL)
-			return hosts_fail(err, errlen, "out of memory", w, wlen);
-		addrs[++db->hd_count] = a;
-		if (created)
-			*first = db->hd_count;
-		else {
-			size_t j = *first;
-
-			while (addrs[j].ha_next != 0)
-				j = addrs[j].ha_next;
-			addrs[j].ha_next = db->hd_count;
-		}
+		if (hosts_add_name(db, w, wlen, &a, err, errlen) == -1)
+			return -1;
 		nnames++;
 	}
 	if (nnames == 0)

@@ -104,34 +104,20 @@ htpasswd_shape_ok(const char *h, size_t len)
 	    htpasswd_b64ish(last + 1, want);
 }
 
-int
-htpasswd_parse_line(struct userdb *db, const char *line, size_t len,
-    char *err, size_t errlen)
+/* Check the "user:hash" split of a trimmed line: a user name without
+ * spaces or control characters, a hash in a format we accept. Returns 0, or
+ * -1 with a message that names the user but never repeats the hash. */
+static int
+htpasswd_check_fields(const char *line, size_t nlen, const char *hash,
+    size_t hlen, char *err, size_t errlen)
 {
 	static const char *const ok_prefix[] = {
 		"$2y$", "$2b$", "$2a$", "$5$", "$6$", "$y$",
 	};
-	const char *colon, *hash;
-	char *hcopy = NULL, *ncopy = NULL;
-	struct user_entry *ents, *e;
-	size_t nlen, hlen, i;
-	uintptr_t *first;
-	bool created, known = false;
+	bool known = false;
 	char msg[160];
+	size_t i;
 
-	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
-	    line[len - 1] == '\t'))
-		len--;
-	if (len == 0 || line[0] == '#')
-		return 0;
-	if (memchr(line, '\0', len) != NULL)
-		return htpasswd_fail(err, errlen, "NUL byte in the line");
-	if ((colon = memchr(line, ':', len)) == NULL)
-		return htpasswd_fail(err, errlen,
-		    "expected 'user:hash' (create entries with htpasswd -B)");
-	nlen = (size_t)(colon - line);
-	hash = colon + 1;
-	hlen = len - nlen - 1;
 	if (nlen == 0)
 		return htpasswd_fail(err, errlen, "empty user name");
 	for (i = 0; i < nlen; i++)
@@ -151,28 +137,27 @@ htpasswd_parse_line(struct userdb *db, const char *line, size_t len,
 		    line, htpasswd_refused_kind(hash, hlen));
 		return htpasswd_fail(err, errlen, msg);
 	}
-	if ((hcopy = strndup(hash, hlen)) == NULL)
-		return htpasswd_fail(err, errlen, "out of memory");
-	/* libxcrypt calls SHA-crypt "legacy" but still verifies it. */
-	if (!htpasswd_shape_ok(hcopy, hlen) ||
-	    (crypt_checksalt(hcopy) != CRYPT_SALT_OK &&
-	    crypt_checksalt(hcopy) != CRYPT_SALT_METHOD_LEGACY)) {
-		snprintf(msg, sizeof(msg),
-		    "user '%.*s': malformed or unsupported password hash; "
-		    "recreate it with htpasswd -B", (int)(nlen > 64 ? 64 : nlen),
-		    line);
-		explicit_bzero(hcopy, hlen);
-		free(hcopy);
-		return htpasswd_fail(err, errlen, msg);
-	}
-	if ((ncopy = strndup(line, nlen)) == NULL)
-		goto oom;
+	return 0;
+}
+
+/* Add the entry `name` -> `hcopy` (both taken over: freed by
+ * userdb_free), chained after the user's earlier entries so that a user
+ * listed twice keeps both passwords. Returns 0, or -1 when out of memory,
+ * with nothing taken. */
+static int
+htpasswd_add(struct userdb *db, const char *name, size_t nlen, char *ncopy,
+    char *hcopy)
+{
+	struct user_entry *ents, *e;
+	uintptr_t *first;
+	bool created;
+
 	ents = realloc(db->d_entries, (db->d_count + 2) * sizeof(*ents));
 	if (ents == NULL)
-		goto oom;
+		return -1;
 	db->d_entries = ents;
-	if ((first = strmap_put(&db->d_map, line, nlen, &created)) == NULL)
-		goto oom;
+	if ((first = strmap_put(&db->d_map, name, nlen, &created)) == NULL)
+		return -1;
 	e = &ents[++db->d_count];
 	e->u_name = ncopy;
 	e->u_hash = hcopy;
@@ -187,6 +172,50 @@ htpasswd_parse_line(struct userdb *db, const char *line, size_t len,
 			j = ents[j].u_next;
 		ents[j].u_next = db->d_count;
 	}
+	return 0;
+}
+
+int
+htpasswd_parse_line(struct userdb *db, const char *line, size_t len,
+    char *err, size_t errlen)
+{
+	const char *colon, *hash;
+	char *hcopy = NULL, *ncopy = NULL;
+	size_t nlen, hlen;
+	char msg[160];
+
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' ||
+	    line[len - 1] == '\t'))
+		len--;
+	if (len == 0 || line[0] == '#')
+		return 0;
+	if (memchr(line, '\0', len) != NULL)
+		return htpasswd_fail(err, errlen, "NUL byte in the line");
+	if ((colon = memchr(line, ':', len)) == NULL)
+		return htpasswd_fail(err, errlen,
+		    "expected 'user:hash' (create entries with htpasswd -B)");
+	nlen = (size_t)(colon - line);
+	hash = colon + 1;
+	hlen = len - nlen - 1;
+	if (htpasswd_check_fields(line, nlen, hash, hlen, err, errlen) == -1)
+		return -1;
+	if ((hcopy = strndup(hash, hlen)) == NULL)
+		return htpasswd_fail(err, errlen, "out of memory");
+	/* libxcrypt calls SHA-crypt "legacy" but still verifies it. */
+	if (!htpasswd_shape_ok(hcopy, hlen) ||
+	    (crypt_checksalt(hcopy) != CRYPT_SALT_OK &&
+	    crypt_checksalt(hcopy) != CRYPT_SALT_METHOD_LEGACY)) {
+		snprintf(msg, sizeof(msg),
+		    "user '%.*s': malformed or unsupported password hash; "
+		    "recreate it with htpasswd -B", (int)(nlen > 64 ? 64 : nlen),
+		    line);
+		explicit_bzero(hcopy, hlen);
+		free(hcopy);
+		return htpasswd_fail(err, errlen, msg);
+	}
+	if ((ncopy = strndup(line, nlen)) == NULL ||
+	    htpasswd_add(db, line, nlen, ncopy, hcopy) == -1)
+		goto oom;
 	return 0;
 oom:
 	free(ncopy);

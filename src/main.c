@@ -187,8 +187,10 @@ print_shell_quoted(const char *s)
 	putchar('\'');
 }
 
+/* Read `sluice url`'s options into *env and *envfile. Returns -1 to go on,
+ * or the exit status when done (help printed, or a usage error). */
 static int
-cmd_url(int argc, char **argv)
+cmd_url_args(int argc, char **argv, int *env, const char **envfile)
 {
 	static const struct option longopts[] = {
 		{ "env", no_argument, NULL, 'e' },
@@ -196,25 +198,17 @@ cmd_url(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const vars[] = {
-		"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
-	};
-	struct proxyurl_envfile ef = { NULL, NULL, 0 };
-	const char *envfile = NULL;
-	struct proxyurl u;
-	char err[300], url[8192];
-	int ch, env = 0, r, n;
-	size_t i;
+	int ch;
 
 	opterr = 0;
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'e':
-			env = 1;
+			*env = 1;
 			break;
 		case 'f':
-			envfile = optarg;
+			*envfile = optarg;
 			break;
 		case 'h':
 			fputs(usage_url, stdout);
@@ -230,22 +224,67 @@ cmd_url(int argc, char **argv)
 	if (optind < argc)
 		return usage_error(usage_url, "unexpected argument",
 		    argv[optind]);
+	return -1;
+}
+
+/* The proxy URL from the PROXY_* variables, read from `envfile` when not
+ * NULL and from the environment otherwise. Returns 0, or -1 having said
+ * why. */
+static int
+cmd_url_build(const char *envfile, struct proxyurl *u)
+{
+	struct proxyurl_envfile ef = { NULL, NULL, 0 };
+	char err[300];
+	int r;
+
 	if (envfile != NULL) {
 		if (proxyurl_envfile_load(&ef, envfile, err, sizeof(err)) ==
 		    -1) {
 			fprintf(stderr, "sluice: %s: %s\n", envfile, err);
-			return EXIT_USAGE;
+			return -1;
 		}
-		r = proxyurl_from_vars(&u, proxyurl_envfile_get, &ef, err,
+		r = proxyurl_from_vars(u, proxyurl_envfile_get, &ef, err,
 		    sizeof(err));
 	} else
-		r = proxyurl_from_vars(&u, proxyurl_getenv, NULL, err,
+		r = proxyurl_from_vars(u, proxyurl_getenv, NULL, err,
 		    sizeof(err));
 	proxyurl_envfile_free(&ef);
 	if (r == -1) {
 		fprintf(stderr, "sluice: %s\n", err);
-		return EXIT_USAGE;
+		return -1;
 	}
+	return 0;
+}
+
+/* Print `url` as export lines, for `eval "$(sluice url --env)"`. */
+static void
+cmd_url_print_env(const char *url)
+{
+	static const char *const vars[] = {
+		"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		printf("export %s=", vars[i]);
+		print_shell_quoted(url);
+		putchar('\n');
+	}
+	printf("export NO_PROXY='localhost,127.0.0.1,::1'\n");
+}
+
+static int
+cmd_url(int argc, char **argv)
+{
+	const char *envfile = NULL;
+	struct proxyurl u;
+	char url[8192];
+	int env = 0, r, n;
+
+	if ((r = cmd_url_args(argc, argv, &env, &envfile)) != -1)
+		return r;
+	if (cmd_url_build(envfile, &u) == -1)
+		return EXIT_USAGE;
 	n = proxyurl_format(&u, true, url, sizeof(url));
 	proxyurl_free(&u);
 	if (n < 0) {
@@ -254,14 +293,8 @@ cmd_url(int argc, char **argv)
 	}
 	if (!env)
 		printf("%s\n", url);
-	else {
-		for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-			printf("export %s=", vars[i]);
-			print_shell_quoted(url);
-			putchar('\n');
-		}
-		printf("export NO_PROXY='localhost,127.0.0.1,::1'\n");
-	}
+	else
+		cmd_url_print_env(url);
 	explicit_bzero(url, sizeof(url));
 	return 0;
 }

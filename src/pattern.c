@@ -50,18 +50,13 @@ pattern_fail(char *err, size_t errlen, const char *msg, const char *s,
 	return -1;
 }
 
-int
-patterns_add(struct patterns *p, const char *s, size_t len, char *err,
-    size_t errlen)
+/* Refuse what people write by mistake for a domain: non-ASCII, blanks and
+ * control characters, a URL, a path, a port, a lone '*'. Returns 0, or -1
+ * with a message saying what to write instead. */
+static int
+pattern_check_text(const char *s, size_t len, char *err, size_t errlen)
 {
-	const char *name = s;
-	size_t nlen = len, i;
-	unsigned flags;
-	struct host h;
-	char herr[128];
-	uintptr_t *v;
-	bool created;
-	char **list;
+	size_t i;
 
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -85,17 +80,46 @@ patterns_add(struct patterns *p, const char *s, size_t len, char *err,
 	if (len == 1 && s[0] == '*')
 		return pattern_fail(err, errlen,
 		    "'*' would allow every host", s, len);
+	return 0;
+}
+
+/* The flags a pattern's leading "*." or "." stands for; *name and *nlen
+ * are moved past it. */
+static unsigned
+pattern_flags(const char **name, size_t *nlen)
+{
+	const char *s = *name;
+	size_t len = *nlen;
 
 	if (len > 2 && s[0] == '*' && s[1] == '.') {
-		flags = PATTERN_SUBS;
-		name += 2;
-		nlen -= 2;
-	} else if (len > 1 && s[0] == '.') {
-		flags = PATTERN_SELF | PATTERN_SUBS;
-		name += 1;
-		nlen -= 1;
-	} else
-		flags = PATTERN_SELF;
+		*name += 2;
+		*nlen -= 2;
+		return PATTERN_SUBS;
+	}
+	if (len > 1 && s[0] == '.') {
+		*name += 1;
+		*nlen -= 1;
+		return PATTERN_SELF | PATTERN_SUBS;
+	}
+	return PATTERN_SELF;
+}
+
+int
+patterns_add(struct patterns *p, const char *s, size_t len, char *err,
+    size_t errlen)
+{
+	const char *name = s;
+	size_t nlen = len;
+	unsigned flags;
+	struct host h;
+	char herr[128];
+	uintptr_t *v;
+	bool created;
+	char **list;
+
+	if (pattern_check_text(s, len, err, errlen) == -1)
+		return -1;
+	flags = pattern_flags(&name, &nlen);
 	if (memchr(name, '*', nlen) != NULL)
 		return pattern_fail(err, errlen,
 		    "'*' is only allowed as a leading '*.'", s, len);

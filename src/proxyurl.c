@@ -116,10 +116,60 @@ proxyurl_bad_host(const char *h, bool v6)
 	return false;
 }
 
+/* The credentials of the userinfo [p, at), percent-decoded into pu_user
+ * and (after the first ':') pu_pass. Returns 0, or -1 with a message that
+ * repeats none of it. */
+static int
+proxyurl_userinfo(const char *p, const char *at, struct proxyurl *u,
+    char *err, size_t errlen)
+{
+	const char *c = memchr(p, ':', (size_t)(at - p));
+
+	u->pu_user = proxyurl_decode(p, (size_t)((c ? c : at) - p));
+	if (c != NULL)
+		u->pu_pass = proxyurl_decode(c + 1, (size_t)(at - c - 1));
+	if (u->pu_user == NULL || (c != NULL && u->pu_pass == NULL))
+		return proxyurl_fail(err, errlen, "malformed "
+		    "percent-encoding in the proxy credentials");
+	return 0;
+}
+
+/* The host of [hs, end), a name, an IPv4 address or a bracketed IPv6 one,
+ * into pu_host, with the ':' before a port (or NULL) in *colon. Returns 0,
+ * or -1 with a message. */
+static int
+proxyurl_host(const char *hs, const char *end, struct proxyurl *u,
+    const char **colon, char *err, size_t errlen)
+{
+	const char *he;
+
+	if (*hs == '[') {
+		he = memchr(hs, ']', (size_t)(end - hs));
+		if (he == NULL)
+			return proxyurl_fail(err, errlen,
+			    "malformed IPv6 address in the proxy URL");
+		*colon = he + 1 < end && he[1] == ':' ? he + 1 : NULL;
+		if (he + 1 != end && *colon == NULL)
+			return proxyurl_fail(err, errlen,
+			    "malformed proxy URL after the IPv6 address");
+		u->pu_host = strndup(hs + 1, (size_t)(he - hs - 1));
+	} else {
+		*colon = memchr(hs, ':', (size_t)(end - hs));
+		he = *colon ? *colon : end;
+		u->pu_host = strndup(hs, (size_t)(he - hs));
+	}
+	if (u->pu_host == NULL || u->pu_host[0] == '\0')
+		return proxyurl_fail(err, errlen, "the proxy URL has no host");
+	if (proxyurl_bad_host(u->pu_host, *hs == '['))
+		return proxyurl_fail(err, errlen,
+		    "the proxy URL's host is not a name or an address");
+	return 0;
+}
+
 int
 proxyurl_parse(const char *url, struct proxyurl *u, char *err, size_t errlen)
 {
-	const char *p = url, *end, *at, *hs, *he, *colon;
+	const char *p = url, *end, *at, *hs, *colon;
 
 	memset(u, 0, sizeof(*u));
 	if (strncmp(p, "http://", 7) == 0)
@@ -137,57 +187,24 @@ proxyurl_parse(const char *url, struct proxyurl *u, char *err, size_t errlen)
 	for (hs = p; hs < end; hs++)
 		if (*hs == '@')
 			at = hs;
+	hs = p;
 	if (at != NULL) {
-		const char *c = memchr(p, ':', (size_t)(at - p));
-
-		u->pu_user = proxyurl_decode(p, (size_t)((c ? c : at) - p));
-		if (c != NULL)
-			u->pu_pass = proxyurl_decode(c + 1,
-			    (size_t)(at - c - 1));
-		if (u->pu_user == NULL || (c != NULL && u->pu_pass == NULL)) {
-			proxyurl_free(u);
-			return proxyurl_fail(err, errlen, "malformed "
-			    "percent-encoding in the proxy credentials");
-		}
+		if (proxyurl_userinfo(p, at, u, err, errlen) == -1)
+			goto fail;
 		hs = at + 1;
-	} else
-		hs = p;
+	}
 	u->pu_port = 3128;
-	if (*hs == '[') {
-		he = memchr(hs, ']', (size_t)(end - hs));
-		if (he == NULL) {
-			proxyurl_free(u);
-			return proxyurl_fail(err, errlen,
-			    "malformed IPv6 address in the proxy URL");
-		}
-		colon = he + 1 < end && he[1] == ':' ? he + 1 : NULL;
-		if (he + 1 != end && colon == NULL) {
-			proxyurl_free(u);
-			return proxyurl_fail(err, errlen,
-			    "malformed proxy URL after the IPv6 address");
-		}
-		u->pu_host = strndup(hs + 1, (size_t)(he - hs - 1));
-	} else {
-		colon = memchr(hs, ':', (size_t)(end - hs));
-		he = colon ? colon : end;
-		u->pu_host = strndup(hs, (size_t)(he - hs));
-	}
-	if (u->pu_host == NULL || u->pu_host[0] == '\0') {
-		proxyurl_free(u);
-		return proxyurl_fail(err, errlen, "the proxy URL has no host");
-	}
-	if (proxyurl_bad_host(u->pu_host, *hs == '[')) {
-		proxyurl_free(u);
-		return proxyurl_fail(err, errlen,
-		    "the proxy URL's host is not a name or an address");
-	}
+	if (proxyurl_host(hs, end, u, &colon, err, errlen) == -1)
+		goto fail;
 	if (colon != NULL && proxyurl_port(colon + 1,
 	    (size_t)(end - colon - 1), &u->pu_port) == -1) {
-		proxyurl_free(u);
-		return proxyurl_fail(err, errlen,
-		    "the proxy URL has an invalid port");
+		proxyurl_fail(err, errlen, "the proxy URL has an invalid port");
+		goto fail;
 	}
 	return 0;
+fail:
+	proxyurl_free(u);
+	return -1;
 }
 
 const char *
@@ -294,24 +311,20 @@ proxyurl_var(proxyurl_lookup *get, void *ctx, const char *name,
 	return 0;
 }
 
-int
-proxyurl_from_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
+/* PROXY_HOST into pu_host: a bare name or address, IPv6 perhaps bracketed
+ * as in a URL. Returns 0, or -1 with a message. */
+static int
+proxyurl_host_var(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
     char *err, size_t errlen)
 {
 	const char *how = "";
-	char *port;
 	size_t i;
 
-	memset(u, 0, sizeof(*u));
 	if (proxyurl_var(get, ctx, "PROXY_HOST", &how, &u->pu_host, err,
-	    errlen) == -1) {
-		proxyurl_free(u);
+	    errlen) == -1)
 		return -1;
-	}
-	if (u->pu_host == NULL || u->pu_host[0] == '\0') {
-		proxyurl_free(u);
+	if (u->pu_host == NULL || u->pu_host[0] == '\0')
 		return proxyurl_fail(err, errlen, "PROXY_HOST is not set");
-	}
 	/* An IPv6 address may come bracketed, as in a URL. */
 	if (u->pu_host[0] == '[' && u->pu_host[strlen(u->pu_host) - 1] == ']') {
 		size_t hl = strlen(u->pu_host);
@@ -321,50 +334,71 @@ proxyurl_from_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
 	}
 	for (i = 0; u->pu_host[i] != '\0'; i++)
 		if ((unsigned char)u->pu_host[i] <= ' ' ||
-		    strchr("/@?#", u->pu_host[i]) != NULL) {
-			proxyurl_free(u);
+		    strchr("/@?#", u->pu_host[i]) != NULL)
 			return proxyurl_fail(err, errlen, "PROXY_HOST must be a "
 			    "bare host name or address");
-		}
+	return 0;
+}
+
+/* PROXY_PORT into pu_port. Returns 0, or -1 with a message. */
+static int
+proxyurl_port_var(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
+    char *err, size_t errlen)
+{
+	const char *how = "";
+	char *port;
+
 	if (proxyurl_var(get, ctx, "PROXY_PORT", &how, &port, err, errlen) ==
-	    -1) {
-		proxyurl_free(u);
+	    -1)
 		return -1;
-	}
-	if (port == NULL) {
-		proxyurl_free(u);
+	if (port == NULL)
 		return proxyurl_fail(err, errlen, "PROXY_PORT is not set");
-	}
 	if (proxyurl_port(port, strlen(port), &u->pu_port) == -1) {
 		free(port);
-		proxyurl_free(u);
 		snprintf(err, errlen, "PROXY_PORT%s is not a port number "
 		    "(1-65535)", how);
 		return -1;
 	}
 	free(port);
+	return 0;
+}
+
+/* PROXY_USER and PROXY_PASS into pu_user and pu_pass: both or neither,
+ * and a user that Basic authentication can carry. Returns 0, or -1 with a
+ * message that repeats neither. */
+static int
+proxyurl_cred_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
+    char *err, size_t errlen)
+{
+	const char *how = "";
+
 	if (proxyurl_var(get, ctx, "PROXY_USER", &how, &u->pu_user, err,
 	    errlen) == -1 || proxyurl_var(get, ctx, "PROXY_PASS", &how,
-	    &u->pu_pass, err, errlen) == -1) {
-		proxyurl_free(u);
+	    &u->pu_pass, err, errlen) == -1)
 		return -1;
-	}
 	if ((u->pu_user == NULL) != (u->pu_pass == NULL)) {
-		const char *missing = u->pu_user ? "PROXY_PASS" : "PROXY_USER";
-
-		proxyurl_free(u);
 		snprintf(err, errlen, "%s is not set (PROXY_USER and PROXY_PASS "
-		    "go together)", missing);
+		    "go together)", u->pu_user ? "PROXY_PASS" : "PROXY_USER");
 		return -1;
 	}
-	if (u->pu_user != NULL && u->pu_user[0] == '\0') {
-		proxyurl_free(u);
+	if (u->pu_user != NULL && u->pu_user[0] == '\0')
 		return proxyurl_fail(err, errlen, "PROXY_USER is empty");
-	}
-	if (u->pu_user != NULL && strchr(u->pu_user, ':') != NULL) {
-		proxyurl_free(u);
+	if (u->pu_user != NULL && strchr(u->pu_user, ':') != NULL)
 		return proxyurl_fail(err, errlen, "PROXY_USER contains ':', "
 		    "which Basic authentication cannot carry");
+	return 0;
+}
+
+int
+proxyurl_from_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
+    char *err, size_t errlen)
+{
+	memset(u, 0, sizeof(*u));
+	if (proxyurl_host_var(u, get, ctx, err, errlen) == -1 ||
+	    proxyurl_port_var(u, get, ctx, err, errlen) == -1 ||
+	    proxyurl_cred_vars(u, get, ctx, err, errlen) == -1) {
+		proxyurl_free(u);
+		return -1;
 	}
 	return 0;
 }

@@ -2,6 +2,7 @@
 /* The table of refusal reasons and the text of error responses. The body is
  * one sentence that names the host, the reason and the fix, because the
  * person reading it is usually debugging someone else's sandbox. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -122,68 +123,131 @@ reason_squid_tag(enum reason r)
 	return reason_table[r].ri_tag;
 }
 
+/* The bodies about the proxy's own credentials and its password checks:
+ * the fix is on the client's side. Returns false when `r` is none of
+ * them, else true with snprintf's result in *n. */
+static bool
+reason_body_auth(enum reason r, const char *t, char *buf, size_t len,
+    int *n)
+{
+	switch (r) {
+	case REASON_AUTH_REQUIRED:
+		*n = snprintf(buf, len, "sluice: proxy authentication "
+		    "required for %s: send the proxy user and password "
+		    "(e.g. http://USER:PASS@proxy:port).\n", t);
+		return true;
+	case REASON_AUTH_FAILED:
+		*n = snprintf(buf, len, "sluice: proxy authentication failed "
+		    "for %s: wrong user name or password.\n", t);
+		return true;
+	case REASON_AUTH_THROTTLED:
+		*n = snprintf(buf, len, "sluice: too many password checks "
+		    "from your address; retry in a second (a client that "
+		    "reuses its connections, or the right password, is not "
+		    "throttled).\n");
+		return true;
+	case REASON_AUTH_BUSY:
+		*n = snprintf(buf, len, "sluice: too many password checks "
+		    "are waiting; try again shortly.\n");
+		return true;
+	case REASON_AUTH_TIMEOUT:
+		*n = snprintf(buf, len, "sluice: the password check for %s "
+		    "did not finish within header_timeout; try again "
+		    "shortly.\n", t);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The bodies about the policy: they name the setting in `cfg` that would
+ * allow the request, except for the metadata service. Returns false when
+ * `r` is none of them, else true with snprintf's result in *n. */
+static bool
+reason_body_policy(enum reason r, const char *t, const char *d,
+    const char *cfg, char *buf, size_t len, int *n)
+{
+	switch (r) {
+	case REASON_DOMAIN_DENIED:
+		*n = snprintf(buf, len, "sluice: access to %s denied: the "
+		    "domain is not in the allowlist; add it to the allowlist "
+		    "in %s.\n", t, cfg);
+		return true;
+	case REASON_PORT_DENIED:
+		*n = snprintf(buf, len, "sluice: access to %s denied: the "
+		    "port is not in %s; add it there in %s.\n", t, d, cfg);
+		return true;
+	case REASON_ADDRESS_DENIED:
+		/* Never advise opening the metadata service: it hands out
+		 * the machine's own cloud credentials. */
+		if (strstr(d, "metadata") != NULL) {
+			*n = snprintf(buf, len, "sluice: access to %s denied: "
+			    "%s; cloud metadata services hold the machine's "
+			    "own credentials and are no destination for the "
+			    "code behind this proxy.\n", t, d);
+			return true;
+		}
+		*n = snprintf(buf, len, "sluice: access to %s denied: %s; if "
+		    "that is intended, add the address to allow_cidr in %s.\n",
+		    t, d, cfg);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The bodies about reaching the destination: the detail `d` says what
+ * went wrong on the way. Returns false when `r` is none of them, else
+ * true with snprintf's result in *n. */
+static bool
+reason_body_upstream(enum reason r, const char *t, const char *d, char *buf,
+    size_t len, int *n)
+{
+	switch (r) {
+	case REASON_DNS_FAILED:
+		*n = snprintf(buf, len, "sluice: cannot resolve %s: %s.\n",
+		    t, d);
+		return true;
+	case REASON_CONNECT_FAILED:
+		*n = snprintf(buf, len, "sluice: cannot connect to %s: %s.\n",
+		    t, d);
+		return true;
+	case REASON_CONNECT_TIMEOUT:
+		*n = snprintf(buf, len, "sluice: connecting to %s timed out "
+		    "(%s); the destination does not answer.\n", t, d);
+		return true;
+	case REASON_UPSTREAM_DENIED:
+		*n = snprintf(buf, len, "sluice: %s could not be reached: "
+		    "%s.\n", t, d);
+		return true;
+	case REASON_BAD_RESPONSE:
+		*n = snprintf(buf, len, "sluice: bad response from %s: %s.\n",
+		    t, d);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The body of a refusal: one sentence naming the target `t`, the detail
+ * `d` and, where the proxy's configuration `cfg` decides, the fix. Returns
+ * snprintf's result. */
 static int
 reason_body(enum reason r, const char *t, const char *d, const char *cfg,
     char *buf, size_t len)
 {
+	int n;
+
+	if (reason_body_auth(r, t, buf, len, &n) ||
+	    reason_body_policy(r, t, d, cfg, buf, len, &n) ||
+	    reason_body_upstream(r, t, d, buf, len, &n))
+		return n;
 	switch (r) {
-	case REASON_AUTH_REQUIRED:
-		return snprintf(buf, len, "sluice: proxy authentication "
-		    "required for %s: send the proxy user and password "
-		    "(e.g. http://USER:PASS@proxy:port).\n", t);
-	case REASON_AUTH_FAILED:
-		return snprintf(buf, len, "sluice: proxy authentication failed "
-		    "for %s: wrong user name or password.\n", t);
 	case REASON_BAD_REQUEST:
 		return snprintf(buf, len, "sluice: bad request: %s.\n", d);
 	case REASON_HEADER_TOO_LARGE:
 		return snprintf(buf, len, "sluice: the request head is larger "
 		    "than 64 KiB or has too many header fields.\n");
-	case REASON_DOMAIN_DENIED:
-		return snprintf(buf, len, "sluice: access to %s denied: the "
-		    "domain is not in the allowlist; add it to the allowlist "
-		    "in %s.\n", t, cfg);
-	case REASON_PORT_DENIED:
-		return snprintf(buf, len, "sluice: access to %s denied: the "
-		    "port is not in %s; add it there in %s.\n", t, d, cfg);
-	case REASON_ADDRESS_DENIED:
-		/* Never advise opening the metadata service: it hands out
-		 * the machine's own cloud credentials. */
-		if (strstr(d, "metadata") != NULL)
-			return snprintf(buf, len, "sluice: access to %s denied: "
-			    "%s; cloud metadata services hold the machine's own "
-			    "credentials and are no destination for the code "
-			    "behind this proxy.\n", t, d);
-		return snprintf(buf, len, "sluice: access to %s denied: %s; if "
-		    "that is intended, add the address to allow_cidr in %s.\n",
-		    t, d, cfg);
-	case REASON_DNS_FAILED:
-		return snprintf(buf, len, "sluice: cannot resolve %s: %s.\n",
-		    t, d);
-	case REASON_CONNECT_FAILED:
-		return snprintf(buf, len, "sluice: cannot connect to %s: %s.\n",
-		    t, d);
-	case REASON_CONNECT_TIMEOUT:
-		return snprintf(buf, len, "sluice: connecting to %s timed out "
-		    "(%s); the destination does not answer.\n", t, d);
-	case REASON_UPSTREAM_DENIED:
-		return snprintf(buf, len, "sluice: %s could not be reached: "
-		    "%s.\n", t, d);
-	case REASON_BAD_RESPONSE:
-		return snprintf(buf, len, "sluice: bad response from %s: %s.\n",
-		    t, d);
-	case REASON_AUTH_THROTTLED:
-		return snprintf(buf, len, "sluice: too many password checks "
-		    "from your address; retry in a second (a client that "
-		    "reuses its connections, or the right password, is not "
-		    "throttled).\n");
-	case REASON_AUTH_BUSY:
-		return snprintf(buf, len, "sluice: too many password checks "
-		    "are waiting; try again shortly.\n");
-	case REASON_AUTH_TIMEOUT:
-		return snprintf(buf, len, "sluice: the password check for %s "
-		    "did not finish within header_timeout; try again "
-		    "shortly.\n", t);
 	case REASON_HEADER_TIMEOUT:
 		return snprintf(buf, len, "sluice: the request head did not "
 		    "arrive within header_timeout.\n");

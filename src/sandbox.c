@@ -261,13 +261,101 @@ sandbox_receive(int ctl, int *fds, size_t *nfds, size_t min, char *err,
 	return 0;
 }
 
+/* The arguments of `sluice __sandbox` as text; they must live until the
+ * clone's exec. */
+struct sandbox_argtext {
+	char	at_fd[16];
+	char	at_port[16];
+	char	at_flags[16];
+	char	at_tty[8];
+};
+
+/* Fill `argv` (zeroed, with room for the command, the masks and 8 more)
+ * with the init's command line: the child's end of the control socket,
+ * which stays open across exec as a known number, the port, the flags,
+ * which of 0-2 are terminals, the files to cover, "--" and the command.
+ * sandbox_init_args reads it back. */
+static void
+sandbox_init_argv(const struct sandbox_opts *o, int ctlfd,
+    struct sandbox_argtext *t, char **argv)
+{
+	size_t i, k = 0;
+
+	snprintf(t->at_fd, sizeof(t->at_fd), "%d", ctlfd);
+	snprintf(t->at_port, sizeof(t->at_port), "%u", (unsigned)o->sb_port);
+	snprintf(t->at_flags, sizeof(t->at_flags), "%s%s%s",
+	    o->sb_allow_unix ? "unix," : "", o->sb_quiet ? "quiet," : "", "-");
+	snprintf(t->at_tty, sizeof(t->at_tty), "%u", o->sb_tty & 7u);
+	argv[k++] = (char *)"sluice";
+	argv[k++] = (char *)"__sandbox";
+	argv[k++] = t->at_fd;
+	argv[k++] = t->at_port;
+	argv[k++] = t->at_flags;
+	argv[k++] = t->at_tty;
+	for (i = 0; i < o->sb_nmasks; i++)
+		argv[k++] = (char *)o->sb_masks[i];
+	argv[k++] = (char *)"--";
+	for (i = 0; o->sb_argv[i] != NULL; i++)
+		argv[k++] = o->sb_argv[i];
+}
+
+/* The cloned child, still running the launcher's image: wait until the
+ * launcher has mapped our ids, keep the capabilities the init needs, and
+ * re-execute as the sandbox's init (which never returns here). */
+static void __attribute__((noreturn))
+sandbox_child(int sock, int exe, char **argv, char **envp)
+{
+	char go;
+
+	/* The launcher is not dumpable, and neither are we yet: then
+	 * our /proc files belong to root and an unprivileged launcher
+	 * could not write our id maps. The secrets this memory might
+	 * hold are gone at the execveat below, moments from now. */
+	prctl(PR_SET_DUMPABLE, 1);
+	if (write(sock, "r", 1) != 1)
+		_exit(SANDBOX_EXIT_FAIL);
+	/* Wait until the launcher has written our id maps. */
+	if (read(sock, &go, 1) != 1)
+		_exit(SANDBOX_EXIT_FAIL);
+	if (fcntl(sock, F_SETFD, 0) == -1)
+		_exit(SANDBOX_EXIT_FAIL);
+	sandbox_keep_caps();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGPIPE, SIG_DFL);	/* the launcher's, not the command's */
+	syscall(SYS_execveat, exe, "", argv, envp, AT_EMPTY_PATH);
+	_exit(SANDBOX_EXIT_FAIL);
+}
+
+/* The launcher's half of the start-up: wait until the child can be
+ * mapped, map its ids, let it go, and receive what its init made. On
+ * failure the child is killed and reaped: nothing half-started is left. */
+static int
+sandbox_handshake(pid_t pid, int sock, const struct sandbox_opts *o,
+    int *fds, size_t *nfds, char *err, size_t errlen)
+{
+	char ready;
+	int status;
+
+	if (read(sock, &ready, 1) != 1 ||
+	    sandbox_map_ids(pid, err, errlen) == -1 ||
+	    write(sock, "g", 1) != 1 ||
+	    sandbox_receive(sock, fds, nfds, o->sb_tty != 0 ? 2 : 1, err,
+	    errlen) == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		return -1;
+	}
+	return 0;
+}
+
 pid_t
 sandbox_spawn(const struct sandbox_opts *o, int *fds, size_t *nfds, int *pty,
     int *ctl, char *err, size_t errlen)
 {
-	char fdarg[16], portarg[16], flagarg[16], ttyarg[8], **argv, ready;
-	size_t argc = 0, i, k;
-	int sp[2], exe, status;
+	struct sandbox_argtext text;
+	size_t argc = 0, i;
+	char **argv;
+	int sp[2], exe;
 	pid_t pid;
 
 	*ctl = -1;
@@ -290,25 +378,7 @@ sandbox_spawn(const struct sandbox_opts *o, int *fds, size_t *nfds, int *pty,
 		free(argv);
 		return -1;
 	}
-	/* The child's end stays open across exec as a known number. */
-	snprintf(fdarg, sizeof(fdarg), "%d", sp[1]);
-	snprintf(portarg, sizeof(portarg), "%u", (unsigned)o->sb_port);
-	snprintf(flagarg, sizeof(flagarg), "%s%s%s",
-	    o->sb_allow_unix ? "unix," : "", o->sb_quiet ? "quiet," : "", "-");
-	snprintf(ttyarg, sizeof(ttyarg), "%u", o->sb_tty & 7u);
-	k = 0;
-	argv[k++] = (char *)"sluice";
-	argv[k++] = (char *)"__sandbox";
-	argv[k++] = fdarg;
-	argv[k++] = portarg;
-	argv[k++] = flagarg;
-	argv[k++] = ttyarg;
-	for (i = 0; i < o->sb_nmasks; i++)
-		argv[k++] = (char *)o->sb_masks[i];
-	argv[k++] = (char *)"--";
-	for (i = 0; i < argc; i++)
-		argv[k++] = o->sb_argv[i];
-
+	sandbox_init_argv(o, sp[1], &text, argv);
 	pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNET |
 	    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWCGROUP |
 	    SIGCHLD, NULL, NULL, NULL, NULL);
@@ -317,38 +387,13 @@ sandbox_spawn(const struct sandbox_opts *o, int *fds, size_t *nfds, int *pty,
 		goto fail;
 	}
 	if (pid == 0) {
-		char go;
-
 		close(sp[0]);
-		/* The launcher is not dumpable, and neither are we yet: then
-		 * our /proc files belong to root and an unprivileged launcher
-		 * could not write our id maps. The secrets this memory might
-		 * hold are gone at the execveat below, moments from now. */
-		prctl(PR_SET_DUMPABLE, 1);
-		if (write(sp[1], "r", 1) != 1)
-			_exit(SANDBOX_EXIT_FAIL);
-		/* Wait until the launcher has written our id maps. */
-		if (read(sp[1], &go, 1) != 1)
-			_exit(SANDBOX_EXIT_FAIL);
-		if (fcntl(sp[1], F_SETFD, 0) == -1)
-			_exit(SANDBOX_EXIT_FAIL);
-		sandbox_keep_caps();
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		signal(SIGPIPE, SIG_DFL);	/* the launcher's, not the command's */
-		syscall(SYS_execveat, exe, "", argv, o->sb_envp, AT_EMPTY_PATH);
-		_exit(SANDBOX_EXIT_FAIL);
+		sandbox_child(sp[1], exe, argv, o->sb_envp);
 	}
 	close(sp[1]);
 	sp[1] = -1;
-	if (read(sp[0], &ready, 1) != 1 ||
-	    sandbox_map_ids(pid, err, errlen) == -1 ||
-	    write(sp[0], "g", 1) != 1 ||
-	    sandbox_receive(sp[0], fds, nfds, o->sb_tty != 0 ? 2 : 1, err,
-	    errlen) == -1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
+	if (sandbox_handshake(pid, sp[0], o, fds, nfds, err, errlen) == -1)
 		goto fail;
-	}
 	/* The terminal, when asked for, comes after the listeners. */
 	if (o->sb_tty != 0)
 		*pty = fds[--*nfds];
@@ -573,19 +618,19 @@ sandbox_bind_device(int fd, const char *name, bool dir)
 	return mount(src, dst, NULL, MS_BIND | MS_REC, NULL);
 }
 
-/* Replace /dev with a tmpfs holding only the devices above, its own
- * devpts and an empty /dev/shm. Where that is refused (a container that
- * forbids it), fall back to the host's /dev with a private devpts. */
-static void
-sandbox_dev(int ctl)
+/* A device kept for the new /dev, held open while the tmpfs covers the
+ * host's. */
+struct sandbox_devkeep {
+	int	dk_fd;
+	char	dk_name[NAME_MAX + 1];
+	bool	dk_dir;
+};
+
+/* Open the devices the sandbox keeps, and the GPUs present, before /dev is
+ * covered. Returns how many (at most `max`); those missing are skipped. */
+static size_t
+sandbox_dev_open(struct sandbox_devkeep *keep, size_t max)
 {
-	struct { int fd; char name[NAME_MAX + 1]; bool dir; } keep[64];
-	static const char *const links[][2] = {
-		{ "/proc/self/fd", "/dev/fd" }, { "/proc/self/fd/0", "/dev/stdin" },
-		{ "/proc/self/fd/1", "/dev/stdout" },
-		{ "/proc/self/fd/2", "/dev/stderr" }, { "pts/ptmx", "/dev/ptmx" },
-	};
-	struct mount_attr attr;
 	struct dirent *de;
 	size_t n = 0, i;
 	DIR *d;
@@ -594,43 +639,51 @@ sandbox_dev(int ctl)
 		char path[64];
 
 		snprintf(path, sizeof(path), "/dev/%s", sandbox_devices[i]);
-		if ((keep[n].fd = open(path, O_PATH | O_CLOEXEC)) == -1)
+		if ((keep[n].dk_fd = open(path, O_PATH | O_CLOEXEC)) == -1)
 			continue;
-		snprintf(keep[n].name, sizeof(keep[n].name), "%s",
+		snprintf(keep[n].dk_name, sizeof(keep[n].dk_name), "%s",
 		    sandbox_devices[i]);
-		keep[n].dir = false;
+		keep[n].dk_dir = false;
 		n++;
 	}
 	if ((d = opendir("/dev")) != NULL) {
-		while ((de = readdir(d)) != NULL && n < 64)
+		while ((de = readdir(d)) != NULL && n < max)
 			if (sandbox_gpu_device(de->d_name) &&
-			    (keep[n].fd = openat(dirfd(d), de->d_name, O_PATH |
-			    O_CLOEXEC)) != -1) {
-				snprintf(keep[n].name, sizeof(keep[n].name), "%s",
-				    de->d_name);
-				keep[n].dir = de->d_type == DT_DIR;
+			    (keep[n].dk_fd = openat(dirfd(d), de->d_name,
+			    O_PATH | O_CLOEXEC)) != -1) {
+				snprintf(keep[n].dk_name,
+				    sizeof(keep[n].dk_name), "%s", de->d_name);
+				keep[n].dk_dir = de->d_type == DT_DIR;
 				n++;
 			}
 		closedir(d);
 	}
-	if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
-	    "mode=0755,size=64k") == -1) {
-		for (i = 0; i < n; i++)
-			close(keep[i].fd);
-		(void)mount("devpts", "/dev/pts", "devpts", MS_NOSUID |
-		    MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
-		return;
-	}
+	return n;
+}
+
+/* Fill the fresh /dev: the kept devices (closing them), the usual links,
+ * a devpts instance and /dev/shm. Any failure is fatal: a /dev half made
+ * is no /dev to run a command in. */
+static void
+sandbox_dev_fill(int ctl, struct sandbox_devkeep *keep, size_t n)
+{
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "/dev/fd" }, { "/proc/self/fd/0", "/dev/stdin" },
+		{ "/proc/self/fd/1", "/dev/stdout" },
+		{ "/proc/self/fd/2", "/dev/stderr" }, { "pts/ptmx", "/dev/ptmx" },
+	};
+	size_t i;
+
 	for (i = 0; i < n; i++) {
-		if (sandbox_bind_device(keep[i].fd, keep[i].name,
-		    keep[i].dir) == -1) {
+		if (sandbox_bind_device(keep[i].dk_fd, keep[i].dk_name,
+		    keep[i].dk_dir) == -1) {
 			char what[128];
 
 			snprintf(what, sizeof(what), "cannot put /dev/%s into "
-			    "the sandbox", keep[i].name);
+			    "the sandbox", keep[i].dk_name);
 			sandbox_die(ctl, what);
 		}
-		close(keep[i].fd);
+		close(keep[i].dk_fd);
 	}
 	for (i = 0; i < sizeof(links) / sizeof(links[0]); i++)
 		if (symlink(links[i][0], links[i][1]) == -1)
@@ -642,6 +695,28 @@ sandbox_dev(int ctl)
 	    "mode=01777") == -1)
 		sandbox_die(ctl, "cannot mount the sandbox's /dev/pts and "
 		    "/dev/shm");
+}
+
+/* Replace /dev with a tmpfs holding only the devices above, its own
+ * devpts and an empty /dev/shm. Where that is refused (a container that
+ * forbids it), fall back to the host's /dev with a private devpts. */
+static void
+sandbox_dev(int ctl)
+{
+	struct sandbox_devkeep keep[64];
+	struct mount_attr attr;
+	size_t n, i;
+
+	n = sandbox_dev_open(keep, sizeof(keep) / sizeof(keep[0]));
+	if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
+	    "mode=0755,size=64k") == -1) {
+		for (i = 0; i < n; i++)
+			close(keep[i].dk_fd);
+		(void)mount("devpts", "/dev/pts", "devpts", MS_NOSUID |
+		    MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+		return;
+	}
+	sandbox_dev_fill(ctl, keep, n);
 	/* Nothing new appears in /dev itself. */
 	memset(&attr, 0, sizeof(attr));
 	attr.attr_set = MOUNT_ATTR_RDONLY;
@@ -842,21 +917,25 @@ sandbox_flag(const char *flags, const char *name)
 	return false;
 }
 
-void
-sandbox_init_main(int argc, char **argv)
+/* What sandbox_spawn told the init on its command line. */
+struct sandbox_init_args {
+	int		 ia_ctl;	/* the control socket */
+	unsigned long	 ia_port;
+	bool		 ia_allow_unix;
+	bool		 ia_quiet;
+	unsigned	 ia_tty;	/* which of 0-2 are terminals */
+	char		**ia_masks;	/* credential files to cover */
+	size_t		 ia_nmasks;
+	char		**ia_cmd;
+};
+
+/* Read back the command line sandbox_init_argv wrote. Anything else was not
+ * started by sluice run: say so and exit. */
+static void
+sandbox_init_args(int argc, char **argv, struct sandbox_init_args *a)
 {
-	int ctl, fds[SANDBOX_MAX_FDS], report[2], sfd, e, status;
-	int notify_fd = -1, master = -1, slave = -1;
-	struct sysfilter_seen seen;
-	size_t nfds = 0, i, nmasks;
-	struct pollfd pfd[3];
-	unsigned long port;
-	unsigned tty;
-	bool allow_unix;
-	char **cmd, *end, go;
-	sigset_t set;
-	pid_t child;
-	ssize_t n;
+	size_t nmasks;
+	char *end;
 
 	for (nmasks = 0; 6 + nmasks < (size_t)argc &&
 	    strcmp(argv[5 + nmasks], "--") != 0; nmasks++)
@@ -865,24 +944,29 @@ sandbox_init_main(int argc, char **argv)
 		fprintf(stderr, "sluice: __sandbox is internal to sluice run\n");
 		_exit(SANDBOX_EXIT_FAIL);
 	}
-	ctl = (int)strtol(argv[1], &end, 10);
-	if (*end != '\0' || fcntl(ctl, F_SETFD, FD_CLOEXEC) == -1) {
+	a->ia_ctl = (int)strtol(argv[1], &end, 10);
+	if (*end != '\0' || fcntl(a->ia_ctl, F_SETFD, FD_CLOEXEC) == -1) {
 		fprintf(stderr, "sluice: __sandbox is internal to sluice run\n");
 		_exit(SANDBOX_EXIT_FAIL);
 	}
-	port = strtoul(argv[2], &end, 10);
-	allow_unix = sandbox_flag(argv[3], "unix");
-	memset(&seen, 0, sizeof(seen));
-	seen.fs_quiet = sandbox_flag(argv[3], "quiet");
-	tty = (unsigned)strtoul(argv[4], &end, 10) & 7u;
-	cmd = argv + 6 + nmasks;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	/* Nothing inside may read this process's memory. */
-	prctl(PR_SET_DUMPABLE, 0);
-	/* Out of the caller's session: its terminal is not ours. */
-	(void)setsid();
+	a->ia_port = strtoul(argv[2], &end, 10);
+	a->ia_allow_unix = sandbox_flag(argv[3], "unix");
+	a->ia_quiet = sandbox_flag(argv[3], "quiet");
+	a->ia_tty = (unsigned)strtoul(argv[4], &end, 10) & 7u;
+	a->ia_masks = argv + 5;
+	a->ia_nmasks = nmasks;
+	a->ia_cmd = argv + 6 + nmasks;
+}
 
-	sandbox_mounts(ctl, argv + 5, nmasks);
+/* Make what the launcher serves from outside (loopback up, the proxy's
+ * listeners on it, the terminal if asked for) and hand it over; from here
+ * on errors go to stderr. Returns the terminal's slave, or -1. */
+static int
+sandbox_hand_over(int ctl, unsigned long port, unsigned tty)
+{
+	int fds[SANDBOX_MAX_FDS], master, slave = -1;
+	size_t nfds = 0, i;
+
 	if (sandbox_loopback_up() == -1)
 		sandbox_die(ctl, "cannot bring up loopback");
 	if ((fds[nfds] = sandbox_listener(AF_INET, (uint16_t)port)) == -1)
@@ -901,42 +985,125 @@ sandbox_init_main(int argc, char **argv)
 	sandbox_handed_over = true;
 	for (i = 0; i < nfds; i++)
 		close(fds[i]);
-	/* The launcher sets the terminal up, then says go. */
+	return slave;
+}
+
+/* The launcher sets the terminal up, then says go; without it (the
+ * launcher died) the command never starts. */
+static void
+sandbox_await_go(int ctl)
+{
+	ssize_t n;
+	char go;
+
 	do
 		n = read(ctl, &go, 1);
 	while (n == -1 && errno == EINTR);
 	if (n != 1)
 		_exit(SANDBOX_EXIT_FAIL);
+}
+
+/* The signals the init handles (SIGCHLD and those it forwards) arrive
+ * through a signalfd, so the loop reads them in order with everything
+ * else. Returns the signalfd. */
+static int
+sandbox_init_signals(int ctl)
+{
+	sigset_t set;
+	size_t i;
+	int sfd;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	for (i = 0; i < sizeof(sandbox_forwarded) / sizeof(int); i++)
 		sigaddset(&set, sandbox_forwarded[i]);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	if ((sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1 ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, report) == -1)
+	if ((sfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
+		sandbox_die(ctl, "cannot set up the sandbox's init");
+	return sfd;
+}
+
+/* Fork the command and follow it to its exec: when it cannot start, the
+ * init exits with its status (127 not found, 126 not runnable). Returns the
+ * command's pid, with the filter's listener in *notify_fd. */
+static pid_t
+sandbox_start_command(int ctl, const struct sandbox_init_args *a, int slave,
+    int *notify_fd)
+{
+	int report[2], e, status;
+	pid_t child;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, report) == -1)
 		sandbox_die(ctl, "cannot set up the sandbox's init");
 	if ((child = fork()) == -1)
 		sandbox_die(ctl, "cannot start the command");
 	if (child == 0)
-		sandbox_exec_command(cmd, allow_unix, tty, slave, report[1]);
+		sandbox_exec_command(a->ia_cmd, a->ia_allow_unix, a->ia_tty,
+		    slave, report[1]);
 	close(report[1]);
 	/* Our own messages (refusals) go where the command's stderr goes. */
 	if (slave != -1) {
-		if (tty & 4u)
+		if (a->ia_tty & 4u)
 			dup2(slave, STDERR_FILENO);
 		close(slave);
 	}
 	e = 0;
-	if (sandbox_await_exec(report[0], &notify_fd, &e) == -1) {
+	if (sandbox_await_exec(report[0], notify_fd, &e) == -1) {
 		close(report[0]);
 		waitpid(child, &status, 0);
 		if (e != -1)
-			fprintf(stderr, "sluice: cannot run %s: %s\n", cmd[0],
-			    strerror(e));
+			fprintf(stderr, "sluice: cannot run %s: %s\n",
+			    a->ia_cmd[0], strerror(e));
 		_exit(e == -1 ? SANDBOX_EXIT_FAIL : e == ENOENT ? 127 : 126);
 	}
 	close(report[0]);
+	return child;
+}
+
+/* Reap every process that has exited (orphans are ours too); when the
+ * command is among them, exit with its status. */
+static void
+sandbox_reap(pid_t child)
+{
+	int status;
+	pid_t p;
+
+	while ((p = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (p != child)
+			continue;
+		if (WIFSIGNALED(status))
+			_exit(128 + WTERMSIG(status));
+		_exit(WEXITSTATUS(status));
+	}
+}
+
+/* Act on one signal from the signalfd: SIGCHLD reaps, and a signal that a
+ * process sent goes on to the command. */
+static void
+sandbox_on_signal(int sfd, pid_t child)
+{
+	struct signalfd_siginfo si;
+
+	if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	if (si.ssi_signo != SIGCHLD) {
+		/* Only what the launcher (or another process) sent. */
+		if (si.ssi_code != SI_KERNEL)
+			kill(child, (int)si.ssi_signo);
+		return;
+	}
+	sandbox_reap(child);
+}
+
+/* The init's life while the command runs: signals, the filter's
+ * notifications, and the launcher's end of the control socket, until the
+ * command exits (its status is ours) or the launcher goes (everything
+ * inside is killed). */
+static void __attribute__((noreturn))
+sandbox_init_loop(int ctl, int sfd, int notify_fd, pid_t child,
+    struct sysfilter_seen *seen)
+{
+	struct pollfd pfd[3];
 
 	pfd[0].fd = sfd;
 	pfd[0].events = POLLIN;
@@ -945,8 +1112,6 @@ sandbox_init_main(int argc, char **argv)
 	pfd[2].fd = notify_fd;
 	pfd[2].events = POLLIN;
 	for (;;) {
-		struct signalfd_siginfo si;
-
 		if (poll(pfd, 3, -1) == -1 && errno != EINTR)
 			break;
 		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -955,32 +1120,38 @@ sandbox_init_main(int argc, char **argv)
 			_exit(SANDBOX_EXIT_FAIL);
 		}
 		if (pfd[2].revents & POLLIN) {
-			if (sysfilter_answer(notify_fd, &seen) == -1)
+			if (sysfilter_answer(notify_fd, seen) == -1)
 				pfd[2].fd = -1;
 		} else if (pfd[2].revents & (POLLHUP | POLLERR))
 			pfd[2].fd = -1;	/* no filtered process is left */
-		if (!(pfd[0].revents & POLLIN))
-			continue;
-		if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
-			continue;
-		if (si.ssi_signo != SIGCHLD) {
-			/* Only what the launcher (or another process) sent. */
-			if (si.ssi_code != SI_KERNEL)
-				kill(child, (int)si.ssi_signo);
-			continue;
-		}
-		for (;;) {
-			pid_t p = waitpid(-1, &status, WNOHANG);
-
-			if (p <= 0)
-				break;
-			if (p != child)
-				continue;
-			if (WIFSIGNALED(status))
-				_exit(128 + WTERMSIG(status));
-			_exit(WEXITSTATUS(status));
-		}
+		if (pfd[0].revents & POLLIN)
+			sandbox_on_signal(sfd, child);
 	}
 	kill(-1, SIGKILL);
 	_exit(SANDBOX_EXIT_FAIL);
+}
+
+void
+sandbox_init_main(int argc, char **argv)
+{
+	struct sandbox_init_args a;
+	struct sysfilter_seen seen;
+	int sfd, slave, notify_fd = -1;
+	pid_t child;
+
+	sandbox_init_args(argc, argv, &a);
+	memset(&seen, 0, sizeof(seen));
+	seen.fs_quiet = a.ia_quiet;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Nothing inside may read this process's memory. */
+	prctl(PR_SET_DUMPABLE, 0);
+	/* Out of the caller's session: its terminal is not ours. */
+	(void)setsid();
+
+	sandbox_mounts(a.ia_ctl, a.ia_masks, a.ia_nmasks);
+	slave = sandbox_hand_over(a.ia_ctl, a.ia_port, a.ia_tty);
+	sandbox_await_go(a.ia_ctl);
+	sfd = sandbox_init_signals(a.ia_ctl);
+	child = sandbox_start_command(a.ia_ctl, &a, slave, &notify_fd);
+	sandbox_init_loop(a.ia_ctl, sfd, notify_fd, child, &seen);
 }

@@ -80,46 +80,45 @@ sysfilter_families_rule(scmp_filter_ctx sc, int nr, unsigned allowed)
 	return r;
 }
 
-int
-sysfilter_load(bool allow_unix, int *notify_fd, char *err, size_t errlen)
+/* The socket rules: families outside the allowlist, and (unless AF_UNIX is
+ * allowed) datagram pairs, go to the listener. Returns 0, or libseccomp's
+ * errors or'ed together. */
+static int
+sysfilter_socket_rules(scmp_filter_ctx sc, bool allow_unix)
 {
-	scmp_filter_ctx sc;
 	unsigned sockets = SYSFILTER_IP | (allow_unix ? 1u << AF_UNIX : 0);
+	unsigned t;
 	int r;
 
-	*notify_fd = -1;
-	if ((sc = seccomp_init(SCMP_ACT_ALLOW)) == NULL) {
-		snprintf(err, errlen, "seccomp_init failed");
-		return -1;
-	}
-	/* The i386 and x32 entry points have their own syscall numbers and
-	 * would bypass every rule below: a call through them kills. */
-	r = seccomp_attr_set(sc, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	r |= sysfilter_families_rule(sc, SCMP_SYS(socket), sockets);
+	r = sysfilter_families_rule(sc, SCMP_SYS(socket), sockets);
 	r |= sysfilter_families_rule(sc, SCMP_SYS(socketpair),
 	    sockets | 1u << AF_UNIX);
 	/* A datagram end of a pair can still be bound to a path, connected
 	 * or sent to anywhere: only connected stream and seqpacket pairs
 	 * stay anonymous. The type's low four bits are the type proper. */
-	if (!allow_unix) {
-		unsigned t;
-
+	if (!allow_unix)
 		for (t = 0; t < 16; t++)
 			if (t != SOCK_STREAM && t != SOCK_SEQPACKET)
 				r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY,
 				    SCMP_SYS(socketpair), 2,
 				    SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
 				    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, t));
-	}
-	r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
-	r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
+	return r;
+}
+
+/* The rules refused outright, with no report: ways out of the namespaces
+ * that the command has no business using. Returns 0, or libseccomp's
+ * errors or'ed together. */
+static int
+sysfilter_refused_rules(scmp_filter_ctx sc)
+{
+	int r;
+
 	/* A cgroup namespace of its own would let a nested user namespace
 	 * mount cgroupfs, where a root launcher's uid 0 may write the host's
 	 * cgroup settings. clone3 hides its flags in memory the filter cannot
 	 * read: ENOSYS makes the C library fall back to clone. */
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
+	r = seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
 	    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWCGROUP, CLONE_NEWCGROUP));
 	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
 	    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWCGROUP, CLONE_NEWCGROUP));
@@ -136,6 +135,29 @@ sysfilter_load(bool allow_unix, int *notify_fd, char *err, size_t errlen)
 	    SCMP_SYS(io_uring_enter), 0);
 	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),
 	    SCMP_SYS(io_uring_register), 0);
+	return r;
+}
+
+int
+sysfilter_load(bool allow_unix, int *notify_fd, char *err, size_t errlen)
+{
+	scmp_filter_ctx sc;
+	int r;
+
+	*notify_fd = -1;
+	if ((sc = seccomp_init(SCMP_ACT_ALLOW)) == NULL) {
+		snprintf(err, errlen, "seccomp_init failed");
+		return -1;
+	}
+	/* The i386 and x32 entry points have their own syscall numbers and
+	 * would bypass every rule below: a call through them kills. */
+	r = seccomp_attr_set(sc, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	r |= sysfilter_socket_rules(sc, allow_unix);
+	r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
+	r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
+	r |= sysfilter_refused_rules(sc);
 	if (r != 0 || (r = seccomp_load(sc)) != 0) {
 		snprintf(err, errlen, "seccomp filter: %s", strerror(-r));
 		seccomp_release(sc);

@@ -61,90 +61,131 @@ ttyrelay_reopen(int fd)
 	return open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 }
 
-/* Move whatever can move without blocking, in both directions. */
+/* user -> buffer: read the user's keys while there is room, first moving
+ * what is still unwritten to the front. Returns true on progress. */
+static bool
+ttyrelay_read_in(struct ttyrelay *tr)
+{
+	ssize_t n;
+
+	if (tr->tr_in == -1 || !tr->tr_can_read_in ||
+	    tr->tr_up_len >= sizeof(tr->tr_up))
+		return false;
+	if (tr->tr_up_off > 0 && tr->tr_up_len > 0)
+		memmove(tr->tr_up, tr->tr_up + tr->tr_up_off, tr->tr_up_len);
+	tr->tr_up_off = 0;
+	n = read(tr->tr_in, tr->tr_up + tr->tr_up_len,
+	    sizeof(tr->tr_up) - tr->tr_up_len);
+	if (n > 0) {
+		tr->tr_up_len += (size_t)n;
+		return true;
+	}
+	if (n == -1 && errno == EAGAIN)
+		tr->tr_can_read_in = false;
+	else if (n == -1 && errno == EINTR)
+		return true;
+	else {
+		/* The user's terminal hung up. */
+		ev_io_del(tr->tr_loop, &tr->tr_in_io);
+		tr->tr_can_read_in = false;
+	}
+	return false;
+}
+
+/* buffer -> command: write the keys to the sandbox's terminal. Returns
+ * true on progress. */
+static bool
+ttyrelay_write_master(struct ttyrelay *tr)
+{
+	ssize_t n;
+
+	if (tr->tr_master == -1 || tr->tr_up_len == 0 ||
+	    !tr->tr_can_write_master)
+		return false;
+	n = write(tr->tr_master, tr->tr_up + tr->tr_up_off, tr->tr_up_len);
+	if (n > 0) {
+		tr->tr_up_off += (size_t)n;
+		tr->tr_up_len -= (size_t)n;
+		return true;
+	}
+	if (n == -1 && errno == EAGAIN)
+		tr->tr_can_write_master = false;
+	else if (!(n == -1 && errno == EINTR))
+		tr->tr_up_len = 0;	/* nobody inside */
+	return false;
+}
+
+/* command -> buffer: read the command's output while there is room.
+ * Returns true on progress. */
+static bool
+ttyrelay_read_master(struct ttyrelay *tr)
+{
+	ssize_t n;
+
+	if (tr->tr_master == -1 || !tr->tr_can_read_master ||
+	    tr->tr_down_len >= sizeof(tr->tr_down))
+		return false;
+	if (tr->tr_down_off > 0 && tr->tr_down_len > 0)
+		memmove(tr->tr_down, tr->tr_down + tr->tr_down_off,
+		    tr->tr_down_len);
+	tr->tr_down_off = 0;
+	n = read(tr->tr_master, tr->tr_down + tr->tr_down_len,
+	    sizeof(tr->tr_down) - tr->tr_down_len);
+	if (n > 0) {
+		tr->tr_down_len += (size_t)n;
+		return true;
+	}
+	if (n == -1 && errno == EINTR)
+		return true;
+	/* EAGAIN, or EIO: every process inside has closed the terminal (and
+	 * an edge comes when one writes again). */
+	tr->tr_can_read_master = false;
+	return false;
+}
+
+/* buffer -> user: write the output to the user's terminal, or discard it
+ * once that is gone. Returns true on progress. */
+static bool
+ttyrelay_write_out(struct ttyrelay *tr)
+{
+	ssize_t n;
+
+	if (tr->tr_down_len == 0 || !tr->tr_can_write_out)
+		return false;
+	if (tr->tr_out == -1)
+		n = (ssize_t)tr->tr_down_len;	/* discard */
+	else
+		n = write(tr->tr_out, tr->tr_down + tr->tr_down_off,
+		    tr->tr_down_len);
+	if (n > 0) {
+		tr->tr_down_off += (size_t)n;
+		tr->tr_down_len -= (size_t)n;
+		return true;
+	}
+	if (n == -1 && errno == EAGAIN)
+		tr->tr_can_write_out = false;
+	else if (!(n == -1 && errno == EINTR)) {
+		/* The user's terminal is gone: drop output rather than stall
+		 * the command. */
+		ev_io_del(tr->tr_loop, &tr->tr_out_io);
+		close(tr->tr_out);
+		tr->tr_out = -1;
+	}
+	return false;
+}
+
+/* Move whatever can move without blocking, in both directions: every step
+ * runs on each round, so one direction never starves the other. */
 static void
 ttyrelay_pump(struct ttyrelay *tr)
 {
 	bool progress;
-	ssize_t n;
 
 	do {
-		progress = false;
-		/* user -> command */
-		if (tr->tr_in != -1 && tr->tr_can_read_in &&
-		    tr->tr_up_len < sizeof(tr->tr_up)) {
-			if (tr->tr_up_off > 0 && tr->tr_up_len > 0)
-				memmove(tr->tr_up, tr->tr_up + tr->tr_up_off,
-				    tr->tr_up_len);
-			tr->tr_up_off = 0;
-			n = read(tr->tr_in, tr->tr_up + tr->tr_up_len,
-			    sizeof(tr->tr_up) - tr->tr_up_len);
-			if (n > 0) {
-				tr->tr_up_len += (size_t)n;
-				progress = true;
-			} else if (n == -1 && errno == EAGAIN)
-				tr->tr_can_read_in = false;
-			else if (n == -1 && errno == EINTR)
-				progress = true;
-			else {
-				/* The user's terminal hung up. */
-				ev_io_del(tr->tr_loop, &tr->tr_in_io);
-				tr->tr_can_read_in = false;
-			}
-		}
-		if (tr->tr_master != -1 && tr->tr_up_len > 0 &&
-		    tr->tr_can_write_master) {
-			n = write(tr->tr_master, tr->tr_up + tr->tr_up_off,
-			    tr->tr_up_len);
-			if (n > 0) {
-				tr->tr_up_off += (size_t)n;
-				tr->tr_up_len -= (size_t)n;
-				progress = true;
-			} else if (n == -1 && errno == EAGAIN)
-				tr->tr_can_write_master = false;
-			else if (!(n == -1 && errno == EINTR))
-				tr->tr_up_len = 0;	/* nobody inside */
-		}
-		/* command -> user */
-		if (tr->tr_master != -1 && tr->tr_can_read_master &&
-		    tr->tr_down_len < sizeof(tr->tr_down)) {
-			if (tr->tr_down_off > 0 && tr->tr_down_len > 0)
-				memmove(tr->tr_down, tr->tr_down +
-				    tr->tr_down_off, tr->tr_down_len);
-			tr->tr_down_off = 0;
-			n = read(tr->tr_master, tr->tr_down + tr->tr_down_len,
-			    sizeof(tr->tr_down) - tr->tr_down_len);
-			if (n > 0) {
-				tr->tr_down_len += (size_t)n;
-				progress = true;
-			} else if (n == -1 && errno == EINTR)
-				progress = true;
-			else
-				/* EAGAIN, or EIO: every process inside has
-				 * closed the terminal (and an edge comes
-				 * when one writes again). */
-				tr->tr_can_read_master = false;
-		}
-		if (tr->tr_down_len > 0 && tr->tr_can_write_out) {
-			if (tr->tr_out == -1)
-				n = (ssize_t)tr->tr_down_len;	/* discard */
-			else
-				n = write(tr->tr_out, tr->tr_down +
-				    tr->tr_down_off, tr->tr_down_len);
-			if (n > 0) {
-				tr->tr_down_off += (size_t)n;
-				tr->tr_down_len -= (size_t)n;
-				progress = true;
-			} else if (n == -1 && errno == EAGAIN)
-				tr->tr_can_write_out = false;
-			else if (!(n == -1 && errno == EINTR)) {
-				/* The user's terminal is gone: drop output
-				 * rather than stall the command. */
-				ev_io_del(tr->tr_loop, &tr->tr_out_io);
-				close(tr->tr_out);
-				tr->tr_out = -1;
-			}
-		}
+		progress = ttyrelay_read_in(tr);
+		progress |= ttyrelay_write_master(tr);
+		progress |= ttyrelay_read_master(tr);
+		progress |= ttyrelay_write_out(tr);
 	} while (progress);
 }
 

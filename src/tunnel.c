@@ -108,54 +108,53 @@ tunnel_request(const struct proxyurl *u, const char *target, char *req,
 	return (size_t)n >= len ? -1 : n;
 }
 
-int
-tunnel_main(int argc, char **argv)
+/* The destination as the proxy will read it, "host:port" with IPv6 in
+ * brackets, canonical, into `target`. Returns 0, or -1 having said why. */
+static int
+tunnel_target(const char *host, const char *port, char *target, size_t len)
 {
-	char *env, req[16384], head[8192], err[300], target[300], port[8];
-	struct pollfd pfd[2];
-	struct proxyurl u;
+	char err[300];
 	struct host h;
-	size_t hlen = 0;
-	int fd, n, in_open = 1, out_open = 1;
 
-	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		fputs(tunnel_usage, stdout);
-		return 0;
-	}
-	if (argc != 3) {
-		fprintf(stderr, "sluice tunnel: expected HOST and PORT\n\n%s",
-		    tunnel_usage);
-		return TUNNEL_EXIT_USAGE;
-	}
-	/* The destination as the proxy will read it: "host:port", IPv6 in
-	 * brackets. */
-	snprintf(target, sizeof(target), "%s%s%s:%s",
-	    strchr(argv[1], ':') && argv[1][0] != '[' ? "[" : "", argv[1],
-	    strchr(argv[1], ':') && argv[1][0] != '[' ? "]" : "", argv[2]);
+	snprintf(target, len, "%s%s%s:%s",
+	    strchr(host, ':') && host[0] != '[' ? "[" : "", host,
+	    strchr(host, ':') && host[0] != '[' ? "]" : "", port);
 	if (host_parse_authority(target, strlen(target), &h, err,
 	    sizeof(err)) == -1) {
 		fprintf(stderr, "sluice tunnel: %s\n\n%s", err, tunnel_usage);
-		return TUNNEL_EXIT_USAGE;
+		return -1;
 	}
-	host_format(&h, target, sizeof(target));
+	host_format(&h, target, len);
+	return 0;
+}
+
+/* Connect to the proxy named by the environment and send it the CONNECT
+ * request for `target`. The request holds the credentials: it is wiped
+ * whatever happens. Returns the connection, or -1 having said why. */
+static int
+tunnel_open(const char *target)
+{
+	char *env, req[16384], err[300], port[8];
+	struct proxyurl u;
+	int fd, n;
+
 	if ((env = getenv("https_proxy")) == NULL &&
 	    (env = getenv("HTTPS_PROXY")) == NULL &&
 	    (env = getenv("http_proxy")) == NULL) {
 		fprintf(stderr, "sluice tunnel: no https_proxy, HTTPS_PROXY or "
 		    "http_proxy in the environment\n");
-		return 1;
+		return -1;
 	}
 	if (proxyurl_parse(env, &u, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sluice tunnel: the proxy URL: %s\n", err);
-		return 1;
+		return -1;
 	}
 	snprintf(port, sizeof(port), "%u", (unsigned)u.pu_port);
 	if ((fd = tunnel_connect(u.pu_host, port)) == -1) {
 		fprintf(stderr, "sluice tunnel: cannot connect to the proxy "
 		    "%s:%s\n", u.pu_host, port);
 		proxyurl_free(&u);
-		return 1;
+		return -1;
 	}
 	n = tunnel_request(&u, target, req, sizeof(req));
 	proxyurl_free(&u);
@@ -163,10 +162,20 @@ tunnel_main(int argc, char **argv)
 		explicit_bzero(req, sizeof(req));
 		fprintf(stderr, "sluice tunnel: cannot send the request to the "
 		    "proxy\n");
-		return 1;
+		return -1;
 	}
 	explicit_bzero(req, sizeof(req));
-	/* Read the answer's head byte by byte: what follows is the tunnel. */
+	return fd;
+}
+
+/* Read the proxy's answer head byte by byte, since what follows it is
+ * already the tunnel. Returns 0 for a 200, or -1 having said why not. */
+static int
+tunnel_answer(int fd, const char *target)
+{
+	char head[8192];
+	size_t hlen = 0;
+
 	while (hlen < sizeof(head) - 1) {
 		ssize_t r = read(fd, head + hlen, 1);
 
@@ -185,8 +194,20 @@ tunnel_main(int argc, char **argv)
 			*eol = '\0';
 		fprintf(stderr, "sluice tunnel: the proxy refused %s: %s\n",
 		    target, hlen ? head : "no answer");
-		return 1;
+		return -1;
 	}
+	return 0;
+}
+
+/* Relay stdin to the tunnel and the tunnel to stdout until both
+ * directions have ended, passing each end on as it comes. Returns the exit
+ * status. */
+static int
+tunnel_relay(int fd)
+{
+	struct pollfd pfd[2];
+	int in_open = 1, out_open = 1;
+
 	pfd[0].fd = STDIN_FILENO;
 	pfd[1].fd = fd;
 	while (in_open || out_open) {
@@ -219,4 +240,27 @@ tunnel_main(int argc, char **argv)
 		}
 	}
 	return 0;
+}
+
+int
+tunnel_main(int argc, char **argv)
+{
+	char target[300];
+	int fd;
+
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		fputs(tunnel_usage, stdout);
+		return 0;
+	}
+	if (argc != 3) {
+		fprintf(stderr, "sluice tunnel: expected HOST and PORT\n\n%s",
+		    tunnel_usage);
+		return TUNNEL_EXIT_USAGE;
+	}
+	if (tunnel_target(argv[1], argv[2], target, sizeof(target)) == -1)
+		return TUNNEL_EXIT_USAGE;
+	if ((fd = tunnel_open(target)) == -1 || tunnel_answer(fd, target) == -1)
+		return 1;
+	return tunnel_relay(fd);
 }
