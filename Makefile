@@ -161,7 +161,12 @@ integration-unprivileged-run: $(BUILD)/sluice
 	fi
 
 test: deps-test
-	$(Q)$(SUBMAKE) binary unit-run integration-run integration-unprivileged-run
+	$(Q)$(SUBMAKE) binary shape unit-run integration-run integration-unprivileged-run
+
+# The shape doc/architecture.md promises: no include cycle among src/'s
+# modules, every function on one screen.
+shape:
+	$(Q)$(PYTHON) scripts/shape.py src
 
 asan:
 	$(Q)$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" test
