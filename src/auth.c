@@ -84,6 +84,7 @@ struct auth_job {
 };
 
 struct auth_mailbox {
+	struct auth_pool	*mb_pool;
 	struct ev_io		 mb_io;
 	int			 mb_fd;		/* eventfd */
 	pthread_mutex_t		 mb_lock;
@@ -105,7 +106,9 @@ struct auth_bucket {
 	uint64_t	b_milli;	/* tokens * 1000 */
 };
 
-static struct {
+/* The hashing threads and everything they share. One per `serve` or `run`,
+ * shared by all its workers (each has its own mailbox). */
+struct auth_pool {
 	pthread_mutex_t		 lock;		/* queue, in-flight, buckets */
 	pthread_cond_t		 cond;
 	struct auth_flow	*flows, **flows_tail;	/* the ring */
@@ -114,27 +117,22 @@ static struct {
 	bool			 stop;
 	pthread_t		*threads;
 	unsigned		 nthreads;
-	uint8_t			 key[32];
+	uint8_t			 key[32];	/* of the cache digests */
 	pthread_mutex_t		 cache_lock;
 	struct auth_cache_entry	*cache;		/* right answers */
 	struct auth_cache_entry	*failed;	/* wrong ones */
 	struct auth_bucket	*buckets;
-} auth = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
-	.cache_lock = PTHREAD_MUTEX_INITIALIZER,
+	/* A valid bcrypt hash of a random string, for an unknown user when
+	 * the users file is empty. */
+	char			 dummy_hash[CRYPT_OUTPUT_SIZE];
 };
 
-/* A valid bcrypt hash of a random string, for an unknown user when the
- * users file is empty. */
-static char auth_dummy_hash[CRYPT_OUTPUT_SIZE];
-
 static void
-auth_digest(const char *s, size_t len, uint8_t out[32])
+auth_digest(struct auth_pool *ap, const char *s, size_t len, uint8_t out[32])
 {
 	unsigned int olen = 32;
 
-	HMAC(EVP_sha256(), auth.key, sizeof(auth.key), (const uint8_t *)s, len,
+	HMAC(EVP_sha256(), ap->key, sizeof(ap->key), (const uint8_t *)s, len,
 	    out, &olen);
 }
 
@@ -158,35 +156,35 @@ auth_cache_slot(struct auth_cache_entry *table, const uint8_t digest[32])
 
 /* Look a digest up in `table`; returns the user index + 1, or 0. */
 static size_t
-auth_cache_get(struct auth_cache_entry *table, const uint8_t digest[32],
+auth_cache_get(struct auth_pool *ap, struct auth_cache_entry *table, const uint8_t digest[32],
     uint64_t gen)
 {
 	struct auth_cache_entry *e;
 	size_t user = 0;
 	time_t now = time(NULL);
 
-	pthread_mutex_lock(&auth.cache_lock);
+	pthread_mutex_lock(&ap->cache_lock);
 	e = auth_cache_slot(table, digest);
 	if (e->ce_gen == gen && e->ce_expiry > now &&
 	    CRYPTO_memcmp(e->ce_digest, digest, 32) == 0)
 		user = e->ce_user + 1;
-	pthread_mutex_unlock(&auth.cache_lock);
+	pthread_mutex_unlock(&ap->cache_lock);
 	return user;
 }
 
 static void
-auth_cache_put(struct auth_cache_entry *table, const uint8_t digest[32],
+auth_cache_put(struct auth_pool *ap, struct auth_cache_entry *table, const uint8_t digest[32],
     uint64_t gen, size_t user, int ttl)
 {
 	struct auth_cache_entry *e;
 
-	pthread_mutex_lock(&auth.cache_lock);
+	pthread_mutex_lock(&ap->cache_lock);
 	e = auth_cache_slot(table, digest);
 	memcpy(e->ce_digest, digest, 32);
 	e->ce_gen = gen;
 	e->ce_expiry = time(NULL) + ttl;
 	e->ce_user = user;
-	pthread_mutex_unlock(&auth.cache_lock);
+	pthread_mutex_unlock(&ap->cache_lock);
 }
 
 /* The bucket key of a client address: IPv4 (also v4-mapped) whole, IPv6
@@ -215,11 +213,12 @@ auth_bucket_key(const struct sockaddr *sa, uint8_t key[16])
 	}
 }
 
-/* Take one hash from the bucket of `from`. Caller holds auth.lock.
+/* Take one hash from the bucket of `from`. Caller holds ap->lock.
  * Returns false when the address has spent its budget. A full table
  * recycles the least recently used slot near the key's home. */
 static bool
-auth_bucket_take(const struct sockaddr *from, const struct config *cfg)
+auth_bucket_take(struct auth_pool *ap, const struct sockaddr *from,
+    const struct config *cfg)
 {
 	struct auth_bucket *b = NULL, *oldest = NULL;
 	uint8_t key[16];
@@ -231,14 +230,14 @@ auth_bucket_take(const struct sockaddr *from, const struct config *cfg)
 		h = (h ^ key[i]) * 1099511628211ull;
 	for (i = 0; i < AUTH_BUCKET_PROBE; i++) {
 		slot = (size_t)(h + i) & (AUTH_BUCKETS - 1);
-		if (auth.buckets[slot].b_last_ms != 0 &&
-		    memcmp(auth.buckets[slot].b_key, key, 16) == 0) {
-			b = &auth.buckets[slot];
+		if (ap->buckets[slot].b_last_ms != 0 &&
+		    memcmp(ap->buckets[slot].b_key, key, 16) == 0) {
+			b = &ap->buckets[slot];
 			break;
 		}
 		if (oldest == NULL ||
-		    auth.buckets[slot].b_last_ms < oldest->b_last_ms)
-			oldest = &auth.buckets[slot];
+		    ap->buckets[slot].b_last_ms < oldest->b_last_ms)
+			oldest = &ap->buckets[slot];
 	}
 	cap = (uint64_t)cfg->c_auth_burst * 1000;
 	if (b == NULL) {
@@ -260,29 +259,31 @@ auth_bucket_take(const struct sockaddr *from, const struct config *cfg)
 /* The hash to check an unknown user's password against: a real user's,
  * chosen by an HMAC of the name, so the work is that of a real check. */
 static const char *
-auth_stand_in(const struct userdb *db, const char *name, size_t len)
+auth_stand_in(struct auth_pool *ap, const struct userdb *db,
+    const char *name, size_t len)
 {
 	uint8_t d[32];
 	uint64_t h;
 
 	if (db->d_count == 0)
-		return auth_dummy_hash;
-	auth_digest(name, len, d);
+		return ap->dummy_hash;
+	auth_digest(ap, name, len, d);
 	memcpy(&h, d, sizeof(h));
 	return db->d_entries[1 + h % db->d_count].u_hash;
 }
 
 /* Queue `j` behind the other checks of its client address (a new address
- * joins the end of the ring). Caller holds auth.lock. Returns 0, or -1
+ * joins the end of the ring). Caller holds ap->lock. Returns 0, or -1
  * when out of memory. */
 static int
-auth_flow_push(const struct sockaddr *from, struct auth_job *j)
+auth_flow_push(struct auth_pool *ap, const struct sockaddr *from,
+    struct auth_job *j)
 {
 	struct auth_flow *f;
 	uint8_t key[16];
 
 	auth_bucket_key(from, key);
-	for (f = auth.flows; f != NULL; f = f->f_next)
+	for (f = ap->flows; f != NULL; f = f->f_next)
 		if (memcmp(f->f_key, key, sizeof(key)) == 0)
 			break;
 	if (f == NULL) {
@@ -290,8 +291,8 @@ auth_flow_push(const struct sockaddr *from, struct auth_job *j)
 			return -1;
 		memcpy(f->f_key, key, sizeof(key));
 		f->f_tail = &f->f_head;
-		*auth.flows_tail = f;
-		auth.flows_tail = &f->f_next;
+		*ap->flows_tail = f;
+		ap->flows_tail = &f->f_next;
 	}
 	j->j_next = NULL;
 	*f->f_tail = j;
@@ -301,21 +302,21 @@ auth_flow_push(const struct sockaddr *from, struct auth_job *j)
 
 /* The next check to hash: the first of the address at the head of the
  * ring, which then goes to the end (or leaves it, when it has no more).
- * Caller holds auth.lock; the ring is not empty. */
+ * Caller holds ap->lock; the ring is not empty. */
 static struct auth_job *
-auth_flow_pop(void)
+auth_flow_pop(struct auth_pool *ap)
 {
-	struct auth_flow *f = auth.flows;
+	struct auth_flow *f = ap->flows;
 	struct auth_job *j = f->f_head;
 
 	if ((f->f_head = j->j_next) == NULL)
 		f->f_tail = &f->f_head;
-	if ((auth.flows = f->f_next) == NULL)
-		auth.flows_tail = &auth.flows;
+	if ((ap->flows = f->f_next) == NULL)
+		ap->flows_tail = &ap->flows;
 	f->f_next = NULL;
 	if (f->f_head != NULL) {
-		*auth.flows_tail = f;
-		auth.flows_tail = &f->f_next;
+		*ap->flows_tail = f;
+		ap->flows_tail = &f->f_next;
 	} else
 		free(f);
 	j->j_next = NULL;
@@ -337,7 +338,7 @@ auth_verify(struct auth_job *j)
 		return;
 	e = userdb_find(db, j->j_cred, (size_t)(colon - j->j_cred));
 	if (e == NULL)
-		(void)crypt_rn(colon + 1, auth_stand_in(db, j->j_cred,
+		(void)crypt_rn(colon + 1, auth_stand_in(j->j_mb->mb_pool, db, j->j_cred,
 		    (size_t)(colon - j->j_cred)), cd, sizeof(*cd));
 	for (; e != NULL && !ok; e = e->u_next ? &db->d_entries[e->u_next] :
 	    NULL) {
@@ -369,7 +370,7 @@ auth_post(struct auth_job *j)
 }
 
 /* Is anyone still waiting for this leader's answer? Caller holds
- * auth.lock. */
+ * ap->lock. */
 static bool
 auth_wanted(const struct auth_job *j)
 {
@@ -386,47 +387,48 @@ auth_wanted(const struct auth_job *j)
 static void *
 auth_worker(void *arg)
 {
-	(void)arg;
+	struct auth_pool *ap = arg;
+
 	for (;;) {
 		struct auth_job *j, *f, **pp;
 		bool wanted;
 
-		pthread_mutex_lock(&auth.lock);
-		while (auth.flows == NULL && !auth.stop)
-			pthread_cond_wait(&auth.cond, &auth.lock);
-		if (auth.stop) {
-			pthread_mutex_unlock(&auth.lock);
+		pthread_mutex_lock(&ap->lock);
+		while (ap->flows == NULL && !ap->stop)
+			pthread_cond_wait(&ap->cond, &ap->lock);
+		if (ap->stop) {
+			pthread_mutex_unlock(&ap->lock);
 			return NULL;
 		}
-		j = auth_flow_pop();
-		auth.queued--;
+		j = auth_flow_pop(ap);
+		ap->queued--;
 		wanted = auth_wanted(j);
-		pthread_mutex_unlock(&auth.lock);
+		pthread_mutex_unlock(&ap->lock);
 
 		j->j_result = AUTH_FAILED;
 		if (wanted) {
 			auth_verify(j);
 			if (j->j_result == AUTH_OK)
-				auth_cache_put(auth.cache, j->j_digest,
+				auth_cache_put(ap, ap->cache, j->j_digest,
 				    j->j_cfg->c_generation, j->j_user,
 				    AUTH_CACHE_TTL_SEC);
 			else
-				auth_cache_put(auth.failed, j->j_digest,
+				auth_cache_put(ap, ap->failed, j->j_digest,
 				    j->j_cfg->c_generation, 0,
 				    AUTH_FAIL_TTL_SEC);
 		}
 		explicit_bzero(j->j_cred, sizeof(j->j_cred));
 
 		/* Out of flight: later identical checks hit the cache. */
-		pthread_mutex_lock(&auth.lock);
-		for (pp = &auth.inflight; *pp != NULL; pp = &(*pp)->j_inflight)
+		pthread_mutex_lock(&ap->lock);
+		for (pp = &ap->inflight; *pp != NULL; pp = &(*pp)->j_inflight)
 			if (*pp == j) {
 				*pp = j->j_inflight;
 				break;
 			}
 		f = j->j_followers;
 		j->j_followers = NULL;
-		pthread_mutex_unlock(&auth.lock);
+		pthread_mutex_unlock(&ap->lock);
 		while (f != NULL) {
 			struct auth_job *next = f->j_next;
 
@@ -439,22 +441,24 @@ auth_worker(void *arg)
 	}
 }
 
-int
-auth_init(unsigned nthreads)
+/* The parts of a pool that are not threads: keys, caches, buckets and the
+ * stand-in hash. Returns 0 or -1 with errno. */
+static int
+auth_pool_setup(struct auth_pool *ap)
 {
 	struct crypt_data *cd;
-	char salt[64], rnd[16];
-	sigset_t all, old;
-	unsigned i;
+	char salt[64];
 
-	if (getrandom(auth.key, sizeof(auth.key), 0) != sizeof(auth.key))
+	pthread_mutex_init(&ap->lock, NULL);
+	pthread_cond_init(&ap->cond, NULL);
+	pthread_mutex_init(&ap->cache_lock, NULL);
+	ap->flows_tail = &ap->flows;
+	if (getrandom(ap->key, sizeof(ap->key), 0) != sizeof(ap->key))
 		return -1;
-	auth.cache = calloc(AUTH_CACHE_SLOTS, sizeof(*auth.cache));
-	auth.failed = calloc(AUTH_CACHE_SLOTS, sizeof(*auth.failed));
-	auth.buckets = calloc(AUTH_BUCKETS, sizeof(*auth.buckets));
-	if (auth.cache == NULL || auth.failed == NULL || auth.buckets == NULL)
-		return -1;
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+	ap->cache = calloc(AUTH_CACHE_SLOTS, sizeof(*ap->cache));
+	ap->failed = calloc(AUTH_CACHE_SLOTS, sizeof(*ap->failed));
+	ap->buckets = calloc(AUTH_BUCKETS, sizeof(*ap->buckets));
+	if (ap->cache == NULL || ap->failed == NULL || ap->buckets == NULL)
 		return -1;
 	if ((cd = calloc(1, sizeof(*cd))) == NULL)
 		return -1;
@@ -464,46 +468,56 @@ auth_init(unsigned nthreads)
 		errno = EINVAL;
 		return -1;
 	}
-	snprintf(auth_dummy_hash, sizeof(auth_dummy_hash), "%s", cd->output);
+	snprintf(ap->dummy_hash, sizeof(ap->dummy_hash), "%s", cd->output);
 	free(cd);
-	auth.flows = NULL;
-	auth.flows_tail = &auth.flows;
-	auth.queued = 0;
-	auth.inflight = NULL;
-	auth.stop = false;
-	auth.threads = calloc(nthreads, sizeof(*auth.threads));
-	if (auth.threads == NULL)
-		return -1;
-	/* Workers never take signals: they belong to the loop's signalfd. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (i = 0; i < nthreads; i++) {
-		int e = pthread_create(&auth.threads[i], NULL, auth_worker, NULL);
-
-		if (e != 0) {
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			errno = e;
-			return -1;
-		}
-		auth.nthreads++;
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 }
 
-void
-auth_shutdown(void)
+/* Start `nthreads` hashing threads, which never take signals (they belong
+ * to the loop's signalfd). Returns 0 or -1 with errno. */
+static int
+auth_pool_start(struct auth_pool *ap, unsigned nthreads)
 {
+	sigset_t all, old;
 	unsigned i;
+	int e = 0;
 
-	pthread_mutex_lock(&auth.lock);
-	auth.stop = true;
-	pthread_cond_broadcast(&auth.cond);
-	pthread_mutex_unlock(&auth.lock);
-	for (i = 0; i < auth.nthreads; i++)
-		pthread_join(auth.threads[i], NULL);
-	while (auth.flows != NULL) {
-		struct auth_job *j = auth_flow_pop(), *f;
+	if ((ap->threads = calloc(nthreads, sizeof(*ap->threads))) == NULL)
+		return -1;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (i = 0; i < nthreads && e == 0; i++)
+		if ((e = pthread_create(&ap->threads[i], NULL, auth_worker,
+		    ap)) == 0)
+			ap->nthreads++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return e == 0 ? 0 : -1;
+}
+
+struct auth_pool *
+auth_pool_new(unsigned nthreads)
+{
+	struct auth_pool *ap = calloc(1, sizeof(*ap));
+	int e;
+
+	if (ap == NULL)
+		return NULL;
+	if (auth_pool_setup(ap) == -1 || auth_pool_start(ap, nthreads) == -1) {
+		e = errno;
+		auth_pool_free(ap);
+		errno = e;
+		return NULL;
+	}
+	return ap;
+}
+
+/* Checks nobody will hash any more (the threads have stopped). */
+static void
+auth_pool_drop_queue(struct auth_pool *ap)
+{
+	while (ap->flows != NULL) {
+		struct auth_job *j = auth_flow_pop(ap), *f;
 
 		while ((f = j->j_followers) != NULL) {
 			j->j_followers = f->j_next;
@@ -514,24 +528,36 @@ auth_shutdown(void)
 		config_unref(j->j_cfg);
 		free(j);
 	}
-	auth.flows_tail = &auth.flows;
-	auth.queued = 0;
-	auth.inflight = NULL;
-	free(auth.threads);
-	auth.threads = NULL;
-	auth.nthreads = 0;
-	if (auth.cache != NULL)
-		explicit_bzero(auth.cache, AUTH_CACHE_SLOTS * sizeof(*auth.cache));
-	if (auth.failed != NULL)
-		explicit_bzero(auth.failed, AUTH_CACHE_SLOTS *
-		    sizeof(*auth.failed));
-	free(auth.cache);
-	auth.cache = NULL;
-	free(auth.failed);
-	auth.failed = NULL;
-	free(auth.buckets);
-	auth.buckets = NULL;
-	explicit_bzero(auth.key, sizeof(auth.key));
+}
+
+void
+auth_pool_free(struct auth_pool *ap)
+{
+	unsigned i;
+
+	if (ap == NULL)
+		return;
+	pthread_mutex_lock(&ap->lock);
+	ap->stop = true;
+	pthread_cond_broadcast(&ap->cond);
+	pthread_mutex_unlock(&ap->lock);
+	for (i = 0; i < ap->nthreads; i++)
+		pthread_join(ap->threads[i], NULL);
+	auth_pool_drop_queue(ap);
+	free(ap->threads);
+	if (ap->cache != NULL)
+		explicit_bzero(ap->cache, AUTH_CACHE_SLOTS * sizeof(*ap->cache));
+	if (ap->failed != NULL)
+		explicit_bzero(ap->failed, AUTH_CACHE_SLOTS *
+		    sizeof(*ap->failed));
+	free(ap->cache);
+	free(ap->failed);
+	free(ap->buckets);
+	pthread_mutex_destroy(&ap->lock);
+	pthread_cond_destroy(&ap->cond);
+	pthread_mutex_destroy(&ap->cache_lock);
+	explicit_bzero(ap, sizeof(*ap));
+	free(ap);
 }
 
 static void
@@ -563,12 +589,13 @@ auth_mailbox_ready(struct ev_loop *loop, int fd, unsigned events, void *arg)
 }
 
 struct auth_mailbox *
-auth_mailbox_new(struct ev_loop *loop)
+auth_mailbox_new(struct auth_pool *ap, struct ev_loop *loop)
 {
 	struct auth_mailbox *mb = calloc(1, sizeof(*mb));
 
 	if (mb == NULL)
 		return NULL;
+	mb->mb_pool = ap;
 	if ((mb->mb_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
 		free(mb);
 		return NULL;
@@ -620,28 +647,29 @@ auth_decode(struct auth_job *j, const char *hdr, size_t len)
  * with the user in *user, AUTH_FAILED, or AUTH_PENDING when neither knows
  * and a hash must be computed. */
 static enum auth_result
-auth_cached(const struct config *cfg, const uint8_t digest[32],
+auth_cached(struct auth_pool *ap, const struct config *cfg, const uint8_t digest[32],
     const char **user)
 {
 	size_t u;
 
-	if ((u = auth_cache_get(auth.cache, digest, cfg->c_generation)) != 0) {
+	if ((u = auth_cache_get(ap, ap->cache, digest, cfg->c_generation)) != 0) {
 		*user = cfg->c_users.d_entries[u - 1].u_name;
 		return AUTH_OK;
 	}
-	if (auth_cache_get(auth.failed, digest, cfg->c_generation) != 0)
+	if (auth_cache_get(ap, ap->failed, digest, cfg->c_generation) != 0)
 		return AUTH_FAILED;
 	return AUTH_PENDING;
 }
 
 /* The check in flight that asks the same question (same digest, same
- * generation), or NULL. Caller holds auth.lock. */
+ * generation), or NULL. Caller holds ap->lock. */
 static struct auth_job *
-auth_inflight_find(const uint8_t digest[32], uint64_t gen)
+auth_inflight_find(struct auth_pool *ap, const uint8_t digest[32],
+    uint64_t gen)
 {
 	struct auth_job *leader;
 
-	for (leader = auth.inflight; leader != NULL;
+	for (leader = ap->inflight; leader != NULL;
 	    leader = leader->j_inflight)
 		if (leader->j_cfg->c_generation == gen &&
 		    CRYPTO_memcmp(leader->j_digest, digest, 32) == 0)
@@ -649,37 +677,38 @@ auth_inflight_find(const uint8_t digest[32], uint64_t gen)
 	return leader;
 }
 
-/* Hand `j` to the workers, under auth.lock (taken and released here): as a
+/* Hand `j` to the workers, under ap->lock (taken and released here): as a
  * follower of the same question in flight, or queued behind its address's
  * checks while the address has hash work left and the queue has room.
  * Returns AUTH_PENDING (`j` now belongs to the queue), or AUTH_THROTTLED or
  * AUTH_BUSY (`j` is still the caller's). */
 static enum auth_result
-auth_enqueue(struct auth_job *j, const struct sockaddr *from,
+auth_enqueue(struct auth_pool *ap, struct auth_job *j,
+    const struct sockaddr *from,
     const struct config *cfg)
 {
 	enum auth_result r = AUTH_PENDING;
 	struct auth_job *leader;
 
-	pthread_mutex_lock(&auth.lock);
-	leader = auth_inflight_find(j->j_digest, cfg->c_generation);
+	pthread_mutex_lock(&ap->lock);
+	leader = auth_inflight_find(ap, j->j_digest, cfg->c_generation);
 	if (leader != NULL) {
 		/* The same question is being answered: wait for it. */
 		explicit_bzero(j->j_cred, sizeof(j->j_cred));
 		j->j_next = leader->j_followers;
 		leader->j_followers = j;
-	} else if (!auth_bucket_take(from, cfg))
+	} else if (!auth_bucket_take(ap, from, cfg))
 		r = AUTH_THROTTLED;
-	else if (auth.queued >= AUTH_MAX_QUEUE ||
-	    auth_flow_push(from, j) == -1)
+	else if (ap->queued >= AUTH_MAX_QUEUE ||
+	    auth_flow_push(ap, from, j) == -1)
 		r = AUTH_BUSY;
 	else {
-		auth.queued++;
-		j->j_inflight = auth.inflight;
-		auth.inflight = j;
-		pthread_cond_signal(&auth.cond);
+		ap->queued++;
+		j->j_inflight = ap->inflight;
+		ap->inflight = j;
+		pthread_cond_signal(&ap->cond);
 	}
-	pthread_mutex_unlock(&auth.lock);
+	pthread_mutex_unlock(&ap->lock);
 	return r;
 }
 
@@ -688,6 +717,7 @@ auth_check(struct config *cfg, const char *hdr, size_t len,
     const struct sockaddr *from, struct auth_mailbox *mb, auth_done_cb *cb,
     void *arg, const char **user, struct auth_job **jobp)
 {
+	struct auth_pool *ap = mb->mb_pool;
 	struct auth_job *j;
 	enum auth_result r;
 
@@ -701,14 +731,14 @@ auth_check(struct config *cfg, const char *hdr, size_t len,
 		return AUTH_BUSY;
 	if ((r = auth_decode(j, hdr, len)) != AUTH_PENDING)
 		goto done;
-	auth_digest(hdr, len, j->j_digest);
-	if ((r = auth_cached(cfg, j->j_digest, user)) != AUTH_PENDING)
+	auth_digest(ap, hdr, len, j->j_digest);
+	if ((r = auth_cached(ap, cfg, j->j_digest, user)) != AUTH_PENDING)
 		goto done;
 	j->j_cfg = config_ref(cfg);
 	j->j_mb = mb;
 	j->j_cb = cb;
 	j->j_arg = arg;
-	if ((r = auth_enqueue(j, from, cfg)) == AUTH_PENDING) {
+	if ((r = auth_enqueue(ap, j, from, cfg)) == AUTH_PENDING) {
 		*jobp = j;
 		return r;
 	}

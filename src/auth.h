@@ -29,16 +29,24 @@ enum auth_result {
  * borrowed from the configuration the check ran against. */
 typedef void auth_done_cb(void *arg, enum auth_result r, const char *user);
 
-/* Start `nthreads` verification threads and seed the cache key. Call once
- * before use (again only after auth_shutdown). Returns 0 or -1 with errno. */
-int auth_init(unsigned nthreads);
+/* The hashing threads, the caches of right and wrong answers (keyed by an
+ * HMAC under the pool's own random key) and the auth_rate buckets: one pool
+ * per `serve` or `run`, shared by its workers. */
+struct auth_pool;
 
-/* Stop the threads and wipe the cache. */
-void auth_shutdown(void);
+/* Start a pool of `nthreads` verification threads. Returns NULL with errno
+ * set. */
+struct auth_pool *auth_pool_new(unsigned nthreads);
 
-/* Create the completion mailbox of one event loop (an eventfd it watches).
- * Returns NULL with errno set. */
-struct auth_mailbox *auth_mailbox_new(struct ev_loop *loop);
+/* Stop the threads, drop the checks still queued and wipe the caches and
+ * the key. Call after every connection using it has cancelled its checks
+ * (proxy_close_all) and before the mailboxes are freed. NULL is a no-op. */
+void auth_pool_free(struct auth_pool *ap);
+
+/* Create the completion mailbox of one event loop (an eventfd it watches)
+ * for checks run by `ap`. Returns NULL with errno set. */
+struct auth_mailbox *auth_mailbox_new(struct auth_pool *ap,
+    struct ev_loop *loop);
 
 /* Free a mailbox; no job may still be pending on it. */
 void auth_mailbox_free(struct auth_mailbox *mb);

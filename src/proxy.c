@@ -435,17 +435,17 @@ proxy_cpus(void)
 	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
 }
 
-int
-proxy_start_auth(void)
+struct auth_pool *
+proxy_auth_pool(void)
 {
 	unsigned n = proxy_cpus();
 
-	return auth_init(n > PROXY_AUTH_THREADS_MAX ? PROXY_AUTH_THREADS_MAX :
-	    n);
+	return auth_pool_new(n > PROXY_AUTH_THREADS_MAX ?
+	    PROXY_AUTH_THREADS_MAX : n);
 }
 
 struct proxy *
-proxy_new(struct config *cfg, char *err, size_t errlen)
+proxy_new(struct config *cfg, struct auth_pool *ap, char *err, size_t errlen)
 {
 	struct proxy *px = xcalloc(1, sizeof(*px));
 	size_t i;
@@ -460,7 +460,7 @@ proxy_new(struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
 		goto fail;
 	}
-	if ((px->px_mb = auth_mailbox_new(px->px_loop)) == NULL) {
+	if ((px->px_mb = auth_mailbox_new(ap, px->px_loop)) == NULL) {
 		snprintf(err, errlen, "auth mailbox: %s", strerror(errno));
 		goto fail;
 	}

@@ -19,6 +19,7 @@
 
 struct accesslog;
 struct auth_mailbox;
+struct auth_pool;
 struct config;
 struct config_listen;
 struct conn;
@@ -80,18 +81,21 @@ struct proxy_ack {
 					 * the previous answer */
 };
 
-/* Start the authentication threads shared by every worker (once, before
- * the first proxy_new); auth_shutdown() stops them, after proxy_close_all
- * on every worker and before proxy_free. Returns 0 or -1 with errno. */
-int proxy_start_auth(void);
+/* A pool of authentication threads sized for this machine, to be shared by
+ * every worker of one `serve` or `run` (see auth.h): its owner frees it
+ * with auth_pool_free after proxy_close_all on every worker and before
+ * proxy_free. Returns NULL with errno set. */
+struct auth_pool *proxy_auth_pool(void);
 
 /* Online CPUs (1..64): the default number of workers. */
 unsigned proxy_cpus(void);
 
 /* Set up one worker for `cfg` (takes over the caller's reference): event
- * loop, resolver, auth mailbox, pipe pool, access log, inbox. Raises the
- * descriptor limit. Returns NULL with a message in `err`. */
-struct proxy *proxy_new(struct config *cfg, char *err, size_t errlen);
+ * loop, resolver, a mailbox for the checks of `ap` (borrowed; it must
+ * outlive the worker's connections), pipe pool, access log, inbox. Raises
+ * the descriptor limit. Returns NULL with a message in `err`. */
+struct proxy *proxy_new(struct config *cfg, struct auth_pool *ap, char *err,
+    size_t errlen);
 
 /* Create a listening socket for `cl` without serving it: with `reuseport`
  * for one socket per worker on one address, `port` non-zero overriding the

@@ -710,7 +710,7 @@ struct run_launch {
 	struct config		*l_cfg;		/* until the engine owns it */
 	struct proxy		*l_px;
 	struct upstream		*l_up;
-	bool			 l_auth_started;
+	struct auth_pool	*l_auth;	/* the hashing threads */
 	char			 l_token[64];	/* --no-isolate's password */
 	char			*l_masks[RUN_MAX_LIST];	/* files to cover */
 	size_t			 l_nmasks;
@@ -865,12 +865,11 @@ run_engine(struct run_launch *l)
 	char err[1024];
 	size_t i;
 
-	if (proxy_start_auth() == -1) {
+	if ((l->l_auth = proxy_auth_pool()) == NULL) {
 		log_warn("authentication workers");
 		return -1;
 	}
-	l->l_auth_started = true;
-	l->l_px = proxy_new(l->l_cfg, err, sizeof(err));
+	l->l_px = proxy_new(l->l_cfg, l->l_auth, err, sizeof(err));
 	l->l_cfg = NULL;	/* the engine owns it now, even on failure */
 	if (l->l_px == NULL) {
 		log_warnx("%s", err);
@@ -943,8 +942,7 @@ run_release(struct run_launch *l)
 	/* Connections cancel their auth jobs before the workers stop. */
 	if (l->l_px != NULL)
 		proxy_close_all(l->l_px);
-	if (l->l_auth_started)
-		auth_shutdown();
+	auth_pool_free(l->l_auth);
 	proxy_free(l->l_px);
 	config_unref(l->l_cfg);
 	upstream_free(l->l_up);

@@ -84,6 +84,7 @@ struct serve {
 	struct proxy		*sv_workers[PROXY_MAX_WORKERS];
 	pthread_t		 sv_threads[PROXY_MAX_WORKERS];
 	unsigned		 sv_nworkers;
+	struct auth_pool	*sv_auth;	/* the hashing threads, shared */
 	unsigned		 sv_started;	/* worker threads running */
 	struct serve_listener	 sv_listeners[PROXY_MAX_LISTENERS];
 	const char		*sv_path;
@@ -847,8 +848,8 @@ serve_workers_new(struct serve *sv)
 	if (sv->sv_nworkers > PROXY_MAX_WORKERS)
 		sv->sv_nworkers = PROXY_MAX_WORKERS;
 	for (w = 0; w < sv->sv_nworkers; w++) {
-		if ((sv->sv_workers[w] = proxy_new(config_ref(sv->sv_cfg), err,
-		    sizeof(err))) == NULL) {
+		if ((sv->sv_workers[w] = proxy_new(config_ref(sv->sv_cfg),
+		    sv->sv_auth, err, sizeof(err))) == NULL) {
 			log_warnx("%s", err);
 			return -1;
 		}
@@ -915,7 +916,7 @@ serve_cleanup(struct serve *sv)
 	for (w = 0; w < sv->sv_nworkers; w++)
 		if (sv->sv_workers[w] != NULL)
 			proxy_close_all(sv->sv_workers[w]);
-	auth_shutdown();
+	auth_pool_free(sv->sv_auth);
 	for (w = 0; w < sv->sv_nworkers; w++)
 		proxy_free(sv->sv_workers[w]);
 	if (sv->sv_sigfd != -1)
@@ -946,7 +947,7 @@ serve_main(const char *path)
 	}
 	if (serve_control_init(&sv) == -1)
 		goto out;
-	if (proxy_start_auth() == -1)
+	if ((sv.sv_auth = proxy_auth_pool()) == NULL)
 		fatal("authentication workers");
 	if (serve_workers_new(&sv) == -1)
 		goto out;
