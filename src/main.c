@@ -288,6 +288,8 @@ cmd_url(int argc, char **argv)
 	n = proxyurl_format(&u, true, url, sizeof(url));
 	proxyurl_free(&u);
 	if (n < 0) {
+		/* What was written so far may hold encoded credentials. */
+		explicit_bzero(url, sizeof(url));
 		fprintf(stderr, "sluice: the proxy URL is too long\n");
 		return EXIT_USAGE;
 	}

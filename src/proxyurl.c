@@ -318,7 +318,6 @@ proxyurl_host_var(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
     char *err, size_t errlen)
 {
 	const char *how = "";
-	size_t i;
 
 	if (proxyurl_var(get, ctx, "PROXY_HOST", &how, &u->pu_host, err,
 	    errlen) == -1)
@@ -332,11 +331,12 @@ proxyurl_host_var(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
 		memmove(u->pu_host, u->pu_host + 1, hl - 2);
 		u->pu_host[hl - 2] = '\0';
 	}
-	for (i = 0; u->pu_host[i] != '\0'; i++)
-		if ((unsigned char)u->pu_host[i] <= ' ' ||
-		    strchr("/@?#", u->pu_host[i]) != NULL)
-			return proxyurl_fail(err, errlen, "PROXY_HOST must be a "
-			    "bare host name or address");
+	/* The same rule as a URL's host, so that what `sluice url` prints
+	 * parses back (an empty "[]" or a lone "[" must not). */
+	if (u->pu_host[0] == '\0' || proxyurl_bad_host(u->pu_host,
+	    strchr(u->pu_host, ':') != NULL))
+		return proxyurl_fail(err, errlen, "PROXY_HOST must be a bare "
+		    "host name or address");
 	return 0;
 }
 

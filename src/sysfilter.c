@@ -64,7 +64,8 @@ sysfilter_family_name(uint64_t family)
 	return sysfilter_families[family];
 }
 
-/* Send `nr` to the listener unless its first argument is in `allowed`. */
+/* Send `nr` to the listener unless its first argument is in `allowed`.
+ * Returns 0, or libseccomp's first error (-errno). */
 static int
 sysfilter_families_rule(scmp_filter_ctx sc, int nr, unsigned allowed)
 {
@@ -73,16 +74,16 @@ sysfilter_families_rule(scmp_filter_ctx sc, int nr, unsigned allowed)
 
 	r = seccomp_rule_add(sc, SCMP_ACT_NOTIFY, nr, 1,
 	    SCMP_A0(SCMP_CMP_GT, SYSFILTER_MAX_FAMILY));
-	for (f = 0; f <= SYSFILTER_MAX_FAMILY; f++)
+	for (f = 0; f <= SYSFILTER_MAX_FAMILY && r == 0; f++)
 		if (!(allowed & (1u << f)))
-			r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY, nr, 1,
+			r = seccomp_rule_add(sc, SCMP_ACT_NOTIFY, nr, 1,
 			    SCMP_A0(SCMP_CMP_EQ, f));
 	return r;
 }
 
 /* The socket rules: families outside the allowlist, and (unless AF_UNIX is
  * allowed) datagram pairs, go to the listener. Returns 0, or libseccomp's
- * errors or'ed together. */
+ * first error. */
 static int
 sysfilter_socket_rules(scmp_filter_ctx sc, bool allow_unix)
 {
@@ -90,51 +91,64 @@ sysfilter_socket_rules(scmp_filter_ctx sc, bool allow_unix)
 	unsigned t;
 	int r;
 
-	r = sysfilter_families_rule(sc, SCMP_SYS(socket), sockets);
-	r |= sysfilter_families_rule(sc, SCMP_SYS(socketpair),
-	    sockets | 1u << AF_UNIX);
+	if ((r = sysfilter_families_rule(sc, SCMP_SYS(socket), sockets)) != 0 ||
+	    (r = sysfilter_families_rule(sc, SCMP_SYS(socketpair), sockets |
+	    1u << AF_UNIX)) != 0 || allow_unix)
+		return r;
 	/* A datagram end of a pair can still be bound to a path, connected
 	 * or sent to anywhere: only connected stream and seqpacket pairs
 	 * stay anonymous. The type's low four bits are the type proper. */
-	if (!allow_unix)
-		for (t = 0; t < 16; t++)
-			if (t != SOCK_STREAM && t != SOCK_SEQPACKET)
-				r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY,
-				    SCMP_SYS(socketpair), 2,
-				    SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
-				    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, t));
+	for (t = 0; t < 16 && r == 0; t++)
+		if (t != SOCK_STREAM && t != SOCK_SEQPACKET)
+			r = seccomp_rule_add(sc, SCMP_ACT_NOTIFY,
+			    SCMP_SYS(socketpair), 2,
+			    SCMP_A0(SCMP_CMP_EQ, AF_UNIX),
+			    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, t));
 	return r;
 }
 
-/* The rules refused outright, with no report: ways out of the namespaces
- * that the command has no business using. Returns 0, or libseccomp's
- * errors or'ed together. */
-static int
-sysfilter_refused_rules(scmp_filter_ctx sc)
-{
-	int r;
-
+/* Refused outright, with no report: ways out of the namespaces that the
+ * command has no business using. */
+static const struct sysfilter_refusal {
+	int	sr_nr;
+	int	sr_errno;
+	bool	sr_newcgroup;	/* only with CLONE_NEWCGROUP in the flags */
+} sysfilter_refusals[] = {
 	/* A cgroup namespace of its own would let a nested user namespace
 	 * mount cgroupfs, where a root launcher's uid 0 may write the host's
 	 * cgroup settings. clone3 hides its flags in memory the filter cannot
 	 * read: ENOSYS makes the C library fall back to clone. */
-	r = seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
-	    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWCGROUP, CLONE_NEWCGROUP));
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-	    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NEWCGROUP, CLONE_NEWCGROUP));
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	{ SCMP_SYS(unshare), EPERM, true },
+	{ SCMP_SYS(clone), EPERM, true },
+	{ SCMP_SYS(clone3), ENOSYS, false },
 	/* The kernel keyrings are the user's (and a root launcher's are
 	 * root's), whatever the namespace. */
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(keyctl), 0);
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(add_key), 0);
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),
-	    SCMP_SYS(request_key), 0);
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),
-	    SCMP_SYS(io_uring_setup), 0);
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),
-	    SCMP_SYS(io_uring_enter), 0);
-	r |= seccomp_rule_add(sc, SCMP_ACT_ERRNO(EPERM),
-	    SCMP_SYS(io_uring_register), 0);
+	{ SCMP_SYS(keyctl), EPERM, false },
+	{ SCMP_SYS(add_key), EPERM, false },
+	{ SCMP_SYS(request_key), EPERM, false },
+	{ SCMP_SYS(io_uring_setup), EPERM, false },
+	{ SCMP_SYS(io_uring_enter), EPERM, false },
+	{ SCMP_SYS(io_uring_register), EPERM, false },
+};
+
+/* Add the refusals. Returns 0, or libseccomp's first error. */
+static int
+sysfilter_refused_rules(scmp_filter_ctx sc)
+{
+	size_t i, n = sizeof(sysfilter_refusals) / sizeof(sysfilter_refusals[0]);
+	int r = 0;
+
+	for (i = 0; i < n && r == 0; i++) {
+		const struct sysfilter_refusal *sr = &sysfilter_refusals[i];
+
+		if (sr->sr_newcgroup)
+			r = seccomp_rule_add(sc, SCMP_ACT_ERRNO(sr->sr_errno),
+			    sr->sr_nr, 1, SCMP_A0(SCMP_CMP_MASKED_EQ,
+			    CLONE_NEWCGROUP, CLONE_NEWCGROUP));
+		else
+			r = seccomp_rule_add(sc, SCMP_ACT_ERRNO(sr->sr_errno),
+			    sr->sr_nr, 0);
+	}
 	return r;
 }
 
@@ -151,13 +165,15 @@ sysfilter_load(bool allow_unix, int *notify_fd, char *err, size_t errlen)
 	}
 	/* The i386 and x32 entry points have their own syscall numbers and
 	 * would bypass every rule below: a call through them kills. */
-	r = seccomp_attr_set(sc, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	r |= sysfilter_socket_rules(sc, allow_unix);
-	r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI));
-	r |= seccomp_rule_add(sc, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
-	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX));
-	r |= sysfilter_refused_rules(sc);
+	if ((r = seccomp_attr_set(sc, SCMP_FLTATR_ACT_BADARCH,
+	    SCMP_ACT_KILL_PROCESS)) == 0 &&
+	    (r = sysfilter_socket_rules(sc, allow_unix)) == 0 &&
+	    (r = seccomp_rule_add(sc, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCSTI))) == 0 &&
+	    (r = seccomp_rule_add(sc, SCMP_ACT_NOTIFY, SCMP_SYS(ioctl), 1,
+	    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, TIOCLINUX))) == 0)
+		r = sysfilter_refused_rules(sc);
+	/* libseccomp's errors are -errno: the first one says what failed. */
 	if (r != 0 || (r = seccomp_load(sc)) != 0) {
 		snprintf(err, errlen, "seccomp filter: %s", strerror(-r));
 		seccomp_release(sc);

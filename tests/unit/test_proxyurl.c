@@ -212,6 +212,11 @@ static const struct vars_case vars_cases[] = {
 	V_BAD(L(P), L(0), "PROXY_HOST"),
 	V_BAD(L("PROXY_HOST=", P), L(0), "PROXY_HOST"),
 	V_BAD(L("PROXY_HOST=proxy/x", P), L(0), "PROXY_HOST"),
+	/* What `sluice url` would print must parse back as a URL. */
+	V_BAD(L("PROXY_HOST=[]", P), L(0), "PROXY_HOST"),
+	V_BAD(L("PROXY_HOST=[", P), L(0), "PROXY_HOST"),
+	V_BAD(L("PROXY_HOST=[::1", P), L(0), "PROXY_HOST"),
+	V_BAD(L("PROXY_HOST=1:2:3", P), L(0), "PROXY_HOST"),
 	V_BAD(L("PROXY_HOST=alice:" SECRET "@proxy", P), L(0), "PROXY_HOST"),
 	V_BAD(L("PROXY_HOST=pro xy", P), L(0), "PROXY_HOST"),
 	V_BAD(L("PROXY_HOST=proxy\r\nX: y", P), L(0), "PROXY_HOST"),
