@@ -17,6 +17,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "unitconf.h"
 #include "dial.h"
 #include "host.h"
 
@@ -46,18 +47,6 @@ static const struct select_case {
 	{ "allow example.com\nallow_cidr 10.0.0.0/8", { "10.1.2.3:443",
 	    "192.168.1.1:443", NULL }, { "10.1.2.3:443", NULL }, NULL },
 };
-
-static struct config *
-load(const char *text)
-{
-	struct diag d = { NULL, 0 };
-	struct config *c = config_new("/etc/sluice/sluice.conf");
-
-	assert_int_equal(config_parse(c, text, strlen(text), &d), 0);
-	assert_int_equal(config_finish(c, &d), 0);
-	diag_free(&d);
-	return c;
-}
 
 static void
 test_dial_select(void **state)

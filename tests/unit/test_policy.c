@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "unitconf.h"
 #include "host.h"
 #include "policy.h"
 
@@ -59,18 +60,6 @@ static const struct target_case {
 	{ "", "api.example.com:443", C, REASON_DOMAIN_DENIED },
 	{ "", "1.2.3.4:443", C, REASON_ADDRESS_DENIED },
 };
-
-static struct config *
-load(const char *text)
-{
-	struct diag d = { NULL, 0 };
-	struct config *c = config_new("/etc/sluice/sluice.conf");
-
-	assert_int_equal(config_parse(c, text, strlen(text), &d), 0);
-	assert_int_equal(config_finish(c, &d), 0);
-	diag_free(&d);
-	return c;
-}
 
 static void
 test_policy_target(void **state)
