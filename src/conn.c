@@ -707,6 +707,15 @@ conn_authorized(struct conn *c)
 	}
 	if (!conn_allowed(c))
 		return;
+	/* TRACE is answered by echoing the request as the last hop got it:
+	 * through an upstream proxy that can be the upstream itself
+	 * (Max-Forwards: 0), and the echo would carry its credentials. */
+	if (up != NULL && hs->hs_rq.rq_head.hh_method == HTTP_TRACE) {
+		conn_fail(c, REASON_BAD_REQUEST, "TRACE is not forwarded "
+		    "through an upstream proxy (the answer would show its "
+		    "credentials)");
+		return;
+	}
 	if (xport_open(&c->c_ux)) {
 		if (conn_keep_upstream(c)) {
 			conn_established(c);

@@ -72,6 +72,7 @@ enum forward_result {
 	FORWARD_BAD_RESPONSE = 3,	/* the origin's answer is bad */
 	FORWARD_SWITCHED = 4,	/* becomes a tunnel (f_cout, then rq_buf) */
 	FORWARD_CLIENT_GONE = 5,	/* the client's socket failed */
+	FORWARD_PARENT_DENIED = 6,	/* the upstream proxy refused us */
 };
 
 void
@@ -222,6 +223,11 @@ forward_response_head(struct forward *f)
 		h->hh_error = why;
 		return FORWARD_BAD_RESPONSE;
 	}
+	/* The upstream proxy refused our credentials. Its answer is about
+	 * them, and may quote the request that carried them: it is not the
+	 * client's to see. */
+	if (h->hh_status == 407 && f->f_env->e_upstream != NULL)
+		return FORWARD_PARENT_DENIED;
 	if (h->hh_status == 101) {
 		if (!f->f_upgrade || !f->f_rq_done) {
 			h->hh_error = "an upgrade nobody asked for";
@@ -402,7 +408,7 @@ static enum verdict_kind
 forward_broken(struct forward *f, enum forward_result r, struct verdict *v)
 {
 	bool untouched = f->f_t->t_sent == 0;
-	char d[160];
+	char d[400];
 
 	switch (r) {
 	case FORWARD_CLIENT_GONE:
@@ -420,6 +426,15 @@ forward_broken(struct forward *f, enum forward_result r, struct verdict *v)
 		return forward_verdict(v, VERDICT_FAIL, REASON_BAD_RESPONSE,
 		    f->f_resp.hh_error ? f->f_resp.hh_error :
 		    "malformed response");
+	case FORWARD_PARENT_DENIED:
+		if (!untouched)
+			return forward_verdict(v, VERDICT_ABORT,
+			    REASON_UPSTREAM_DENIED, NULL);
+		snprintf(d, sizeof(d), "the upstream proxy %s answered 407 "
+		    "(it does not accept sluice's credentials)",
+		    f->f_env->e_upstream->up_name);
+		return forward_verdict(v, VERDICT_FAIL, REASON_UPSTREAM_DENIED,
+		    d);
 	default:
 		if (!untouched || f->f_rs_final)
 			break;

@@ -245,3 +245,81 @@ def test_a_wrong_password_for_sluice_serve_is_refused_there(sandbox, make_proxy,
     # sluice serve logs no user name for a failed authentication.
     upstream.wait_log(squid_line_re("TCP_DENIED/407", site.target, "-",
                                     "HIER_NONE/-", "text/plain", extra="auth-failed"))
+
+
+class ReflectingParent:
+    """An upstream proxy that shows clients what they sent it: a 407 whose body quotes the
+    request head (as a careless error page might), and a TRACE echo (what Max-Forwards: 0
+    asks of it). Through it, a request whose answer reached the sandbox would carry the
+    upstream credentials inside."""
+
+    def __init__(self):
+        import socketserver
+        import threading
+
+        parent = self
+        self.heads = []
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = self.rfile.readline()
+                    if not line:
+                        return
+                    head += line
+                parent.heads.append(head)
+                if head.startswith(b"TRACE "):
+                    status, body = b"200 OK", head
+                else:
+                    status, body = b"407 Proxy Authentication Required", b"you sent:\n" + head
+                self.wfile.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\n"
+                                 b"Proxy-Authenticate: Basic realm=\"parent\"\r\n"
+                                 b"Content-Length: " + str(len(body)).encode() +
+                                 b"\r\nConnection: close\r\n\r\n" + body)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def reflecting_parent():
+    parent = ReflectingParent()
+    yield parent
+    parent.close()
+
+
+@pytest.mark.parametrize("method", ["GET", "TRACE"])
+def test_an_upstream_that_echoes_the_request_shows_the_sandbox_no_credential(
+        sandbox, reflecting_parent, method):
+    password = secrets.token_urlsafe(18)
+    sandbox.secrets.append(password)
+    log = sandbox.new_log()
+    url = "http://api.anthropic.com/echo"
+
+    done = sandbox.run([*CURL, "--request", method, "--header", "Max-Forwards: 0",
+                        "--write-out", "\nstatus=%{http_code}", url], "--upstream", "env",
+                       "--log", log,
+                       env=upstream_env("127.0.0.1", reflecting_parent.port, "agent", password))
+
+    # The credentials went to the parent (GET) or nowhere (TRACE), never back inside: the
+    # sandbox gets sluice's own answer, and the fixture finds the password in no output.
+    assert "Proxy-Authorization" not in done.stdout, done.stdout
+    if method == "GET":
+        assert done.stdout.endswith("status=502"), done.stdout
+        assert "answered 407" in done.stdout
+        assert "you sent" not in done.stdout
+        assert any(b"Proxy-Authorization: Basic " in h for h in reflecting_parent.heads)
+        line = re.compile(r" TCP_\w+/502 \d+ GET " + re.escape(url) +
+                          r" - HIER_NONE/- text/plain upstream-denied$")
+        assert matching(read_log(log), line), read_log(log)
+    else:
+        assert done.stdout.endswith("status=400"), done.stdout
+        assert "TRACE is not forwarded through an upstream proxy" in done.stdout
+        assert reflecting_parent.heads == []
