@@ -517,6 +517,27 @@ conn_tunnel_pump(struct conn *c)
 		conn_close(c);
 }
 
+/* A plain-HTTP origin stayed silent for idle_timeout while the client
+ * waited: a 504 if nothing was sent yet, else the answer breaks off. */
+static void
+conn_origin_timeout(struct conn *c)
+{
+	unsigned ms = c->c_cfg->c_idle_timeout_ms;
+	char d[64];
+
+	if (ms % 1000 == 0)
+		snprintf(d, sizeof(d), "nothing within idle_timeout %us",
+		    ms / 1000);
+	else
+		snprintf(d, sizeof(d), "nothing within idle_timeout %ums", ms);
+	if (c->c_txn.t_sent == 0) {
+		conn_fail(c, REASON_ORIGIN_TIMEOUT, d);
+		return;
+	}
+	c->c_txn.t_abort = REASON_ORIGIN_TIMEOUT;
+	conn_close(c);
+}
+
 static void
 conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
@@ -555,10 +576,12 @@ conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	case CONN_EXCHANGE:
 		/* Activity only stamps t_active; the timer re-arms lazily. */
 		idle = ev_now(loop) - c->c_txn.t_active;
-		if (idle >= c->c_cfg->c_idle_timeout_ms)
-			conn_close(c);
-		else
+		if (idle < c->c_cfg->c_idle_timeout_ms)
 			conn_timer(c, c->c_cfg->c_idle_timeout_ms - idle);
+		else if (c->c_fwd != NULL && forward_awaits_origin(c->c_fwd))
+			conn_origin_timeout(c);
+		else
+			conn_close(c);
 		break;
 	default:
 		conn_close(c);

@@ -389,6 +389,13 @@ forward_down(struct forward *f)
 	}
 }
 
+bool
+forward_awaits_origin(const struct forward *f)
+{
+	return f->f_rq_done && !f->f_rs_complete && f->f_rready == 0 &&
+	    buf_used(&f->f_cout) == 0;
+}
+
 /* Fill `v` and return its kind. */
 static enum verdict_kind
 forward_verdict(struct verdict *v, enum verdict_kind k, enum reason r,

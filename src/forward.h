@@ -6,6 +6,7 @@
 #ifndef SLUICE_FORWARD_H
 #define SLUICE_FORWARD_H
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
 #include "verdict.h"
@@ -38,6 +39,11 @@ enum verdict_kind forward_start(struct forward *f, struct verdict *v);
  * has gone to the client; ABORT when the answer broke off (v_reason says
  * why); TUNNEL after 101 Switching Protocols. */
 enum verdict_kind forward_pump(struct forward *f, struct verdict *v);
+
+/* Is the exchange waiting for the origin: the request sent, everything the
+ * origin sent passed on, and the answer not complete? (Then a stall is the
+ * origin's; otherwise it is the client's.) */
+bool forward_awaits_origin(const struct forward *f);
 
 /* Wipe (the rewritten head may carry upstream credentials) and free; NULL is
  * a no-op. */

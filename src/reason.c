@@ -97,6 +97,10 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	[REASON_SHUTDOWN] = { "shutdown", 0, "", "NONE",
 	    "proxy shutting down",
 	    "proxy_internal_error" },
+	[REASON_ORIGIN_TIMEOUT] = { "origin-timeout", 504, "Gateway Timeout",
+	    "TCP_MISS",
+	    "origin did not answer in time",
+	    "http_response_timeout" },
 };
 
 const char *
@@ -222,6 +226,10 @@ reason_body_upstream(enum reason r, const char *t, const char *d, char *buf,
 		return true;
 	case REASON_BAD_RESPONSE:
 		*n = snprintf(buf, len, "sluice: bad response from %s: %s.\n",
+		    t, d);
+		return true;
+	case REASON_ORIGIN_TIMEOUT:
+		*n = snprintf(buf, len, "sluice: %s did not answer: %s.\n",
 		    t, d);
 		return true;
 	default:

@@ -545,3 +545,43 @@ def test_an_interim_answer_then_nothing_is_logged_as_what_the_client_got(make_pr
     (line,) = lines_about(proxy, url)
     assert http_line_re(103, "GET", url, user=credentials.user, tag="TCP_MISS_ABORTED",
                         code="bad-response").match(line), line
+
+
+# -- an origin that stops answering (red team, round 6) -----------------------------------------
+
+def test_an_origin_that_never_answers_gets_504_origin_timeout(make_proxy, staged, credentials):
+    # The origin takes the request and says nothing: after idle_timeout the client is told
+    # so, and the log names the origin's silence, not the client.
+    origin = staged([b"never sent"])
+    proxy = make_proxy(extra=[f"http_ports {origin.port}", "idle_timeout 1s"])
+    url = f"http://api.anthropic.com:{origin.port}/silent"
+
+    got = get_once(proxy, url, credentials)
+    proxy.wait_log(r" origin-timeout$")
+
+    assert got.startswith(b"HTTP/1.1 504"), got
+    assert b"X-Sluice-Error: origin-timeout" in got, got
+    (line,) = lines_about(proxy, url)
+    assert refused_line_re(504, "GET", url, "origin-timeout",
+                           user=credentials.user).match(line), line
+
+
+def test_an_origin_that_stalls_mid_answer_is_logged_aborted_origin_timeout(make_proxy, staged,
+                                                                           credentials):
+    origin = staged([b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                     b"Content-Length: 1000\r\n\r\nabc", b"never sent"])
+    proxy = make_proxy(extra=[f"http_ports {origin.port}", "idle_timeout 1s"])
+    url = f"http://api.anthropic.com:{origin.port}/stall"
+    origin.go[0].set()
+
+    # The client stays, reading, until the log says why the answer stopped.
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
+        sock.sendall(request("GET", url, auth=auth_field(credentials.user,
+                                                         credentials.password)))
+        got = read_head_or_eof(sock)
+        proxy.wait_log(r" origin-timeout$")
+
+    assert got.startswith(b"HTTP/1.1 200"), got
+    (line,) = lines_about(proxy, url)
+    assert http_line_re(200, "GET", url, user=credentials.user, tag="TCP_MISS_ABORTED",
+                        mime="text/plain", code="origin-timeout").match(line), line
