@@ -164,8 +164,7 @@ proxy_bind_failed(const char *a, const struct sockaddr *sa)
 }
 
 int
-proxy_bind(const struct config *cfg, const struct config_listen *cl,
-    bool reuseport, uint16_t port)
+proxy_bind(const struct config_listen *cl, bool reuseport, uint16_t port)
 {
 	struct sockaddr_storage ss = cl->l_addr;
 	const struct sockaddr *sa = (const struct sockaddr *)&ss;
@@ -195,8 +194,12 @@ proxy_bind(const struct config *cfg, const struct config_listen *cl,
 	/* Accepted sockets inherit TCP_NODELAY: a relay forwards what it has
 	 * at once, and Nagle would only add latency. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* Wake up only when the request head has arrived. */
-	defer = (int)(cfg->c_header_timeout_ms / 1000) + 1;
+	/* Wake up only when the request's first bytes have arrived, or after
+	 * a second. The kernel holds a silent client for the deferral (in
+	 * whole SYN-ACK retransmission rounds: 1, 3, 7, 15 s...) before
+	 * header_timeout even starts, so longer would stretch a silent
+	 * client's stay to twice header_timeout and more. */
+	defer = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
 	if (bind(fd, sa, cl->l_len) == -1) {
 		proxy_bind_failed(a, sa);
@@ -265,7 +268,7 @@ proxy_listen(struct proxy *px, const struct config_listen *cl)
 	char a[INET6_ADDRSTRLEN + 8];
 	int fd;
 
-	if ((fd = proxy_bind(px->px_cfg, cl, false, 0)) == -1)
+	if ((fd = proxy_bind(cl, false, 0)) == -1)
 		return NULL;
 	if ((li = proxy_adopt_listener(px, fd, &cl->l_addr)) == NULL)
 		return NULL;

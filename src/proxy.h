@@ -101,8 +101,7 @@ struct proxy *proxy_new(struct config *cfg, struct auth_pool *ap, char *err,
  * for one socket per worker on one address, `port` non-zero overriding the
  * configured one (so that workers share what port 0 picked). Returns the
  * descriptor or -1 (reported). Safe from any thread. */
-int proxy_bind(const struct config *cfg, const struct config_listen *cl,
-    bool reuseport, uint16_t port);
+int proxy_bind(const struct config_listen *cl, bool reuseport, uint16_t port);
 
 /* Claim the address of `cl` for this process: a bind without SO_REUSEPORT,
  * which fails with EADDRINUSE when anyone listens there already (another

@@ -466,8 +466,7 @@ serve_hand_over(struct serve *sv, const struct config_listen *cl, int *fds)
  * port the first one got (which matters for port 0), all bound here before
  * any is handed over. Returns 0 or -1 (reported). */
 static int
-serve_listen_everywhere(struct serve *sv, const struct config *cfg,
-    const struct config_listen *cl)
+serve_listen_everywhere(struct serve *sv, const struct config_listen *cl)
 {
 	struct serve_listener *sl = serve_find(sv, NULL);
 	int fds[PROXY_MAX_WORKERS];
@@ -489,7 +488,7 @@ serve_listen_everywhere(struct serve *sv, const struct config *cfg,
 	if (many && proxy_claim(cl, &port) == -1)
 		return -1;
 	for (n = 0; n < sv->sv_nworkers; n++) {
-		if ((fds[n] = proxy_bind(cfg, cl, many, port)) == -1)
+		if ((fds[n] = proxy_bind(cl, many, port)) == -1)
 			goto out;
 		if (n == 0 && getsockname(fds[0], (struct sockaddr *)
 		    &sl->sl_bound, &blen) == -1) {
@@ -584,7 +583,7 @@ serve_relisten(struct serve *sv, const struct config *n, size_t *added,
 	for (j = 0; j < n->c_nlisten; j++)
 		if (serve_find(sv, (const struct sockaddr *)
 		    &n->c_listen[j].l_addr) == NULL &&
-		    serve_listen_everywhere(sv, n, &n->c_listen[j]) == 0)
+		    serve_listen_everywhere(sv, &n->c_listen[j]) == 0)
 			(*added)++;
 }
 
@@ -955,8 +954,7 @@ serve_main(const char *path)
 	 * once privileges are dropped, so "listening" means fully started. */
 	serve_watch_all(&sv);
 	for (i = 0; i < sv.sv_cfg->c_nlisten; i++)
-		if (serve_listen_everywhere(&sv, sv.sv_cfg,
-		    &sv.sv_cfg->c_listen[i]) == -1)
+		if (serve_listen_everywhere(&sv, &sv.sv_cfg->c_listen[i]) == -1)
 			goto out;
 	if (serve_drop_privileges(sv.sv_cfg) == -1)
 		goto out;

@@ -184,6 +184,20 @@ def test_a_head_unfinished_at_header_timeout_gets_408_and_a_log_line(
     assert http_origin.requests == []
 
 
+def test_a_client_that_never_sends_a_byte_is_closed_about_header_timeout(make_proxy):
+    # Red team, round 6: the kernel held a silent client (TCP_DEFER_ACCEPT) for
+    # header_timeout + 1 s, rounded up to SYN-ACK retransmission rounds, before
+    # header_timeout even started: 5 s here instead of 2. It holds it for 1 s now.
+    proxy = make_proxy(extra=["header_timeout 2s"])
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
+        start = time.monotonic()
+        assert sock.recv(1) == b""
+        held = time.monotonic() - start
+
+    assert 1.8 < held < 4.2, f"a silent client was held {held:.1f}s with header_timeout 2s"
+    assert proxy.log_lines() == []  # nothing was asked, so nothing is on record
+
+
 def test_a_second_request_unfinished_at_header_timeout_gets_408_and_a_log_line(
         slow_head_proxy, http_origin):
     proxy = slow_head_proxy
