@@ -30,12 +30,13 @@ buf_space(struct buf *b, size_t len)
 int
 buf_add(struct buf *b, const void *data, size_t len)
 {
-	char *p = buf_space(b, len);
+	char *p;
 
-	if (p == NULL)
+	if (len == 0)
+		return 0;	/* an empty buffer has no space to point at */
+	if ((p = buf_space(b, len)) == NULL)
 		return -1;
-	if (len > 0)
-		memcpy(p, data, len);
+	memcpy(p, data, len);
 	b->b_len += len;
 	return 0;
 }

@@ -120,6 +120,7 @@ conn_close_upstream(struct conn *c)
 	xport_close(&c->c_ux);
 	free(c->c_ukey);
 	c->c_ukey = NULL;
+	c->c_utunnel = false;
 }
 
 /* Stop what a request is waiting for (auth, DNS). */
@@ -404,12 +405,42 @@ conn_tunnel_start(struct conn *c, const char *to_client, size_t clen,
 	conn_tunnel_pump(c);
 }
 
+static void conn_exchange(struct conn *c);
+
+/* The upstream proxy opened a tunnel to the destination. A CONNECT gets
+ * our 200, then whatever followed the upstream's answer, and the client's
+ * bytes after its head go the other way; a plain-HTTP exchange now runs
+ * inside it, so the tunnel must be silent until asked. */
+static void
+conn_upstream_open(struct conn *c, const struct verdict *v)
+{
+	struct request *rq = &c->c_hs->hs_rq;
+
+	if (rq->rq_http) {
+		if (v->v_clen > 0) {
+			conn_fail(c, REASON_UPSTREAM_DENIED, "the tunnel "
+			    "through the upstream proxy spoke before the "
+			    "request");
+			return;
+		}
+		conn_upstream_free(c);
+		c->c_utunnel = true;
+		conn_exchange(c);
+		return;
+	}
+	if (relay_prefill(&c->c_down, CONN_ESTABLISHED,
+	    sizeof(CONN_ESTABLISHED) - 1) == -1) {
+		conn_close(c);
+		return;
+	}
+	conn_tunnel_start(c, v->v_to_client, v->v_clen, rq->rq_buf +
+	    rq->rq_head.hh_len, rq->rq_len - rq->rq_head.hh_len);
+}
+
 /* Carry out what forward.c or upstream.c decided. */
 static void
 conn_act(struct conn *c, const struct verdict *v)
 {
-	struct conn_hs *hs = c->c_hs;
-
 	switch (v->v_kind) {
 	case VERDICT_WAIT:
 		break;
@@ -431,12 +462,8 @@ conn_act(struct conn *c, const struct verdict *v)
 		conn_close(c);
 		break;
 	case VERDICT_TUNNEL:
-		/* The client's bytes after its CONNECT head go after
-		 * whatever the step itself passes on. */
-		if (v->v_to_upstream == NULL)
-			conn_tunnel_start(c, v->v_to_client, v->v_clen,
-			    hs->hs_rq.rq_buf + hs->hs_rq.rq_head.hh_len,
-			    hs->hs_rq.rq_len - hs->hs_rq.rq_head.hh_len);
+		if (c->c_state == CONN_UPSTREAM)
+			conn_upstream_open(c, v);
 		else
 			conn_tunnel_start(c, v->v_to_client, v->v_clen,
 			    v->v_to_upstream, v->v_ulen);
@@ -491,10 +518,10 @@ conn_established(struct conn *c)
 
 	conn_debug(c, "connected after %lld ms", (long long)(ev_now(conn_loop(c))
 	    - c->c_txn.t_start));
-	if (rq->rq_http)
+	if (c->c_env->e_upstream != NULL && !c->c_utunnel)
+		conn_upstream_connect(c);	/* plain HTTP too */
+	else if (rq->rq_http)
 		conn_exchange(c);
-	else if (c->c_env->e_upstream != NULL)
-		conn_upstream_connect(c);
 	else	/* Bytes the client sent after its head go first, in order. */
 		conn_tunnel_start(c, CONN_ESTABLISHED,
 		    sizeof(CONN_ESTABLISHED) - 1, rq->rq_buf +
@@ -730,15 +757,6 @@ conn_authorized(struct conn *c)
 	}
 	if (!conn_allowed(c))
 		return;
-	/* TRACE is answered by echoing the request as the last hop got it:
-	 * through an upstream proxy that can be the upstream itself
-	 * (Max-Forwards: 0), and the echo would carry its credentials. */
-	if (up != NULL && hs->hs_rq.rq_head.hh_method == HTTP_TRACE) {
-		conn_fail(c, REASON_BAD_REQUEST, "TRACE is not forwarded "
-		    "through an upstream proxy (the answer would show its "
-		    "credentials)");
-		return;
-	}
 	if (xport_open(&c->c_ux)) {
 		if (conn_keep_upstream(c)) {
 			conn_established(c);

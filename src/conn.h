@@ -49,6 +49,8 @@ struct conn {
 	struct forward		*c_fwd;		/* plain HTTP exchange */
 	struct upstream_hs	*c_uhs;		/* upstream CONNECT handshake */
 	char			*c_ukey;	/* "host:port" of a kept upstream */
+	bool			 c_utunnel;	/* c_ux is a tunnel the upstream
+						 * proxy opened to c_ukey */
 	struct txn		 c_txn;		/* the current request's record */
 	uint64_t		 c_phase;	/* when DNS/connect began */
 	struct relay_dir	 c_up;		/* client -> upstream */

@@ -37,7 +37,6 @@
 #include "request.h"
 #include "rewrite.h"
 #include "txn.h"
-#include "upstream.h"
 #include "xport.h"
 
 #define FORWARD_CHUNK	(16 * 1024)
@@ -72,7 +71,6 @@ enum forward_result {
 	FORWARD_BAD_RESPONSE = 3,	/* the origin's answer is bad */
 	FORWARD_SWITCHED = 4,	/* becomes a tunnel (f_cout, then rq_buf) */
 	FORWARD_CLIENT_GONE = 5,	/* the client's socket failed */
-	FORWARD_PARENT_DENIED = 6,	/* the upstream proxy refused us */
 };
 
 void
@@ -223,11 +221,6 @@ forward_response_head(struct forward *f)
 		h->hh_error = why;
 		return FORWARD_BAD_RESPONSE;
 	}
-	/* The upstream proxy refused our credentials. Its answer is about
-	 * them, and may quote the request that carried them: it is not the
-	 * client's to see. */
-	if (h->hh_status == 407 && f->f_env->e_upstream != NULL)
-		return FORWARD_PARENT_DENIED;
 	if (h->hh_status == 101) {
 		if (!f->f_upgrade || !f->f_rq_done) {
 			h->hh_error = "an upgrade nobody asked for";
@@ -415,7 +408,7 @@ static enum verdict_kind
 forward_broken(struct forward *f, enum forward_result r, struct verdict *v)
 {
 	bool untouched = f->f_t->t_sent == 0;
-	char d[400];
+	char d[160];
 
 	switch (r) {
 	case FORWARD_CLIENT_GONE:
@@ -433,15 +426,6 @@ forward_broken(struct forward *f, enum forward_result r, struct verdict *v)
 		return forward_verdict(v, VERDICT_FAIL, REASON_BAD_RESPONSE,
 		    f->f_resp.hh_error ? f->f_resp.hh_error :
 		    "malformed response");
-	case FORWARD_PARENT_DENIED:
-		if (!untouched)
-			return forward_verdict(v, VERDICT_ABORT,
-			    REASON_UPSTREAM_DENIED, NULL);
-		snprintf(d, sizeof(d), "the upstream proxy %s answered 407 "
-		    "(it does not accept sluice's credentials)",
-		    f->f_env->e_upstream->up_name);
-		return forward_verdict(v, VERDICT_FAIL, REASON_UPSTREAM_DENIED,
-		    d);
 	default:
 		if (!untouched || f->f_rs_final)
 			break;
@@ -491,7 +475,6 @@ forward_new(const struct env *env, const struct config *cfg,
 	struct forward *f;
 	struct rewrite_opts o;
 	char client[INET6_ADDRSTRLEN];
-	const struct upstream *up = env->e_upstream;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)
 		return NULL;
@@ -508,9 +491,11 @@ forward_new(const struct env *env, const struct config *cfg,
 	o.ro_forwarded_for = cfg->c_forwarded_for ? client : NULL;
 	o.ro_close = !f->f_keepalive && !f->f_upgrade;
 	o.ro_upgrade = f->f_upgrade;
-	/* Through an upstream proxy: absolute-form, with its credentials
-	 * ("" when it needs none). */
-	o.ro_proxy_auth = up == NULL ? NULL : up->up_auth ? up->up_auth : "";
+	/* Origin-form, always: through an upstream proxy too, the exchange
+	 * runs inside a tunnel the upstream opened with CONNECT (conn.c), so
+	 * neither the origin nor anything the upstream sends back can quote
+	 * the upstream's credentials to the client. */
+	o.ro_proxy_auth = NULL;
 	if (rewrite_request(&rq->rq_head, rq->rq_buf, &rq->rq_url, &o,
 	    &f->f_uout) == -1) {
 		forward_free(f);

@@ -16,13 +16,11 @@
 #include "upstream.h"
 #include "xport.h"
 
-#define UPSTREAM_OK	"HTTP/1.1 200 Connection established\r\n\r\n"
-
 struct upstream_hs {
 	const struct upstream	*uh_up;
 	struct buf		 uh_out;	/* our CONNECT request */
 	struct buf		 uh_in;		/* the upstream's answer */
-	struct buf		 uh_first;	/* TUNNEL: to the client first */
+	struct buf		 uh_first;	/* TUNNEL: bytes after the answer */
 	struct http_head	 uh_resp;
 };
 
@@ -151,15 +149,14 @@ upstream_answer(struct upstream_hs *uh, struct verdict *v)
 	const struct http_head *h = &uh->uh_resp;
 	char d[120];
 
+	/* Only the status: the upstream's own words (its reason phrase, its
+	 * body) could quote the request and its credentials. */
 	if (h->hh_status / 100 != 2) {
-		snprintf(d, sizeof(d), " answered %d %.*s", h->hh_status,
-		    (int)(h->hh_reason.len > 80 ? 80 : h->hh_reason.len),
-		    uh->uh_in.b_data + h->hh_reason.off);
+		snprintf(d, sizeof(d), " answered %d", h->hh_status);
 		return upstream_fail(uh, v, d);
 	}
 	/* Tunnel data may follow the upstream's answer already. */
-	if (buf_adds(&uh->uh_first, UPSTREAM_OK) == -1 ||
-	    buf_add(&uh->uh_first, uh->uh_in.b_data + h->hh_len,
+	if (buf_add(&uh->uh_first, uh->uh_in.b_data + h->hh_len,
 	    uh->uh_in.b_len - h->hh_len) == -1)
 		return upstream_fail(uh, v, NULL);
 	v->v_kind = VERDICT_TUNNEL;

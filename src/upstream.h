@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Chaining to an upstream proxy (`sluice run --upstream`): requests that
- * pass the local policy leave through the team's proxy, CONNECT for tunnels
- * and absolute-form for plain HTTP, with Proxy-Authorization added here. The
- * credentials live only in this process. */
+ * pass the local policy leave through the team's proxy, every one through a
+ * CONNECT tunnel with Proxy-Authorization added here, plain HTTP included,
+ * so that the credentials are only ever in our CONNECT request: nothing the
+ * upstream or an origin sends back can quote them. They live only in this
+ * process. */
 #ifndef SLUICE_UPSTREAM_H
 #define SLUICE_UPSTREAM_H
 
@@ -38,10 +40,10 @@ struct upstream_hs *upstream_hs_new(const struct upstream *up,
 
 /* Make progress on the transport `x` connected to the upstream: send the
  * request, read the answer. Returns the verdict's kind (also in v): WAIT;
- * TUNNEL on the upstream's 2xx, with v_to_client our own 200 and any tunnel
- * bytes that followed the answer (borrowed until upstream_hs_free; the
- * client's pending bytes are the caller's to add); FAIL with 502
- * upstream-denied otherwise. */
+ * TUNNEL on the upstream's 2xx, with v_to_client the bytes that followed
+ * its answer (borrowed until upstream_hs_free; what to tell the client is
+ * the caller's); FAIL with 502 upstream-denied otherwise, naming only the
+ * upstream's status. */
 enum verdict_kind upstream_hs_pump(struct upstream_hs *uh, struct xport *x,
     struct verdict *v);
 

@@ -201,7 +201,7 @@ def test_sluice_serve_as_the_upstream_logs_the_user(sandbox, make_proxy, credent
                        env=upstream_env(upstream.host, upstream.port, credentials.user,
                                         credentials.password))
 
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, (done.stderr, done.stdout, upstream.log_lines())
     assert done.stdout == site.expected
     upstream.wait_log(tunnel_line_re(site.target, user=credentials.user))
 
@@ -298,6 +298,9 @@ def reflecting_parent():
 @pytest.mark.parametrize("method", ["GET", "TRACE"])
 def test_an_upstream_that_echoes_the_request_shows_the_sandbox_no_credential(
         sandbox, reflecting_parent, method):
+    # Red team, rounds 6 and 7: a plain-HTTP request used to reach the upstream as such, with
+    # the credentials, and any answer that quoted it (an error page, a TRACE echo with
+    # Max-Forwards: 0, a header) went back inside. Now the upstream only ever gets a CONNECT.
     password = secrets.token_urlsafe(18)
     sandbox.secrets.append(password)
     log = sandbox.new_log()
@@ -308,18 +311,40 @@ def test_an_upstream_that_echoes_the_request_shows_the_sandbox_no_credential(
                        "--log", log,
                        env=upstream_env("127.0.0.1", reflecting_parent.port, "agent", password))
 
-    # The credentials went to the parent (GET) or nowhere (TRACE), never back inside: the
-    # sandbox gets sluice's own answer, and the fixture finds the password in no output.
-    assert "Proxy-Authorization" not in done.stdout, done.stdout
-    if method == "GET":
-        assert done.stdout.endswith("status=502"), done.stdout
-        assert "answered 407" in done.stdout
-        assert "you sent" not in done.stdout
-        assert any(b"Proxy-Authorization: Basic " in h for h in reflecting_parent.heads)
-        line = re.compile(r" TCP_\w+/502 \d+ GET " + re.escape(url) +
-                          r" - HIER_NONE/- text/plain upstream-denied$")
-        assert matching(read_log(log), line), read_log(log)
-    else:
-        assert done.stdout.endswith("status=400"), done.stdout
-        assert "TRACE is not forwarded through an upstream proxy" in done.stdout
-        assert reflecting_parent.heads == []
+    # sluice's own 502 names the upstream's status and nothing it said; the fixture finds the
+    # password in no output and no log.
+    assert done.stdout.endswith("status=502"), done.stdout
+    assert "answered 407" in done.stdout
+    assert "Proxy-Authorization" not in done.stdout and "you sent" not in done.stdout
+    assert reflecting_parent.heads, "the upstream was never asked"
+    assert all(h.startswith(b"CONNECT api.anthropic.com:80 ") for h in reflecting_parent.heads)
+    line = re.compile(r" TCP_\w+/502 \d+ " + method + " " + re.escape(url) +
+                      r" - HIER_NONE/- text/plain upstream-denied$")
+    assert matching(read_log(log), line), read_log(log)
+
+
+def test_plain_http_through_an_upstream_runs_in_a_tunnel_it_opened(sandbox, make_proxy,
+                                                                    credentials, http_origin):
+    # The upstream (sluice serve) sees CONNECT api.anthropic.com:PORT with the user; the
+    # origin sees an origin-form request without any Proxy-Authorization.
+    upstream = make_proxy(connect_ports=(443, http_origin.port))
+    sandbox.secrets.append(credentials.password)
+    url = f"http://api.anthropic.com:{http_origin.port}/through-a-tunnel"
+    log = sandbox.new_log()
+
+    done = sandbox.run([*CURL, url, url], "--upstream", "env", "--http-ports",
+                       str(http_origin.port), "--log", log,
+                       env=upstream_env(upstream.host, upstream.port, credentials.user,
+                                        credentials.password))
+
+    assert done.returncode == 0, done.stderr
+    (first, second) = http_origin.wait_requests(2)
+    for got in (first, second):
+        assert got.target == "/through-a-tunnel", got.target
+        assert got.values("Proxy-Authorization") == []
+    upstream.wait_log(tunnel_line_re(f"api.anthropic.com:{http_origin.port}",
+                                     user=credentials.user))
+    # Both requests went through one tunnel, kept alive between them.
+    assert len([l for l in upstream.log_lines() if " CONNECT " in l]) == 1, upstream.log_lines()
+    assert len(matching(read_log(log), re.compile(r" TCP_MISS/200 \d+ GET " + re.escape(url)
+                                                  + r" - FIRSTUP_PARENT/"))) == 2, read_log(log)
