@@ -607,8 +607,12 @@ conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 			conn_timer(c, c->c_cfg->c_idle_timeout_ms - idle);
 		else if (c->c_fwd != NULL && forward_awaits_origin(c->c_fwd))
 			conn_origin_timeout(c);
-		else
+		else {
+			/* A tunnel ends as it does; a stalled exchange is
+			 * the client's (not reading, or not sending). */
+			c->c_txn.t_unfinished = REASON_IDLE_TIMEOUT;
 			conn_close(c);
+		}
 		break;
 	default:
 		conn_close(c);

@@ -101,6 +101,11 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	    "TCP_MISS",
 	    "origin did not answer in time",
 	    "http_response_timeout" },
+	/* The client stopped reading its answer or sending its body: nothing
+	 * more can be said to it, and the log says why it ended. */
+	[REASON_IDLE_TIMEOUT] = { "idle-timeout", 0, "", "NONE",
+	    "client idle for idle_timeout",
+	    NULL },
 };
 
 const char *

@@ -599,3 +599,21 @@ def test_an_origin_that_stalls_mid_answer_is_logged_aborted_origin_timeout(make_
     (line,) = lines_about(proxy, url)
     assert http_line_re(200, "GET", url, user=credentials.user, tag="TCP_MISS_ABORTED",
                         mime="text/plain", code="origin-timeout").match(line), line
+
+
+def test_an_upload_the_client_stalls_is_logged_idle_timeout(make_proxy, http_origin,
+                                                            credentials):
+    # Red team, round 7: a client that stopped sending its body was logged client-aborted
+    # when sluice's own idle_timeout closed the connection.
+    proxy = make_proxy(extra=[f"http_ports {http_origin.port}", "idle_timeout 1s"])
+    url = f"http://api.anthropic.com:{http_origin.port}/upload"
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
+        sock.sendall(request("POST", url, auth=auth_field(credentials.user,
+                                                          credentials.password),
+                             fields=[("Content-Length", "100")]) + b"0123456789")
+        proxy.wait_log(r" idle-timeout$")
+        assert read_head_or_eof(sock) == b""  # nothing more could be said to it
+
+    (line,) = lines_about(proxy, url)
+    assert http_line_re(0, "POST", url, user=credentials.user, tag="NONE", hier="HIER_NONE",
+                        code="idle-timeout").match(line), line
