@@ -14,7 +14,7 @@ WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
           -Wpointer-arith -Wformat=2 -Wimplicit-fallthrough
 CFLAGS  ?= -O2 -g
 XCFLAGS = -std=c17 -D_GNU_SOURCE -DLLHTTP_STRICT_MODE=1 -fno-common $(WARN) -I$(LLHTTP_INC) -MMD -MP
-LDLIBS  = -lcares -lcrypt -lcrypto -lseccomp -lpthread
+LDLIBS  = -lcares -lcrypt -lssl -lcrypto -lseccomp -lpthread
 SAN     =
 
 ifeq ($(V),1)
@@ -35,7 +35,7 @@ UNIT_DEPS_addr     = addr
 UNIT_DEPS_pattern  = pattern host strmap
 UNIT_DEPS_htpasswd = htpasswd strmap
 UNIT_DEPS_hosts    = hosts host strmap
-UNIT_DEPS_config   = config addr host hosts htpasswd pattern strmap log
+UNIT_DEPS_config   = config addr host hosts htpasswd pattern strmap log tls xport
 UNIT_DEPS_url      = url host
 UNIT_DEPS_http     = http $(UNIT_LLHTTP)
 UNIT_DEPS_rewrite  = rewrite http url host buf $(UNIT_LLHTTP)
@@ -43,13 +43,13 @@ UNIT_DEPS_proxyurl = proxyurl
 UNIT_DEPS_b64      = b64
 UNIT_DEPS_accesslog = accesslog ev log
 UNIT_DEPS_redact   = redact
-UNIT_DEPS_policy   = policy reason config addr host hosts htpasswd pattern strmap log
+UNIT_DEPS_policy   = policy reason config addr host hosts htpasswd pattern strmap log tls xport
 UNIT_DEPS_strmap   = strmap
 UNIT_DEPS_ev       = ev
 UNIT_DEPS_basic    = basic b64
 UNIT_DEPS_txn      = txn reason
 UNIT_DEPS_request  = request redact http url host $(UNIT_LLHTTP)
-UNIT_DEPS_dial     = dial policy reason config addr host hosts htpasswd pattern strmap log
+UNIT_DEPS_dial     = dial policy reason config addr host hosts htpasswd pattern strmap log tls xport
 # llhttp objects by their path under $(BUILD), for UNIT_DEPS_*.
 UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)

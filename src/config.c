@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "tls.h"
 #include "log.h"
 
 #define CONFIG_MAX_WORDS	256
@@ -113,6 +114,9 @@ config_free(struct config *c)
 
 	free(c->c_path);
 	free(c->c_listen);
+	free(c->c_tls_cert.r_path);
+	free(c->c_tls_key.r_path);
+	tls_server_free(c->c_tls);
 	free(c->c_users_file.r_path);
 	userdb_free(&c->c_users);
 	patterns_free(&c->c_patterns);
@@ -388,6 +392,12 @@ config_kw_listen(struct config *c, const struct config_kw *k,
 	memset(&l, 0, sizeof(l));
 	if (addr_parse_hostport(av[0], &l.l_addr, &l.l_len, err, errlen) == -1)
 		return -1;
+	if (av[1] != NULL && strcmp(av[1], "tls") != 0) {
+		snprintf(err, errlen, "expected 'tls' after the address, got "
+		    "'%s'", av[1]);
+		return -1;
+	}
+	l.l_tls = av[1] != NULL;
 	l.l_line = line;
 	for (i = 0; i < c->c_nlisten; i++) {
 		const struct config_listen *o = &c->c_listen[i];
@@ -403,6 +413,18 @@ config_kw_listen(struct config *c, const struct config_kw *k,
 	c->c_listen = xrealloc(c->c_listen,
 	    (c->c_nlisten + 1) * sizeof(*c->c_listen));
 	c->c_listen[c->c_nlisten++] = l;
+	return 0;
+}
+
+/* tls_cert, tls_key: one file each, read (with the listeners' TLS context
+ * made from them) by config_load_files. */
+static int
+config_kw_tls_file(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	config_set_ref(c, config_field(c, k->k_field), av[0], line);
 	return 0;
 }
 
@@ -671,9 +693,14 @@ config_kw_bool(struct config *c, const struct config_kw *k,
 /* Every directive. The order is the one the restart-only names are listed
  * in ("user, group and workers"). */
 static const struct config_kw config_kw_table[] = {
-	{ "listen", 1, 1, config_kw_listen, CONFIG_N, CONFIG_F(c_listen),
-	    CONFIG_F(c_nlisten), 0, NULL },
+	{ "listen", 1, 2, config_kw_listen, CONFIG_N, CONFIG_F(c_listen),
+	    CONFIG_F(c_nlisten), 0, "expected 'listen ADDR:PORT' or 'listen "
+	    "ADDR:PORT tls'" },
 	{ "users", 1, 1, config_kw_users, 0, CONFIG_F(c_users_file), 0, 0,
+	    NULL },
+	{ "tls_cert", 1, 1, config_kw_tls_file, 0, CONFIG_F(c_tls_cert), 0, 0,
+	    NULL },
+	{ "tls_key", 1, 1, config_kw_tls_file, 0, CONFIG_F(c_tls_key), 0, 0,
 	    NULL },
 	{ "allow", 1, CONFIG_ANY, config_kw_pattern, CONFIG_KW_EACH,
 	    CONFIG_F(c_patterns), 0, 0, NULL },
@@ -778,6 +805,7 @@ config_kw_apply(struct config *c, const struct config_kw *k, const char *file,
     unsigned line, bool named, const char *const *av, int ac, struct diag *d)
 {
 	bool each = (k->k_flags & CONFIG_KW_EACH) != 0;
+	const char *args[CONFIG_MAX_WORDS + 1];
 	size_t before = d->d_count;
 	char err[600];
 	int i;
@@ -786,9 +814,12 @@ config_kw_apply(struct config *c, const struct config_kw *k, const char *file,
 		config_kw_arity(k, file, line, d);
 		return -1;
 	}
+	/* Parsers of a row with optional arguments see where they end. */
+	memcpy(args, av, (size_t)ac * sizeof(*av));
+	args[ac] = NULL;
 	for (i = 0; i < (each ? ac : 1); i++) {
 		err[0] = '\0';
-		if (k->k_parse(c, k, av + i, line, err, sizeof(err)) == -1)
+		if (k->k_parse(c, k, args + i, line, err, sizeof(err)) == -1)
 			diag_add(d, file, line, "%s%s%s", named ? k->k_name :
 			    "", named ? ": " : "", err);
 	}
@@ -941,6 +972,26 @@ config_parse(struct config *c, const char *buf, size_t len, struct diag *d)
 	return d->d_count == before ? 0 : -1;
 }
 
+/* A tls listener needs a certificate and its key, and they come as a
+ * pair. */
+static void
+config_finish_tls(const struct config *c, struct diag *d)
+{
+	const struct config_ref *cert = &c->c_tls_cert, *key = &c->c_tls_key;
+	size_t i;
+
+	if ((cert->r_path == NULL) != (key->r_path == NULL))
+		diag_add(d, c->c_path, cert->r_path ? cert->r_line :
+		    key->r_line, "%s without %s", cert->r_path ? "tls_cert" :
+		    "tls_key", cert->r_path ? "tls_key" : "tls_cert");
+	for (i = 0; i < c->c_nlisten && cert->r_path == NULL; i++)
+		if (c->c_listen[i].l_tls) {
+			diag_add(d, c->c_path, c->c_listen[i].l_line, "listen "
+			    "... tls needs tls_cert FILE and tls_key FILE");
+			break;
+		}
+}
+
 int
 config_finish(struct config *c, struct diag *d)
 {
@@ -978,6 +1029,7 @@ config_finish(struct config *c, struct diag *d)
 			    a);
 		}
 	}
+	config_finish_tls(c, d);
 	if (c->c_have_users && c->c_users.d_users == 0 &&
 	    c->c_users_file.r_path != NULL && !c->c_users_unreadable)
 		diag_add(d, c->c_path, c->c_users_file.r_line, "users %s: the "
@@ -1182,6 +1234,20 @@ config_load_ref(struct config *c, const struct config_ref *r,
 	return 0;
 }
 
+/* The listeners' TLS context, from tls_cert and tls_key; a bad file is
+ * named with the reason ("FILE: why"). */
+static void
+config_load_tls(struct config *c, struct diag *d)
+{
+	char err[512];
+
+	if (c->c_tls_cert.r_path == NULL || c->c_tls_key.r_path == NULL)
+		return;
+	if ((c->c_tls = tls_server_new(c->c_tls_cert.r_path,
+	    c->c_tls_key.r_path, err, sizeof(err))) == NULL)
+		diag_add(d, c->c_path, c->c_tls_cert.r_line, "%s", err);
+}
+
 int
 config_load_files(struct config *c, struct diag *d)
 {
@@ -1209,6 +1275,7 @@ config_load_files(struct config *c, struct diag *d)
 		config_load_ref(c, &c->c_hosts_files[i], "hosts_file",
 		    c->c_hosts_default ? config_hosts_line_lenient :
 		    config_hosts_line, &c->c_hosts, d);
+	config_load_tls(c, d);
 	config_finish(c, d);
 	return d->d_count == before ? 0 : -1;
 }
@@ -1322,8 +1389,13 @@ config_summary(const struct config *c, FILE *fp)
 	for (i = 0; i < c->c_nlisten; i++) {
 		addr_format((const struct sockaddr *)&c->c_listen[i].l_addr, a,
 		    sizeof(a));
-		fprintf(fp, "%s%s", i ? ", " : "", a);
+		fprintf(fp, "%s%s%s", i ? ", " : "", a, c->c_listen[i].l_tls ?
+		    " (TLS)" : "");
 	}
+	if (c->c_tls_cert.r_path != NULL)
+		fprintf(fp, "\n  tls               %s, key %s",
+		    c->c_tls_cert.r_path, c->c_tls_key.r_path ?
+		    c->c_tls_key.r_path : "none");
 	fprintf(fp, "\n  users             ");
 	if (c->c_have_users)
 		fprintf(fp, "%zu user%s, %zu hash%s (%s)\n", c->c_users.d_users,

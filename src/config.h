@@ -35,10 +35,13 @@ void diag_print(const struct diag *d, FILE *fp);
 /* Free the messages. */
 void diag_free(struct diag *d);
 
+struct tls_server;
+
 struct config_listen {
 	struct sockaddr_storage	 l_addr;
 	socklen_t		 l_len;
 	unsigned		 l_line;	/* 0: the default */
+	bool			 l_tls;		/* `listen ADDR:PORT tls` */
 };
 
 /* A file named by the configuration, read by config_load. */
@@ -67,6 +70,9 @@ struct config {
 
 	struct config_listen	*c_listen;
 	size_t			 c_nlisten;
+	struct config_ref	 c_tls_cert;	/* PEM chain for tls listeners */
+	struct config_ref	 c_tls_key;
+	struct tls_server	*c_tls;		/* loaded by config_load_files */
 
 	bool			 c_have_users;
 	bool			 c_users_unreadable;	/* load failed, said */

@@ -57,6 +57,7 @@
 #include "policy.h"
 #include "redact.h"
 #include "request.h"
+#include "tls.h"
 #include "upstream.h"
 
 #define CONN_READ_CHUNK		4096
@@ -81,6 +82,7 @@ static void conn_dial(struct conn *c);
 static void conn_tunnel_pump(struct conn *c);
 static void conn_read_head(struct conn *c);
 static void conn_next_request(struct conn *c);
+static void conn_tls_step(struct conn *c);
 
 /* -d: one line per decision a connection goes through, numbered so that
  * lines of one connection can be told apart across workers. */
@@ -208,6 +210,10 @@ static void
 conn_settle(struct conn *c)
 {
 	switch (c->c_state) {
+	case CONN_TLS:
+		if (c->c_txn.t_reason == REASON_NONE)
+			return;		/* left without a word */
+		break;
 	case CONN_HEAD:
 		if (c->c_hs == NULL || c->c_hs->hs_rq.rq_len == 0)
 			return;
@@ -539,6 +545,10 @@ conn_tunnel_pump(struct conn *c)
 	down = relay_pump(pool, &c->c_down, &c->c_ux, &c->c_cx);
 	if (c->c_up.rd_bytes + c->c_down.rd_bytes != before)
 		c->c_txn.t_active = ev_now(conn_loop(c));
+	if (up == RELAY_ERROR || down == RELAY_ERROR)
+		conn_debug(c, "tunnel failed (%s): %s", up == RELAY_ERROR ?
+		    "client to destination" : "destination to client",
+		    strerror(errno));
 	if (up == RELAY_ERROR || down == RELAY_ERROR ||
 	    (up == RELAY_DONE && down == RELAY_DONE))
 		conn_close(c);
@@ -584,6 +594,12 @@ conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 		}
 		conn_note_partial(c);
 		conn_fail(c, REASON_HEADER_TIMEOUT, NULL);
+		break;
+	case CONN_TLS:
+		/* A handshake begun and not finished is on record. */
+		conn_debug(c, "TLS handshake timed out");
+		c->c_txn.t_reason = REASON_TLS_FAILED;
+		conn_close(c);
 		break;
 	case CONN_AUTH:
 		conn_fail(c, REASON_AUTH_TIMEOUT, NULL);
@@ -1021,6 +1037,9 @@ conn_client_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	case CONN_HEAD:
 		conn_read_head(c);
 		break;
+	case CONN_TLS:
+		conn_tls_step(c);
+		break;
 	case CONN_AUTH:
 	case CONN_RESOLVE:
 	case CONN_CONNECT:
@@ -1119,30 +1138,96 @@ conn_upstream_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	}
 }
 
+/* Make progress on the TLS handshake of a tls listener's connection. */
+static void
+conn_tls_step(struct conn *c)
+{
+	char why[160];
+
+	switch (tls_handshake(&c->c_cx, why, sizeof(why))) {
+	case TLS_AGAIN:
+		return;
+	case TLS_DONE:
+		conn_debug(c, "TLS: %s", tls_version(&c->c_cx));
+		c->c_state = CONN_HEAD;
+		c->c_cx.x_can_read = true;	/* OpenSSL may hold the head */
+		if (c->c_refusal != REASON_NONE)
+			conn_fail(c, c->c_refusal, c->c_refusal_detail);
+		else
+			conn_read_head(c);
+		return;
+	case TLS_PLAINTEXT:
+		/* Said in plain text, to the client that speaks it. */
+		c->c_state = CONN_HEAD;
+		conn_fail(c, REASON_BAD_REQUEST, "this port speaks TLS: use "
+		    "https://, not http://, in the proxy URL");
+		return;
+	case TLS_FAILED:
+		break;
+	}
+	/* A client that left without a word leaves no record, as on a
+	 * plain listener; one that spoke something else is on record. */
+	if (why[0] != '\0') {
+		conn_debug(c, "TLS handshake failed: %s", why);
+		c->c_txn.t_reason = REASON_TLS_FAILED;
+	}
+	conn_close(c);
+}
+
+/* Watch the client's socket and start on it: the TLS handshake on a tls
+ * listener (`ts`), else the request head. Returns false when `c` is
+ * closed. */
+static bool
+conn_begin(struct conn *c, struct tls_server *ts)
+{
+	if (ts != NULL && tls_accept(&c->c_cx, ts) == -1) {
+		conn_close(c);
+		return false;
+	}
+	if (ev_io_add(conn_loop(c), &c->c_cio, c->c_cx.x_fd, EV_READ | EV_WRITE,
+	    conn_client_io, c) == -1) {
+		conn_close(c);
+		return false;
+	}
+	conn_timer(c, c->c_cfg->c_header_timeout_ms);
+	/* Speculative read: with TCP_DEFER_ACCEPT the first bytes are
+	 * usually here. */
+	c->c_cx.x_can_read = true;
+	c->c_cx.x_can_write = true;
+	if (ts != NULL)
+		c->c_state = CONN_TLS;
+	return true;
+}
+
 void
-conn_start(struct conn *c)
+conn_start(struct conn *c, struct tls_server *ts)
 {
 	char a[INET6_ADDRSTRLEN + 8];
 
 	if (log_debugging()) {
 		addr_format((struct sockaddr *)&c->c_peer, a, sizeof(a));
-		conn_debug(c, "accepted from %s", a);
+		conn_debug(c, "accepted from %s%s", a, ts ? " (TLS)" : "");
 	}
-	if (ev_io_add(conn_loop(c), &c->c_cio, c->c_cx.x_fd, EV_READ | EV_WRITE,
-	    conn_client_io, c) == -1) {
-		conn_close(c);
+	if (!conn_begin(c, ts))
 		return;
-	}
-	conn_timer(c, c->c_cfg->c_header_timeout_ms);
-	/* Speculative read: with TCP_DEFER_ACCEPT the head is usually here. */
-	c->c_cx.x_can_read = true;
-	c->c_cx.x_can_write = true;
-	conn_read_head(c);
+	if (c->c_state == CONN_TLS)
+		conn_tls_step(c);
+	else
+		conn_read_head(c);
 }
 
 void
-conn_refuse(struct conn *c, enum reason r, const char *detail)
+conn_refuse(struct conn *c, struct tls_server *ts, enum reason r,
+    const char *detail)
 {
+	if (ts != NULL) {
+		/* The refusal is said once the client can read it. */
+		c->c_refusal = r;
+		snprintf(c->c_refusal_detail, sizeof(c->c_refusal_detail),
+		    "%s", detail);
+		conn_start(c, ts);
+		return;
+	}
 	if (ev_io_add(conn_loop(c), &c->c_cio, c->c_cx.x_fd, EV_READ | EV_WRITE,
 	    conn_client_io, c) == -1) {
 		conn_close(c);

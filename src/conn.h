@@ -19,12 +19,14 @@
 
 struct config;
 struct conn_hs;
+struct tls_server;
 struct env;
 struct forward;
 struct upstream_hs;
 
 enum conn_state {
 	CONN_HEAD = 0,		/* reading a request head */
+	CONN_TLS,		/* the TLS handshake of a tls listener */
 	CONN_AUTH,		/* a worker verifies the password */
 	CONN_RESOLVE,		/* waiting for DNS */
 	CONN_CONNECT,		/* dialling the permitted addresses */
@@ -58,6 +60,8 @@ struct conn {
 	struct sockaddr_in6	 c_peer;	/* client (v4 or v6) */
 	struct sockaddr_in6	 c_upaddr;	/* upstream, once connected */
 	uint64_t		 c_id;		/* for -d traces */
+	enum reason		 c_refusal;	/* answer once TLS is up */
+	char			 c_refusal_detail[64];
 };
 
 /* A connection for the accepted socket `fd` from `peer`, under the
@@ -68,13 +72,16 @@ struct conn {
 struct conn *conn_new(const struct env *env, int fd,
     const struct sockaddr *peer);
 
-/* Start serving `c`. May close it before returning (env->e_closed says so);
- * it is freed after the current batch. */
-void conn_start(struct conn *c);
+/* Start serving `c`, over TLS with the context `ts` when it is not NULL (a
+ * tls listener). May close it before returning (env->e_closed says so); it
+ * is freed after the current batch. */
+void conn_start(struct conn *c, struct tls_server *ts);
 
-/* Answer `c` at once with `r` and `detail` (e.g. 503 too-many-connections),
- * best effort and never blocking, and log it. */
-void conn_refuse(struct conn *c, enum reason r, const char *detail);
+/* Answer `c` with `r` and `detail` (e.g. 503 too-many-connections) instead
+ * of serving it, best effort and never blocking, and log it; on a tls
+ * listener (`ts`), once the handshake is done. */
+void conn_refuse(struct conn *c, struct tls_server *ts, enum reason r,
+    const char *detail);
 
 /* Abort `c` (shutdown): logs it and frees it after the current batch. */
 void conn_abort(struct conn *c);

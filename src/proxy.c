@@ -35,7 +35,8 @@
 #define PROXY_AUTH_THREADS_MAX	4
 
 static void proxy_accept(struct ev_loop *, int, unsigned, void *);
-static void proxy_serve(struct proxy *, int, const struct sockaddr *);
+static void proxy_serve(struct proxy *, struct listener *, int,
+    const struct sockaddr *);
 static void proxy_inbox_drop(struct proxy *px);
 static void proxy_inbox_ready(struct ev_loop *, int, unsigned, void *);
 static void proxy_bound(const struct listener *li, char *a, size_t len);
@@ -361,7 +362,7 @@ proxy_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			log_warn("accept");
 			return;
 		}
-		proxy_serve(px, cfd, (struct sockaddr *)&ss);
+		proxy_serve(px, li, cfd, (struct sockaddr *)&ss);
 	}
 }
 
@@ -401,12 +402,32 @@ proxy_conn_gone(void *owner, struct conn *c)
 	proxy_unlink(owner, c);
 }
 
-/* Serve the accepted socket `fd`, or refuse it when max_connections is
- * reached. */
+/* The TLS context of listener `li` under the configuration in force: its
+ * `listen` line says tls, or it serves plain text (NULL). */
+static struct tls_server *
+proxy_listener_tls(const struct proxy *px, const struct listener *li)
+{
+	const struct config *cfg = px->px_cfg;
+	size_t i;
+
+	for (i = 0; i < cfg->c_nlisten; i++) {
+		const struct config_listen *cl = &cfg->c_listen[i];
+
+		if (cl->l_len <= sizeof(li->li_addr) && memcmp(&cl->l_addr,
+		    &li->li_addr, cl->l_len) == 0)
+			return cl->l_tls ? cfg->c_tls : NULL;
+	}
+	return NULL;
+}
+
+/* Serve the socket `fd` accepted on `li`, or refuse it when
+ * max_connections is reached. */
 static void
-proxy_serve(struct proxy *px, int fd, const struct sockaddr *peer)
+proxy_serve(struct proxy *px, struct listener *li, int fd,
+    const struct sockaddr *peer)
 {
 	bool busy = proxy_connections() >= proxy_max_connections(px->px_cfg);
+	struct tls_server *ts = proxy_listener_tls(px, li);
 	struct conn *c = conn_new(&px->px_env, fd, peer);
 	char d[64];
 
@@ -416,12 +437,12 @@ proxy_serve(struct proxy *px, int fd, const struct sockaddr *peer)
 	}
 	proxy_link(px, c);
 	if (!busy) {
-		conn_start(c);
+		conn_start(c, ts);
 		return;
 	}
 	snprintf(d, sizeof(d), "max_connections %u",
 	    proxy_max_connections(c->c_cfg));
-	conn_refuse(c, REASON_TOO_MANY_CONNECTIONS, d);
+	conn_refuse(c, ts, REASON_TOO_MANY_CONNECTIONS, d);
 }
 
 unsigned

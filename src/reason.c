@@ -106,6 +106,12 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	[REASON_IDLE_TIMEOUT] = { "idle-timeout", 0, "", "NONE",
 	    "client idle for idle_timeout",
 	    NULL },
+	/* No TLS session came about on a tls listener: nothing can be said
+	 * to the client (it speaks another protocol, or would not take our
+	 * certificate). */
+	[REASON_TLS_FAILED] = { "tls-failed", 0, "", "NONE",
+	    "TLS handshake failed",
+	    NULL },
 };
 
 const char *

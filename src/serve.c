@@ -215,6 +215,12 @@ serve_watch_all(struct serve *sv)
 		serve_watch_file(sv, c->c_allow_files[i].r_path);
 	for (i = 0; i < c->c_nhosts_files; i++)
 		serve_watch_file(sv, c->c_hosts_files[i].r_path);
+	/* A renewed certificate (certbot's deploy hook, or a plain copy)
+	 * reloads like any other file the configuration names. */
+	if (c->c_tls_cert.r_path != NULL)
+		serve_watch_file(sv, c->c_tls_cert.r_path);
+	if (c->c_tls_key.r_path != NULL)
+		serve_watch_file(sv, c->c_tls_key.r_path);
 }
 
 /* How many of `a`'s strings are not in `b`. */

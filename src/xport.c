@@ -117,6 +117,7 @@ xport_tcp(struct xport *x, int fd)
 	x->x_ops = &xport_tcp_ops;
 	x->x_fd = fd;
 	x->x_can_read = x->x_can_write = false;
+	x->x_state = NULL;
 }
 
 void
@@ -125,6 +126,7 @@ xport_none(struct xport *x)
 	x->x_ops = &xport_none_ops;
 	x->x_fd = -1;
 	x->x_can_read = x->x_can_write = false;
+	x->x_state = NULL;
 }
 
 void

@@ -42,6 +42,7 @@ struct xport {
 	int			 x_fd;		/* -1: not open */
 	bool			 x_can_read;
 	bool			 x_can_write;
+	void			*x_state;	/* the transport's own (TLS) */
 };
 
 /* Make `x` a plain TCP transport over the connected (or connecting)

@@ -74,8 +74,12 @@ render(const struct config *c, const char *field, char *buf, size_t len)
 		for (i = 0; i < c->c_nlisten; i++) {
 			addr_format((const struct sockaddr *)
 			    &c->c_listen[i].l_addr, a, sizeof(a));
-			cat(buf, len, "%s%s", i ? " " : "", a);
+			cat(buf, len, "%s%s%s", i ? " " : "", a,
+			    c->c_listen[i].l_tls ? " tls" : "");
 		}
+	} else if (strcmp(field, "tls") == 0) {
+		cat(buf, len, "%s %s", c->c_tls_cert.r_path,
+		    c->c_tls_key.r_path);
 	} else if (strcmp(field, "ports") == 0)
 		render_ports(c, buf, len);
 	else if (strcmp(field, "cidrs") == 0) {
@@ -168,6 +172,10 @@ static const struct directive_case directive_cases[] = {
 	{ NULL, "listen\t127.0.0.1:3128 # local only\r\n", "listen",
 	    "127.0.0.1:3128" },
 	{ NULL, "", "listen", "" },
+	{ NULL, "listen 127.0.0.1:3129 tls\ntls_cert c.pem\ntls_key k.pem",
+	    "listen", "127.0.0.1:3129 tls" },
+	{ NULL, "tls_cert c.pem\ntls_key /k.pem", "tls",
+	    "/etc/sluice/c.pem /k.pem" },
 
 	{ NULL, "connect_ports 443", "ports", "443" },
 	{ NULL, "connect_ports 8443 443 1000-1002", "ports",
@@ -337,9 +345,13 @@ static const struct reject_case reject_cases[] = {
 	{ "listen 127.0.0.1", PATH ":1: "
 	    "listen: expected ADDR:PORT: '127.0.0.1'" },
 	{ "listen", PATH ":1: "
-	    "'listen' takes exactly one argument" },
+	    "listen: expected 'listen ADDR:PORT' or 'listen ADDR:PORT tls'" },
 	{ "listen 127.0.0.1:1 127.0.0.1:2", PATH ":1: "
-	    "'listen' takes exactly one argument" },
+	    "listen: expected 'tls' after the address, got '127.0.0.1:2'" },
+	{ "listen 127.0.0.1:1 tls extra", PATH ":1: "
+	    "listen: expected 'listen ADDR:PORT' or 'listen ADDR:PORT tls'" },
+	{ "tls_cert", PATH ":1: 'tls_cert' takes exactly one argument" },
+	{ "tls_key k.pem b", PATH ":1: 'tls_key' takes exactly one argument" },
 	{ "listen 127.0.0.1:3128\nlisten 127.0.0.1:3128", PATH ":2: "
 	    "listen: 127.0.0.1:3128 given twice (first on line 1)" },
 	{ "users", PATH ":1: "
@@ -690,8 +702,8 @@ static const struct error_case error_cases[] = {
 	{ "dns_timeout -5s", 1, "invalid duration" },
 	{ "header_timeout 1.5s", 1, "invalid duration" },
 	{ "   # an indented comment", 0, NULL },
-	{ "listen", 1, "'listen' takes exactly one argument" },
-	{ "listen 127.0.0.1:1 127.0.0.1:2", 1, "takes exactly one argument" },
+	{ "listen", 1, "listen: expected 'listen ADDR:PORT' or" },
+	{ "listen 127.0.0.1:1 127.0.0.1:2", 1, "expected 'tls' after" },
 	{ "allow", 1, "'allow' needs at least one argument" },
 	{ "connect_ports", 1, "needs at least one argument" },
 	{ "users", 1, "'users' takes exactly one argument" },
@@ -1031,10 +1043,41 @@ test_config_connect_port(void **state)
 		fail_msg("%d of %zu connect_port cases failed", bad, n);
 }
 
+/* What config_finish says of a TLS set-up that cannot work: a tls listener
+ * without a certificate, or half a pair. */
+static const struct reject_case tls_finish_cases[] = {
+	{ "listen 127.0.0.1:3128 tls", PATH ":1: "
+	    "listen ... tls needs tls_cert FILE and tls_key FILE" },
+	{ "tls_cert a.pem", PATH ":1: tls_cert without tls_key" },
+	{ "allow a.com\ntls_key k.pem", PATH ":2: tls_key without tls_cert" },
+};
+
+static void
+test_config_tls_finish(void **state)
+{
+	size_t i, n = sizeof(tls_finish_cases) / sizeof(tls_finish_cases[0]);
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		const struct reject_case *t = &tls_finish_cases[i];
+		struct config *c = config_new(PATH);
+		struct diag d = { NULL, 0 };
+
+		assert_int_equal(config_parse(c, t->text, strlen(t->text), &d),
+		    0);
+		assert_int_equal(config_finish(c, &d), -1);
+		assert_true(d.d_count >= 1);
+		assert_string_equal(d.d_msgs[0], t->want);
+		diag_free(&d);
+		config_unref(c);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_tls_finish),
 		cmocka_unit_test(test_config_directives),
 		cmocka_unit_test(test_config_rejects),
 		cmocka_unit_test(test_config_every_directive_has_rows),

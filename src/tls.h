@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* TLS on sluice's listeners (OpenSSL): the server context a `listen ... tls`
+ * address serves with, and the TLS transport (xport.h) of a connection
+ * accepted there. Proxy credentials then never cross a network in clear
+ * text; after the handshake the connection is served exactly as on a plain
+ * listener. */
+#ifndef SLUICE_TLS_H
+#define SLUICE_TLS_H
+
+#include <stddef.h>
+
+struct tls_server;
+struct xport;
+
+/* A server context for the PEM chain `cert` and key `key`: TLS 1.2 and 1.3
+ * only, the server's cipher preference, ALPN http/1.1, session resumption
+ * (tickets and a cache). Returns NULL with "FILE: why" in `err`. */
+struct tls_server *tls_server_new(const char *cert, const char *key,
+    char *err, size_t errlen);
+
+/* Free a context; connections that use it keep it alive (OpenSSL counts
+ * references). NULL is a no-op. */
+void tls_server_free(struct tls_server *ts);
+
+/* Turn `x`, a TCP transport just accepted on a TLS listener, into a TLS
+ * server transport of `ts` (the handshake has yet to run: tls_handshake).
+ * Returns 0, or -1 when out of memory (`x` is then still plain TCP). */
+int tls_accept(struct xport *x, struct tls_server *ts);
+
+enum tls_step {
+	TLS_DONE = 0,		/* the handshake is complete */
+	TLS_AGAIN,		/* wait for readiness, then call again */
+	TLS_FAILED,		/* no TLS session: `why` says why */
+	TLS_PLAINTEXT,		/* the client spoke plain HTTP to a TLS port; `x`
+				 * is plain TCP again, to answer it in kind */
+};
+
+/* Drive the handshake of `x` (see tls_accept). */
+enum tls_step tls_handshake(struct xport *x, char *why, size_t whylen);
+
+/* "TLSv1.3" and the like, once the handshake is done; NULL for a
+ * transport that is not TLS. */
+const char *tls_version(const struct xport *x);
+
+#endif

@@ -1,0 +1,271 @@
+# SPDX-License-Identifier: MIT
+"""TLS to the proxy (`listen ADDR:PORT tls`, `tls_cert`, `tls_key`): the proxy credentials never
+cross a network in clear text, and after the handshake everything works as on a plain
+listener. Real clients (curl, Python's urllib3) through a TLS listener to the TLS origins on
+loopback; a plaintext client on the TLS port and a client that does not trust the proxy's
+certificate each get a clear error, and the attempt is on record."""
+
+import ctypes
+import hashlib
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from helpers import curl, env_without_proxies
+from origins import https_greeting
+from pki import make_pki
+from proxyclient import connect_head
+from sluiceproc import run_cli, tunnel_line_re
+
+
+@pytest.fixture(scope="module")
+def proxy_pki(tmp_path_factory):
+    """A CA of its own and a certificate for the proxy's name, localhost."""
+    return make_pki(str(tmp_path_factory.mktemp("proxy-pki")), names=("localhost",))
+
+
+@pytest.fixture
+def tls_proxy(make_proxy, proxy_pki):
+    return make_proxy(listen=("127.0.0.1:0 tls",),
+                      extra=[f"tls_cert {proxy_pki.cert}", f"tls_key {proxy_pki.key}"])
+
+
+def https_url(proxy, user=None, password=None):
+    """https://user:password@localhost:PORT (the certificate's name) for `proxy`."""
+    return proxy.url(user=user, password=password, host="localhost").replace("http://",
+                                                                              "https://", 1)
+
+
+def test_curl_tunnels_through_a_tls_listener(tls_proxy, proxy_pki, origins, pki):
+    target = f"api.anthropic.com:{origins.https_port}"
+
+    done = curl(https_url(tls_proxy), f"https://{target}/over-tls", pki.ca_cert,
+                "--proxy-cacert", proxy_pki.ca_cert)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == https_greeting("api.anthropic.com", target, "/over-tls")
+    tls_proxy.wait_log(tunnel_line_re(target, user=tls_proxy.user))
+
+
+def test_plain_http_goes_through_a_tls_listener(proxy_pki, http_origin, pki, make_proxy):
+    proxy = make_proxy(listen=("127.0.0.1:0 tls",),
+                       extra=[f"tls_cert {proxy_pki.cert}", f"tls_key {proxy_pki.key}",
+                              f"http_ports {http_origin.port}"])
+    url = f"http://api.anthropic.com:{http_origin.port}/plain-over-tls"
+
+    done = curl(https_url(proxy), url, pki.ca_cert, "--proxy-cacert", proxy_pki.ca_cert)
+
+    assert done.returncode == 0, done.stderr
+    (got,) = http_origin.wait_requests(1)
+    assert got.target == "/plain-over-tls"
+    assert got.values("Proxy-Authorization") == []
+    proxy.wait_log(r" TCP_MISS/200 \d+ GET " + re.escape(url) + " " + proxy.user + " ")
+
+
+def test_python_urllib3_speaks_tls_to_the_proxy(tls_proxy, proxy_pki, origins, pki):
+    # urllib3 1.26 (Debian 12) speaks TLS to an https:// proxy; it needs its own context
+    # for the proxy's CA.
+    target = f"api.anthropic.com:{origins.https_port}"
+    script = (
+        "import ssl, sys, urllib3\n"
+        "proxy_ctx = ssl.create_default_context(cafile=sys.argv[2])\n"
+        "headers = urllib3.make_headers(proxy_basic_auth=sys.argv[3])\n"
+        "pm = urllib3.ProxyManager(sys.argv[1], proxy_headers=headers,\n"
+        "                          proxy_ssl_context=proxy_ctx, ca_certs=sys.argv[4])\n"
+        "r = pm.request('GET', sys.argv[5])\n"
+        "sys.stdout.write(r.data.decode())\n")
+    done = subprocess.run(
+        ["/usr/bin/python3", "-c", script, https_url(tls_proxy, user=""), proxy_pki.ca_cert,
+         f"{tls_proxy.user}:{tls_proxy.password}", pki.ca_cert, f"https://{target}/urllib3"],
+        capture_output=True, text=True, timeout=60, env=env_without_proxies(),
+        stdin=subprocess.DEVNULL)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == https_greeting("api.anthropic.com", target, "/urllib3")
+    tls_proxy.wait_log(tunnel_line_re(target, user=tls_proxy.user))
+
+
+def test_a_plaintext_client_on_a_tls_port_is_told_to_use_https(tls_proxy, origins, pki):
+    target = f"api.anthropic.com:{origins.https_port}"
+
+    done = curl(tls_proxy.url(), f"https://{target}/", pki.ca_cert, "--proxy-insecure",
+                "--write-out", "%{http_connect}")
+
+    assert done.returncode != 0
+    assert done.stdout == "400", (done.stdout, done.stderr)
+    tls_proxy.wait_log(r" NONE_NONE/400 \d+ NONE - - HIER_NONE/- text/plain bad-request$")
+    # What the client is told, in plain text it can read.
+    with socket.create_connection((tls_proxy.host, tls_proxy.port), timeout=10) as sock:
+        sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"this port speaks TLS: use https://" in answer, answer
+
+
+def test_a_client_that_does_not_trust_the_certificate_fails_and_is_on_record(
+        tls_proxy, proxy_pki, origins, pki):
+    target = f"api.anthropic.com:{origins.https_port}"
+
+    done = curl(https_url(tls_proxy), f"https://{target}/", pki.ca_cert)  # no --proxy-cacert
+
+    assert done.returncode == 60, (done.returncode, done.stderr)  # peer certificate not trusted
+    tls_proxy.wait_log(r" NONE/000 0 NONE - - HIER_NONE/- - tls-failed$")
+    # The listener goes on serving.
+    ok = curl(https_url(tls_proxy), f"https://{target}/after", pki.ca_cert, "--proxy-cacert",
+              proxy_pki.ca_cert)
+    assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("version,accepted", [
+    (ssl.TLSVersion.TLSv1, False), (ssl.TLSVersion.TLSv1_1, False),
+    (ssl.TLSVersion.TLSv1_2, True), (ssl.TLSVersion.TLSv1_3, True),
+], ids=["1.0", "1.1", "1.2", "1.3"])
+def test_only_tls_1_2_and_1_3_are_spoken(tls_proxy, version, accepted):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = version
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    with socket.create_connection((tls_proxy.host, tls_proxy.port), timeout=10) as raw:
+        if not accepted:
+            with pytest.raises(ssl.SSLError):
+                ctx.wrap_socket(raw, server_hostname="localhost")
+            return
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.version() == {ssl.TLSVersion.TLSv1_2: "TLSv1.2",
+                                     ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version]
+            assert tls.selected_alpn_protocol() is None  # none offered, none forced
+
+
+def test_alpn_settles_on_http_1_1(tls_proxy):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection((tls_proxy.host, tls_proxy.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.selected_alpn_protocol() == "http/1.1"
+
+
+@pytest.mark.parametrize("lines,words", [
+    (["listen 127.0.0.1:3128 tls"], ["tls needs tls_cert FILE and tls_key FILE"]),
+    (["listen 127.0.0.1:3128 tsl"], ["expected 'tls' after the address", "'tsl'"]),
+    (["tls_cert {cert}"], ["tls_cert without tls_key"]),
+    (["listen 127.0.0.1:3128 tls", "tls_cert {missing}", "tls_key {key}"],
+     ["{missing}: No such file or directory"]),
+    (["listen 127.0.0.1:3128 tls", "tls_cert {key}", "tls_key {key}"],
+     ["{key}: not a PEM certificate chain"]),
+    (["listen 127.0.0.1:3128 tls", "tls_cert {cert}", "tls_key {cert}"],
+     ["{cert}: not a PEM private key"]),
+], ids=["no-cert", "not-tls", "cert-without-key", "missing-cert", "key-as-cert",
+        "cert-as-key"])
+def test_check_names_what_is_wrong_with_the_tls_set_up(sluice_bin, tmp_path, proxy_pki,
+                                                      lines, words):
+    names = {"cert": proxy_pki.cert, "key": proxy_pki.key,
+             "missing": str(tmp_path / "missing.pem")}
+    conf = tmp_path / "sluice.conf"
+    conf.write_text("allow api.anthropic.com\naccess_log off\n" +
+                    "".join(line.format(**names) + "\n" for line in lines))
+
+    done = run_cli(sluice_bin, "check", "-c", str(conf))
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    for word in words:
+        assert word.format(**names) in done.stderr, done.stderr
+
+
+def tls_tunnel(proxy, proxy_pki, target):
+    """A CONNECT tunnel to `target` through the TLS listener of `proxy`: the TLS socket."""
+    ctx = ssl.create_default_context(cafile=proxy_pki.ca_cert)
+    raw = socket.create_connection((proxy.host, proxy.port), timeout=60)
+    sock = ctx.wrap_socket(raw, server_hostname="localhost")
+    sock.sendall(connect_head(target, proxy.user, proxy.password))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    return sock
+
+
+def test_16_mb_download_through_a_tls_listener(tls_proxy, proxy_pki, origins):
+    # The client side is TLS, so the tunnel's bytes move through the buffered relay (OpenSSL
+    # on one side, no splice), with back-pressure from a client that reads in big gulps.
+    size = 16 * 1024 * 1024
+    target = f"api.anthropic.com:{origins.source_port}"
+    with tls_tunnel(tls_proxy, proxy_pki, target) as sock:
+        sock.sendall(f"{size}\n".encode())
+        data = bytearray()
+        while chunk := sock.recv(1 << 20):
+            data += chunk
+
+    # The source origin sends `size` random bytes, then their SHA-256.
+    assert len(data) == size + 32
+    assert hashlib.sha256(memoryview(data)[:size]).digest() == bytes(data[size:])
+    (line,) = tls_proxy.wait_log(tunnel_line_re(target, user=tls_proxy.user))
+    assert int(line["bytes"]) >= size + 32
+
+
+def test_16_mb_upload_through_a_tls_listener(tls_proxy, proxy_pki, origins):
+    size = 16 * 1024 * 1024
+    target = f"api.anthropic.com:{origins.sink_port}"
+    payload = os.urandom(size)
+    with tls_tunnel(tls_proxy, proxy_pki, target) as sock:
+        sock.sendall(payload)
+        # The end of the upload: a TCP half-close under TLS (Python's ssl module has no
+        # half-close of its own), which sluice passes on to the origin.
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.shutdown(sock.fileno(), socket.SHUT_WR) == 0
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+
+    assert answer.decode() == f"{size} {hashlib.sha256(payload).hexdigest()}\n"
+
+
+def served_certificate(proxy):
+    """The leaf certificate the TLS listener presents (DER), verifying nothing."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def test_a_renewed_certificate_is_served_and_a_broken_one_keeps_the_old(
+        make_proxy, tmp_path, proxy_pki):
+    # As certbot's renewal does: new files in place of the old, noticed without a signal.
+    cert, key = tmp_path / "proxy.pem", tmp_path / "proxy.key"
+    shutil.copy(proxy_pki.cert, cert)
+    shutil.copy(proxy_pki.key, key)
+    proxy = make_proxy(listen=("127.0.0.1:0 tls",), extra=[f"tls_cert {cert}",
+                                                           f"tls_key {key}"])
+    first = served_certificate(proxy)
+
+    # A broken certificate: the reload fails naming the file, the old one stays in force.
+    cert.write_text("not a certificate\n")
+    (failure,) = proxy.wait_stderr(r"^sluice: reload \(files changed\) failed: (?P<msg>.*)$")
+    assert failure["msg"].endswith(f"{cert}: not a PEM certificate chain (no start line)"), \
+        failure.group(0)
+    assert served_certificate(proxy) == first
+
+    # A renewed pair (a new key too): served once both files are in place.
+    renewed = make_pki(str(tmp_path / "renewed"), names=("localhost",))
+    shutil.copy(renewed.key, key)
+    shutil.copy(renewed.cert, cert)
+    proxy.wait_stderr(r"^sluice: reload: \+\d+ patterns", timeout=20)
+    for _ in range(50):
+        if served_certificate(proxy) != first:
+            break
+        time.sleep(0.1)
+    with open(renewed.cert) as f:
+        assert served_certificate(proxy) == ssl.PEM_cert_to_DER_cert(f.read())
