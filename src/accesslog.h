@@ -37,6 +37,7 @@ struct logrec {
 	uint64_t	 lr_bytes_up;	/* bytes sent on to the destination */
 	int64_t		 lr_dns_ms;	/* -1 when there was no lookup */
 	int64_t		 lr_connect_ms;	/* -1 when nothing was dialled */
+	const char	*lr_tls;	/* the client's TLS version, NULL: none */
 };
 
 /*

@@ -748,6 +748,8 @@ static const struct config_kw config_kw_table[] = {
 	    10000000, NULL },
 	{ "allow_unauthenticated", 1, 1, config_kw_bool, CONFIG_N,
 	    CONFIG_F(c_allow_unauthenticated), 0, 0, NULL },
+	{ "plaintext_auth", 1, 1, config_kw_bool, CONFIG_N,
+	    CONFIG_F(c_plaintext_auth), 0, 0, NULL },
 	{ "via", 1, 1, config_kw_bool, CONFIG_N, CONFIG_F(c_via), 0, 0, NULL },
 	{ "forwarded_for", 1, 1, config_kw_bool, CONFIG_N,
 	    CONFIG_F(c_forwarded_for), 0, 0, NULL },
@@ -972,6 +974,31 @@ config_parse(struct config *c, const char *buf, size_t len, struct diag *d)
 	return d->d_count == before ? 0 : -1;
 }
 
+/* Passwords would cross the network in clear text: `users` on a plain
+ * listener that is not loopback, unless said explicitly (a private
+ * network). */
+static void
+config_finish_plaintext(const struct config *c, struct diag *d)
+{
+	char a[INET6_ADDRSTRLEN + 8];
+	size_t i;
+
+	for (i = 0; i < c->c_nlisten && c->c_have_users &&
+	    !c->c_plaintext_auth; i++) {
+		const struct config_listen *l = &c->c_listen[i];
+
+		if (l->l_tls || addr_is_loopback((const struct sockaddr *)
+		    &l->l_addr))
+			continue;
+		addr_format((const struct sockaddr *)&l->l_addr, a, sizeof(a));
+		diag_add(d, c->c_path, l->l_line, "listen %s: with 'users', "
+		    "every password would cross the network in clear text; "
+		    "add 'tls' to this listen line (with tls_cert and "
+		    "tls_key), or say 'plaintext_auth yes' on a private "
+		    "network", a);
+	}
+}
+
 /* A tls listener needs a certificate and its key, and they come as a
  * pair. */
 static void
@@ -980,6 +1007,7 @@ config_finish_tls(const struct config *c, struct diag *d)
 	const struct config_ref *cert = &c->c_tls_cert, *key = &c->c_tls_key;
 	size_t i;
 
+	config_finish_plaintext(c, d);
 	if ((cert->r_path == NULL) != (key->r_path == NULL))
 		diag_add(d, c->c_path, cert->r_path ? cert->r_line :
 		    key->r_line, "%s without %s", cert->r_path ? "tls_cert" :

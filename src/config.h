@@ -117,6 +117,7 @@ struct config {
 	unsigned		 c_max_connections;
 	bool			 c_max_connections_set;	/* written, not default */
 	bool			 c_allow_unauthenticated;
+	bool			 c_plaintext_auth;	/* users over plain text off loopback */
 	unsigned		 c_auth_rate;	/* password checks/s per address */
 	unsigned		 c_auth_burst;
 };

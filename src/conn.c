@@ -275,6 +275,7 @@ conn_begin_request(struct conn *c)
 
 	ev_wallclock(conn_loop(c), &wsec, &wmsec);
 	txn_begin(&c->c_txn, ev_now(conn_loop(c)), wsec, wmsec);
+	c->c_txn.t_tls = tls_version(&c->c_cx);
 }
 
 struct conn *
@@ -499,9 +500,9 @@ conn_exchange(struct conn *c)
 	conn_act(c, &v);
 }
 
-/* A CONNECT goes through the upstream proxy: ask it for the tunnel. */
+/* Ask the upstream proxy for a tunnel to the destination. */
 static void
-conn_upstream_connect(struct conn *c)
+conn_upstream_ask(struct conn *c)
 {
 	struct verdict v;
 
@@ -511,9 +512,51 @@ conn_upstream_connect(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	c->c_state = CONN_UPSTREAM;
 	upstream_hs_pump(c->c_uhs, &c->c_ux, &v);
 	conn_act(c, &v);
+}
+
+/* Make progress on the TLS handshake with an https:// upstream, whose
+ * certificate must be valid for the name the URL gave. */
+static void
+conn_upstream_tls_step(struct conn *c)
+{
+	const struct upstream *up = c->c_env->e_upstream;
+	char why[160], d[512];
+
+	switch (tls_handshake(&c->c_ux, why, sizeof(why))) {
+	case TLS_AGAIN:
+		return;
+	case TLS_DONE:
+		conn_debug(c, "TLS to the upstream: %s", tls_version(&c->c_ux));
+		conn_upstream_ask(c);
+		return;
+	default:
+		snprintf(d, sizeof(d), "TLS to the upstream proxy %s failed: %s",
+		    up->up_name, why[0] ? why : "the connection was closed");
+		conn_fail(c, REASON_UPSTREAM_DENIED, d);
+		return;
+	}
+}
+
+/* Every request goes through the upstream proxy as a tunnel it opens:
+ * speak TLS to it first when its URL is https://. */
+static void
+conn_upstream_connect(struct conn *c)
+{
+	const struct upstream *up = c->c_env->e_upstream;
+
+	c->c_state = CONN_UPSTREAM;
+	if (up->up_tls == NULL) {
+		conn_upstream_ask(c);
+		return;
+	}
+	if (tls_connect(&c->c_ux, up->up_tls, up->up_host) == -1) {
+		conn_close(c);
+		return;
+	}
+	c->c_ux.x_can_read = c->c_ux.x_can_write = true;
+	conn_upstream_tls_step(c);
 }
 
 /* The upstream is connected (or kept from the previous request). */
@@ -1123,6 +1166,10 @@ conn_upstream_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 		conn_act(c, &v);
 		break;
 	case CONN_UPSTREAM:
+		if (c->c_uhs == NULL) {		/* still the TLS handshake */
+			conn_upstream_tls_step(c);
+			break;
+		}
 		upstream_hs_pump(c->c_uhs, &c->c_ux, &v);
 		conn_act(c, &v);
 		break;

@@ -172,11 +172,16 @@ proxyurl_parse(const char *url, struct proxyurl *u, char *err, size_t errlen)
 	const char *p = url, *end, *at, *hs, *colon;
 
 	memset(u, 0, sizeof(*u));
+	u->pu_port = 3128;
 	if (strncmp(p, "http://", 7) == 0)
 		p += 7;
-	else if (strstr(p, "://") != NULL)
+	else if (strncmp(p, "https://", 8) == 0) {
+		p += 8;
+		u->pu_tls = true;
+		u->pu_port = 443;
+	} else if (strstr(p, "://") != NULL)
 		return proxyurl_fail(err, errlen,
-		    "the proxy URL must start with http://");
+		    "the proxy URL must start with http:// or https://");
 	end = p + strcspn(p, "/?#");
 	if (*end != '\0' && strcmp(end, "/") != 0)
 		return proxyurl_fail(err, errlen,
@@ -193,7 +198,6 @@ proxyurl_parse(const char *url, struct proxyurl *u, char *err, size_t errlen)
 			goto fail;
 		hs = at + 1;
 	}
-	u->pu_port = 3128;
 	if (proxyurl_host(hs, end, u, &colon, err, errlen) == -1)
 		goto fail;
 	if (colon != NULL && proxyurl_port(colon + 1,
@@ -340,6 +344,23 @@ proxyurl_host_var(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
 	return 0;
 }
 
+/* PROXY_SCHEME into pu_tls: http (the default) or https. Returns 0, or -1
+ * with a message. */
+static int
+proxyurl_scheme_var(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
+    char *err, size_t errlen)
+{
+	const char *v = get(ctx, "PROXY_SCHEME");
+
+	if (v == NULL || v[0] == '\0' || strcmp(v, "http") == 0)
+		return 0;
+	if (strcmp(v, "https") != 0)
+		return proxyurl_fail(err, errlen, "PROXY_SCHEME must be http "
+		    "or https");
+	u->pu_tls = true;
+	return 0;
+}
+
 /* PROXY_PORT into pu_port. Returns 0, or -1 with a message. */
 static int
 proxyurl_port_var(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
@@ -394,7 +415,8 @@ proxyurl_from_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
     char *err, size_t errlen)
 {
 	memset(u, 0, sizeof(*u));
-	if (proxyurl_host_var(u, get, ctx, err, errlen) == -1 ||
+	if (proxyurl_scheme_var(u, get, ctx, err, errlen) == -1 ||
+	    proxyurl_host_var(u, get, ctx, err, errlen) == -1 ||
 	    proxyurl_port_var(u, get, ctx, err, errlen) == -1 ||
 	    proxyurl_cred_vars(u, get, ctx, err, errlen) == -1) {
 		proxyurl_free(u);
@@ -435,10 +457,10 @@ proxyurl_format(const struct proxyurl *u, bool creds, char *buf, size_t len)
 	size_t o = 0;
 	int n;
 
-	if (len < 8)
+	if (len < 9)
 		return -1;
-	memcpy(buf, "http://", 7);
-	o = 7;
+	o = (size_t)snprintf(buf, len, "%s", u->pu_tls ? "https://" :
+	    "http://");
 	if (creds && u->pu_user != NULL) {
 		if (proxyurl_encode(u->pu_user, buf, len, &o) == -1)
 			return -1;

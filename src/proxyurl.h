@@ -17,17 +17,20 @@ struct proxyurl {
 	uint16_t	 pu_port;
 	char		*pu_user;	/* decoded; NULL when absent */
 	char		*pu_pass;	/* decoded; NULL when absent */
+	bool		 pu_tls;	/* https://: TLS to the proxy */
 };
 
 /* Where variables come from: returns the value of `name` or NULL. */
 typedef const char *proxyurl_lookup(void *ctx, const char *name);
 
-/* Parse `url` ("http://" optional; port default 3128). Returns 0, or -1
- * with a message in `err` that does not contain the password. */
+/* Parse `url` ("http://" optional, or "https://" for TLS to the proxy;
+ * port default 3128, 443 for https). Returns 0, or -1 with a message in
+ * `err` that does not contain the password. */
 int proxyurl_parse(const char *url, struct proxyurl *u, char *err,
     size_t errlen);
 
-/* Build from PROXY_HOST, PROXY_PORT, PROXY_USER, PROXY_PASS found through
+/* Build from PROXY_SCHEME (http, the default, or https), PROXY_HOST,
+ * PROXY_PORT, PROXY_USER, PROXY_PASS found through
  * `get` (for each NAME: NAME, else the file named by NAME_FILE, else
  * $CREDENTIALS_DIRECTORY/NAME). Host and port are required; user and
  * password are optional but go together. Returns 0, or -1 with a message
@@ -38,7 +41,7 @@ int proxyurl_from_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
 /* The environment as a lookup function (ctx unused). */
 const char *proxyurl_getenv(void *ctx, const char *name);
 
-/* Format "http://USER:PASS@HOST:PORT" (credentials percent-encoded, left out
+/* Format "http[s]://USER:PASS@HOST:PORT" (credentials percent-encoded, left out
  * when `creds` is false or absent). Returns the length, or -1 if it did not
  * fit. */
 int proxyurl_format(const struct proxyurl *u, bool creds, char *buf,

@@ -59,6 +59,8 @@ static const char run_usage[] =
 "                           or 'env': PROXY_HOST, PROXY_PORT, PROXY_USER, PROXY_PASS);\n"
 "                           the credentials never enter the sandbox\n"
 "      --env-file FILE      with --upstream env: read KEY=VALUE lines first\n"
+"      --upstream-ca FILE   an https:// upstream's certificate is checked against\n"
+"                           this PEM bundle instead of the system's store\n"
 "      --log FILE           write this run's access log (Squid format)\n"
 "  -q, --quiet              do not report denials on stderr\n"
 "      --clean-env          start the command with an empty environment\n"
@@ -85,6 +87,7 @@ struct run_opts {
 	size_t		 ro_nhttp_ports;
 	const char	*ro_log;
 	char		*ro_upstream;	/* argv string, wiped after parsing */
+	const char	*ro_upstream_ca;	/* https:// upstream's CA bundle */
 	const char	*ro_env_file;
 	const char	*ro_env[RUN_MAX_LIST];
 	size_t		 ro_nenv;
@@ -124,7 +127,7 @@ run_add(const char **list, size_t *n, const char *v)
 enum run_optid {
 	RUN_O_ALLOW = 256, RUN_O_CIDR, RUN_O_HOSTS, RUN_O_PORT, RUN_O_LOG,
 	RUN_O_CLEAN, RUN_O_ENV, RUN_O_UNIX, RUN_O_NOISO, RUN_O_UPSTREAM,
-	RUN_O_ENVFILE, RUN_O_CPORTS, RUN_O_HPORTS,
+	RUN_O_ENVFILE, RUN_O_CPORTS, RUN_O_HPORTS, RUN_O_UPSTREAM_CA,
 };
 
 static const struct option run_longopts[] = {
@@ -138,6 +141,7 @@ static const struct option run_longopts[] = {
 	{ "log", required_argument, NULL, RUN_O_LOG },
 	{ "upstream", required_argument, NULL, RUN_O_UPSTREAM },
 	{ "env-file", required_argument, NULL, RUN_O_ENVFILE },
+	{ "upstream-ca", required_argument, NULL, RUN_O_UPSTREAM_CA },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "clean-env", no_argument, NULL, RUN_O_CLEAN },
 	{ "env", required_argument, NULL, RUN_O_ENV },
@@ -199,6 +203,9 @@ run_option(struct run_opts *o, int ch, char **argv)
 	case RUN_O_ENVFILE:
 		o->ro_env_file = optarg;
 		return 0;
+	case RUN_O_UPSTREAM_CA:
+		o->ro_upstream_ca = optarg;
+		return 0;
 	case 'q':
 		o->ro_quiet = true;
 		return 0;
@@ -241,6 +248,8 @@ run_parse(int argc, char **argv, struct run_opts *o)
 	if (o->ro_env_file != NULL && (o->ro_upstream == NULL ||
 	    strcmp(o->ro_upstream, "env") != 0))
 		return run_usage_error("--env-file is for --upstream env", NULL);
+	if (o->ro_upstream_ca != NULL && o->ro_upstream == NULL)
+		return run_usage_error("--upstream-ca is for --upstream", NULL);
 	o->ro_cmd = argv + optind;
 	return 0;
 }
@@ -655,7 +664,7 @@ run_token(struct config *cfg, char *token, size_t len)
  * wiped from our argv at once (it is visible in the process list until
  * then: prefer env). */
 static struct upstream *
-run_upstream(char *arg, struct proxyurl_envfile *ef)
+run_upstream(char *arg, const char *ca_file, struct proxyurl_envfile *ef)
 {
 	struct proxyurl u;
 	struct upstream *up;
@@ -673,7 +682,7 @@ run_upstream(char *arg, struct proxyurl_envfile *ef)
 		log_warnx("--upstream: %s", err);
 		return NULL;
 	}
-	up = upstream_new(&u, err, sizeof(err));
+	up = upstream_new(&u, ca_file, err, sizeof(err));
 	proxyurl_free(&u);
 	if (up == NULL)
 		log_warnx("--upstream: %s", err);
@@ -741,7 +750,8 @@ run_prepare(struct run_launch *l)
 	}
 	l->l_nmasks = run_secret_paths(&l->l_o, &ef, l->l_masks, RUN_MAX_LIST);
 	if (l->l_o.ro_upstream != NULL &&
-	    (l->l_up = run_upstream(l->l_o.ro_upstream, &ef)) == NULL) {
+	    (l->l_up = run_upstream(l->l_o.ro_upstream, l->l_o.ro_upstream_ca,
+	    &ef)) == NULL) {
 		proxyurl_envfile_free(&ef);
 		return RUN_EXIT_USAGE;
 	}

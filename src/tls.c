@@ -12,6 +12,7 @@
  * ACCEPT_MOVING_WRITE_BUFFER), and idle connections give their buffers back
  * (SSL_MODE_RELEASE_BUFFERS): an idle tunnel must stay cheap.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -26,6 +27,10 @@
 
 struct tls_server {
 	SSL_CTX		*ts_ctx;
+};
+
+struct tls_client {
+	SSL_CTX		*tc_ctx;
 };
 
 /* ALPN: HTTP/1.1 is what this proxy speaks; a client offering only
@@ -257,7 +262,14 @@ tls_handshake(struct xport *x, char *why, size_t whylen)
 		x->x_can_write = true;
 		return TLS_PLAINTEXT;
 	}
-	snprintf(why, whylen, "%s", e != 0 ? ERR_reason_error_string(e) : "");
+	/* A certificate refused says which check failed ("certificate has
+	 * expired", "hostname mismatch"), not just that one did. */
+	if (SSL_get_verify_result(x->x_state) != X509_V_OK)
+		snprintf(why, whylen, "%s", X509_verify_cert_error_string(
+		    SSL_get_verify_result(x->x_state)));
+	else
+		snprintf(why, whylen, "%s", e != 0 ?
+		    ERR_reason_error_string(e) : "");
 	return TLS_FAILED;
 }
 
@@ -267,4 +279,79 @@ tls_version(const struct xport *x)
 	if (x->x_ops != &tls_ops)
 		return NULL;
 	return SSL_get_version(x->x_state);
+}
+
+bool
+tls_is(const struct xport *x)
+{
+	return x->x_ops == &tls_ops;
+}
+
+struct tls_client *
+tls_client_new(const char *ca_file, char *err, size_t errlen)
+{
+	struct tls_client *tc = calloc(1, sizeof(*tc));
+	unsigned long e;
+
+	if (tc == NULL || (tc->tc_ctx = SSL_CTX_new(TLS_client_method())) ==
+	    NULL) {
+		free(tc);
+		snprintf(err, errlen, "TLS: out of memory");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(tc->tc_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(tc->tc_ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(tc->tc_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_verify(tc->tc_ctx, SSL_VERIFY_PEER, NULL);
+	if ((ca_file != NULL ? SSL_CTX_load_verify_locations(tc->tc_ctx,
+	    ca_file, NULL) : SSL_CTX_set_default_verify_paths(tc->tc_ctx)) !=
+	    1) {
+		e = ERR_peek_error();
+		ERR_clear_error();
+		if (ca_file != NULL && access(ca_file, R_OK) == -1)
+			snprintf(err, errlen, "%s: %s", ca_file,
+			    strerror(errno));
+		else
+			snprintf(err, errlen, "%s%s%s", ca_file ? ca_file : "",
+			    ca_file ? ": no certificate in it (" :
+			    "the system's certificate store (", e != 0 ?
+			    ERR_reason_error_string(e) : "?");
+		snprintf(err + strlen(err), errlen - strlen(err), ")");
+		tls_client_free(tc);
+		return NULL;
+	}
+	return tc;
+}
+
+void
+tls_client_free(struct tls_client *tc)
+{
+	if (tc == NULL)
+		return;
+	SSL_CTX_free(tc->tc_ctx);
+	free(tc);
+}
+
+int
+tls_connect(struct xport *x, struct tls_client *tc, const char *host)
+{
+	SSL *ssl = SSL_new(tc->tc_ctx);
+	unsigned char ip[16];
+	bool literal = inet_pton(AF_INET, host, ip) == 1 ||
+	    inet_pton(AF_INET6, host, ip) == 1;
+
+	if (ssl == NULL || SSL_set_fd(ssl, x->x_fd) != 1 ||
+	    (literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+	    host) != 1 : SSL_set1_host(ssl, host) != 1 ||
+	    SSL_set_tlsext_host_name(ssl, host) != 1)) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		return -1;
+	}
+	SSL_set_connect_state(ssl);
+	x->x_state = ssl;
+	x->x_ops = &tls_ops;
+	return 0;
 }

@@ -7,8 +7,10 @@
 #ifndef SLUICE_TLS_H
 #define SLUICE_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
+struct tls_client;
 struct tls_server;
 struct xport;
 
@@ -41,5 +43,23 @@ enum tls_step tls_handshake(struct xport *x, char *why, size_t whylen);
 /* "TLSv1.3" and the like, once the handshake is done; NULL for a
  * transport that is not TLS. */
 const char *tls_version(const struct xport *x);
+
+/* A client context for TLS to an upstream proxy: TLS 1.2 or 1.3, the
+ * peer verified against the PEM bundle `ca_file`, or the system's store
+ * when it is NULL. Returns NULL with "FILE: why" (or why) in `err`. */
+struct tls_client *tls_client_new(const char *ca_file, char *err,
+    size_t errlen);
+
+/* Free a client context; NULL is a no-op. */
+void tls_client_free(struct tls_client *tc);
+
+/* Turn `x`, a TCP transport connected (or connecting) to `host` (a name
+ * or an IP address, as the proxy URL gave it), into a TLS client transport
+ * of `tc` whose certificate must be valid for `host`; tls_handshake then
+ * runs it. Returns 0, or -1 when out of memory (`x` unchanged). */
+int tls_connect(struct xport *x, struct tls_client *tc, const char *host);
+
+/* Is `x` a TLS transport (its handshake done or not)? */
+bool tls_is(const struct xport *x);
 
 #endif

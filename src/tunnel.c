@@ -149,6 +149,14 @@ tunnel_open(const char *target)
 		fprintf(stderr, "sluice tunnel: the proxy URL: %s\n", err);
 		return -1;
 	}
+	/* Never the credentials in clear to a proxy that expects TLS. */
+	if (u.pu_tls) {
+		fprintf(stderr, "sluice tunnel: https:// proxies are not "
+		    "supported by 'sluice tunnel' yet; use its http:// address "
+		    "on a private network, or 'sluice run --upstream'\n");
+		proxyurl_free(&u);
+		return -1;
+	}
 	snprintf(port, sizeof(port), "%u", (unsigned)u.pu_port);
 	if ((fd = tunnel_connect(u.pu_host, port)) == -1) {
 		fprintf(stderr, "sluice tunnel: cannot connect to the proxy "

@@ -36,6 +36,7 @@ struct txn {
 	uint64_t	 t_sent_up;	/* forwarded HTTP bytes upstream */
 	int32_t		 t_dns_ms;	/* -1: no lookup */
 	int32_t		 t_connect_ms;	/* -1: nothing dialled */
+	const char	*t_tls;		/* the client's TLS version (static) */
 };
 
 /* Start the record of a new request at `now` (monotonic ms; wall clock

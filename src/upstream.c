@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "http.h"
 #include "proxyurl.h"
+#include "tls.h"
 #include "upstream.h"
 #include "xport.h"
 
@@ -25,7 +26,8 @@ struct upstream_hs {
 };
 
 struct upstream *
-upstream_new(const struct proxyurl *u, char *err, size_t errlen)
+upstream_new(const struct proxyurl *u, const char *ca_file, char *err,
+    size_t errlen)
 {
 	struct addrinfo hints, *res, *ai;
 	struct upstream *up;
@@ -39,13 +41,19 @@ upstream_new(const struct proxyurl *u, char *err, size_t errlen)
 	snprintf(port, sizeof(port), "%u", (unsigned)u->pu_port);
 	snprintf(up->up_name, sizeof(up->up_name), strchr(u->pu_host, ':') ?
 	    "[%s]:%s" : "%s:%s", u->pu_host, port);
+	snprintf(up->up_host, sizeof(up->up_host), "%s", u->pu_host);
+	if (u->pu_tls && (up->up_tls = tls_client_new(ca_file, err,
+	    errlen)) == NULL) {
+		free(up);
+		return NULL;
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
 	if ((r = getaddrinfo(u->pu_host, port, &hints, &res)) != 0) {
 		snprintf(err, errlen, "upstream proxy %s: %s", up->up_name,
 		    gai_strerror(r));
-		free(up);
+		upstream_free(up);
 		return NULL;
 	}
 	for (ai = res; ai != NULL && up->up_naddrs < DNS_MAX_ADDRS;
@@ -83,6 +91,7 @@ upstream_free(struct upstream *up)
 	if (up->up_auth != NULL)
 		explicit_bzero(up->up_auth, strlen(up->up_auth));
 	free(up->up_auth);
+	tls_client_free(up->up_tls);
 	free(up);
 }
 

@@ -15,6 +15,7 @@
 #include "verdict.h"
 
 struct proxyurl;
+struct tls_client;
 struct upstream_hs;
 struct xport;
 
@@ -23,12 +24,16 @@ struct upstream {
 	size_t			 up_naddrs;
 	char			*up_auth;	/* base64 user:pass, or NULL */
 	char			 up_name[300];	/* host:port, for messages */
+	char			 up_host[256];	/* as the URL named it */
+	struct tls_client	*up_tls;	/* https://: TLS to it, or NULL */
 };
 
 /* Resolve the upstream named by `u` (blocking: call at start-up) and keep
- * its credentials. Returns NULL with a message in `err`. */
-struct upstream *upstream_new(const struct proxyurl *u, char *err,
-    size_t errlen);
+ * its credentials; for an https:// upstream, a TLS client that verifies it
+ * against `ca_file` (NULL: the system's store). Returns NULL with a message
+ * in `err`. */
+struct upstream *upstream_new(const struct proxyurl *u, const char *ca_file,
+    char *err, size_t errlen);
 
 /* Wipe the credentials and free. */
 void upstream_free(struct upstream *up);

@@ -12,6 +12,7 @@ import tempfile
 import pytest
 
 from helpers import unprivileged
+from pki import make_pki
 from sluiceproc import LISTEN_RE, run_cli
 
 
@@ -305,8 +306,38 @@ def test_public_listener_without_users_is_refused_unless_explicitly_allowed(slui
     assert explicit.returncode == 0, explicit.stderr
 
     with_users = run_cli(sluice_bin, "check", "-c",
-                         write(conf_dir / "users.conf", *base, "users users.htpasswd"))
+                         write(conf_dir / "users.conf", *base, "users users.htpasswd",
+                               "plaintext_auth yes"))
     assert with_users.returncode == 0, with_users.stderr
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:3128", "[::]:3128", "10.1.2.3:3128"])
+def test_passwords_over_plain_text_off_loopback_are_refused_unless_explicitly_allowed(
+        sluice_bin, conf_dir, proxy_pki_files, listen):
+    # Issue 13: every request would carry Proxy-Authorization across the network in clear.
+    base = [f"listen {listen}", "allow api.anthropic.com", "users users.htpasswd"]
+
+    plain = run_cli(sluice_bin, "check", "-c", write(conf_dir / "plain.conf", *base))
+    assert plain.returncode == 1, plain.stdout
+    assert (f"listen {listen}: with 'users', every password would cross the network in "
+            "clear text; add 'tls' to this listen line") in plain.stderr, plain.stderr
+    assert "'plaintext_auth yes'" in plain.stderr
+
+    explicit = run_cli(sluice_bin, "check", "-c",
+                       write(conf_dir / "private.conf", *base, "plaintext_auth yes"))
+    assert explicit.returncode == 0, explicit.stderr
+
+    cert, key = proxy_pki_files
+    tls = run_cli(sluice_bin, "check", "-c",
+                  write(conf_dir / "tls.conf", f"listen {listen} tls", *base[1:],
+                        f"tls_cert {cert}", f"tls_key {key}"))
+    assert tls.returncode == 0, tls.stderr
+
+
+@pytest.fixture(scope="module")
+def proxy_pki_files(tmp_path_factory):
+    pki = make_pki(str(tmp_path_factory.mktemp("cli-pki")), names=("localhost",))
+    return pki.cert, pki.key
 
 
 def test_loopback_listener_without_users_is_fine(sluice_bin, conf_dir):

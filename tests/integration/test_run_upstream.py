@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from pki import ORIGIN_NAMES
+from pki import ORIGIN_NAMES, make_pki
 from sluiceproc import squid_line_re, tunnel_line_re
 from sluicerun import assert_denials, matching, read_log, run_denied_re, run_tunnel_re
 from squid import Squid, squid_denied_re, squid_tunnel_re
@@ -348,3 +348,62 @@ def test_plain_http_through_an_upstream_runs_in_a_tunnel_it_opened(sandbox, make
     assert len([l for l in upstream.log_lines() if " CONNECT " in l]) == 1, upstream.log_lines()
     assert len(matching(read_log(log), re.compile(r" TCP_MISS/200 \d+ GET " + re.escape(url)
                                                   + r" - FIRSTUP_PARENT/"))) == 2, read_log(log)
+
+
+# -- TLS to the upstream proxy (issue 13) -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def upstream_pki(tmp_path_factory):
+    """A CA of its own and a certificate for the upstream's name, localhost."""
+    return make_pki(str(tmp_path_factory.mktemp("upstream-pki")), names=("localhost",))
+
+
+@pytest.fixture
+def tls_upstream(make_proxy, upstream_pki):
+    return make_proxy(listen=("127.0.0.1:0 tls",),
+                      extra=[f"tls_cert {upstream_pki.cert}", f"tls_key {upstream_pki.key}"])
+
+
+@pytest.mark.parametrize("how", ["url", "env"])
+def test_an_https_upstream_is_spoken_to_over_tls(sandbox, tls_upstream, upstream_pki,
+                                                 credentials, how):
+    sandbox.secrets.append(credentials.password)
+    site = sandbox.site("api.anthropic.com", f"/tls-upstream-{how}")
+    if how == "url":
+        options = ("--upstream", f"https://{credentials.user}:{credentials.password}"
+                   f"@localhost:{tls_upstream.port}")
+        env = None
+    else:
+        options = ("--upstream", "env")
+        env = upstream_env("localhost", tls_upstream.port, credentials.user,
+                           credentials.password, PROXY_SCHEME="https")
+
+    done = sandbox.run(curl_in(sandbox, site.url), *options, "--upstream-ca",
+                       upstream_pki.ca_cert, env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == site.expected
+    tls_upstream.wait_log(tunnel_line_re(site.target, user=credentials.user))
+
+
+@pytest.mark.parametrize("case", ["untrusted", "wrong-name"])
+def test_an_https_upstream_that_cannot_be_verified_is_not_used(sandbox, tls_upstream,
+                                                               upstream_pki, credentials, case):
+    # Untrusted: no --upstream-ca, and the system's store does not know the test CA. Wrong
+    # name: the certificate is for localhost, the URL says 127.0.0.1.
+    sandbox.secrets.append(credentials.password)
+    site = sandbox.site("api.anthropic.com", "/tls-upstream-refused")
+    host = "127.0.0.1" if case == "wrong-name" else "localhost"
+    ca = ("--upstream-ca", upstream_pki.ca_cert) if case == "wrong-name" else ()
+
+    done = sandbox.run([*CURL, "--cacert", sandbox.ca_cert, "--write-out", "%{http_connect}",
+                        site.url], "--upstream",
+                       f"https://{credentials.user}:{credentials.password}@{host}:"
+                       f"{tls_upstream.port}", *ca)
+
+    assert done.returncode == 56, (done.returncode, done.stdout, done.stderr)
+    assert done.stdout == "502"
+    assert_denials(done, site.target, reason="upstream proxy refused", verb="failed")
+    # The upstream saw a handshake that went no further: no request, no credentials.
+    tls_upstream.wait_log(r" NONE/000 0 NONE - - HIER_NONE/- - tls-failed$")
+    assert not [line for line in tls_upstream.log_lines() if "CONNECT" in line]

@@ -7,6 +7,7 @@ certificate each get a clear error, and the attempt is on record."""
 
 import ctypes
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -269,3 +270,22 @@ def test_a_renewed_certificate_is_served_and_a_broken_one_keeps_the_old(
         time.sleep(0.1)
     with open(renewed.cert) as f:
         assert served_certificate(proxy) == ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def test_the_json_log_names_the_tls_version(make_proxy, proxy_pki, origins):
+    proxy = make_proxy(listen=("127.0.0.1:0 tls",),
+                       extra=[f"tls_cert {proxy_pki.cert}", f"tls_key {proxy_pki.key}",
+                              "access_log_format json"])
+    target = f"api.anthropic.com:{origins.https_port}"
+
+    for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+        ctx = ssl.create_default_context(cafile=proxy_pki.ca_cert)
+        ctx.minimum_version = ctx.maximum_version = version
+        with socket.create_connection((proxy.host, proxy.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as sock:
+                sock.sendall(connect_head(target, proxy.user, proxy.password))
+                assert sock.recv(12) == b"HTTP/1.1 200"
+
+    proxy.wait_log(r'^\{', count=2)
+    versions = sorted(json.loads(line)["tls"] for line in proxy.log_lines())
+    assert versions == ["TLSv1.2", "TLSv1.3"], proxy.log_lines()

@@ -578,7 +578,8 @@ test_accesslog_formats(void **state)
 	    "\"port\":443,\"decision\":\"denied\",\"reason\":"
 	    "\"domain-denied\",\"status\":403,\"bytes_to_client\":142,"
 	    "\"bytes_from_client\":0,\"duration_ms\":0,\"dns_ms\":null,"
-	    "\"connect_ms\":null,\"upstream\":null,\"mime\":\"text/plain\"}\n");
+	    "\"connect_ms\":null,\"upstream\":null,\"mime\":\"text/plain\","
+	    "\"tls\":null}\n");
 
 	r.lr_tag = "TCP_TUNNEL";
 	r.lr_status = 200;

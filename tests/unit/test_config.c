@@ -122,6 +122,8 @@ render(const struct config *c, const char *field, char *buf, size_t len)
 		    "yes" : "no");
 	else if (strcmp(field, "unauth") == 0)
 		cat(buf, len, "%s", c->c_allow_unauthenticated ? "yes" : "no");
+	else if (strcmp(field, "plaintext") == 0)
+		cat(buf, len, "%s", c->c_plaintext_auth ? "yes" : "no");
 	else
 		render_more(c, field, buf, len);
 }
@@ -259,6 +261,8 @@ static const struct directive_case directive_cases[] = {
 	{ NULL, "allow_unauthenticated yes\nallow_unauthenticated no", "unauth",
 	    "no" },
 	{ NULL, "allow_unauthenticated on", "unauth", "yes" },
+	{ NULL, "plaintext_auth yes", "plaintext", "yes" },
+	{ NULL, "", "plaintext", "no" },
 
 	{ NULL, "", "http_ports", "" },	/* config_finish adds 80 */
 	{ NULL, "http_ports 8080 80", "http_ports", "80 8080" },
@@ -453,6 +457,8 @@ static const struct reject_case reject_cases[] = {
 	    "'max_connections' takes exactly one argument" },
 	{ "allow_unauthenticated maybe", PATH ":1: "
 	    "allow_unauthenticated: expected 'yes' or 'no', got 'maybe'" },
+	{ "plaintext_auth sure", PATH ":1: "
+	    "plaintext_auth: expected 'yes' or 'no', got 'sure'" },
 	{ "allow_unauthenticated", PATH ":1: "
 	    "'allow_unauthenticated' takes exactly one argument" },
 	{ "via maybe", PATH ":1: "
@@ -923,8 +929,16 @@ static const struct finish_case finish_cases[] = {
 	{ "listen 127.0.0.2:8080", false, 0, "127.0.0.2:8080", "443" },
 	{ "listen 0.0.0.0:3128\nallow_unauthenticated yes", false, 0,
 	    "0.0.0.0:3128", "443" },
-	{ "listen 0.0.0.0:3128\nusers users.htpasswd", true, 0, "0.0.0.0:3128",
-	    "443" },
+	/* users over plain text off loopback: passwords in clear. */
+	{ "listen 0.0.0.0:3128\nusers users.htpasswd", true, -1, PATH ":1: "
+	    "listen 0.0.0.0:3128: with 'users', every password would cross "
+	    "the network in clear text; add 'tls'", NULL },
+	{ "listen 0.0.0.0:3128\nusers users.htpasswd\nplaintext_auth yes", true,
+	    0, "0.0.0.0:3128", "443" },
+	{ "listen 0.0.0.0:3128 tls\nusers users.htpasswd\ntls_cert c.pem\n"
+	    "tls_key k.pem", true, 0, "0.0.0.0:3128 tls", "443" },
+	{ "listen 127.0.0.1:3128\nusers users.htpasswd", true, 0,
+	    "127.0.0.1:3128", "443" },
 	{ "listen 0.0.0.0:3128", false, -1, PATH ":1: listen 0.0.0.0:3128 "
 	    "without 'users'", NULL },
 	{ "listen 0.0.0.0:3128", false, -1, "allow_unauthenticated yes", NULL },

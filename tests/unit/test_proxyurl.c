@@ -75,7 +75,7 @@ static const struct parse_case parse_cases[] = {
 	OK("http://alice@proxy", "proxy", 3128, "alice", NULL),
 	OK("http://alice:@proxy", "proxy", 3128, "alice", ""),
 	/* Schemes and paths. */
-	BAD("https://proxy:3128"),
+	OK("https://proxy:3128", "proxy", 3128, NULL, NULL),
 	BAD("socks5://proxy:1080"),
 	BAD("ftp://alice:" SECRET "@proxy"),
 	BAD("http://proxy:3128/path"),
@@ -531,10 +531,65 @@ test_proxyurl_envfile(void **state)
 		    n);
 }
 
+/* https:// proxies: TLS to the proxy, port 443 unless said, kept through
+ * PROXY_SCHEME and back into the URL sluice prints. */
+static const char *
+tls_lookup(void *ctx, const char *name)
+{
+	const char *const *kv = ctx;
+
+	for (; kv[0] != NULL; kv += 2)
+		if (strcmp(kv[0], name) == 0)
+			return kv[1];
+	return NULL;
+}
+
+static void
+test_proxyurl_tls(void **state)
+{
+	static const char *https_vars[] = { "PROXY_SCHEME", "https",
+	    "PROXY_HOST", "proxy.example", "PROXY_PORT", "3129", NULL };
+	static const char *bad_vars[] = { "PROXY_SCHEME", "socks5",
+	    "PROXY_HOST", "proxy.example", "PROXY_PORT", "3129", NULL };
+	struct proxyurl u;
+	char err[200], out[200];
+
+	(void)state;
+	assert_int_equal(proxyurl_parse("https://a:b@proxy.example:3129", &u,
+	    err, sizeof(err)), 0);
+	assert_true(u.pu_tls);
+	assert_int_equal(u.pu_port, 3129);
+	assert_true(proxyurl_format(&u, true, out, sizeof(out)) > 0);
+	assert_string_equal(out, "https://a:b@proxy.example:3129");
+	proxyurl_free(&u);
+	assert_int_equal(proxyurl_parse("https://proxy.example", &u, err,
+	    sizeof(err)), 0);
+	assert_int_equal(u.pu_port, 443);
+	proxyurl_free(&u);
+	assert_int_equal(proxyurl_parse("http://proxy.example", &u, err,
+	    sizeof(err)), 0);
+	assert_false(u.pu_tls);
+	assert_int_equal(u.pu_port, 3128);
+	proxyurl_free(&u);
+	assert_int_equal(proxyurl_parse("socks5://proxy.example", &u, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "http:// or https://"));
+	assert_int_equal(proxyurl_from_vars(&u, tls_lookup, https_vars, err,
+	    sizeof(err)), 0);
+	assert_true(u.pu_tls);
+	assert_true(proxyurl_format(&u, false, out, sizeof(out)) > 0);
+	assert_string_equal(out, "https://proxy.example:3129");
+	proxyurl_free(&u);
+	assert_int_equal(proxyurl_from_vars(&u, tls_lookup, bad_vars, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "PROXY_SCHEME must be http or https");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_proxyurl_tls),
 		cmocka_unit_test(test_proxyurl_parse),
 		cmocka_unit_test(test_proxyurl_from_vars),
 		cmocka_unit_test(test_proxyurl_format),
