@@ -1133,6 +1133,12 @@ config_check_system(const struct config *c, struct diag *errs,
 		    "users %s is readable by every user of this machine "
 		    "(chmod 640, group of the proxy's user)",
 		    c->c_users_file.r_path);
+	if (c->c_tls_key.r_path != NULL && stat(c->c_tls_key.r_path, &st) ==
+	    0 && (st.st_mode & S_IROTH))
+		diag_add(warns, c->c_path, c->c_tls_key.r_line, "warning: "
+		    "tls_key %s is readable by every user of this machine "
+		    "(chmod 640, group of the proxy's user)",
+		    c->c_tls_key.r_path);
 	if (c->c_patterns.p_count == 0 && c->c_ncidrs == 0)
 		diag_add(warns, c->c_path, 0, "warning: nothing is allowed "
 		    "(no allow, allow_file or allow_cidr): every request will "
@@ -1151,12 +1157,18 @@ config_read_file(const char *path, size_t *len)
 	ssize_t n;
 	int fd, saved;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (a reload
+	 * would hang there); only regular files are read. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
 		return NULL;
 	if (fstat(fd, &st) == -1)
 		goto fail;
 	if (S_ISDIR(st.st_mode)) {
 		errno = EISDIR;
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;		/* said as "not a regular file" */
 		goto fail;
 	}
 	cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
@@ -1253,7 +1265,7 @@ config_load_ref(struct config *c, const struct config_ref *r,
 
 	if (buf == NULL) {
 		diag_add(d, c->c_path, r->r_line, "%s %s: %s", what, r->r_path,
-		    strerror(errno));
+		    errno == EINVAL ? "not a regular file" : strerror(errno));
 		return -1;
 	}
 	config_each_line(r->r_path, buf, len, fn, ctx, d);
@@ -1332,7 +1344,8 @@ config_load(const char *path, struct diag *d)
 	char *buf;
 
 	if ((buf = config_read_file(path, &len)) == NULL) {
-		diag_add(d, path, 0, "%s", strerror(errno));
+		diag_add(d, path, 0, "%s", errno == EINVAL ?
+		    "not a regular file" : strerror(errno));
 		return NULL;
 	}
 	c = config_load_text(path, buf, len, d);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -179,7 +180,8 @@ proxyurl_parse(const char *url, struct proxyurl *u, char *err, size_t errlen)
 		p += 8;
 		u->pu_tls = true;
 		u->pu_port = 443;
-	} else if (strstr(p, "://") != NULL)
+	} else if (strstr(p, "://") != NULL || strncasecmp(p, "http:", 5) ==
+	    0 || strncasecmp(p, "https:", 6) == 0)
 		return proxyurl_fail(err, errlen,
 		    "the proxy URL must start with http:// or https://");
 	end = p + strcspn(p, "/?#");
@@ -350,15 +352,24 @@ static int
 proxyurl_scheme_var(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
     char *err, size_t errlen)
 {
-	const char *v = get(ctx, "PROXY_SCHEME");
+	const char *how = "";
+	char *v;
+	int r = 0;
 
-	if (v == NULL || v[0] == '\0' || strcmp(v, "http") == 0)
-		return 0;
-	if (strcmp(v, "https") != 0)
-		return proxyurl_fail(err, errlen, "PROXY_SCHEME must be http "
-		    "or https");
-	u->pu_tls = true;
-	return 0;
+	/* From the same places as the other variables: a scheme that
+	 * silently fell back to http would send the password in clear. */
+	if (proxyurl_var(get, ctx, "PROXY_SCHEME", &how, &v, err, errlen) ==
+	    -1)
+		return -1;
+	if (v != NULL && strcmp(v, "https") == 0)
+		u->pu_tls = true;
+	else if (v != NULL && v[0] != '\0' && strcmp(v, "http") != 0) {
+		snprintf(err, errlen, "PROXY_SCHEME%s must be http or https",
+		    how);
+		r = -1;
+	}
+	free(v);
+	return r;
 }
 
 /* PROXY_PORT into pu_port. Returns 0, or -1 with a message. */

@@ -659,6 +659,19 @@ run_token(struct config *cfg, char *token, size_t len)
 	return r;
 }
 
+/* Are all the upstream's addresses loopback (the credentials then stay on
+ * this machine)? */
+static bool
+run_upstream_is_local(const struct upstream *up)
+{
+	size_t i;
+
+	for (i = 0; i < up->up_naddrs; i++)
+		if (!addr_is_loopback((const struct sockaddr *)&up->up_addrs[i]))
+			return false;
+	return true;
+}
+
 /* The upstream proxy from --upstream URL or --upstream env (the env file's
  * lines first, then the environment). A URL given on the command line is
  * wiped from our argv at once (it is visible in the process list until
@@ -682,7 +695,17 @@ run_upstream(char *arg, const char *ca_file, struct proxyurl_envfile *ef)
 		log_warnx("--upstream: %s", err);
 		return NULL;
 	}
+	if (ca_file != NULL && !u.pu_tls) {
+		log_warnx("--upstream-ca is for an https:// upstream");
+		proxyurl_free(&u);
+		return NULL;
+	}
 	up = upstream_new(&u, ca_file, err, sizeof(err));
+	if (up != NULL && u.pu_user != NULL && !u.pu_tls &&
+	    !run_upstream_is_local(up))
+		log_warnx("warning: the credentials for the upstream proxy %s "
+		    "cross the network in clear text; use https:// (or "
+		    "PROXY_SCHEME=https) if it has a TLS port", up->up_name);
 	proxyurl_free(&u);
 	if (up == NULL)
 		log_warnx("--upstream: %s", err);

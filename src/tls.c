@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tls.h"
@@ -51,22 +52,62 @@ tls_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* "FILE: why" for a file OpenSSL would not take: the system's reason when
- * the file cannot be read at all, else OpenSSL's. */
+/* TLS 1.2's suites: forward secrecy and AEAD only (TLS 1.3's are all of
+ * that kind already). */
+#define TLS_CIPHERS_12	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+/* A key file with a passphrase: there is nobody to ask (OpenSSL's default
+ * would read the terminal, and a reload would hang there). */
+static int
+tls_no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return -1;
+}
+
+/* Is `file` a regular file? A FIFO or a device would block the thread
+ * that loads it (the control thread, during a reload) or never end. */
+static bool
+tls_regular(const char *file, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(file, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return false;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", file);
+		return false;
+	}
+	return true;
+}
+
+/* "FILE: why" for a file OpenSSL would not take, in OpenSSL's first (the
+ * causing) error's words, or `what` for the ones that say little. */
 static struct tls_server *
 tls_server_fail(struct tls_server *ts, const char *file, const char *what,
     char *err, size_t errlen)
 {
-	unsigned long e = ERR_peek_error();	/* the first: the cause */
-	FILE *f;
+	unsigned long e = ERR_peek_error();
 
-	if ((f = fopen(file, "r")) == NULL)
-		snprintf(err, errlen, "%s: %s", file, strerror(errno));
-	else {
-		fclose(f);
+	if (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+		snprintf(err, errlen, "%s: not the key of the certificate in "
+		    "tls_cert", file);
+	else if (ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ ||
+	    ERR_GET_REASON(e) == PEM_R_PROBLEMS_GETTING_PASSWORD ||
+	    ERR_GET_REASON(e) == ERR_R_INTERRUPTED_OR_CANCELLED)
+		snprintf(err, errlen, "%s: the key is encrypted; sluice needs "
+		    "it without a passphrase (openssl pkey -in FILE -out "
+		    "PLAIN)", file);
+	else
 		snprintf(err, errlen, "%s: %s (%s)", file, what, e != 0 ?
 		    ERR_reason_error_string(e) : "unknown error");
-	}
 	ERR_clear_error();
 	tls_server_free(ts);
 	return NULL;
@@ -93,6 +134,16 @@ tls_server_new(const char *cert, const char *key, char *err, size_t errlen)
 	SSL_CTX_set_session_id_context(ts->ts_ctx,
 	    (const unsigned char *)"sluice", 6);
 	SSL_CTX_set_alpn_select_cb(ts->ts_ctx, tls_alpn, NULL);
+	SSL_CTX_set_default_passwd_cb(ts->ts_ctx, tls_no_passphrase);
+	if (SSL_CTX_set_cipher_list(ts->ts_ctx, TLS_CIPHERS_12) != 1) {
+		snprintf(err, errlen, "TLS: no cipher suite available");
+		tls_server_free(ts);
+		return NULL;
+	}
+	if (!tls_regular(cert, err, errlen) || !tls_regular(key, err, errlen)) {
+		tls_server_free(ts);
+		return NULL;
+	}
 	if (SSL_CTX_use_certificate_chain_file(ts->ts_ctx, cert) != 1)
 		return tls_server_fail(ts, cert, "not a PEM certificate chain",
 		    err, errlen);
@@ -305,20 +356,19 @@ tls_client_new(const char *ca_file, char *err, size_t errlen)
 	SSL_CTX_set_mode(tc->tc_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(tc->tc_ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_cipher_list(tc->tc_ctx, TLS_CIPHERS_12);
+	if (ca_file != NULL && !tls_regular(ca_file, err, errlen)) {
+		tls_client_free(tc);
+		return NULL;
+	}
 	if ((ca_file != NULL ? SSL_CTX_load_verify_locations(tc->tc_ctx,
 	    ca_file, NULL) : SSL_CTX_set_default_verify_paths(tc->tc_ctx)) !=
 	    1) {
 		e = ERR_peek_error();
 		ERR_clear_error();
-		if (ca_file != NULL && access(ca_file, R_OK) == -1)
-			snprintf(err, errlen, "%s: %s", ca_file,
-			    strerror(errno));
-		else
-			snprintf(err, errlen, "%s%s%s", ca_file ? ca_file : "",
-			    ca_file ? ": no certificate in it (" :
-			    "the system's certificate store (", e != 0 ?
-			    ERR_reason_error_string(e) : "?");
-		snprintf(err + strlen(err), errlen - strlen(err), ")");
+		snprintf(err, errlen, "%s: no certificate could be read (%s)",
+		    ca_file ? ca_file : "the system's certificate store",
+		    e != 0 ? ERR_reason_error_string(e) : "?");
 		tls_client_free(tc);
 		return NULL;
 	}

@@ -294,6 +294,24 @@ def test_values_from_systemd_credentials_directory(sluice_bin, url_proxy, origin
     authenticate_with_httpx(url, site, pki.ca_cert)
 
 
+@pytest.mark.parametrize("where", ["variable", "file", "credentials-directory"])
+def test_proxy_scheme_is_read_where_the_other_values_are(sluice_bin, tmp_path, where):
+    # Red team, round 8: PROXY_SCHEME only counted as a variable; from a file it was ignored
+    # and the URL fell back to http://, which sends the password in clear.
+    env = clean_env(PROXY_HOST="proxy.example", PROXY_PORT="3129", PROXY_USER="u",
+                    PROXY_PASS="p")
+    if where == "variable":
+        env["PROXY_SCHEME"] = "https"
+    elif where == "file":
+        (tmp_path / "scheme").write_text("https\n")
+        env["PROXY_SCHEME_FILE"] = str(tmp_path / "scheme")
+    else:
+        (tmp_path / "PROXY_SCHEME").write_text("https")
+        env["CREDENTIALS_DIRECTORY"] = str(tmp_path)
+
+    assert printed_url(sluice_url(sluice_bin, env=env)) == "https://u:p@proxy.example:3129"
+
+
 def test_values_from_an_env_file_win_over_the_environment(sluice_bin, url_proxy, origins, pki,
                                                           tmp_path):
     user, password = hostile("spaces")

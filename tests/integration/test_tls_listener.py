@@ -289,3 +289,69 @@ def test_the_json_log_names_the_tls_version(make_proxy, proxy_pki, origins):
     proxy.wait_log(r'^\{', count=2)
     versions = sorted(json.loads(line)["tls"] for line in proxy.log_lines())
     assert versions == ["TLSv1.2", "TLSv1.3"], proxy.log_lines()
+
+
+# -- red team, round 8 ------------------------------------------------------------------------
+
+def test_an_encrypted_key_is_refused_without_asking_a_terminal(sluice_bin, tmp_path,
+                                                               proxy_pki):
+    # OpenSSL's default would prompt on the terminal for the passphrase: a reload (or check)
+    # run from a terminal hung there, deaf to SIGTERM. Run under a pty to catch it.
+    key = tmp_path / "encrypted.key"
+    subprocess.run(["openssl", "pkey", "-in", proxy_pki.key, "-aes256", "-passout",
+                    "pass:s3cret-passphrase", "-out", str(key)], check=True, timeout=30)
+    conf = tmp_path / "sluice.conf"
+    conf.write_text(f"listen 127.0.0.1:3128 tls\ntls_cert {proxy_pki.cert}\n"
+                    f"tls_key {key}\nallow api.anthropic.com\naccess_log off\n")
+
+    done = subprocess.run(["script", "-qec", f"{sluice_bin} check -c {conf}", "/dev/null"],
+                          capture_output=True, text=True, timeout=20,
+                          stdin=subprocess.DEVNULL)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"{key}: the key is encrypted" in done.stdout, done.stdout
+    assert "pass phrase" not in done.stdout.lower()
+
+
+@pytest.mark.parametrize("which", ["tls_cert", "tls_key", "allow_file"])
+def test_a_fifo_where_a_file_belongs_is_refused_at_once(sluice_bin, tmp_path, proxy_pki,
+                                                        which):
+    # Opening a FIFO waits for a writer: a reload blocked there for good.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    files = {"tls_cert": proxy_pki.cert, "tls_key": proxy_pki.key, "allow_file": None}
+    files[which] = str(fifo)
+    conf = tmp_path / "sluice.conf"
+    conf.write_text(f"listen 127.0.0.1:3128 tls\ntls_cert {files['tls_cert']}\n"
+                    f"tls_key {files['tls_key']}\nallow api.anthropic.com\naccess_log off\n"
+                    + (f"allow_file {fifo}\n" if which == "allow_file" else ""))
+
+    done = run_cli(sluice_bin, "check", "-c", str(conf), timeout=20)
+
+    assert done.returncode == 1, done.stdout
+    assert f"{fifo}: not a regular file" in done.stderr, done.stderr
+
+
+def test_tls_1_2_offers_only_forward_secret_aead_suites(tls_proxy):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA")  # CBC with SHA-1
+    with socket.create_connection((tls_proxy.host, tls_proxy.port), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError):
+            ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def test_check_warns_about_a_key_every_user_can_read(sluice_bin, tmp_path, proxy_pki):
+    key = tmp_path / "proxy.key"
+    shutil.copy(proxy_pki.key, key)
+    os.chmod(key, 0o644)
+    conf = tmp_path / "sluice.conf"
+    conf.write_text(f"listen 127.0.0.1:3128 tls\ntls_cert {proxy_pki.cert}\n"
+                    f"tls_key {key}\nallow api.anthropic.com\naccess_log off\n")
+
+    done = run_cli(sluice_bin, "check", "-c", str(conf))
+
+    assert done.returncode == 0, done.stderr
+    assert f"warning: tls_key {key} is readable by every user" in done.stderr, done.stderr

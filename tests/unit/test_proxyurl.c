@@ -574,6 +574,14 @@ test_proxyurl_tls(void **state)
 	assert_int_equal(proxyurl_parse("socks5://proxy.example", &u, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "http:// or https://"));
+	/* A scheme without its "//" is not a host called "https": read so,
+	 * the credentials would go to the proxy in clear. */
+	assert_int_equal(proxyurl_parse("https:u:" SECRET "@proxy.example:3129",
+	    &u, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "http:// or https://"));
+	assert_null(strstr(err, SECRET));
+	assert_int_equal(proxyurl_parse("HTTP:proxy.example", &u, err,
+	    sizeof(err)), -1);
 	assert_int_equal(proxyurl_from_vars(&u, tls_lookup, https_vars, err,
 	    sizeof(err)), 0);
 	assert_true(u.pu_tls);
