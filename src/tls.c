@@ -88,6 +88,29 @@ tls_regular(const char *file, char *err, size_t errlen)
 	return true;
 }
 
+/* What both sides share: TLS 1.2 and 1.3, the suites above, no
+ * renegotiation or compression, a FIN as good as close_notify, and the
+ * write and buffer modes the transport needs (see the top). Returns NULL
+ * with a message in `err`. */
+static SSL_CTX *
+tls_ctx_new(const SSL_METHOD *method, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(method);
+
+	if (ctx == NULL || SSL_CTX_set_cipher_list(ctx, TLS_CIPHERS_12) != 1) {
+		SSL_CTX_free(ctx);
+		ERR_clear_error();
+		snprintf(err, errlen, "TLS: cannot set up a context");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	return ctx;
+}
+
 /* "FILE: why" for a file OpenSSL would not take, in OpenSSL's first (the
  * causing) error's words, or `what` for the ones that say little. */
 static struct tls_server *
@@ -118,28 +141,17 @@ tls_server_new(const char *cert, const char *key, char *err, size_t errlen)
 {
 	struct tls_server *ts = calloc(1, sizeof(*ts));
 
-	if (ts == NULL || (ts->ts_ctx = SSL_CTX_new(TLS_server_method())) ==
-	    NULL) {
+	if (ts == NULL || (ts->ts_ctx = tls_ctx_new(TLS_server_method(), err,
+	    errlen)) == NULL) {
 		free(ts);
-		snprintf(err, errlen, "TLS: out of memory");
 		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(ts->ts_ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ts->ts_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
-	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-	    SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_mode(ts->ts_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_options(ts->ts_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_session_cache_mode(ts->ts_ctx, SSL_SESS_CACHE_SERVER);
 	SSL_CTX_set_session_id_context(ts->ts_ctx,
 	    (const unsigned char *)"sluice", 6);
 	SSL_CTX_set_alpn_select_cb(ts->ts_ctx, tls_alpn, NULL);
 	SSL_CTX_set_default_passwd_cb(ts->ts_ctx, tls_no_passphrase);
-	if (SSL_CTX_set_cipher_list(ts->ts_ctx, TLS_CIPHERS_12) != 1) {
-		snprintf(err, errlen, "TLS: no cipher suite available");
-		tls_server_free(ts);
-		return NULL;
-	}
 	if (!tls_regular(cert, err, errlen) || !tls_regular(key, err, errlen)) {
 		tls_server_free(ts);
 		return NULL;
@@ -344,19 +356,12 @@ tls_client_new(const char *ca_file, char *err, size_t errlen)
 	struct tls_client *tc = calloc(1, sizeof(*tc));
 	unsigned long e;
 
-	if (tc == NULL || (tc->tc_ctx = SSL_CTX_new(TLS_client_method())) ==
-	    NULL) {
+	if (tc == NULL || (tc->tc_ctx = tls_ctx_new(TLS_client_method(), err,
+	    errlen)) == NULL) {
 		free(tc);
-		snprintf(err, errlen, "TLS: out of memory");
 		return NULL;
 	}
-	SSL_CTX_set_min_proto_version(tc->tc_ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(tc->tc_ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_mode(tc->tc_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(tc->tc_ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_cipher_list(tc->tc_ctx, TLS_CIPHERS_12);
 	if (ca_file != NULL && !tls_regular(ca_file, err, errlen)) {
 		tls_client_free(tc);
 		return NULL;
