@@ -355,3 +355,52 @@ def test_check_warns_about_a_key_every_user_can_read(sluice_bin, tmp_path, proxy
 
     assert done.returncode == 0, done.stderr
     assert f"warning: tls_key {key} is readable by every user" in done.stderr, done.stderr
+
+
+def test_node_undici_speaks_tls_to_the_proxy(tls_proxy, proxy_pki, origins, pki, node_fetch):
+    target = f"api.anthropic.com:{origins.https_port}"
+    done = subprocess.run([*node_fetch, "proxy-agent", https_url(tls_proxy),
+                           f"https://{target}/undici", pki.ca_cert, proxy_pki.ca_cert],
+                          capture_output=True, text=True, timeout=60,
+                          env=env_without_proxies(), stdin=subprocess.DEVNULL)
+
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer == {"status": 200,
+                      "body": https_greeting("api.anthropic.com", target, "/undici")}
+    tls_proxy.wait_log(tunnel_line_re(target, user=tls_proxy.user))
+
+
+def test_python_requests_speaks_tls_to_the_proxy(tls_proxy, proxy_pki, origins, pki,
+                                                 tmp_path):
+    # requests (urllib3 1.26) checks the proxy's certificate with the same bundle as the
+    # origin's: one bundle holding both CAs.
+    bundle = tmp_path / "both.pem"
+    bundle.write_text(open(pki.ca_cert).read() + open(proxy_pki.ca_cert).read())
+    target = f"api.anthropic.com:{origins.https_port}"
+    script = ("import sys, requests\n"
+              "r = requests.get(sys.argv[1], proxies={'https': sys.argv[2]},\n"
+              "                 verify=sys.argv[3], timeout=30)\n"
+              "sys.stdout.write(r.text)\n")
+    done = subprocess.run(["/usr/bin/python3", "-c", script, f"https://{target}/requests",
+                           https_url(tls_proxy), str(bundle)],
+                          capture_output=True, text=True, timeout=60,
+                          env=env_without_proxies(), stdin=subprocess.DEVNULL)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == https_greeting("api.anthropic.com", target, "/requests")
+
+
+def test_git_speaks_tls_to_the_proxy(tls_proxy, proxy_pki, origins, pki, tmp_path):
+    # The origin is no git server, so git stops at its answer; what matters here is that git
+    # reached it through the TLS listener, authenticated (git 2.39: http.proxySSLCAInfo).
+    target = f"api.anthropic.com:{origins.https_port}"
+    done = subprocess.run(
+        ["git", "-c", f"http.proxy={https_url(tls_proxy)}",
+         "-c", f"http.proxySSLCAInfo={proxy_pki.ca_cert}", "-c", f"http.sslCAInfo={pki.ca_cert}",
+         "ls-remote", f"https://{target}/repo.git"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env=env_without_proxies(HOME=str(tmp_path), GIT_TERMINAL_PROMPT="0"))
+
+    tls_proxy.wait_log(tunnel_line_re(target, user=tls_proxy.user))
+    assert "proxy" not in done.stderr.lower(), done.stderr

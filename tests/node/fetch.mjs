@@ -3,8 +3,9 @@
 // proxy with undici's ProxyAgent (proxy URL given explicitly) or EnvHttpProxyAgent (proxy taken
 // from HTTPS_PROXY / https_proxy, the way sandboxed workloads are configured).
 //
-// usage: node fetch.mjs proxy-agent PROXY_URL TARGET_URL CA_FILE
+// usage: node fetch.mjs proxy-agent PROXY_URL TARGET_URL CA_FILE [PROXY_CA_FILE]
 //        node fetch.mjs env-agent TARGET_URL CA_FILE
+// PROXY_CA_FILE: the proxy speaks TLS (an https:// PROXY_URL) with a certificate of that CA.
 // Prints one JSON object {"status": N, "body": "..."} on stdout and exits 0 when a response
 // arrived; prints the error (with its cause chain) on stderr and exits 1 otherwise.
 
@@ -13,7 +14,7 @@ import { EnvHttpProxyAgent, ProxyAgent, fetch } from 'undici';
 
 function usage() {
   process.stderr.write(
-    'usage: node fetch.mjs proxy-agent PROXY_URL TARGET_URL CA_FILE\n' +
+    'usage: node fetch.mjs proxy-agent PROXY_URL TARGET_URL CA_FILE [PROXY_CA_FILE]\n' +
       '       node fetch.mjs env-agent TARGET_URL CA_FILE\n',
   );
   process.exit(2);
@@ -30,10 +31,12 @@ function describe(err) {
 const [mode, ...rest] = process.argv.slice(2);
 let dispatcher;
 let target;
-if (mode === 'proxy-agent' && rest.length === 3) {
-  const [proxyUrl, targetUrl, caFile] = rest;
+if (mode === 'proxy-agent' && (rest.length === 3 || rest.length === 4)) {
+  const [proxyUrl, targetUrl, caFile, proxyCaFile] = rest;
   const ca = readFileSync(caFile);
-  dispatcher = new ProxyAgent({ uri: proxyUrl, requestTls: { ca } });
+  const options = { uri: proxyUrl, requestTls: { ca } };
+  if (proxyCaFile) options.proxyTls = { ca: readFileSync(proxyCaFile) };
+  dispatcher = new ProxyAgent(options);
   target = targetUrl;
 } else if (mode === 'env-agent' && rest.length === 2) {
   const [targetUrl, caFile] = rest;
