@@ -402,11 +402,17 @@ config_kw_listen(struct config *c, const struct config_kw *k,
 	for (i = 0; i < c->c_nlisten; i++) {
 		const struct config_listen *o = &c->c_listen[i];
 
-		if (o->l_len == l.l_len && memcmp(&o->l_addr, &l.l_addr,
-		    l.l_len) == 0 && addr_port((struct sockaddr *)&l.l_addr) !=
-		    0) {
+		if (o->l_len != l.l_len || memcmp(&o->l_addr, &l.l_addr,
+		    l.l_len) != 0)
+			continue;
+		/* Port 0 twice is two free ports, but a worker knows a
+		 * listener by its configured address: both must agree on
+		 * tls. */
+		if (addr_port((struct sockaddr *)&l.l_addr) != 0 ||
+		    o->l_tls != l.l_tls) {
 			snprintf(err, errlen, "%s given twice (first on line "
-			    "%u)", av[0], o->l_line);
+			    "%u)%s", av[0], o->l_line, o->l_tls != l.l_tls ?
+			    ", once with tls: give one of them a port" : "");
 			return -1;
 		}
 	}

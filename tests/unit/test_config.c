@@ -352,6 +352,9 @@ static const struct reject_case reject_cases[] = {
 	    "listen: expected 'listen ADDR:PORT' or 'listen ADDR:PORT tls'" },
 	{ "listen 127.0.0.1:1 127.0.0.1:2", PATH ":1: "
 	    "listen: expected 'tls' after the address, got '127.0.0.1:2'" },
+	{ "listen 127.0.0.1:0\nlisten 127.0.0.1:0 tls", PATH ":2: listen: "
+	    "127.0.0.1:0 given twice (first on line 1), once with tls: give one "
+	    "of them a port" },
 	{ "listen 127.0.0.1:1 tls extra", PATH ":1: "
 	    "listen: expected 'listen ADDR:PORT' or 'listen ADDR:PORT tls'" },
 	{ "tls_cert", PATH ":1: 'tls_cert' takes exactly one argument" },
