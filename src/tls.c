@@ -344,12 +344,6 @@ tls_version(const struct xport *x)
 	return SSL_get_version(x->x_state);
 }
 
-bool
-tls_is(const struct xport *x)
-{
-	return x->x_ops == &tls_ops;
-}
-
 struct tls_client *
 tls_client_new(const char *ca_file, char *err, size_t errlen)
 {

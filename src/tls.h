@@ -59,7 +59,4 @@ void tls_client_free(struct tls_client *tc);
  * runs it. Returns 0, or -1 when out of memory (`x` unchanged). */
 int tls_connect(struct xport *x, struct tls_client *tc, const char *host);
 
-/* Is `x` a TLS transport (its handshake done or not)? */
-bool tls_is(const struct xport *x);
-
 #endif
