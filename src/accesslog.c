@@ -339,6 +339,7 @@ accesslog_format_json(const struct logrec *r, char *buf, size_t len)
 	accesslog_json_member(&o, ",\"upstream\":", r->lr_peer, f);
 	accesslog_json_member(&o, ",\"mime\":", r->lr_mime, f);
 	accesslog_json_member(&o, ",\"tls\":", r->lr_tls, f);
+	accesslog_json_member(&o, ",\"auth\":", r->lr_auth, f);
 	accesslog_put(&o, "}", 1);
 	return accesslog_end(&o);
 }

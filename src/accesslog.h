@@ -38,6 +38,7 @@ struct logrec {
 	int64_t		 lr_dns_ms;	/* -1 when there was no lookup */
 	int64_t		 lr_connect_ms;	/* -1 when nothing was dialled */
 	const char	*lr_tls;	/* the client's TLS version, NULL: none */
+	const char	*lr_auth;	/* "password", "certificate", NULL */
 };
 
 /*

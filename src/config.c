@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +117,8 @@ config_free(struct config *c)
 	free(c->c_listen);
 	free(c->c_tls_cert.r_path);
 	free(c->c_tls_key.r_path);
+	free(c->c_tls_client_ca.r_path);
+	free(c->c_tls_crl.r_path);
 	tls_server_free(c->c_tls);
 	free(c->c_users_file.r_path);
 	userdb_free(&c->c_users);
@@ -422,8 +425,8 @@ config_kw_listen(struct config *c, const struct config_kw *k,
 	return 0;
 }
 
-/* tls_cert, tls_key: one file each, read (with the listeners' TLS context
- * made from them) by config_load_files. */
+/* tls_cert, tls_key, tls_client_ca, tls_crl: one file each, read (with
+ * the listeners' TLS context made from them) by config_load_files. */
 static int
 config_kw_tls_file(struct config *c, const struct config_kw *k,
     const char *const *av, unsigned line, char *err, size_t errlen)
@@ -432,6 +435,28 @@ config_kw_tls_file(struct config *c, const struct config_kw *k,
 	(void)errlen;
 	config_set_ref(c, config_field(c, k->k_field), av[0], line);
 	return 0;
+}
+
+/* tls_client_identity cn|dns|email|uri */
+static int
+config_kw_tls_identity(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	static const char *const names[] = { [TLS_ID_CN] = "cn",
+	    [TLS_ID_DNS] = "dns", [TLS_ID_EMAIL] = "email",
+	    [TLS_ID_URI] = "uri" };
+	size_t i;
+
+	(void)k;
+	(void)line;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(av[0], names[i]) == 0) {
+			c->c_tls_identity = (enum tls_identity)i;
+			return 0;
+		}
+	snprintf(err, errlen, "expected 'cn', 'dns', 'email' or 'uri' (the "
+	    "client certificate's name that is the user), got '%s'", av[0]);
+	return -1;
 }
 
 /* A second `users` is an error, and the later one counts all the same. */
@@ -708,6 +733,12 @@ static const struct config_kw config_kw_table[] = {
 	    NULL },
 	{ "tls_key", 1, 1, config_kw_tls_file, 0, CONFIG_F(c_tls_key), 0, 0,
 	    NULL },
+	{ "tls_client_ca", 1, 1, config_kw_tls_file, 0,
+	    CONFIG_F(c_tls_client_ca), 0, 0, NULL },
+	{ "tls_crl", 1, 1, config_kw_tls_file, 0, CONFIG_F(c_tls_crl), 0, 0,
+	    NULL },
+	{ "tls_client_identity", 1, 1, config_kw_tls_identity, CONFIG_N,
+	    CONFIG_F(c_tls_identity), 0, 0, NULL },
 	{ "allow", 1, CONFIG_ANY, config_kw_pattern, CONFIG_KW_EACH,
 	    CONFIG_F(c_patterns), 0, 0, NULL },
 	{ "allow_file", 1, 1, config_kw_ref, 0, CONFIG_F(c_allow_files),
@@ -1005,6 +1036,32 @@ config_finish_plaintext(const struct config *c, struct diag *d)
 	}
 }
 
+/* Client certificates are asked for on tls listeners, and a CRL is of
+ * the client CAs. */
+static void
+config_finish_clients(const struct config *c, struct diag *d)
+{
+	const struct config_ref *ca = &c->c_tls_client_ca;
+	size_t i;
+
+	if (c->c_tls_crl.r_path != NULL && ca->r_path == NULL)
+		diag_add(d, c->c_path, c->c_tls_crl.r_line, "tls_crl without "
+		    "tls_client_ca: a revocation list is of the CAs that sign "
+		    "client certificates");
+	for (i = 0; i < c->c_nlisten && !c->c_listen[i].l_tls; i++)
+		continue;
+	if (ca->r_path != NULL && i == c->c_nlisten)
+		diag_add(d, c->c_path, ca->r_line, "tls_client_ca: client "
+		    "certificates are asked for on tls listeners only; add "
+		    "'tls' to a listen line (with tls_cert and tls_key)");
+}
+
+bool
+config_needs_auth(const struct config *c)
+{
+	return c->c_have_users || c->c_tls_client_ca.r_path != NULL;
+}
+
 /* A tls listener needs a certificate and its key, and they come as a
  * pair. */
 static void
@@ -1024,6 +1081,7 @@ config_finish_tls(const struct config *c, struct diag *d)
 			    "... tls needs tls_cert FILE and tls_key FILE");
 			break;
 		}
+	config_finish_clients(c, d);
 }
 
 int
@@ -1048,7 +1106,7 @@ config_finish(struct config *c, struct diag *d)
 		config_port_set(c->c_connect_ports, 443);
 	if (!c->c_http_ports_set)
 		config_port_set(c->c_http_ports, 80);
-	if (!c->c_have_users && !c->c_allow_unauthenticated) {
+	if (!config_needs_auth(c) && !c->c_allow_unauthenticated) {
 		for (i = 0; i < c->c_nlisten; i++) {
 			char a[INET6_ADDRSTRLEN + 8];
 
@@ -1280,17 +1338,23 @@ config_load_ref(struct config *c, const struct config_ref *r,
 	return 0;
 }
 
-/* The listeners' TLS context, from tls_cert and tls_key; a bad file is
- * named with the reason ("FILE: why"). */
+/* The listeners' TLS context, from tls_cert, tls_key and the client
+ * certificate files; a bad file is named with the reason ("FILE: why"). */
 static void
 config_load_tls(struct config *c, struct diag *d)
 {
+	struct tls_server_files f = {
+		.tf_cert = c->c_tls_cert.r_path,
+		.tf_key = c->c_tls_key.r_path,
+		.tf_client_ca = c->c_tls_client_ca.r_path,
+		.tf_crl = c->c_tls_crl.r_path,
+		.tf_identity = c->c_tls_identity,
+	};
 	char err[512];
 
-	if (c->c_tls_cert.r_path == NULL || c->c_tls_key.r_path == NULL)
+	if (f.tf_cert == NULL || f.tf_key == NULL)
 		return;
-	if ((c->c_tls = tls_server_new(c->c_tls_cert.r_path,
-	    c->c_tls_key.r_path, err, sizeof(err))) == NULL)
+	if ((c->c_tls = tls_server_new(&f, err, sizeof(err))) == NULL)
 		diag_add(d, c->c_path, c->c_tls_cert.r_line, "%s", err);
 }
 
@@ -1443,12 +1507,21 @@ config_summary(const struct config *c, FILE *fp)
 		fprintf(fp, "\n  tls               %s, key %s",
 		    c->c_tls_cert.r_path, c->c_tls_key.r_path ?
 		    c->c_tls_key.r_path : "none");
+	if (c->c_tls_client_ca.r_path != NULL)
+		fprintf(fp, "\n  client certs      signed by %s, user from %s%s%s",
+		    c->c_tls_client_ca.r_path, (const char *[]){ "the "
+		    "commonName", "the DNS subjectAltName", "the email "
+		    "subjectAltName", "the URI subjectAltName" }[
+		    c->c_tls_identity], c->c_tls_crl.r_path ? ", CRL " : "",
+		    c->c_tls_crl.r_path ? c->c_tls_crl.r_path : "");
 	fprintf(fp, "\n  users             ");
 	if (c->c_have_users)
 		fprintf(fp, "%zu user%s, %zu hash%s (%s)\n", c->c_users.d_users,
 		    c->c_users.d_users == 1 ? "" : "s", c->c_users.d_count,
 		    c->c_users.d_count == 1 ? "" : "es",
 		    c->c_users_file.r_path);
+	else if (c->c_tls_client_ca.r_path != NULL)
+		fprintf(fp, "none: client certificates only\n");
 	else
 		fprintf(fp, "none: no authentication\n");
 	fprintf(fp, "  allow             %zu pattern%s", c->c_patterns.p_count,

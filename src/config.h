@@ -18,6 +18,7 @@
 #include "hosts.h"
 #include "htpasswd.h"
 #include "pattern.h"
+#include "tls.h"
 
 /* Every error found, each "FILE:LINE: message". */
 struct diag {
@@ -72,6 +73,9 @@ struct config {
 	size_t			 c_nlisten;
 	struct config_ref	 c_tls_cert;	/* PEM chain for tls listeners */
 	struct config_ref	 c_tls_key;
+	struct config_ref	 c_tls_client_ca;	/* CAs of client certs */
+	struct config_ref	 c_tls_crl;	/* their revocation lists */
+	enum tls_identity	 c_tls_identity;	/* which name is the user */
 	struct tls_server	*c_tls;		/* loaded by config_load_files */
 
 	bool			 c_have_users;
@@ -141,6 +145,10 @@ int config_parse(struct config *c, const char *buf, size_t len,
  * so never pass one. Returns 0 or -1. Call config_load_files when done. */
 int config_set(struct config *c, const char *where, const char *name,
     const char *const *args, int nargs, struct diag *d);
+
+/* Must a client prove who it is: a users file, or client certificates
+ * (tls_client_ca)? */
+bool config_needs_auth(const struct config *c);
 
 /* Apply defaults and cross-directive checks after every file is parsed
  * (e.g. a public listener without users). Never exits: every error,

@@ -196,6 +196,7 @@ conn_free(struct ev_loop *loop, void *arg)
 	relay_dir_free(c->c_env->e_pipes, &c->c_up);
 	relay_dir_free(c->c_env->e_pipes, &c->c_down);
 	txn_forget(&c->c_txn);
+	free(c->c_peer_id);
 	config_unref(c->c_cfg);
 	c->c_cfg = NULL;
 	free(c);
@@ -865,6 +866,7 @@ conn_auth_done(void *arg, enum auth_result r, const char *user)
 	}
 	conn_debug(c, "auth: user %s", user);
 	c->c_txn.t_user = user;
+	c->c_txn.t_auth = "password";
 	conn_authorized(c);
 }
 
@@ -917,6 +919,7 @@ conn_authenticate(struct conn *c)
 	    c->c_env->e_mb, conn_auth_done, c, &c->c_txn.t_user, &job)) {
 	case AUTH_OK:
 		conn_debug(c, "auth: user %s (cached)", c->c_txn.t_user);
+		c->c_txn.t_auth = "password";
 		return 0;
 	case AUTH_PENDING:
 		conn_debug(c, "auth: checking the password");
@@ -943,6 +946,33 @@ conn_authenticate(struct conn *c)
 	return -1;
 }
 
+/* Who is asking: the client certificate's identity, else the password's
+ * user (conn_authenticate), else nobody when nobody needs to be. Returns
+ * 0 when the request may go on now, 1 when a hashing thread checks the
+ * password, -1 when answered. */
+static int
+conn_identify(struct conn *c)
+{
+	if (c->c_peer_id != NULL && !c->c_peer_refused) {
+		c->c_txn.t_user = c->c_peer_id;
+		c->c_txn.t_auth = "certificate";
+		return 0;
+	}
+	if (c->c_peer_refused) {
+		conn_fail(c, REASON_CERT_REFUSED, c->c_peer_id);
+		return -1;
+	}
+	if (c->c_cfg->c_have_users)
+		return conn_authenticate(c);
+	if (config_needs_auth(c->c_cfg)) {
+		conn_fail(c, REASON_AUTH_REQUIRED, "this proxy takes client "
+		    "certificates, over TLS (curl: --proxy-cert and "
+		    "--proxy-key with an https:// proxy URL)");
+		return -1;
+	}
+	return 0;
+}
+
 /* A complete head is in rq_buf: decide what to do with it. */
 static void
 conn_request(struct conn *c)
@@ -958,7 +988,7 @@ conn_request(struct conn *c)
 	conn_debug(c, "request %s %s", c->c_txn.t_method ? c->c_txn.t_method :
 	    "?", c->c_txn.t_target ? c->c_txn.t_target : "-");
 	/* Authenticate before revealing anything about the policy. */
-	if (c->c_cfg->c_have_users && conn_authenticate(c) != 0)
+	if (conn_identify(c) != 0)
 		return;
 	conn_authorized(c);
 }
@@ -1185,6 +1215,31 @@ conn_upstream_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	}
 }
 
+/* Note the client certificate's identity, or why it is refused, for every
+ * request of the connection (conn_identify). */
+static void
+conn_peer(struct conn *c)
+{
+	char name[256], why[160];
+
+	switch (tls_peer(&c->c_cx, c->c_cfg->c_tls_identity, name,
+	    sizeof(name), why, sizeof(why))) {
+	case TLS_PEER_NONE:
+		return;
+	case TLS_PEER_NAMED:
+		conn_debug(c, "TLS: client certificate of %s", name);
+		c->c_peer_id = strdup(name);
+		break;
+	case TLS_PEER_REFUSED:
+		conn_debug(c, "TLS: client certificate refused: %s", why);
+		c->c_peer_id = strdup(why);
+		c->c_peer_refused = true;
+		break;
+	}
+	if (c->c_peer_id == NULL)	/* out of memory: refuse, not ignore */
+		c->c_peer_refused = true;
+}
+
 /* Make progress on the TLS handshake of a tls listener's connection. */
 static void
 conn_tls_step(struct conn *c)
@@ -1196,6 +1251,7 @@ conn_tls_step(struct conn *c)
 		return;
 	case TLS_DONE:
 		conn_debug(c, "TLS: %s", tls_version(&c->c_cx));
+		conn_peer(c);
 		c->c_state = CONN_HEAD;
 		c->c_cx.x_can_read = true;	/* OpenSSL may hold the head */
 		if (c->c_refusal != REASON_NONE)

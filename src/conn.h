@@ -61,6 +61,9 @@ struct conn {
 	struct sockaddr_in6	 c_upaddr;	/* upstream, once connected */
 	uint64_t		 c_id;		/* for -d traces */
 	enum reason		 c_refusal;	/* answer once TLS is up */
+	char			*c_peer_id;	/* client certificate's identity,
+						 * or why it was refused */
+	bool			 c_peer_refused;
 	char			 c_refusal_detail[64];
 };
 

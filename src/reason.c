@@ -112,6 +112,11 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	[REASON_TLS_FAILED] = { "tls-failed", 0, "", "NONE",
 	    "TLS handshake failed",
 	    NULL },
+	/* Not 407: a password would not make the certificate any better. */
+	[REASON_CERT_REFUSED] = { "cert-refused", 403, "Forbidden",
+	    "TCP_DENIED",
+	    "client certificate refused",
+	    "http_request_denied" },
 };
 
 const char *
@@ -142,11 +147,16 @@ reason_squid_tag(enum reason r)
  * the fix is on the client's side. Returns false when `r` is none of
  * them, else true with snprintf's result in *n. */
 static bool
-reason_body_auth(enum reason r, const char *t, char *buf, size_t len,
-    int *n)
+reason_body_auth(enum reason r, const char *t, const char *d, char *buf,
+    size_t len, int *n)
 {
 	switch (r) {
 	case REASON_AUTH_REQUIRED:
+		if (strcmp(d, "-") != 0) {
+			*n = snprintf(buf, len, "sluice: proxy authentication "
+			    "required for %s: %s.\n", t, d);
+			return true;
+		}
 		*n = snprintf(buf, len, "sluice: proxy authentication "
 		    "required for %s: send the proxy user and password "
 		    "(e.g. http://USER:PASS@proxy:port).\n", t);
@@ -154,6 +164,12 @@ reason_body_auth(enum reason r, const char *t, char *buf, size_t len,
 	case REASON_AUTH_FAILED:
 		*n = snprintf(buf, len, "sluice: proxy authentication failed "
 		    "for %s: wrong user name or password.\n", t);
+		return true;
+	case REASON_CERT_REFUSED:
+		*n = snprintf(buf, len, "sluice: your client certificate was "
+		    "refused (%s), so nothing is forwarded to %s; present a "
+		    "valid certificate signed by the proxy's tls_client_ca.\n",
+		    d, t);
 		return true;
 	case REASON_AUTH_THROTTLED:
 		*n = snprintf(buf, len, "sluice: too many password checks "
@@ -257,7 +273,7 @@ reason_body(enum reason r, const char *t, const char *d, const char *cfg,
 {
 	int n;
 
-	if (reason_body_auth(r, t, buf, len, &n) ||
+	if (reason_body_auth(r, t, d, buf, len, &n) ||
 	    reason_body_policy(r, t, d, cfg, buf, len, &n) ||
 	    reason_body_upstream(r, t, d, buf, len, &n))
 		return n;

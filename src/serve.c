@@ -221,6 +221,10 @@ serve_watch_all(struct serve *sv)
 		serve_watch_file(sv, c->c_tls_cert.r_path);
 	if (c->c_tls_key.r_path != NULL)
 		serve_watch_file(sv, c->c_tls_key.r_path);
+	if (c->c_tls_client_ca.r_path != NULL)
+		serve_watch_file(sv, c->c_tls_client_ca.r_path);
+	if (c->c_tls_crl.r_path != NULL)
+		serve_watch_file(sv, c->c_tls_crl.r_path);
 }
 
 /* How many of `a`'s strings are not in `b`. */

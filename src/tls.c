@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,8 +137,70 @@ tls_server_fail(struct tls_server *ts, const char *file, const char *what,
 	return NULL;
 }
 
+/* Go on with whatever certificate the client shows: tls_peer refuses it
+ * later, with the reason, in an HTTP answer the client can read (a failed
+ * handshake would only say "alert"). */
+static int
+tls_verify_later(int ok, X509_STORE_CTX *ctx)
+{
+	(void)ok;
+	(void)ctx;
+	return 1;
+}
+
+/* "FILE: no ... could be read (why)". Returns false. */
+static bool
+tls_unreadable(const char *file, const char *what, char *err, size_t errlen)
+{
+	unsigned long e = ERR_peek_error();
+
+	ERR_clear_error();
+	snprintf(err, errlen, "%s: no %s could be read (%s)", file, what,
+	    e != 0 ? ERR_reason_error_string(e) : "no PEM block in it");
+	return false;
+}
+
+/* Revocation: every client certificate is checked against the CRLs in
+ * `crl`, which must then hold one for each CA that signs them (without,
+ * OpenSSL refuses the certificate: "unable to get certificate CRL"). */
+static bool
+tls_server_crl(SSL_CTX *ctx, const char *crl, char *err, size_t errlen)
+{
+	X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lu;
+
+	if (!tls_regular(crl, err, errlen))
+		return false;
+	if ((lu = X509_STORE_add_lookup(st, X509_LOOKUP_file())) == NULL ||
+	    X509_load_crl_file(lu, crl, X509_FILETYPE_PEM) <= 0)
+		return tls_unreadable(crl, "CRL", err, errlen);
+	X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+	return true;
+}
+
+/* Ask clients for a certificate signed by a CA of `f->tf_client_ca` (they
+ * may go on without one). */
+static bool
+tls_server_clients(SSL_CTX *ctx, const struct tls_server_files *f,
+    char *err, size_t errlen)
+{
+	STACK_OF(X509_NAME) *names;
+
+	if (!tls_regular(f->tf_client_ca, err, errlen))
+		return false;
+	if (SSL_CTX_load_verify_locations(ctx, f->tf_client_ca, NULL) != 1 ||
+	    (names = SSL_load_client_CA_file(f->tf_client_ca)) == NULL)
+		return tls_unreadable(f->tf_client_ca, "CA certificate", err,
+		    errlen);
+	SSL_CTX_set_client_CA_list(ctx, names);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
+	    tls_verify_later);
+	return f->tf_crl == NULL || tls_server_crl(ctx, f->tf_crl, err,
+	    errlen);
+}
+
 struct tls_server *
-tls_server_new(const char *cert, const char *key, char *err, size_t errlen)
+tls_server_new(const struct tls_server_files *f, char *err, size_t errlen)
 {
 	struct tls_server *ts = calloc(1, sizeof(*ts));
 
@@ -152,19 +215,21 @@ tls_server_new(const char *cert, const char *key, char *err, size_t errlen)
 	    (const unsigned char *)"sluice", 6);
 	SSL_CTX_set_alpn_select_cb(ts->ts_ctx, tls_alpn, NULL);
 	SSL_CTX_set_default_passwd_cb(ts->ts_ctx, tls_no_passphrase);
-	if (!tls_regular(cert, err, errlen) || !tls_regular(key, err, errlen)) {
+	if (!tls_regular(f->tf_cert, err, errlen) ||
+	    !tls_regular(f->tf_key, err, errlen) || (f->tf_client_ca != NULL &&
+	    !tls_server_clients(ts->ts_ctx, f, err, errlen))) {
 		tls_server_free(ts);
 		return NULL;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ts->ts_ctx, cert) != 1)
-		return tls_server_fail(ts, cert, "not a PEM certificate chain",
+	if (SSL_CTX_use_certificate_chain_file(ts->ts_ctx, f->tf_cert) != 1)
+		return tls_server_fail(ts, f->tf_cert, "not a PEM certificate "
+		    "chain", err, errlen);
+	if (SSL_CTX_use_PrivateKey_file(ts->ts_ctx, f->tf_key,
+	    SSL_FILETYPE_PEM) != 1)
+		return tls_server_fail(ts, f->tf_key, "not a PEM private key",
 		    err, errlen);
-	if (SSL_CTX_use_PrivateKey_file(ts->ts_ctx, key, SSL_FILETYPE_PEM) !=
-	    1)
-		return tls_server_fail(ts, key, "not a PEM private key", err,
-		    errlen);
 	if (SSL_CTX_check_private_key(ts->ts_ctx) != 1)
-		return tls_server_fail(ts, key, "not the key of the "
+		return tls_server_fail(ts, f->tf_key, "not the key of the "
 		    "certificate in tls_cert", err, errlen);
 	return ts;
 }
@@ -334,6 +399,94 @@ tls_handshake(struct xport *x, char *why, size_t whylen)
 		snprintf(why, whylen, "%s", e != 0 ?
 		    ERR_reason_error_string(e) : "");
 	return TLS_FAILED;
+}
+
+/* Copy the identity `s` to `name`: UTF-8, printable, short enough. */
+static bool
+tls_name_copy(const ASN1_STRING *s, char *name, size_t namelen, char *why,
+    size_t whylen)
+{
+	unsigned char *u = NULL;
+	int n = ASN1_STRING_to_UTF8(&u, s), i;
+	bool ok = n > 0 && (size_t)n < namelen;
+
+	for (i = 0; ok && i < n; i++)
+		ok = u[i] >= 0x20 && u[i] != 0x7f;
+	if (ok)
+		memcpy(name, u, (size_t)n + 1);
+	else
+		snprintf(why, whylen, "the certificate's identity is %s",
+		    n <= 0 ? "empty or unreadable" : (size_t)n >= namelen ?
+		    "too long" : "not printable");
+	OPENSSL_free(u);
+	return ok;
+}
+
+/* The subject's one commonName. */
+static bool
+tls_peer_cn(X509 *cert, char *name, size_t namelen, char *why,
+    size_t whylen)
+{
+	const X509_NAME *subj = X509_get_subject_name(cert);
+	int i = X509_NAME_get_index_by_NID(subj, NID_commonName, -1);
+
+	if (i < 0 || X509_NAME_get_index_by_NID(subj, NID_commonName, i) >= 0) {
+		snprintf(why, whylen, "the certificate has %s commonName", i < 0 ?
+		    "no" : "more than one");
+		return false;
+	}
+	return tls_name_copy(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj,
+	    i)), name, namelen, why, whylen);
+}
+
+/* The one subjectAltName of the kind `id` asks for: two would leave the
+ * choice of identity to whoever ordered them. */
+static bool
+tls_peer_san(X509 *cert, enum tls_identity id, char *name, size_t namelen,
+    char *why, size_t whylen)
+{
+	static const int types[] = { [TLS_ID_DNS] = GEN_DNS,
+	    [TLS_ID_EMAIL] = GEN_EMAIL, [TLS_ID_URI] = GEN_URI };
+	static const char *const kinds[] = { [TLS_ID_DNS] = "DNS",
+	    [TLS_ID_EMAIL] = "email", [TLS_ID_URI] = "URI" };
+	GENERAL_NAMES *gens = X509_get_ext_d2i(cert, NID_subject_alt_name,
+	    NULL, NULL);
+	const ASN1_IA5STRING *found = NULL;
+	int i, n = 0;
+	bool ok;
+
+	for (i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+
+		if (g->type == types[id] && n++ == 0)
+			found = g->d.ia5;
+	}
+	if (n != 1)
+		snprintf(why, whylen, "the certificate has %s subjectAltName "
+		    "of type %s", n == 0 ? "no" : "more than one", kinds[id]);
+	ok = n == 1 && tls_name_copy(found, name, namelen, why, whylen);
+	GENERAL_NAMES_free(gens);
+	return ok;
+}
+
+enum tls_peer
+tls_peer(const struct xport *x, enum tls_identity id, char *name,
+    size_t namelen, char *why, size_t whylen)
+{
+	X509 *cert;
+	long v;
+
+	if (x->x_ops != &tls_ops ||
+	    (cert = SSL_get0_peer_certificate(x->x_state)) == NULL)
+		return TLS_PEER_NONE;
+	if ((v = SSL_get_verify_result(x->x_state)) != X509_V_OK) {
+		snprintf(why, whylen, "%s", X509_verify_cert_error_string(v));
+		return TLS_PEER_REFUSED;
+	}
+	if (!(id == TLS_ID_CN ? tls_peer_cn(cert, name, namelen, why, whylen) :
+	    tls_peer_san(cert, id, name, namelen, why, whylen)))
+		return TLS_PEER_REFUSED;
+	return TLS_PEER_NAMED;
 }
 
 const char *

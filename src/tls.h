@@ -14,10 +14,31 @@ struct tls_client;
 struct tls_server;
 struct xport;
 
-/* A server context for the PEM chain `cert` and key `key`: TLS 1.2 and 1.3
- * only, the server's cipher preference, ALPN http/1.1, session resumption
- * (tickets and a cache). Returns NULL with "FILE: why" in `err`. */
-struct tls_server *tls_server_new(const char *cert, const char *key,
+/* Which name of a client certificate is the client's identity. */
+enum tls_identity {
+	TLS_ID_CN = 0,		/* the subject's commonName */
+	TLS_ID_DNS,		/* its subjectAltName of type DNS */
+	TLS_ID_EMAIL,		/* ... of type email (rfc822Name) */
+	TLS_ID_URI,		/* ... of type URI (a SPIFFE ID, say) */
+};
+
+/* What a server context is made of: the PEM chain and its key, and for
+ * client certificates (optional) the PEM bundle of the CAs that sign them,
+ * PEM CRLs of those CAs, and the name that identifies a client. */
+struct tls_server_files {
+	const char		*tf_cert;
+	const char		*tf_key;
+	const char		*tf_client_ca;	/* NULL: no client certificates */
+	const char		*tf_crl;	/* NULL: no revocation list */
+	enum tls_identity	 tf_identity;
+};
+
+/* A server context for `f`: TLS 1.2 and 1.3 only, the server's cipher
+ * preference, ALPN http/1.1, session resumption (tickets and a cache).
+ * With a client CA, clients are asked for a certificate but may go on
+ * without one (tls_peer says what they showed). Returns NULL with
+ * "FILE: why" in `err`. */
+struct tls_server *tls_server_new(const struct tls_server_files *f,
     char *err, size_t errlen);
 
 /* Free a context; connections that use it keep it alive (OpenSSL counts
@@ -39,6 +60,20 @@ enum tls_step {
 
 /* Drive the handshake of `x` (see tls_accept). */
 enum tls_step tls_handshake(struct xport *x, char *why, size_t whylen);
+
+enum tls_peer {
+	TLS_PEER_NONE = 0,	/* no certificate, or none was asked for */
+	TLS_PEER_NAMED,		/* a valid certificate: `name` is the identity */
+	TLS_PEER_REFUSED,	/* a certificate that is not valid, or names no
+				 * usable identity: `why` says which */
+};
+
+/* The client certificate of a finished server handshake on `x`, and the
+ * identity `id` it carries (printable UTF-8, at most `namelen` - 1 bytes). A
+ * resumed session keeps the certificate it was made with; a reload makes
+ * new contexts whose tickets the old ones cannot open. */
+enum tls_peer tls_peer(const struct xport *x, enum tls_identity id,
+    char *name, size_t namelen, char *why, size_t whylen);
 
 /* "TLSv1.3" and the like, once the handshake is done; NULL for a
  * transport that is not TLS. */

@@ -75,6 +75,7 @@ txn_record(const struct txn *t, uint64_t now, const char *client,
 	r->lr_dns_ms = t->t_dns_ms;
 	r->lr_connect_ms = t->t_connect_ms;
 	r->lr_tls = t->t_tls;
+	r->lr_auth = t->t_auth;
 	if (t->t_reason != REASON_NONE) {
 		/* Our own answer, if one was sent at all. */
 		r->lr_mime = r->lr_status != 0 ? "text/plain" : NULL;

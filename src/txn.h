@@ -37,6 +37,7 @@ struct txn {
 	int32_t		 t_dns_ms;	/* -1: no lookup */
 	int32_t		 t_connect_ms;	/* -1: nothing dialled */
 	const char	*t_tls;		/* the client's TLS version (static) */
+	const char	*t_auth;	/* how t_user was proven (static) */
 };
 
 /* Start the record of a new request at `now` (monotonic ms; wall clock

@@ -567,6 +567,7 @@ test_accesslog_formats(void **state)
 	r.lr_port = 443;
 	r.lr_dns_ms = -1;
 	r.lr_connect_ms = -1;
+	r.lr_auth = "password";
 	accesslog_format_squid(&r, line, sizeof(line));
 	assert_string_equal(line, "1795918293.140      0 127.0.0.1 "
 	    "TCP_DENIED/403 142 CONNECT www.google.com:443 agent HIER_NONE/- "
@@ -579,7 +580,7 @@ test_accesslog_formats(void **state)
 	    "\"domain-denied\",\"status\":403,\"bytes_to_client\":142,"
 	    "\"bytes_from_client\":0,\"duration_ms\":0,\"dns_ms\":null,"
 	    "\"connect_ms\":null,\"upstream\":null,\"mime\":\"text/plain\","
-	    "\"tls\":null}\n");
+	    "\"tls\":null,\"auth\":\"password\"}\n");
 
 	r.lr_tag = "TCP_TUNNEL";
 	r.lr_status = 200;

@@ -80,6 +80,10 @@ render(const struct config *c, const char *field, char *buf, size_t len)
 	} else if (strcmp(field, "tls") == 0) {
 		cat(buf, len, "%s %s", c->c_tls_cert.r_path,
 		    c->c_tls_key.r_path);
+	} else if (strcmp(field, "tls_clients") == 0) {
+		cat(buf, len, "%s %s %d", c->c_tls_client_ca.r_path ?
+		    c->c_tls_client_ca.r_path : "-", c->c_tls_crl.r_path ?
+		    c->c_tls_crl.r_path : "-", (int)c->c_tls_identity);
 	} else if (strcmp(field, "ports") == 0)
 		render_ports(c, buf, len);
 	else if (strcmp(field, "cidrs") == 0) {
@@ -178,6 +182,14 @@ static const struct directive_case directive_cases[] = {
 	    "listen", "127.0.0.1:3129 tls" },
 	{ NULL, "tls_cert c.pem\ntls_key /k.pem", "tls",
 	    "/etc/sluice/c.pem /k.pem" },
+	{ NULL, "", "tls_clients", "- - 0" },
+	{ NULL, "tls_client_ca ca.pem\ntls_crl /c/crl.pem", "tls_clients",
+	    "/etc/sluice/ca.pem /c/crl.pem 0" },
+	{ NULL, "tls_client_identity dns", "tls_clients", "- - 1" },
+	{ NULL, "tls_client_identity email", "tls_clients", "- - 2" },
+	{ NULL, "tls_client_identity URI", "tls_clients", "- - 3" },
+	{ NULL, "tls_client_identity uri\ntls_client_identity cn",
+	    "tls_clients", "- - 0" },
 
 	{ NULL, "connect_ports 443", "ports", "443" },
 	{ NULL, "connect_ports 8443 443 1000-1002", "ports",
@@ -359,6 +371,12 @@ static const struct reject_case reject_cases[] = {
 	    "listen: expected 'listen ADDR:PORT' or 'listen ADDR:PORT tls'" },
 	{ "tls_cert", PATH ":1: 'tls_cert' takes exactly one argument" },
 	{ "tls_key k.pem b", PATH ":1: 'tls_key' takes exactly one argument" },
+	{ "tls_client_ca", PATH ":1: 'tls_client_ca' takes exactly one "
+	    "argument" },
+	{ "tls_crl a b", PATH ":1: 'tls_crl' takes exactly one argument" },
+	{ "tls_client_identity san", PATH ":1: tls_client_identity: expected "
+	    "'cn', 'dns', 'email' or 'uri' (the client certificate's name "
+	    "that is the user), got 'san'" },
 	{ "listen 127.0.0.1:3128\nlisten 127.0.0.1:3128", PATH ":2: "
 	    "listen: 127.0.0.1:3128 given twice (first on line 1)" },
 	{ "users", PATH ":1: "
@@ -942,6 +960,9 @@ static const struct finish_case finish_cases[] = {
 	    "tls_key k.pem", true, 0, "0.0.0.0:3128 tls", "443" },
 	{ "listen 127.0.0.1:3128\nusers users.htpasswd", true, 0,
 	    "127.0.0.1:3128", "443" },
+	/* Client certificates are authentication: no open proxy. */
+	{ "listen 0.0.0.0:3128 tls\ntls_cert c.pem\ntls_key k.pem\n"
+	    "tls_client_ca ca.pem", false, 0, "0.0.0.0:3128 tls", "443" },
 	{ "listen 0.0.0.0:3128", false, -1, PATH ":1: listen 0.0.0.0:3128 "
 	    "without 'users'", NULL },
 	{ "listen 0.0.0.0:3128", false, -1, "allow_unauthenticated yes", NULL },
@@ -1067,6 +1088,13 @@ static const struct reject_case tls_finish_cases[] = {
 	    "listen ... tls needs tls_cert FILE and tls_key FILE" },
 	{ "tls_cert a.pem", PATH ":1: tls_cert without tls_key" },
 	{ "allow a.com\ntls_key k.pem", PATH ":2: tls_key without tls_cert" },
+	{ "listen 127.0.0.1:3128\ntls_client_ca ca.pem", PATH ":2: "
+	    "tls_client_ca: client certificates are asked for on tls "
+	    "listeners only; add 'tls' to a listen line (with tls_cert and "
+	    "tls_key)" },
+	{ "listen 127.0.0.1:3128 tls\ntls_cert c.pem\ntls_key k.pem\n"
+	    "tls_crl crl.pem", PATH ":4: tls_crl without tls_client_ca: a "
+	    "revocation list is of the CAs that sign client certificates" },
 };
 
 static void
