@@ -469,6 +469,24 @@ tls_peer_san(X509 *cert, enum tls_identity id, char *name, size_t namelen,
 	return ok;
 }
 
+/* Why a client certificate did not verify, in the words of the person
+ * who set up the CA (OpenSSL's, where they say enough). */
+static const char *
+tls_peer_error(long v)
+{
+	switch (v) {
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+		return "signed by a CA that tls_client_ca does not hold";
+	case X509_V_ERR_INVALID_PURPOSE:
+		return "not a certificate for client authentication (its "
+		    "extendedKeyUsage lacks clientAuth)";
+	default:
+		return X509_verify_cert_error_string(v);
+	}
+}
+
 enum tls_peer
 tls_peer(const struct xport *x, enum tls_identity id, char *name,
     size_t namelen, char *why, size_t whylen)
@@ -480,7 +498,7 @@ tls_peer(const struct xport *x, enum tls_identity id, char *name,
 	    (cert = SSL_get0_peer_certificate(x->x_state)) == NULL)
 		return TLS_PEER_NONE;
 	if ((v = SSL_get_verify_result(x->x_state)) != X509_V_OK) {
-		snprintf(why, whylen, "%s", X509_verify_cert_error_string(v));
+		snprintf(why, whylen, "%s", tls_peer_error(v));
 		return TLS_PEER_REFUSED;
 	}
 	if (!(id == TLS_ID_CN ? tls_peer_cn(cert, name, namelen, why, whylen) :
