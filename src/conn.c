@@ -1250,7 +1250,9 @@ conn_tls_step(struct conn *c)
 	case TLS_AGAIN:
 		return;
 	case TLS_DONE:
-		conn_debug(c, "TLS: %s", tls_version(&c->c_cx));
+		conn_debug(c, "TLS: %s, %s", tls_version(&c->c_cx),
+		    tls_kernel(&c->c_cx) ? "kernel TLS (splice)" :
+		    "OpenSSL buffers");
 		conn_peer(c);
 		c->c_state = CONN_HEAD;
 		c->c_cx.x_can_read = true;	/* OpenSSL may hold the head */

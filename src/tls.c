@@ -106,7 +106,8 @@ tls_ctx_new(const SSL_METHOD *method, char *err, size_t errlen)
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	    SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+	    SSL_OP_ENABLE_KTLS);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	return ctx;
@@ -335,7 +336,6 @@ static const struct xport_ops tls_ops = {
 	.xo_write = tls_write,
 	.xo_shutdown = tls_shutdown,
 	.xo_close = tls_close,
-	.xo_splice = false,
 };
 
 int
@@ -351,6 +351,7 @@ tls_accept(struct xport *x, struct tls_server *ts)
 	SSL_set_accept_state(ssl);
 	x->x_state = ssl;
 	x->x_ops = &tls_ops;
+	x->x_splice_in = x->x_splice_out = false;
 	return 0;
 }
 
@@ -364,6 +365,23 @@ tls_was_plaintext(unsigned long e)
 	    ERR_GET_REASON(e) == SSL_R_HTTPS_PROXY_REQUEST);
 }
 
+/* With kernel TLS sending (SSL_OP_ENABLE_KTLS took on this socket), the
+ * kernel encrypts what is written to the socket, so splice(2) may write
+ * tunnel bytes there. Receiving stays with SSL_read even when the kernel
+ * decrypts: a record that is not data (an alert) fails a splice, and the
+ * bytes read before it would be stranded in the pipe. */
+static void
+tls_offload(struct xport *x)
+{
+	x->x_splice_out = BIO_get_ktls_send(SSL_get_wbio(x->x_state)) > 0;
+}
+
+bool
+tls_kernel(const struct xport *x)
+{
+	return x->x_ops == &tls_ops && x->x_splice_out;
+}
+
 enum tls_step
 tls_handshake(struct xport *x, char *why, size_t whylen)
 {
@@ -371,8 +389,10 @@ tls_handshake(struct xport *x, char *why, size_t whylen)
 	int r, fd = x->x_fd;
 
 	ERR_clear_error();
-	if ((r = SSL_do_handshake(x->x_state)) == 1)
+	if ((r = SSL_do_handshake(x->x_state)) == 1) {
+		tls_offload(x);
 		return TLS_DONE;
+	}
 	switch (SSL_get_error(x->x_state, r)) {
 	case SSL_ERROR_WANT_READ:
 		x->x_can_read = false;
@@ -573,5 +593,6 @@ tls_connect(struct xport *x, struct tls_client *tc, const char *host)
 	SSL_set_connect_state(ssl);
 	x->x_state = ssl;
 	x->x_ops = &tls_ops;
+	x->x_splice_in = x->x_splice_out = false;
 	return 0;
 }

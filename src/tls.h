@@ -75,6 +75,12 @@ enum tls_peer {
 enum tls_peer tls_peer(const struct xport *x, enum tls_identity id,
     char *name, size_t namelen, char *why, size_t whylen);
 
+/* Does the kernel encrypt what `x` sends (kTLS), so that tunnel bytes to
+ * it move by splice(2)? False where the kernel has no TLS ("tls" module)
+ * or the suite is not one it does; OpenSSL then encrypts, through the
+ * relay's fixed buffers. */
+bool tls_kernel(const struct xport *x);
+
 /* "TLSv1.3" and the like, once the handshake is done; NULL for a
  * transport that is not TLS. */
 const char *tls_version(const struct xport *x);

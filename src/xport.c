@@ -64,7 +64,6 @@ static const struct xport_ops xport_tcp_ops = {
 	.xo_write = tcp_write,
 	.xo_shutdown = tcp_shutdown,
 	.xo_close = tcp_close,
-	.xo_splice = true,
 };
 
 /* What a closed transport answers: nothing is open to use. */
@@ -108,7 +107,6 @@ static const struct xport_ops xport_none_ops = {
 	.xo_write = none_write,
 	.xo_shutdown = none_shutdown,
 	.xo_close = none_close,
-	.xo_splice = false,
 };
 
 void
@@ -117,6 +115,7 @@ xport_tcp(struct xport *x, int fd)
 	x->x_ops = &xport_tcp_ops;
 	x->x_fd = fd;
 	x->x_can_read = x->x_can_write = false;
+	x->x_splice_in = x->x_splice_out = true;
 	x->x_state = NULL;
 }
 
@@ -126,6 +125,7 @@ xport_none(struct xport *x)
 	x->x_ops = &xport_none_ops;
 	x->x_fd = -1;
 	x->x_can_read = x->x_can_write = false;
+	x->x_splice_in = x->x_splice_out = false;
 	x->x_state = NULL;
 }
 

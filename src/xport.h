@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* A transport: one side of a connection as the state machine sees it. It
  * reads, writes, shuts down its sending side and closes, and says whether
- * the bytes on its socket are the payload itself (so that splice(2) may move
- * them). Plain TCP is the first implementation; a TLS one plugs in behind
+ * the bytes on its socket are the payload itself, in each direction (so that
+ * splice(2) may move them). Plain TCP is the first implementation; a TLS one plugs in behind
  * the same operations without touching conn.c, forward.c or relay.c.
  *
  * Readiness is remembered per transport for edge-triggered epoll (see ev.c):
@@ -33,8 +33,6 @@ struct xport_ops {
 	int		(*xo_shutdown)(struct xport *);
 	/* Release the socket and any state of the transport's own. */
 	void		(*xo_close)(struct xport *);
-	/* The socket carries the payload as is: splice(2) may move it. */
-	bool		 xo_splice;
 };
 
 struct xport {
@@ -42,6 +40,10 @@ struct xport {
 	int			 x_fd;		/* -1: not open */
 	bool			 x_can_read;
 	bool			 x_can_write;
+	/* splice(2) may read the payload from x_fd (x_splice_in) or write
+	 * it there (x_splice_out): plain TCP, or TLS done by the kernel. */
+	bool			 x_splice_in;
+	bool			 x_splice_out;
 	void			*x_state;	/* the transport's own (TLS) */
 };
 
@@ -84,7 +86,7 @@ void xport_close(struct xport *x);
 static inline bool
 xport_can_splice(const struct xport *a, const struct xport *b)
 {
-	return a->x_ops->xo_splice && b->x_ops->xo_splice;
+	return a->x_splice_in && b->x_splice_out;
 }
 
 #endif
