@@ -1158,6 +1158,28 @@ config_check_switch(const struct config *c, struct diag *errs)
 		    "group" : "user");
 }
 
+/* A certificate that has expired or soon will, or a CRL past its next
+ * update: nothing fails at start, but clients will (`what`). */
+static void
+config_check_expiry(const struct config *c, const struct config_ref *r,
+    bool crl, const char *name, const char *what, struct diag *warns)
+{
+	time_t when, now = time(NULL);
+	char day[32];
+
+	if (r->r_path == NULL || tls_file_expiry(r->r_path, crl, &when) == -1)
+		return;
+	strftime(day, sizeof(day), "%Y-%m-%d %H:%M UTC", gmtime(&when));
+	if (when <= now)
+		diag_add(warns, c->c_path, r->r_line, "warning: %s %s: %s %s; "
+		    "%s", name, r->r_path, crl ? "its next update was due" :
+		    "the certificate expired", day, what);
+	else if (!crl && when - now < 14 * 86400)
+		diag_add(warns, c->c_path, r->r_line, "warning: %s %s: the "
+		    "certificate expires %s, in %lld days", name, r->r_path, day,
+		    (long long)(when - now) / 86400);
+}
+
 size_t
 config_check_system(const struct config *c, struct diag *errs,
     struct diag *warns)
@@ -1203,6 +1225,13 @@ config_check_system(const struct config *c, struct diag *errs,
 		    "tls_key %s is readable by every user of this machine "
 		    "(chmod 640, group of the proxy's user)",
 		    c->c_tls_key.r_path);
+	config_check_expiry(c, &c->c_tls_cert, false, "tls_cert",
+	    "clients will refuse the proxy", warns);
+	config_check_expiry(c, &c->c_tls_client_ca, false, "tls_client_ca",
+	    "every client certificate it signed is refused", warns);
+	config_check_expiry(c, &c->c_tls_crl, true, "tls_crl",
+	    "every client certificate is refused until a new CRL is in place",
+	    warns);
 	if (c->c_patterns.p_count == 0 && c->c_ncidrs == 0)
 		diag_add(warns, c->c_path, 0, "warning: nothing is allowed "
 		    "(no allow, allow_file or allow_cidr): every request will "
@@ -1350,12 +1379,21 @@ config_load_tls(struct config *c, struct diag *d)
 		.tf_crl = c->c_tls_crl.r_path,
 		.tf_identity = c->c_tls_identity,
 	};
+	const struct config_ref *refs[] = { &c->c_tls_key, &c->c_tls_client_ca,
+	    &c->c_tls_crl }, *at = &c->c_tls_cert;
 	char err[512];
+	size_t i, n;
 
 	if (f.tf_cert == NULL || f.tf_key == NULL)
 		return;
-	if ((c->c_tls = tls_server_new(&f, err, sizeof(err))) == NULL)
-		diag_add(d, c->c_path, c->c_tls_cert.r_line, "%s", err);
+	if ((c->c_tls = tls_server_new(&f, err, sizeof(err))) != NULL)
+		return;
+	/* The message starts with the file at fault: point at its line. */
+	for (i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
+		if (refs[i]->r_path != NULL && strncmp(err, refs[i]->r_path,
+		    n = strlen(refs[i]->r_path)) == 0 && err[n] == ':')
+			at = refs[i];
+	diag_add(d, c->c_path, at->r_line, "%s", err);
 }
 
 int

@@ -535,6 +535,35 @@ tls_version(const struct xport *x)
 	return SSL_get_version(x->x_state);
 }
 
+int
+tls_file_expiry(const char *file, bool crl, time_t *when)
+{
+	const ASN1_TIME *t = NULL;
+	X509_CRL *list = NULL;
+	X509 *cert = NULL;
+	struct tm tm;
+	FILE *fp;
+	int r = -1;
+
+	if ((fp = fopen(file, "re")) == NULL)
+		return -1;
+	if (crl && (list = PEM_read_X509_CRL(fp, NULL, tls_no_passphrase,
+	    NULL)) != NULL)
+		t = X509_CRL_get0_nextUpdate(list);
+	else if (!crl && (cert = PEM_read_X509(fp, NULL, tls_no_passphrase,
+	    NULL)) != NULL)
+		t = X509_get0_notAfter(cert);
+	if (t != NULL && ASN1_TIME_to_tm(t, &tm) == 1) {
+		*when = timegm(&tm);
+		r = 0;
+	}
+	X509_CRL_free(list);
+	X509_free(cert);
+	fclose(fp);
+	ERR_clear_error();
+	return r;
+}
+
 struct tls_client *
 tls_client_new(const char *ca_file, char *err, size_t errlen)
 {

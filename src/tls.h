@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 struct tls_client;
 struct tls_server;
@@ -84,6 +85,11 @@ bool tls_kernel(const struct xport *x);
 /* "TLSv1.3" and the like, once the handshake is done; NULL for a
  * transport that is not TLS. */
 const char *tls_version(const struct xport *x);
+
+/* When the first certificate in the PEM file `file` stops being valid
+ * (notAfter) or, with `crl`, when the first CRL in it is due to be
+ * replaced (nextUpdate). Returns 0, or -1 when there is none to read. */
+int tls_file_expiry(const char *file, bool crl, time_t *when);
 
 /* A client context for TLS to an upstream proxy: TLS 1.2 or 1.3, the
  * peer verified against the PEM bundle `ca_file`, or the system's store

@@ -10,6 +10,7 @@ import re
 import shutil
 import ssl
 import subprocess
+import time
 
 import pytest
 
@@ -272,3 +273,31 @@ def test_check_names_a_broken_client_certificate_setup(sluice_bin, tmp_path, pro
     code, err = check(f"tls_client_ca {clients.ca_cert}", f"tls_crl {clients.crl_path}",
                       "tls_client_identity email")
     assert code == 0, err
+    # The test CAs live 7 days: check counts them down.
+    assert f"warning: tls_cert {proxy_pki.cert}: the certificate expires " in err, err
+
+
+def test_check_warns_of_an_expired_certificate_and_a_stale_crl(sluice_bin, tmp_path,
+                                                               proxy_pki):
+    # Neither stops the proxy from starting, but clients will fail: say so before they do.
+    ca = ClientPki(str(tmp_path / "ca"))
+    cert, key = ca.issue("old", "/CN=localhost", usage="serverAuth",
+                         start="20200101000000Z", end="20200102000000Z")
+    stale = tmp_path / "stale.crl"
+    subprocess.run(["openssl", "ca", "-config", "ca.cnf", "-keyfile", "ca.key", "-cert",
+                    "ca.pem", "-gencrl", "-crlsec", "1", "-out", str(stale)], cwd=ca.dir,
+                   check=True, capture_output=True, timeout=60)
+    conf = tmp_path / "sluice.conf"
+    conf.write_text(f"listen 127.0.0.1:0 tls\ntls_cert {cert}\ntls_key {key}\n"
+                    f"tls_client_ca {ca.ca_cert}\ntls_crl {stale}\nallow a.example\n")
+    time.sleep(1.5)  # the CRL's next update passes
+
+    done = run_cli(sluice_bin, "check", "-c", str(conf))
+
+    assert done.returncode == 0, done.stderr
+    assert (f"{conf}:2: warning: tls_cert {cert}: the certificate expired 2020-01-02 00:00 "
+            "UTC; clients will refuse the proxy") in done.stderr, done.stderr
+    assert re.search(re.escape(f"{conf}:5: warning: tls_crl {stale}: its next update was "
+                               "due ") + r"\d{4}-\d\d-\d\d \d\d:\d\d UTC; every client "
+                     r"certificate is refused until a new CRL is in place", done.stderr), \
+        done.stderr
