@@ -436,6 +436,47 @@ proxyurl_from_vars(struct proxyurl *u, proxyurl_lookup *get, void *ctx,
 	return 0;
 }
 
+/* Is k[0..len) a shell variable name? */
+static bool
+proxyurl_envfile_name(const char *k, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || (k[0] >= '0' && k[0] <= '9'))
+		return false;
+	for (i = 0; i < len; i++)
+		if (!(k[i] == '_' || (k[i] >= 'A' && k[i] <= 'Z') ||
+		    (k[i] >= 'a' && k[i] <= 'z') || (k[i] >= '0' && k[i] <= '9')))
+			return false;
+	return true;
+}
+
+/* Append KEY=VALUE to `ef`. Returns 0, or -1 when out of memory. */
+static int
+proxyurl_envfile_add(struct proxyurl_envfile *ef, const char *k, size_t klen,
+    const char *v, size_t vlen)
+{
+	char **keys, **values, *key, *value;
+
+	keys = realloc(ef->pe_keys, (ef->pe_count + 1) * sizeof(*keys));
+	if (keys != NULL)
+		ef->pe_keys = keys;
+	values = realloc(ef->pe_values, (ef->pe_count + 1) * sizeof(*values));
+	if (values != NULL)
+		ef->pe_values = values;
+	key = strndup(k, klen);
+	value = strndup(v, vlen);
+	if (keys == NULL || values == NULL || key == NULL || value == NULL) {
+		free(key);
+		free(value);
+		return -1;
+	}
+	ef->pe_keys[ef->pe_count] = key;
+	ef->pe_values[ef->pe_count] = value;
+	ef->pe_count++;
+	return 0;
+}
+
 /* Append `s` percent-encoded: RFC 3986 unreserved characters stay. */
 static int
 proxyurl_encode(const char *s, char *buf, size_t len, size_t *o)
@@ -518,7 +559,6 @@ proxyurl_envfile_parse(struct proxyurl_envfile *ef, const char *buf,
 	memset(ef, 0, sizeof(*ef));
 	for (; p < end; p = nl + 1) {
 		const char *k, *eq, *v, *ve;
-		char **keys, **values;
 
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			nl = end;
@@ -532,11 +572,15 @@ proxyurl_envfile_parse(struct proxyurl_envfile *ef, const char *buf,
 		if (p == ve || *p == '#')
 			continue;
 		if (ve - p > 7 && strncmp(p, "export ", 7) == 0)
-			p += 7;
+			for (p += 7; *p == ' ' || *p == '\t'; p++)
+				continue;
 		k = p;
 		if ((eq = memchr(p, '=', (size_t)(ve - p))) == NULL ||
-		    eq == k) {
-			snprintf(err, errlen, "line %u: expected KEY=VALUE", line);
+		    !proxyurl_envfile_name(k, (size_t)(eq - k))) {
+			/* "KEY =value" would set "KEY " and leave KEY unset. */
+			snprintf(err, errlen, "line %u: expected KEY=VALUE (a "
+			    "variable name, then '=' with no space before it)",
+			    line);
 			proxyurl_envfile_free(ef);
 			return -1;
 		}
@@ -545,29 +589,12 @@ proxyurl_envfile_parse(struct proxyurl_envfile *ef, const char *buf,
 			v++;
 			ve--;
 		}
-		keys = realloc(ef->pe_keys, (ef->pe_count + 1) * sizeof(*keys));
-		if (keys != NULL)
-			ef->pe_keys = keys;
-		values = realloc(ef->pe_values,
-		    (ef->pe_count + 1) * sizeof(*values));
-		if (values != NULL)
-			ef->pe_values = values;
-		if (keys == NULL || values == NULL) {
+		if (proxyurl_envfile_add(ef, k, (size_t)(eq - k), v,
+		    (size_t)(ve - v)) == -1) {
 			snprintf(err, errlen, "out of memory");
 			proxyurl_envfile_free(ef);
 			return -1;
 		}
-		ef->pe_keys[ef->pe_count] = strndup(k, (size_t)(eq - k));
-		ef->pe_values[ef->pe_count] = strndup(v, (size_t)(ve - v));
-		if (ef->pe_keys[ef->pe_count] == NULL ||
-		    ef->pe_values[ef->pe_count] == NULL) {
-			free(ef->pe_keys[ef->pe_count]);
-			free(ef->pe_values[ef->pe_count]);
-			snprintf(err, errlen, "out of memory");
-			proxyurl_envfile_free(ef);
-			return -1;
-		}
-		ef->pe_count++;
 	}
 	return 0;
 }

@@ -485,6 +485,13 @@ static const struct envfile_case envfile_cases[] = {
 	EF_BAD("=value\n", "line 1: "),
 	EF_BAD("PASS=" SECRET "\n" SECRET "\n", "line 2: "),
 	EF_BAD("A=1\r\nB C\r\n", "line 2: "),
+	/* A space before '=' set "KEY " and left KEY unset, silently. */
+	EF_BAD("PROXY_SCHEME =https\n", "line 1: expected KEY=VALUE (a "
+	    "variable name, then '=' with no space before it)"),
+	EF("A=1\nexport \t B=2\n", "A=1|B=2"),
+	EF_BAD("1A=1\n", "line 1: "),
+	EF_BAD("A-B=1\n", "line 1: "),
+	EF("_a9=1\n", "_a9=1"),
 };
 
 static void
