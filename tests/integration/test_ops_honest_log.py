@@ -29,7 +29,7 @@ import pytest
 
 from helpers import assert_refusal
 from opsutil import edit_config, reload_lines, wait_reload, wait_until
-from proxyclient import connect, connect_head, echo_through
+from proxyclient import connect, connect_head, echo_through, recv_until_eof
 from rawhttp import Client, auth_field, http_line_re, refused_line_re, request
 from sluiceproc import SEED_DOMAINS, squid_line_re, tunnel_line_re
 
@@ -468,6 +468,16 @@ def get_once(proxy, url, credentials):
         return read_head_or_eof(sock)
 
 
+def get_to_the_end(proxy, url, credentials):
+    """GET `url` and read until the proxy closes: a client that stays for the whole answer
+    (one that leaves after the head races the origin's own end, and may be logged as the one
+    that left)."""
+    with socket.create_connection((proxy.host, proxy.port), timeout=10) as sock:
+        sock.sendall(request("GET", url, auth=auth_field(credentials.user,
+                                                         credentials.password)))
+        return recv_until_eof(sock)
+
+
 def staged_proxy(make_proxy, origin):
     return make_proxy(extra=[f"http_ports {origin.port}"])
 
@@ -520,7 +530,7 @@ def test_an_answer_the_origin_cuts_short_is_logged_bad_response(make_proxy, stag
     url = f"http://api.anthropic.com:{origin.port}/cut"
     origin.go[0].set()
 
-    got = get_once(proxy, url, credentials)
+    got = get_to_the_end(proxy, url, credentials)
     proxy.wait_log(r" bad-response$")
 
     assert got.startswith(b"HTTP/1.1 200")  # what the client saw began as a success
@@ -535,7 +545,7 @@ def test_json_says_aborted_for_an_answer_that_broke_off(make_proxy, staged, cred
     url = f"http://api.anthropic.com:{origin.port}/cut-json"
     origin.go[0].set()
 
-    get_once(proxy, url, credentials)
+    get_to_the_end(proxy, url, credentials)
     proxy.wait_log(r'"bad-response"')
 
     (record,) = [json.loads(line) for line in proxy.log_lines() if url in line]
@@ -552,7 +562,7 @@ def test_an_interim_answer_then_nothing_is_logged_as_what_the_client_got(make_pr
     url = f"http://api.anthropic.com:{origin.port}/hints"
     origin.go[0].set()
 
-    got = get_once(proxy, url, credentials)
+    got = get_to_the_end(proxy, url, credentials)
     proxy.wait_log(r" bad-response$")
 
     assert got.startswith(b"HTTP/1.1 103"), got
