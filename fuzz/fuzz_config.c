@@ -214,7 +214,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 1:
 			fn = allow_line;
-			ctx = &c->c_patterns;
+			ctx = &c->c_policies[0]->p_allow;
 			break;
 		default:
 			fn = hosts_line;

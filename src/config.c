@@ -81,6 +81,42 @@ diag_free(struct diag *d)
 	d->d_count = 0;
 }
 
+/* Start a policy (NULL `name`: the default one) and make it the block the
+ * following directives go to. */
+static void
+config_policy_add(struct config *c, const char *name, unsigned line)
+{
+	struct policy *p = xcalloc(1, sizeof(*p));
+
+	p->p_name = name != NULL ? xstrdup(name) : NULL;
+	p->p_line = line;
+	patterns_init(&p->p_allow);
+	c->c_policies = xrealloc(c->c_policies, (c->c_npolicies + 1) *
+	    sizeof(*c->c_policies));
+	c->c_cur = c->c_npolicies;
+	c->c_policies[c->c_npolicies++] = p;
+}
+
+static void
+config_policy_free(struct policy *p)
+{
+	size_t i;
+
+	free(p->p_name);
+	patterns_free(&p->p_allow);
+	for (i = 0; i < p->p_nallow_files; i++)
+		free(p->p_allow_files[i].r_path);
+	free(p->p_allow_files);
+	free(p->p_cidrs);
+	free(p);
+}
+
+const struct policy *
+config_default_policy(const struct config *c)
+{
+	return c->c_policies[0];
+}
+
 struct config *
 config_new(const char *path)
 {
@@ -93,7 +129,7 @@ config_new(const char *path)
 	    memory_order_relaxed) + 1;
 	c->c_path = xstrdup(path);
 	userdb_init(&c->c_users);
-	patterns_init(&c->c_patterns);
+	config_policy_add(c, NULL, 0);
 	hosts_init(&c->c_hosts);
 	c->c_access_log = xstrdup("stdout");
 	c->c_connect_timeout_ms = 10000;
@@ -122,11 +158,9 @@ config_free(struct config *c)
 	tls_server_free(c->c_tls);
 	free(c->c_users_file.r_path);
 	userdb_free(&c->c_users);
-	patterns_free(&c->c_patterns);
-	for (i = 0; i < c->c_nallow_files; i++)
-		free(c->c_allow_files[i].r_path);
-	free(c->c_allow_files);
-	free(c->c_cidrs);
+	for (i = 0; i < c->c_npolicies; i++)
+		config_policy_free(c->c_policies[i]);
+	free(c->c_policies);
 	for (i = 0; i < c->c_nhosts_files; i++)
 		free(c->c_hosts_files[i].r_path);
 	free(c->c_hosts_files);
@@ -188,15 +222,15 @@ config_port_bit(const uint8_t *bits, unsigned port)
 }
 
 bool
-config_connect_port(const struct config *c, uint16_t port)
+config_connect_port(const struct policy *p, uint16_t port)
 {
-	return config_port_bit(c->c_connect_ports, port);
+	return config_port_bit(p->p_connect_ports, port);
 }
 
 bool
-config_http_port(const struct config *c, uint16_t port)
+config_http_port(const struct policy *p, uint16_t port)
 {
-	return config_port_bit(c->c_http_ports, port);
+	return config_port_bit(p->p_http_ports, port);
 }
 
 static void
@@ -232,7 +266,8 @@ int
 config_add_ports(struct config *c, bool connect, const char *list, char *err,
     size_t errlen)
 {
-	uint8_t *bits = connect ? c->c_connect_ports : c->c_http_ports;
+	struct policy *pol = c->c_policies[0];
+	uint8_t *bits = connect ? pol->p_connect_ports : pol->p_http_ports;
 	char one[16];
 	const char *p = list, *e;
 	unsigned lo, hi, port;
@@ -356,9 +391,11 @@ typedef int config_kw_fn(struct config *c, const struct config_kw *k,
 #define CONFIG_KW_NAMED		0x02	/* messages start "name: " */
 #define CONFIG_KW_RESTART	0x04	/* a reload does not apply it */
 #define CONFIG_KW_STRING	0x08	/* k_field is a char * (else unsigned) */
+#define CONFIG_KW_POLICY	0x10	/* k_field, k_aux: of the current policy */
 
 #define CONFIG_KW_ANY		CONFIG_MAX_WORDS	/* no upper bound */
 #define CONFIG_FIELD(m)		offsetof(struct config, m)
+#define CONFIG_PFIELD(m)	offsetof(struct policy, m)
 
 struct config_kw {
 	const char	*k_name;
@@ -371,16 +408,21 @@ struct config_kw {
 	const char	*k_usage;	/* for a wrong count, when not generic */
 };
 
-/* The field at offset `off` of `c`. */
+/* The field at offset `off` of `c`, or of the policy being parsed for a
+ * row marked CONFIG_KW_POLICY. */
 static void *
-config_field(struct config *c, size_t off)
+config_field(struct config *c, const struct config_kw *k, size_t off)
 {
+	if (k->k_flags & CONFIG_KW_POLICY)
+		return (char *)c->c_policies[c->c_cur] + off;
 	return (char *)c + off;
 }
 
 static const void *
-config_cfield(const struct config *c, size_t off)
+config_cfield(const struct config *c, const struct config_kw *k, size_t off)
 {
+	if (k->k_flags & CONFIG_KW_POLICY)
+		return (const char *)c->c_policies[c->c_cur] + off;
 	return (const char *)c + off;
 }
 
@@ -433,7 +475,7 @@ config_kw_tls_file(struct config *c, const struct config_kw *k,
 {
 	(void)err;
 	(void)errlen;
-	config_set_ref(c, config_field(c, k->k_field), av[0], line);
+	config_set_ref(c, config_field(c, k, k->k_field), av[0], line);
 	return 0;
 }
 
@@ -481,7 +523,8 @@ config_kw_pattern(struct config *c, const struct config_kw *k,
 {
 	(void)k;
 	(void)line;
-	return patterns_add(&c->c_patterns, av[0], strlen(av[0]), err, errlen);
+	return patterns_add(config_field(c, k, k->k_field), av[0], strlen(av[0]),
+	    err, errlen);
 }
 
 /* The first line of a port set replaces the default; later ones add. */
@@ -489,8 +532,8 @@ static int
 config_kw_ports(struct config *c, const struct config_kw *k,
     const char *const *av, unsigned line, char *err, size_t errlen)
 {
-	uint8_t *bits = config_field(c, k->k_field);
-	bool *set = config_field(c, k->k_aux);
+	uint8_t *bits = config_field(c, k, k->k_field);
+	bool *set = config_field(c, k, k->k_aux);
 	unsigned lo, hi, p;
 
 	(void)line;
@@ -511,15 +554,14 @@ static int
 config_kw_cidr(struct config *c, const struct config_kw *k,
     const char *const *av, unsigned line, char *err, size_t errlen)
 {
-	struct cidr cd;
+	struct cidr cd, **list = config_field(c, k, k->k_field);
+	size_t *n = config_field(c, k, k->k_aux);
 
-	(void)k;
 	(void)line;
 	if (cidr_parse(av[0], &cd, err, errlen) == -1)
 		return -1;
-	c->c_cidrs = xrealloc(c->c_cidrs, (c->c_ncidrs + 1) *
-	    sizeof(*c->c_cidrs));
-	c->c_cidrs[c->c_ncidrs++] = cd;
+	*list = xrealloc(*list, (*n + 1) * sizeof(**list));
+	(*list)[(*n)++] = cd;
 	return 0;
 }
 
@@ -528,8 +570,8 @@ static int
 config_kw_ref(struct config *c, const struct config_kw *k,
     const char *const *av, unsigned line, char *err, size_t errlen)
 {
-	struct config_ref r = { NULL, 0 }, **list = config_field(c, k->k_field);
-	size_t *count = config_field(c, k->k_aux);
+	struct config_ref r = { NULL, 0 }, **list = config_field(c, k, k->k_field);
+	size_t *count = config_field(c, k, k->k_aux);
 
 	(void)err;
 	(void)errlen;
@@ -598,13 +640,13 @@ static int
 config_kw_name(struct config *c, const struct config_kw *k,
     const char *const *av, unsigned line, char *err, size_t errlen)
 {
-	char **dst = config_field(c, k->k_field);
+	char **dst = config_field(c, k, k->k_field);
 
 	(void)err;
 	(void)errlen;
 	free(*dst);
 	*dst = xstrdup(av[0]);
-	*(unsigned *)config_field(c, k->k_aux) = line;
+	*(unsigned *)config_field(c, k, k->k_aux) = line;
 	return 0;
 }
 
@@ -612,7 +654,7 @@ static int
 config_kw_duration(struct config *c, const struct config_kw *k,
     const char *const *av, unsigned line, char *err, size_t errlen)
 {
-	unsigned *ms = config_field(c, k->k_field);
+	unsigned *ms = config_field(c, k, k->k_field);
 
 	(void)line;
 	if (config_parse_duration(av[0], ms) == -1 || *ms == 0) {
@@ -673,14 +715,14 @@ config_kw_count(struct config *c, const struct config_kw *k,
     const char *const *av, unsigned line, char *err, size_t errlen)
 {
 	(void)line;
-	if (config_count(av[0], k->k_limit, config_field(c, k->k_field)) ==
+	if (config_count(av[0], k->k_limit, config_field(c, k, k->k_field)) ==
 	    -1) {
 		snprintf(err, errlen, "expected a number from 1 to %lu, got "
 		    "'%s'", k->k_limit, av[0]);
 		return -1;
 	}
 	if (k->k_aux != 0)
-		*(bool *)config_field(c, k->k_aux) = true;
+		*(bool *)config_field(c, k, k->k_aux) = true;
 	return 0;
 }
 
@@ -703,7 +745,7 @@ static int
 config_kw_bool(struct config *c, const struct config_kw *k,
     const char *const *av, unsigned line, char *err, size_t errlen)
 {
-	bool *flag = config_field(c, k->k_field);
+	bool *flag = config_field(c, k, k->k_field);
 
 	(void)line;
 	if (strcmp(av[0], "yes") == 0 || strcmp(av[0], "on") == 0)
@@ -718,6 +760,8 @@ config_kw_bool(struct config *c, const struct config_kw *k,
 }
 
 #define CONFIG_F	CONFIG_FIELD
+#define CONFIG_PF	CONFIG_PFIELD
+#define CONFIG_P	CONFIG_KW_POLICY
 #define CONFIG_N	CONFIG_KW_NAMED
 #define CONFIG_ANY	CONFIG_KW_ANY
 
@@ -739,16 +783,19 @@ static const struct config_kw config_kw_table[] = {
 	    NULL },
 	{ "tls_client_identity", 1, 1, config_kw_tls_identity, CONFIG_N,
 	    CONFIG_F(c_tls_identity), 0, 0, NULL },
-	{ "allow", 1, CONFIG_ANY, config_kw_pattern, CONFIG_KW_EACH,
-	    CONFIG_F(c_patterns), 0, 0, NULL },
-	{ "allow_file", 1, 1, config_kw_ref, 0, CONFIG_F(c_allow_files),
-	    CONFIG_F(c_nallow_files), 0, NULL },
-	{ "connect_ports", 1, CONFIG_ANY, config_kw_ports, CONFIG_KW_EACH,
-	    CONFIG_F(c_connect_ports), CONFIG_F(c_connect_ports_set), 0, NULL },
-	{ "http_ports", 1, CONFIG_ANY, config_kw_ports, CONFIG_KW_EACH,
-	    CONFIG_F(c_http_ports), CONFIG_F(c_http_ports_set), 0, NULL },
+	{ "allow", 1, CONFIG_ANY, config_kw_pattern, CONFIG_KW_EACH | CONFIG_P,
+	    CONFIG_PF(p_allow), 0, 0, NULL },
+	{ "allow_file", 1, 1, config_kw_ref, CONFIG_P,
+	    CONFIG_PF(p_allow_files), CONFIG_PF(p_nallow_files), 0, NULL },
+	{ "connect_ports", 1, CONFIG_ANY, config_kw_ports, CONFIG_KW_EACH |
+	    CONFIG_P, CONFIG_PF(p_connect_ports),
+	    CONFIG_PF(p_connect_ports_set), 0, NULL },
+	{ "http_ports", 1, CONFIG_ANY, config_kw_ports, CONFIG_KW_EACH |
+	    CONFIG_P, CONFIG_PF(p_http_ports), CONFIG_PF(p_http_ports_set), 0,
+	    NULL },
 	{ "allow_cidr", 1, CONFIG_ANY, config_kw_cidr, CONFIG_KW_EACH |
-	    CONFIG_N, CONFIG_F(c_cidrs), CONFIG_F(c_ncidrs), 0, NULL },
+	    CONFIG_N | CONFIG_P, CONFIG_PF(p_cidrs), CONFIG_PF(p_ncidrs), 0,
+	    NULL },
 	{ "hosts_file", 1, 1, config_kw_hosts, 0, CONFIG_F(c_hosts_files),
 	    CONFIG_F(c_nhosts_files), 0, NULL },
 	{ "dns_server", 1, CONFIG_ANY, config_kw_dns, CONFIG_KW_EACH |
@@ -793,6 +840,8 @@ static const struct config_kw config_kw_table[] = {
 };
 
 #undef CONFIG_F
+#undef CONFIG_PF
+#undef CONFIG_P
 #undef CONFIG_N
 #undef CONFIG_ANY
 
@@ -901,10 +950,10 @@ config_kw_same(const struct config_kw *k, const struct config *o,
 	const char *const *a, *const *b;
 
 	if (!(k->k_flags & CONFIG_KW_STRING))
-		return *(const unsigned *)config_cfield(o, k->k_field) ==
-		    *(const unsigned *)config_cfield(n, k->k_field);
-	a = config_cfield(o, k->k_field);
-	b = config_cfield(n, k->k_field);
+		return *(const unsigned *)config_cfield(o, k, k->k_field) ==
+		    *(const unsigned *)config_cfield(n, k, k->k_field);
+	a = config_cfield(o, k, k->k_field);
+	b = config_cfield(n, k, k->k_field);
 	return (*a == NULL && *b == NULL) ||
 	    (*a != NULL && *b != NULL && strcmp(*a, *b) == 0);
 }
@@ -1102,10 +1151,14 @@ config_finish(struct config *c, struct diag *d)
 		}
 		c->c_nlisten = 1;
 	}
-	if (!c->c_connect_ports_set)
-		config_port_set(c->c_connect_ports, 443);
-	if (!c->c_http_ports_set)
-		config_port_set(c->c_http_ports, 80);
+	for (i = 0; i < c->c_npolicies; i++) {
+		struct policy *p = c->c_policies[i];
+
+		if (!p->p_connect_ports_set)
+			config_port_set(p->p_connect_ports, 443);
+		if (!p->p_http_ports_set)
+			config_port_set(p->p_http_ports, 80);
+	}
 	if (!config_needs_auth(c) && !c->c_allow_unauthenticated) {
 		for (i = 0; i < c->c_nlisten; i++) {
 			char a[INET6_ADDRSTRLEN + 8];
@@ -1232,7 +1285,8 @@ config_check_system(const struct config *c, struct diag *errs,
 	config_check_expiry(c, &c->c_tls_crl, true, "tls_crl",
 	    "every client certificate is refused until a new CRL is in place",
 	    warns);
-	if (c->c_patterns.p_count == 0 && c->c_ncidrs == 0)
+	if (config_default_policy(c)->p_allow.p_count == 0 &&
+	    config_default_policy(c)->p_ncidrs == 0)
 		diag_add(warns, c->c_path, 0, "warning: nothing is allowed "
 		    "(no allow, allow_file or allow_cidr): every request will "
 		    "be refused");
@@ -1399,14 +1453,18 @@ config_load_tls(struct config *c, struct diag *d)
 int
 config_load_files(struct config *c, struct diag *d)
 {
-	size_t i, before = d->d_count;
+	size_t i, j, before = d->d_count;
 
 	if (c->c_have_users && config_load_ref(c, &c->c_users_file, "users",
 	    config_users_line, &c->c_users, d) == -1)
 		c->c_users_unreadable = true;	/* said once is enough */
-	for (i = 0; i < c->c_nallow_files; i++)
-		config_load_ref(c, &c->c_allow_files[i], "allow_file",
-		    config_allow_line, &c->c_patterns, d);
+	for (j = 0; j < c->c_npolicies; j++) {
+		struct policy *p = c->c_policies[j];
+
+		for (i = 0; i < p->p_nallow_files; i++)
+			config_load_ref(c, &p->p_allow_files[i], "allow_file",
+			    config_allow_line, &p->p_allow, d);
+	}
 	if (c->c_hosts_none && c->c_nhosts_files > 0)
 		diag_add(d, c->c_path, c->c_hosts_files[0].r_line, "hosts_file: "
 		    "'hosts_file none' and a hosts file contradict each other");
@@ -1528,6 +1586,33 @@ config_summary_runtime(const struct config *c, FILE *fp)
 	    c->c_via ? "on" : "off", c->c_forwarded_for ? "on" : "off");
 }
 
+/* What policy `p` allows, for config_summary. */
+static void
+config_summary_policy(const struct policy *p, FILE *fp)
+{
+	char a[INET6_ADDRSTRLEN + 16];
+	size_t i;
+
+	fprintf(fp, "  allow             %zu pattern%s", p->p_allow.p_count,
+	    p->p_allow.p_count == 1 ? "" : "s");
+	for (i = 0; i < p->p_allow.p_count && i < 8; i++)
+		fprintf(fp, "%s%s", i ? ", " : ": ", p->p_allow.p_list[i]);
+	if (p->p_allow.p_count > 8)
+		fprintf(fp, ", ...");
+	fprintf(fp, "\n  connect_ports     ");
+	config_summary_ports(fp, p->p_connect_ports);
+	fprintf(fp, "\n  http_ports        ");
+	config_summary_ports(fp, p->p_http_ports);
+	fprintf(fp, "\n  allow_cidr        ");
+	if (p->p_ncidrs == 0)
+		fprintf(fp, "none: private, loopback and metadata addresses "
+		    "refused");
+	for (i = 0; i < p->p_ncidrs; i++) {
+		cidr_format(&p->p_cidrs[i], a, sizeof(a));
+		fprintf(fp, "%s%s", i ? " " : "", a);
+	}
+}
+
 void
 config_summary(const struct config *c, FILE *fp)
 {
@@ -1562,24 +1647,7 @@ config_summary(const struct config *c, FILE *fp)
 		fprintf(fp, "none: client certificates only\n");
 	else
 		fprintf(fp, "none: no authentication\n");
-	fprintf(fp, "  allow             %zu pattern%s", c->c_patterns.p_count,
-	    c->c_patterns.p_count == 1 ? "" : "s");
-	for (i = 0; i < c->c_patterns.p_count && i < 8; i++)
-		fprintf(fp, "%s%s", i ? ", " : ": ", c->c_patterns.p_list[i]);
-	if (c->c_patterns.p_count > 8)
-		fprintf(fp, ", ...");
-	fprintf(fp, "\n  connect_ports     ");
-	config_summary_ports(fp, c->c_connect_ports);
-	fprintf(fp, "\n  http_ports        ");
-	config_summary_ports(fp, c->c_http_ports);
-	fprintf(fp, "\n  allow_cidr        ");
-	if (c->c_ncidrs == 0)
-		fprintf(fp, "none: private, loopback and metadata addresses "
-		    "refused");
-	for (i = 0; i < c->c_ncidrs; i++) {
-		cidr_format(&c->c_cidrs[i], a, sizeof(a));
-		fprintf(fp, "%s%s", i ? " " : "", a);
-	}
+	config_summary_policy(config_default_policy(c), fp);
 	fprintf(fp, "\n  hosts_file        ");
 	for (i = 0; i < c->c_nhosts_files; i++)
 		fprintf(fp, "%s%s", i ? ", " : "", c->c_hosts_files[i].r_path);

@@ -64,6 +64,22 @@ struct config_ref {
 #define CONFIG_AUTH_RATE	10
 #define CONFIG_AUTH_BURST	20
 
+/* What a policy allows: the top-level directives make the default policy;
+ * each `policy NAME` block makes another. */
+struct policy {
+	char			*p_name;	/* NULL: the default policy */
+	unsigned		 p_line;
+	struct patterns		 p_allow;
+	struct config_ref	*p_allow_files;
+	size_t			 p_nallow_files;
+	uint8_t			 p_connect_ports[CONFIG_PORTS_BYTES];
+	bool			 p_connect_ports_set;
+	uint8_t			 p_http_ports[CONFIG_PORTS_BYTES];
+	bool			 p_http_ports_set;
+	struct cidr		*p_cidrs;	/* allow_cidr */
+	size_t			 p_ncidrs;
+};
+
 struct config {
 	atomic_int		 c_refs;
 	uint64_t		 c_generation;	/* unique per load */
@@ -83,19 +99,12 @@ struct config {
 	struct config_ref	 c_users_file;
 	struct userdb		 c_users;
 
-	struct patterns		 c_patterns;
-	struct config_ref	*c_allow_files;
-	size_t			 c_nallow_files;
+	struct policy		**c_policies;	/* [0]: the default policy */
+	size_t			 c_npolicies;
+	size_t			 c_cur;		/* parsing: the block in force */
 
-	uint8_t			 c_connect_ports[CONFIG_PORTS_BYTES];
-	bool			 c_connect_ports_set;
-	uint8_t			 c_http_ports[CONFIG_PORTS_BYTES];
-	bool			 c_http_ports_set;
 	bool			 c_via;		/* add Via to forwarded HTTP */
 	bool			 c_forwarded_for;	/* add X-Forwarded-For */
-
-	struct cidr		*c_cidrs;
-	size_t			 c_ncidrs;
 
 	struct config_ref	*c_hosts_files;	/* merged in order */
 	size_t			 c_nhosts_files;
@@ -193,11 +202,14 @@ int config_parse_duration(const char *s, unsigned *ms);
 int config_add_ports(struct config *c, bool connect, const char *list,
     char *err, size_t errlen);
 
-/* True when CONNECT may reach `port`. */
-bool config_connect_port(const struct config *c, uint16_t port);
+/* The default policy: the top-level rules. */
+const struct policy *config_default_policy(const struct config *c);
 
-/* True when plain-HTTP forwarding may reach `port`. */
-bool config_http_port(const struct config *c, uint16_t port);
+/* True when CONNECT, under policy `p`, may reach `port`. */
+bool config_connect_port(const struct policy *p, uint16_t port);
+
+/* True when plain-HTTP forwarding, under policy `p`, may reach `port`. */
+bool config_http_port(const struct policy *p, uint16_t port);
 
 /* The directives config_parse knows, for tests that walk them: how many,
  * and the name of the `i`th (NULL past the end; borrowed, static). */

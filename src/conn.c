@@ -784,7 +784,8 @@ conn_allowed(struct conn *c)
 		conn_debug(c, "policy: allowed by %s %s, port %u in %s",
 		    h->h_kind == HOST_NAME ? "allow" : "allow_cidr",
 		    h->h_kind == HOST_NAME ? (patterns_which(
-		    &c->c_cfg->c_patterns, h->h_name, rule, sizeof(rule)) ?
+		    &config_default_policy(c->c_cfg)->p_allow, h->h_name, rule,
+		    sizeof(rule)) ?
 		    rule : "?") : h->h_name, (unsigned)h->h_port,
 		    rq->rq_http ? "http_ports" : "connect_ports");
 	return true;

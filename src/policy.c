@@ -7,12 +7,12 @@
 #include "policy.h"
 
 static bool
-policy_in_cidrs(const struct config *cfg, const struct sockaddr *sa)
+policy_in_cidrs(const struct policy *p, const struct sockaddr *sa)
 {
 	size_t i;
 
-	for (i = 0; i < cfg->c_ncidrs; i++)
-		if (cidr_match(&cfg->c_cidrs[i], sa))
+	for (i = 0; i < p->p_ncidrs; i++)
+		if (cidr_match(&p->p_cidrs[i], sa))
 			return true;
 	return false;
 }
@@ -21,8 +21,10 @@ enum reason
 policy_check_target(const struct config *cfg, const struct host *h,
     enum policy_kind kind)
 {
+	const struct policy *p = config_default_policy(cfg);
+
 	if (h->h_kind == HOST_NAME) {
-		if (!patterns_match(&cfg->c_patterns, h->h_name))
+		if (!patterns_match(&p->p_allow, h->h_name))
 			return REASON_DOMAIN_DENIED;
 	} else {
 		struct sockaddr_storage ss = { 0 };
@@ -38,11 +40,11 @@ policy_check_target(const struct config *cfg, const struct host *h,
 			s6->sin6_family = AF_INET6;
 			s6->sin6_addr = h->h_ip.v6;
 		}
-		if (!policy_in_cidrs(cfg, (struct sockaddr *)&ss))
+		if (!policy_in_cidrs(p, (struct sockaddr *)&ss))
 			return REASON_ADDRESS_DENIED;
 	}
-	if (kind == POLICY_CONNECT ? !config_connect_port(cfg, h->h_port) :
-	    !config_http_port(cfg, h->h_port))
+	if (kind == POLICY_CONNECT ? !config_connect_port(p, h->h_port) :
+	    !config_http_port(p, h->h_port))
 		return REASON_PORT_DENIED;
 	return REASON_NONE;
 }
@@ -54,5 +56,5 @@ policy_check_addr(const struct config *cfg, const struct sockaddr *sa,
 	const char *c = addr_refused_class(sa);
 
 	*cls = c;
-	return c == NULL || policy_in_cidrs(cfg, sa);
+	return c == NULL || policy_in_cidrs(config_default_policy(cfg), sa);
 }

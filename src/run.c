@@ -520,7 +520,7 @@ run_environment(const struct run_opts *o, const struct config *cfg,
 	run_env_set(&e, "no_proxy", "localhost,127.0.0.1,::1");
 	run_env_set(&e, "NODE_USE_ENV_PROXY", "1");
 	/* ssh has no proxy variable: give git one that tunnels through us. */
-	if (config_connect_port(cfg, 22) &&
+	if (config_connect_port(config_default_policy(cfg), 22) &&
 	    (n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
 		self[n] = '\0';
 		snprintf(ssh, sizeof(ssh), "ssh -o ProxyCommand='%s tunnel %%h "
@@ -784,7 +784,8 @@ run_prepare(struct run_launch *l)
 	/* The command is the only client; it authenticates by being inside. */
 	l->l_cfg->c_have_users = false;
 	run_fit_connections(l->l_cfg);
-	if (l->l_cfg->c_patterns.p_count == 0 && l->l_cfg->c_ncidrs == 0)
+	if (config_default_policy(l->l_cfg)->p_allow.p_count == 0 &&
+	    config_default_policy(l->l_cfg)->p_ncidrs == 0)
 		log_warnx("nothing is allowed: every request will be refused "
 		    "(use --allow or -c)");
 	if (run_signals_block(&l->l_set) == -1)

@@ -196,7 +196,7 @@ static void
 serve_watch_all(struct serve *sv)
 {
 	const struct config *c = sv->sv_cfg;
-	size_t i;
+	size_t i, j;
 
 	if (sv->sv_infd == -1)
 		return;
@@ -211,8 +211,10 @@ serve_watch_all(struct serve *sv)
 	serve_watch_file(sv, sv->sv_path);
 	if (c->c_have_users)
 		serve_watch_file(sv, c->c_users_file.r_path);
-	for (i = 0; i < c->c_nallow_files; i++)
-		serve_watch_file(sv, c->c_allow_files[i].r_path);
+	for (j = 0; j < c->c_npolicies; j++)
+		for (i = 0; i < c->c_policies[j]->p_nallow_files; i++)
+			serve_watch_file(sv,
+			    c->c_policies[j]->p_allow_files[i].r_path);
 	for (i = 0; i < c->c_nhosts_files; i++)
 		serve_watch_file(sv, c->c_hosts_files[i].r_path);
 	/* A renewed certificate (certbot's deploy hook, or a plain copy)
@@ -268,10 +270,12 @@ serve_log_diff(const struct config *o, const struct config *n, size_t add_l,
 	char **nu = serve_user_keys(&n->c_users, false);
 	char **oh = serve_user_keys(&o->c_users, true);
 	char **nh = serve_user_keys(&n->c_users, true);
-	size_t addp = serve_missing(n->c_patterns.p_list, n->c_patterns.p_count,
-	    o->c_patterns.p_list, o->c_patterns.p_count);
-	size_t delp = serve_missing(o->c_patterns.p_list, o->c_patterns.p_count,
-	    n->c_patterns.p_list, n->c_patterns.p_count);
+	const struct patterns *op = &config_default_policy(o)->p_allow;
+	const struct patterns *np = &config_default_policy(n)->p_allow;
+	size_t addp = serve_missing(np->p_list, np->p_count, op->p_list,
+	    op->p_count);
+	size_t delp = serve_missing(op->p_list, op->p_count, np->p_list,
+	    np->p_count);
 	size_t addu = serve_missing(nu, n->c_users.d_count, ou,
 	    o->c_users.d_count);
 	size_t delu = serve_missing(ou, o->c_users.d_count, nu,
@@ -375,19 +379,21 @@ serve_note_ms(char *buf, size_t len, const char *name, unsigned a, unsigned b)
 static void
 serve_log_settings(const struct config *o, const struct config *n)
 {
+	const struct policy *op = config_default_policy(o);
+	const struct policy *np = config_default_policy(n);
 	char buf[1024] = "";
 	size_t i;
-	bool cidrs = o->c_ncidrs != n->c_ncidrs, hosts = o->c_nhosts_files !=
+	bool cidrs = op->p_ncidrs != np->p_ncidrs, hosts = o->c_nhosts_files !=
 	    n->c_nhosts_files;
 
-	if (memcmp(o->c_connect_ports, n->c_connect_ports,
+	if (memcmp(op->p_connect_ports, np->p_connect_ports,
 	    CONFIG_PORTS_BYTES) != 0)
 		serve_note(buf, sizeof(buf), "connect_ports");
-	if (memcmp(o->c_http_ports, n->c_http_ports, CONFIG_PORTS_BYTES) != 0)
+	if (memcmp(op->p_http_ports, np->p_http_ports, CONFIG_PORTS_BYTES) != 0)
 		serve_note(buf, sizeof(buf), "http_ports");
-	for (i = 0; !cidrs && i < n->c_ncidrs; i++)
-		cidrs = memcmp(&o->c_cidrs[i], &n->c_cidrs[i],
-		    sizeof(n->c_cidrs[i])) != 0;
+	for (i = 0; !cidrs && i < np->p_ncidrs; i++)
+		cidrs = memcmp(&op->p_cidrs[i], &np->p_cidrs[i],
+		    sizeof(np->p_cidrs[i])) != 0;
 	if (cidrs)
 		serve_note(buf, sizeof(buf), "allow_cidr");
 	for (i = 0; !hosts && i < n->c_nhosts_files; i++)

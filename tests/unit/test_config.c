@@ -33,9 +33,10 @@ cat(char *buf, size_t len, const char *fmt, ...)
 }
 
 static void
-render_port_set(const struct config *c,
-    bool (*has)(const struct config *, uint16_t), char *buf, size_t len)
+render_port_set(const struct config *cfg,
+    bool (*has)(const struct policy *, uint16_t), char *buf, size_t len)
 {
+	const struct policy *c = config_default_policy(cfg);
 	unsigned p, lo;
 
 	for (p = 1; p <= 65535; p++) {
@@ -58,6 +59,9 @@ render_ports(const struct config *c, char *buf, size_t len)
 {
 	render_port_set(c, config_connect_port, buf, len);
 }
+
+/* The default policy: the top-level rules. */
+#define DEF(c)	config_default_policy(c)
 
 static void render_more(const struct config *, const char *, char *, size_t);
 
@@ -87,8 +91,8 @@ render(const struct config *c, const char *field, char *buf, size_t len)
 	} else if (strcmp(field, "ports") == 0)
 		render_ports(c, buf, len);
 	else if (strcmp(field, "cidrs") == 0) {
-		for (i = 0; i < c->c_ncidrs; i++) {
-			cidr_format(&c->c_cidrs[i], a, sizeof(a));
+		for (i = 0; i < DEF(c)->p_ncidrs; i++) {
+			cidr_format(&DEF(c)->p_cidrs[i], a, sizeof(a));
 			cat(buf, len, "%s%s", i ? " " : "", a);
 		}
 	} else if (strcmp(field, "timeouts") == 0)
@@ -117,12 +121,12 @@ render(const struct config *c, const char *field, char *buf, size_t len)
 			cat(buf, len, c->c_hosts_none ? "none" : "(none)@0");
 	}
 	else if (strcmp(field, "allow_files") == 0) {
-		for (i = 0; i < c->c_nallow_files; i++)
+		for (i = 0; i < DEF(c)->p_nallow_files; i++)
 			cat(buf, len, "%s%s@%u", i ? " " : "",
-			    c->c_allow_files[i].r_path,
-			    c->c_allow_files[i].r_line);
+			    DEF(c)->p_allow_files[i].r_path,
+			    DEF(c)->p_allow_files[i].r_line);
 	} else if (strncmp(field, "match:", 6) == 0)
-		cat(buf, len, "%s", patterns_match(&c->c_patterns, field + 6) ?
+		cat(buf, len, "%s", patterns_match(&DEF(c)->p_allow, field + 6) ?
 		    "yes" : "no");
 	else if (strcmp(field, "unauth") == 0)
 		cat(buf, len, "%s", c->c_allow_unauthenticated ? "yes" : "no");
@@ -812,8 +816,8 @@ check_errors(const char *eol)
 		bad++;
 	}
 	/* Parsing went on after each error. */
-	if (!patterns_match(&c->c_patterns, "good.example.com") ||
-	    !patterns_match(&c->c_patterns, "api.example.com")) {
+	if (!patterns_match(&DEF(c)->p_allow, "good.example.com") ||
+	    !patterns_match(&DEF(c)->p_allow, "api.example.com")) {
 		print_error("directives after an error were not applied\n");
 		bad++;
 	}
@@ -859,7 +863,7 @@ test_config_nul_byte(void **state)
 			    want[i]);
 			bad++;
 		}
-	if (d.d_count != 2 || patterns_match(&c->c_patterns, "a"))
+	if (d.d_count != 2 || patterns_match(&DEF(c)->p_allow, "a"))
 		bad++;
 	diag_free(&d);
 	config_unref(c);
@@ -1067,7 +1071,8 @@ test_config_connect_port(void **state)
 			print_error("row %zu: \"%s\" refused: %s\n", i, t->text,
 			    d.d_msgs[0]);
 			bad++;
-		} else if ((ok = config_connect_port(c, t->port)) != t->allowed) {
+		} else if ((ok = config_connect_port(DEF(c), t->port)) !=
+		    t->allowed) {
 			print_error("row %zu: \"%s\": port %u %s, expected %s\n",
 			    i, t->text, (unsigned)t->port,
 			    ok ? "allowed" : "refused",
