@@ -295,6 +295,10 @@ accesslog_format_squid(const struct logrec *r, char *buf, size_t len)
 	accesslog_squid_field(&o, r->lr_peer, false);
 	accesslog_put(&o, " ", 1);
 	accesslog_squid_field(&o, r->lr_mime, false);
+	if (r->lr_policy != NULL) {
+		accesslog_put(&o, " policy:", 8);
+		accesslog_squid_field(&o, r->lr_policy, false);
+	}
 	if (r->lr_reason != NULL) {
 		accesslog_put(&o, " ", 1);
 		accesslog_squid_field(&o, r->lr_reason, false);
@@ -340,6 +344,8 @@ accesslog_format_json(const struct logrec *r, char *buf, size_t len)
 	accesslog_json_member(&o, ",\"mime\":", r->lr_mime, f);
 	accesslog_json_member(&o, ",\"tls\":", r->lr_tls, f);
 	accesslog_json_member(&o, ",\"auth\":", r->lr_auth, f);
+	accesslog_json_member(&o, ",\"policy\":", r->lr_policy != NULL ?
+	    r->lr_policy : "default", f);
 	accesslog_put(&o, "}", 1);
 	return accesslog_end(&o);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Configuration parsing and loading. One directive per line; every error is
  * collected with its file and line so `sluice check` can show them all. */
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -103,6 +104,9 @@ config_policy_free(struct policy *p)
 	size_t i;
 
 	free(p->p_name);
+	for (i = 0; i < p->p_nmembers; i++)
+		free(p->p_members[i].m_name);
+	free(p->p_members);
 	patterns_free(&p->p_allow);
 	for (i = 0; i < p->p_nallow_files; i++)
 		free(p->p_allow_files[i].r_path);
@@ -117,6 +121,47 @@ config_default_policy(const struct config *c)
 	return c->c_policies[0];
 }
 
+const struct policy *
+config_policy_of(const struct config *c, const char *user)
+{
+	const uintptr_t *v;
+
+	if (user == NULL || (v = strmap_get(&c->c_members, user,
+	    strlen(user))) == NULL)
+		return c->c_policies[0];
+	return c->c_policies[*v];
+}
+
+size_t
+config_check_members(const struct config *c, struct diag *d)
+{
+	size_t i, j, n = 0;
+
+	if (c->c_tls_client_ca.r_path != NULL)
+		return 0;	/* any name may be a certificate's */
+	for (i = 1; i < c->c_npolicies; i++)
+		for (j = 0; j < c->c_policies[i]->p_nmembers; j++) {
+			const struct policy_member *m =
+			    &c->c_policies[i]->p_members[j];
+
+			if (c->c_have_users && userdb_find(&c->c_users,
+			    m->m_name, strlen(m->m_name)) != NULL)
+				continue;
+			diag_add(d, c->c_path, m->m_line, "members: %s is not in "
+			    "%s", m->m_name, c->c_have_users ?
+			    c->c_users_file.r_path : "any users file (and no "
+			    "tls_client_ca names anyone)");
+			n++;
+		}
+	return n;
+}
+
+const char *
+config_policy_name(const struct policy *p)
+{
+	return p->p_name != NULL ? p->p_name : "default";
+}
+
 struct config *
 config_new(const char *path)
 {
@@ -129,6 +174,7 @@ config_new(const char *path)
 	    memory_order_relaxed) + 1;
 	c->c_path = xstrdup(path);
 	userdb_init(&c->c_users);
+	strmap_init(&c->c_members);
 	config_policy_add(c, NULL, 0);
 	hosts_init(&c->c_hosts);
 	c->c_access_log = xstrdup("stdout");
@@ -161,6 +207,7 @@ config_free(struct config *c)
 	for (i = 0; i < c->c_npolicies; i++)
 		config_policy_free(c->c_policies[i]);
 	free(c->c_policies);
+	strmap_free(&c->c_members);
 	for (i = 0; i < c->c_nhosts_files; i++)
 		free(c->c_hosts_files[i].r_path);
 	free(c->c_hosts_files);
@@ -501,6 +548,69 @@ config_kw_tls_identity(struct config *c, const struct config_kw *k,
 	return -1;
 }
 
+/* `policy NAME`: the directives that follow, up to the next `policy` line,
+ * are that policy's. */
+static int
+config_kw_policy(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	const char *s;
+	size_t i;
+
+	(void)k;
+	for (s = av[0]; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' &&
+		    *s != '.')
+			break;
+	if (*s != '\0' || strcmp(av[0], "default") == 0) {
+		snprintf(err, errlen, "'%s' cannot name a policy (letters, "
+		    "digits, '-', '_' and '.'; 'default' is the top level's)",
+		    av[0]);
+		return -1;
+	}
+	for (i = 1; i < c->c_npolicies; i++)
+		if (strcmp(c->c_policies[i]->p_name, av[0]) == 0) {
+			snprintf(err, errlen, "policy %s given twice (first on "
+			    "line %u)", av[0], c->c_policies[i]->p_line);
+			return -1;
+		}
+	config_policy_add(c, av[0], line);
+	return 0;
+}
+
+/* `members NAME...` of the policy block in force; an identity belongs to
+ * one policy at most. */
+static int
+config_kw_members(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	struct policy *p = c->c_policies[c->c_cur];
+	uintptr_t *v;
+	bool created;
+
+	(void)k;
+	if (c->c_cur == 0) {
+		snprintf(err, errlen, "members belong in a 'policy NAME' block; "
+		    "identities in none get the top-level rules");
+		return -1;
+	}
+	if ((v = strmap_put(&c->c_members, av[0], strlen(av[0]),
+	    &created)) == NULL)
+		fatalx("out of memory");
+	if (!created) {
+		snprintf(err, errlen, "%s is a member of policy %s already; an "
+		    "identity has one policy", av[0],
+		    c->c_policies[*v]->p_name);
+		return -1;
+	}
+	*v = c->c_cur;
+	p->p_members = xrealloc(p->p_members, (p->p_nmembers + 1) *
+	    sizeof(*p->p_members));
+	p->p_members[p->p_nmembers].m_name = xstrdup(av[0]);
+	p->p_members[p->p_nmembers++].m_line = line;
+	return 0;
+}
+
 /* A second `users` is an error, and the later one counts all the same. */
 static int
 config_kw_users(struct config *c, const struct config_kw *k,
@@ -773,6 +883,10 @@ static const struct config_kw config_kw_table[] = {
 	    "ADDR:PORT tls'" },
 	{ "users", 1, 1, config_kw_users, 0, CONFIG_F(c_users_file), 0, 0,
 	    NULL },
+	{ "policy", 1, 1, config_kw_policy, 0, CONFIG_F(c_policies), 0, 0,
+	    NULL },
+	{ "members", 1, CONFIG_ANY, config_kw_members, CONFIG_KW_EACH |
+	    CONFIG_N | CONFIG_P, CONFIG_PF(p_members), 0, 0, NULL },
 	{ "tls_cert", 1, 1, config_kw_tls_file, 0, CONFIG_F(c_tls_cert), 0, 0,
 	    NULL },
 	{ "tls_key", 1, 1, config_kw_tls_file, 0, CONFIG_F(c_tls_key), 0, 0,
@@ -900,6 +1014,13 @@ config_kw_apply(struct config *c, const struct config_kw *k, const char *file,
 
 	if (ac < k->k_min || ac > k->k_max) {
 		config_kw_arity(k, file, line, d);
+		return -1;
+	}
+	if (c->c_cur != 0 && !(k->k_flags & CONFIG_KW_POLICY) &&
+	    k->k_parse != config_kw_policy) {
+		diag_add(d, file, line, "%s applies to the whole proxy, not to "
+		    "policy %s: move it above the first 'policy' line",
+		    k->k_name, c->c_policies[c->c_cur]->p_name);
 		return -1;
 	}
 	/* Parsers of a row with optional arguments see where they end. */
@@ -1057,6 +1178,7 @@ config_parse(struct config *c, const char *buf, size_t len, struct diag *d)
 	size_t before = d->d_count;
 
 	config_each_line(c->c_path, buf, len, config_parse_line, &pc, d);
+	c->c_cur = 0;	/* what is set later (sluice run's flags) is global */
 	return d->d_count == before ? 0 : -1;
 }
 

@@ -66,9 +66,16 @@ struct config_ref {
 
 /* What a policy allows: the top-level directives make the default policy;
  * each `policy NAME` block makes another. */
+struct policy_member {
+	char			*m_name;	/* a user, or a certificate's identity */
+	unsigned		 m_line;
+};
+
 struct policy {
 	char			*p_name;	/* NULL: the default policy */
 	unsigned		 p_line;
+	struct policy_member	*p_members;
+	size_t			 p_nmembers;
 	struct patterns		 p_allow;
 	struct config_ref	*p_allow_files;
 	size_t			 p_nallow_files;
@@ -102,6 +109,7 @@ struct config {
 	struct policy		**c_policies;	/* [0]: the default policy */
 	size_t			 c_npolicies;
 	size_t			 c_cur;		/* parsing: the block in force */
+	struct strmap		 c_members;	/* identity -> c_policies index */
 
 	bool			 c_via;		/* add Via to forwarded HTTP */
 	bool			 c_forwarded_for;	/* add X-Forwarded-For */
@@ -204,6 +212,21 @@ int config_add_ports(struct config *c, bool connect, const char *list,
 
 /* The default policy: the top-level rules. */
 const struct policy *config_default_policy(const struct config *c);
+
+/* The policy of identity `user` (NULL: nobody authenticated): the block
+ * that names it in `members`, else the default policy. */
+const struct policy *config_policy_of(const struct config *c,
+    const char *user);
+
+/* Members of policy blocks that name nobody: not in the users file, and
+ * no tls_client_ca whose certificates could carry the name. Adds one
+ * message per member to `d`; returns how many. Start and `check` refuse
+ * them; a reload says them and goes on (the user was just removed: their
+ * connections must go, not stay for want of a second edit). */
+size_t config_check_members(const struct config *c, struct diag *d);
+
+/* A policy's name for logs and messages: "default" for the default. */
+const char *config_policy_name(const struct policy *p);
 
 /* True when CONNECT, under policy `p`, may reach `port`. */
 bool config_connect_port(const struct policy *p, uint16_t port);

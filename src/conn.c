@@ -267,6 +267,16 @@ conn_abort(struct conn *c)
 	conn_close(c);
 }
 
+/* Decide the request under policy `p`, and say so in its record. */
+static void
+conn_judge_under(struct conn *c, const struct policy *p)
+{
+	c->c_policy = p;
+	/* Without policy blocks there is one policy: lines need not say. */
+	c->c_txn.t_policy = c->c_cfg->c_npolicies > 1 ?
+	    config_policy_name(p) : NULL;
+}
+
 /* Start the record of a new request: time, and nothing decided yet. */
 static void
 conn_begin_request(struct conn *c)
@@ -277,6 +287,8 @@ conn_begin_request(struct conn *c)
 	ev_wallclock(conn_loop(c), &wsec, &wmsec);
 	txn_begin(&c->c_txn, ev_now(conn_loop(c)), wsec, wmsec);
 	c->c_txn.t_tls = tls_version(&c->c_cx);
+	/* Until an identity says otherwise (conn_authorized). */
+	conn_judge_under(c, config_default_policy(c->c_cfg));
 }
 
 struct conn *
@@ -727,7 +739,7 @@ conn_addresses(struct conn *c, const struct sockaddr_storage *addrs, size_t n)
 	size_t i;
 
 	for (i = 0; log_debugging() && i < n && i < DNS_MAX_ADDRS; i++) {
-		bool ok = policy_check_addr(c->c_cfg,
+		bool ok = policy_check_addr(c->c_policy,
 		    (const struct sockaddr *)&addrs[i], &cls);
 
 		addr_format_ip((const struct sockaddr *)&addrs[i], ip,
@@ -735,7 +747,7 @@ conn_addresses(struct conn *c, const struct sockaddr_storage *addrs, size_t n)
 		conn_debug(c, "address %s: %s%s", ip, ok ? "kept" :
 		    "refused, ", ok ? "" : cls);
 	}
-	if (dial_select(&c->c_hs->hs_dial, c->c_cfg, addrs, n, why,
+	if (dial_select(&c->c_hs->hs_dial, c->c_policy, addrs, n, why,
 	    sizeof(why)) == 0) {
 		conn_fail(c, REASON_ADDRESS_DENIED, why);
 		return;
@@ -766,8 +778,8 @@ conn_allowed(struct conn *c)
 	char d[HOST_NAME_MAX_LEN + 64], rule[HOST_NAME_MAX_LEN + 8];
 	enum reason r;
 
-	r = policy_check_target(c->c_cfg, h, rq->rq_http ? POLICY_HTTP :
-	    POLICY_CONNECT);
+	r = policy_check_target(c->c_policy, h, rq->rq_http ?
+	    POLICY_HTTP : POLICY_CONNECT);
 	if (r == REASON_PORT_DENIED)
 		snprintf(d, sizeof(d), "%s", rq->rq_http ? "http_ports" :
 		    "connect_ports");
@@ -784,7 +796,7 @@ conn_allowed(struct conn *c)
 		conn_debug(c, "policy: allowed by %s %s, port %u in %s",
 		    h->h_kind == HOST_NAME ? "allow" : "allow_cidr",
 		    h->h_kind == HOST_NAME ? (patterns_which(
-		    &config_default_policy(c->c_cfg)->p_allow, h->h_name, rule,
+		    &c->c_policy->p_allow, h->h_name, rule,
 		    sizeof(rule)) ?
 		    rule : "?") : h->h_name, (unsigned)h->h_port,
 		    rq->rq_http ? "http_ports" : "connect_ports");
@@ -802,8 +814,8 @@ conn_keep_upstream(struct conn *c)
 
 	return rq->rq_http && c->c_ukey != NULL &&
 	    strcmp(c->c_ukey, rq->rq_hostport) == 0 &&
-	    (c->c_env->e_upstream != NULL || policy_check_addr(c->c_cfg,
-	    (const struct sockaddr *)&c->c_upaddr, &cls));
+	    (c->c_env->e_upstream != NULL || policy_check_addr(
+	    c->c_policy, (const struct sockaddr *)&c->c_upaddr, &cls));
 }
 
 /* Authenticated (or no users configured): decide, then find the way. */
@@ -820,6 +832,7 @@ conn_authorized(struct conn *c)
 		conn_fail(c, REASON_BAD_REQUEST, hs->hs_rq.rq_bad);
 		return;
 	}
+	conn_judge_under(c, config_policy_of(c->c_cfg, c->c_txn.t_user));
 	if (!conn_allowed(c))
 		return;
 	if (xport_open(&c->c_ux)) {
@@ -983,6 +996,7 @@ conn_request(struct conn *c)
 	if (c->c_cfg != c->c_env->e_cfg) {
 		config_unref(c->c_cfg);
 		c->c_cfg = config_ref(c->c_env->e_cfg);
+		conn_judge_under(c, config_default_policy(c->c_cfg));
 	}
 	if (conn_target(c) == -1)
 		return;

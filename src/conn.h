@@ -54,6 +54,7 @@ struct conn {
 	bool			 c_utunnel;	/* c_ux is a tunnel the upstream
 						 * proxy opened to c_ukey */
 	struct txn		 c_txn;		/* the current request's record */
+	const struct policy	*c_policy;	/* it is judged under (c_cfg's) */
 	uint64_t		 c_phase;	/* when DNS/connect began */
 	struct relay_dir	 c_up;		/* client -> upstream */
 	struct relay_dir	 c_down;	/* upstream -> client */

@@ -13,7 +13,7 @@
 #include "policy.h"
 
 size_t
-dial_select(struct dial *d, const struct config *cfg,
+dial_select(struct dial *d, const struct policy *p,
     const struct sockaddr_storage *addrs, size_t n, char *why, size_t whylen)
 {
 	const char *cls = NULL, *first_cls = NULL;
@@ -25,7 +25,7 @@ dial_select(struct dial *d, const struct config *cfg,
 	for (i = 0; i < n && i < DNS_MAX_ADDRS; i++) {
 		const struct sockaddr *sa = (const struct sockaddr *)&addrs[i];
 
-		if (policy_check_addr(cfg, sa, &cls)) {
+		if (policy_check_addr(p, sa, &cls)) {
 			d->d_addrs[d->d_naddrs] = addrs[i];
 			addr_unmap((struct sockaddr *)&d->d_addrs[d->d_naddrs]);
 			d->d_naddrs++;

@@ -11,7 +11,7 @@
 
 #include "dns.h"
 
-struct config;
+struct policy;
 struct host;
 
 struct dial {
@@ -21,11 +21,11 @@ struct dial {
 };
 
 /* Keep, in order, the addresses among `addrs` (`n`, at most DNS_MAX_ADDRS
- * used) that `cfg` permits, IPv4-mapped ones unmapped, and start over with
+ * used) that policy `p` permits, IPv4-mapped ones unmapped, and start over with
  * them. Returns how many were kept; with none, `why` says which class the
  * first refused address was in ("it resolves only to refused addresses
  * (loopback 127.0.0.1)"). */
-size_t dial_select(struct dial *d, const struct config *cfg,
+size_t dial_select(struct dial *d, const struct policy *p,
     const struct sockaddr_storage *addrs, size_t n, char *why, size_t whylen);
 
 /* Start over with `addrs` as they are (an upstream proxy's addresses: it

@@ -139,7 +139,7 @@ cmd_check(int argc, char **argv)
 	}
 	/* What only this machine can tell: errors fail the check, warnings
 	 * are said and pass. */
-	if (config_check_system(c, &d, &w) > 0) {
+	if (config_check_system(c, &d, &w) + config_check_members(c, &d) > 0) {
 		diag_print(&d, stderr);
 		diag_print(&w, stderr);
 		log_warnx("%s: %zu error%s", path, d.d_count,

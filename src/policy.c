@@ -18,11 +18,9 @@ policy_in_cidrs(const struct policy *p, const struct sockaddr *sa)
 }
 
 enum reason
-policy_check_target(const struct config *cfg, const struct host *h,
+policy_check_target(const struct policy *p, const struct host *h,
     enum policy_kind kind)
 {
-	const struct policy *p = config_default_policy(cfg);
-
 	if (h->h_kind == HOST_NAME) {
 		if (!patterns_match(&p->p_allow, h->h_name))
 			return REASON_DOMAIN_DENIED;
@@ -50,11 +48,11 @@ policy_check_target(const struct config *cfg, const struct host *h,
 }
 
 bool
-policy_check_addr(const struct config *cfg, const struct sockaddr *sa,
+policy_check_addr(const struct policy *p, const struct sockaddr *sa,
     const char **cls)
 {
 	const char *c = addr_refused_class(sa);
 
 	*cls = c;
-	return c == NULL || policy_in_cidrs(config_default_policy(cfg), sa);
+	return c == NULL || policy_in_cidrs(p, sa);
 }

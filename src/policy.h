@@ -11,26 +11,26 @@
 
 #include "reason.h"
 
-struct config;
 struct host;
+struct policy;
 
 enum policy_kind {
 	POLICY_CONNECT = 0,	/* a CONNECT tunnel: connect_ports */
 	POLICY_HTTP = 1,	/* forwarded plain HTTP: http_ports */
 };
 
-/* May a request of `kind` for canonical host `h` (with its port) proceed to
- * name resolution? Domain names must match an allow pattern; IP literals must
+/* May a request of `kind` for canonical host `h` (with its port), under
+ * policy `p` (config_policy_of), proceed to name resolution? Domain names must match an allow pattern; IP literals must
  * lie in an allow_cidr block (never matched against patterns); the port must
  * be in connect_ports or http_ports. Returns REASON_NONE,
  * REASON_DOMAIN_DENIED, REASON_ADDRESS_DENIED or REASON_PORT_DENIED. */
-enum reason policy_check_target(const struct config *cfg, const struct host *h,
+enum reason policy_check_target(const struct policy *p, const struct host *h,
     enum policy_kind kind);
 
-/* May the resolved address `sa` be dialled? True unless it lies in a refused
- * class (private, loopback, metadata, ...) that no allow_cidr block covers;
- * then *cls names the class. */
-bool policy_check_addr(const struct config *cfg, const struct sockaddr *sa,
+/* May the resolved address `sa` be dialled under policy `p`? True unless it
+ * lies in a refused class (private, loopback, metadata, ...) that none of
+ * the policy's allow_cidr blocks covers; then *cls names the class. */
+bool policy_check_addr(const struct policy *p, const struct sockaddr *sa,
     const char **cls);
 
 #endif

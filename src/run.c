@@ -330,6 +330,10 @@ run_policy(const struct run_opts *o)
 	if (text != NULL)
 		config_parse(cfg, text, len, &d);
 	free(text);
+	if (cfg->c_npolicies > 1)
+		diag_add(&d, cfg->c_path, cfg->c_policies[1]->p_line, "policy "
+		    "%s: sluice run has one client, the command, and the "
+		    "top-level rules are its policy", cfg->c_policies[1]->p_name);
 	run_policy_flag(cfg, "--allow", "allow", o->ro_allow, o->ro_nallow,
 	    false, &fd);
 	run_policy_flag(cfg, "--allow-cidr", "allow_cidr", o->ro_cidr,

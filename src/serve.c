@@ -623,6 +623,10 @@ serve_reload(struct serve *sv, const char *why)
 	}
 	if (config_restart_changed(o, n, names, sizeof(names)))
 		log_warnx("reload: %s take effect at the next restart", names);
+	if (config_check_members(n, &d) > 0)
+		for (i = 0; i < d.d_count; i++)
+			log_warnx("reload: %s", d.d_msgs[i]);
+	diag_free(&d);
 	serve_relisten(sv, n, &added, &removed);
 	/* Every worker swaps on its own thread (each gets a reference), and
 	 * all have, listeners included, before the summary says so. */
@@ -955,9 +959,11 @@ serve_main(const char *path)
 	/* Password hashes, credentials in flight and the cache key live
 	 * here: no core dumps, no ptrace by the same user. */
 	prctl(PR_SET_DUMPABLE, 0);
-	if ((sv.sv_cfg = config_load(path, &d)) == NULL) {
+	if ((sv.sv_cfg = config_load(path, &d)) == NULL ||
+	    config_check_members(sv.sv_cfg, &d) > 0) {
 		diag_print(&d, stderr);
 		diag_free(&d);
+		config_unref(sv.sv_cfg);
 		return 1;
 	}
 	if (serve_control_init(&sv) == -1)

@@ -76,6 +76,7 @@ txn_record(const struct txn *t, uint64_t now, const char *client,
 	r->lr_connect_ms = t->t_connect_ms;
 	r->lr_tls = t->t_tls;
 	r->lr_auth = t->t_auth;
+	r->lr_policy = t->t_policy;
 	if (t->t_reason != REASON_NONE) {
 		/* Our own answer, if one was sent at all. */
 		r->lr_mime = r->lr_status != 0 ? "text/plain" : NULL;

@@ -38,6 +38,8 @@ struct txn {
 	int32_t		 t_connect_ms;	/* -1: nothing dialled */
 	const char	*t_tls;		/* the client's TLS version (static) */
 	const char	*t_auth;	/* how t_user was proven (static) */
+	const char	*t_policy;	/* its name (the config's); NULL: the
+					 * configuration has no policy blocks */
 };
 
 /* Start the record of a new request at `now` (monotonic ms; wall clock

@@ -140,7 +140,23 @@ render(const struct config *c, const char *field, char *buf, size_t len)
 static void
 render_more(const struct config *c, const char *field, char *buf, size_t len)
 {
-	if (strcmp(field, "http_ports") == 0)
+	size_t i, j;
+
+	if (strcmp(field, "policies") == 0) {
+		for (i = 0; i < c->c_npolicies; i++) {
+			const struct policy *p = c->c_policies[i];
+
+			cat(buf, len, "%s%s@%u[", i ? " " : "",
+			    config_policy_name(p), p->p_line);
+			for (j = 0; j < p->p_nmembers; j++)
+				cat(buf, len, "%s%s", j ? "," : "",
+				    p->p_members[j].m_name);
+			cat(buf, len, "]%zu", p->p_allow.p_count);
+		}
+	} else if (strncmp(field, "of:", 3) == 0)
+		cat(buf, len, "%s", config_policy_name(config_policy_of(c,
+		    field[3] ? field + 3 : NULL)));
+	else if (strcmp(field, "http_ports") == 0)
 		render_port_set(c, config_http_port, buf, len);
 	else if (strcmp(field, "log_format") == 0)
 		cat(buf, len, "%s", c->c_log_json ? "json" : "squid");
@@ -192,6 +208,13 @@ static const struct directive_case directive_cases[] = {
 	{ NULL, "tls_client_identity dns", "tls_clients", "- - 1" },
 	{ NULL, "tls_client_identity email", "tls_clients", "- - 2" },
 	{ NULL, "tls_client_identity URI", "tls_clients", "- - 3" },
+	{ NULL, "", "policies", "default@0[]0" },
+	{ NULL, "allow a.com\npolicy ci\nmembers bot1 bot2\nallow b.com c.com\n"
+	    "policy research-2.x\nmembers ana\nmembers li", "policies",
+	    "default@0[]1 ci@2[bot1,bot2]2 research-2.x@5[ana,li]0" },
+	{ NULL, "policy ci\nmembers bot1", "of:bot1", "ci" },
+	{ NULL, "policy ci\nmembers bot1", "of:bot2", "default" },
+	{ NULL, "policy ci\nmembers bot1", "of:", "default" },
 	{ NULL, "tls_client_identity uri\ntls_client_identity cn",
 	    "tls_clients", "- - 0" },
 
@@ -378,6 +401,25 @@ static const struct reject_case reject_cases[] = {
 	{ "tls_client_ca", PATH ":1: 'tls_client_ca' takes exactly one "
 	    "argument" },
 	{ "tls_crl a b", PATH ":1: 'tls_crl' takes exactly one argument" },
+	{ "policy", PATH ":1: 'policy' takes exactly one argument" },
+	{ "policy a b", PATH ":1: 'policy' takes exactly one argument" },
+	{ "policy default", PATH ":1: 'default' cannot name a policy "
+	    "(letters, digits, '-', '_' and '.'; 'default' is the top "
+	    "level's)" },
+	{ "policy a/b", PATH ":1: 'a/b' cannot name a policy (letters, "
+	    "digits, '-', '_' and '.'; 'default' is the top level's)" },
+	{ "policy a\npolicy b\npolicy a", PATH ":3: policy a given twice "
+	    "(first on line 1)" },
+	{ "members ana", PATH ":1: members: members belong in a 'policy "
+	    "NAME' block; identities in none get the top-level rules" },
+	{ "policy a\nmembers ana\npolicy b\nmembers li ana", PATH ":4: "
+	    "members: ana is a member of policy a already; an identity has "
+	    "one policy" },
+	{ "policy a\nusers u.htpasswd", PATH ":2: users applies to the whole "
+	    "proxy, not to policy a: move it above the first 'policy' line" },
+	{ "policy a\nlisten 127.0.0.1:1", PATH ":2: listen applies to the "
+	    "whole proxy, not to policy a: move it above the first 'policy' "
+	    "line" },
 	{ "tls_client_identity san", PATH ":1: tls_client_identity: expected "
 	    "'cn', 'dns', 'email' or 'uri' (the client certificate's name "
 	    "that is the user), got 'san'" },

@@ -67,7 +67,8 @@ test_dial_select(void **state)
 		for (; n < 4 && sc->addrs[n] != NULL; n++)
 			assert_int_equal(addr_parse_hostport(sc->addrs[n],
 			    &in[n], &sl, a, sizeof(a)), 0);
-		kept = dial_select(&d, c, in, n, why, sizeof(why));
+		kept = dial_select(&d, config_default_policy(c), in, n, why,
+		    sizeof(why));
 		for (k = 0; k < 4 && sc->kept[k] != NULL; k++) {
 			assert_true(k < kept);
 			addr_format((struct sockaddr *)&d.d_addrs[k], a,

@@ -77,7 +77,8 @@ test_policy_target(void **state)
 
 		assert_int_equal(host_parse_authority(t->target,
 		    strlen(t->target), &h, err, sizeof(err)), 0);
-		got = policy_check_target(c, &h, t->kind);
+		got = policy_check_target(config_default_policy(c), &h,
+		    t->kind);
 		if (got != t->want) {
 			print_error("row %zu: \"%s\" %s under \"%s\": %s, "
 			    "expected %s\n", i, t->target, t->kind == C ?
@@ -135,7 +136,8 @@ test_policy_addr(void **state)
 			assert_int_equal(inet_pton(AF_INET, t->addr,
 			    &((struct sockaddr_in *)&ss)->sin_addr), 1);
 		}
-		ok = policy_check_addr(c, (struct sockaddr *)&ss, &cls);
+		ok = policy_check_addr(config_default_policy(c),
+		    (struct sockaddr *)&ss, &cls);
 		if (ok != t->ok || (cls == NULL) != (t->cls == NULL) ||
 		    (cls != NULL && strcmp(cls, t->cls) != 0)) {
 			print_error("row %zu: %s under \"%s\": %s (%s), "

@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: MIT
+"""Policies per identity (`policy NAME` blocks with `members`): one team's research agent and
+another's CI bot share a proxy but not an allowlist. Real curl through the real binary to the
+TLS origins on loopback; every line of the access log names the policy the request was
+judged under."""
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from helpers import curl
+from opsutil import reload_lines, wait_reload
+from sluiceproc import run_cli
+
+BOT_PASSWORD = "bot-password-7"
+
+
+@pytest.fixture
+def two_users(tmp_path, users_file):
+    """The session's users file plus `bot` (bcrypt at cost 4: quick to check)."""
+    path = tmp_path / "users.htpasswd"
+    path.write_text(open(users_file).read())
+    subprocess.run(["htpasswd", "-B", "-C", "4", "-i", str(path), "bot"], input=BOT_PASSWORD,
+                   text=True, check=True, capture_output=True, timeout=60)
+    return str(path)
+
+
+def research_policy(origins, *more):
+    # The seed's domains for everyone (top level); the bot gets another list. A block starts
+    # from the built-in defaults, not from the top level: it names its ports and (the origins
+    # being on loopback) its allow_cidr too.
+    return ["policy research", "members bot", "allow www.google.com api.anthropic.com",
+            f"connect_ports 443 {origins.https_port}", "allow_cidr 127.0.0.0/8", *more]
+
+
+def through(proxy, pki, origins, host, user=None, password=None):
+    url = f"https://{host}:{origins.https_port}/"
+    return curl(proxy.url(user=user, password=password), url, pki.ca_cert,
+                "--write-out", "%{http_connect}", "--output", "/dev/null")
+
+
+def test_two_users_reach_what_their_own_policy_allows(make_proxy, two_users, pki, origins):
+    proxy = make_proxy(users=two_users, extra=research_policy(origins))
+    port = origins.https_port
+
+    assert through(proxy, pki, origins, "api.replicate.com").stdout == "200"
+    assert through(proxy, pki, origins, "www.google.com").stdout == "403"
+    assert through(proxy, pki, origins, "www.google.com", "bot", BOT_PASSWORD).stdout == "200"
+    assert through(proxy, pki, origins, "api.replicate.com", "bot",
+                   BOT_PASSWORD).stdout == "403"
+
+    proxy.wait_log(r" CONNECT ", count=4)
+    lines = proxy.log_lines()
+    assert re.search(rf" TCP_TUNNEL/200 \d+ CONNECT api\.replicate\.com:{port} agent "
+                     r"HIER_DIRECT/127\.0\.0\.1 - policy:default$", lines[0]), lines[0]
+    assert lines[1].endswith(" text/plain policy:default domain-denied"), lines[1]
+    assert re.search(rf" TCP_TUNNEL/200 \d+ CONNECT www\.google\.com:{port} bot "
+                     r"HIER_DIRECT/127\.0\.0\.1 - policy:research$", lines[2]), lines[2]
+    assert lines[3].endswith(" text/plain policy:research domain-denied"), lines[3]
+
+
+def test_the_json_log_names_the_policy(make_proxy, two_users, pki, origins):
+    # access_log_format is global: it goes above the block.
+    proxy = make_proxy(users=two_users, extra=["access_log_format json",
+                                                      *research_policy(origins)])
+
+    through(proxy, pki, origins, "www.google.com", "bot", BOT_PASSWORD)
+    through(proxy, pki, origins, "api.anthropic.com")
+    through(proxy, pki, origins, "api.anthropic.com", "bot", "wrong")
+
+    proxy.wait_log(r"^\{", count=3)
+    got = [(e["user"], e["policy"], e["status"]) for e in map(json.loads, proxy.log_lines())]
+    # A request refused before anyone was identified is judged under the default policy.
+    assert got == [("bot", "research", 200), ("agent", "default", 200),
+                   (None, "default", 407)], got
+
+
+def test_without_blocks_the_squid_line_is_unchanged_and_json_says_default(make_proxy, pki,
+                                                                          origins):
+    proxy = make_proxy()
+    through(proxy, pki, origins, "api.anthropic.com")
+    proxy.wait_log(r" CONNECT ")
+    assert proxy.log_lines()[0].endswith(" HIER_DIRECT/127.0.0.1 -"), proxy.log_lines()
+
+
+def test_a_global_directive_inside_a_block_is_refused_naming_the_line(sluice_bin, tmp_path):
+    conf = tmp_path / "sluice.conf"
+    conf.write_text("allow a.example\npolicy ci\nmembers bot\nconnect_timeout 5s\n")
+
+    done = run_cli(sluice_bin, "check", "-c", str(conf))
+
+    assert done.returncode == 1
+    assert (f"{conf}:4: connect_timeout applies to the whole proxy, not to policy ci: move "
+            "it above the first 'policy' line") in done.stderr, done.stderr
+
+
+def test_an_unknown_member_is_refused_at_start_and_by_check(sluice_bin, tmp_path,
+                                                             two_users):
+    conf = tmp_path / "sluice.conf"
+    conf.write_text(f"users {two_users}\nallow a.example\npolicy ci\nmembers bot robot\n")
+
+    for args in (["check", "-c", str(conf)], ["serve", "-c", str(conf)]):
+        done = run_cli(sluice_bin, *args, timeout=20)
+        assert done.returncode == 1, (args, done.stderr)
+        assert f"{conf}:4: members: robot is not in {two_users}" in done.stderr, done.stderr
+        assert "bot is not" not in done.stderr.replace("robot is not", "")
+
+
+def test_removing_a_member_from_the_users_file_reloads_with_a_warning(make_proxy, two_users,
+                                                                      pki, origins):
+    # Revoking a leaked credential is one edit: the reload goes through (the bot's requests
+    # stop), and the stale member line is pointed out rather than keeping the old users.
+    proxy = make_proxy(users=two_users, extra=research_policy(origins))
+    assert through(proxy, pki, origins, "www.google.com", "bot", BOT_PASSWORD).stdout == "200"
+    before = len(reload_lines(proxy))
+
+    with open(two_users) as f:
+        kept = [line for line in f if not line.startswith("bot:")]
+    with open(two_users, "w") as f:
+        f.writelines(kept)
+    wait_reload(proxy, before)
+
+    assert any(re.search(rf"reload: {re.escape(proxy.config_path)}:\d+: members: bot is not "
+                         rf"in {re.escape(two_users)}$", line)
+               for line in proxy.stderr().splitlines()), proxy.stderr()
+    assert through(proxy, pki, origins, "www.google.com", "bot",
+                   BOT_PASSWORD).stdout == "407"
+
+
+def test_sluice_run_refuses_policy_blocks(sluice_bin, tmp_path):
+    # The sandbox has one client, the command: a block could never apply.
+    conf = tmp_path / "run.conf"
+    conf.write_text("allow a.example\npolicy ci\nmembers bot\n")
+
+    done = run_cli(sluice_bin, "run", "-c", str(conf), "--", "true")
+
+    assert done.returncode == 125, done.stderr
+    assert (f"{conf}:2: policy ci: sluice run has one client, the command, and the top-level "
+            "rules are its policy") in done.stderr, done.stderr
