@@ -92,6 +92,7 @@ config_policy_add(struct config *c, const char *name, unsigned line)
 	p->p_name = name != NULL ? xstrdup(name) : NULL;
 	p->p_line = line;
 	patterns_init(&p->p_allow);
+	patterns_init(&p->p_deny);
 	c->c_policies = xrealloc(c->c_policies, (c->c_npolicies + 1) *
 	    sizeof(*c->c_policies));
 	c->c_cur = c->c_npolicies;
@@ -108,9 +109,13 @@ config_policy_free(struct policy *p)
 		free(p->p_members[i].m_name);
 	free(p->p_members);
 	patterns_free(&p->p_allow);
+	patterns_free(&p->p_deny);
 	for (i = 0; i < p->p_nallow_files; i++)
 		free(p->p_allow_files[i].r_path);
 	free(p->p_allow_files);
+	for (i = 0; i < p->p_ndeny_files; i++)
+		free(p->p_deny_files[i].r_path);
+	free(p->p_deny_files);
 	free(p->p_cidrs);
 	free(p);
 }
@@ -901,6 +906,10 @@ static const struct config_kw config_kw_table[] = {
 	    CONFIG_PF(p_allow), 0, 0, NULL },
 	{ "allow_file", 1, 1, config_kw_ref, CONFIG_P,
 	    CONFIG_PF(p_allow_files), CONFIG_PF(p_nallow_files), 0, NULL },
+	{ "deny", 1, CONFIG_ANY, config_kw_pattern, CONFIG_KW_EACH | CONFIG_P,
+	    CONFIG_PF(p_deny), 0, 0, NULL },
+	{ "deny_file", 1, 1, config_kw_ref, CONFIG_P,
+	    CONFIG_PF(p_deny_files), CONFIG_PF(p_ndeny_files), 0, NULL },
 	{ "connect_ports", 1, CONFIG_ANY, config_kw_ports, CONFIG_KW_EACH |
 	    CONFIG_P, CONFIG_PF(p_connect_ports),
 	    CONFIG_PF(p_connect_ports_set), 0, NULL },
@@ -1586,6 +1595,9 @@ config_load_files(struct config *c, struct diag *d)
 		for (i = 0; i < p->p_nallow_files; i++)
 			config_load_ref(c, &p->p_allow_files[i], "allow_file",
 			    config_allow_line, &p->p_allow, d);
+		for (i = 0; i < p->p_ndeny_files; i++)
+			config_load_ref(c, &p->p_deny_files[i], "deny_file",
+			    config_allow_line, &p->p_deny, d);
 	}
 	if (c->c_hosts_none && c->c_nhosts_files > 0)
 		diag_add(d, c->c_path, c->c_hosts_files[0].r_line, "hosts_file: "
@@ -1720,6 +1732,13 @@ config_summary_policy(const struct policy *p, FILE *fp)
 	for (i = 0; i < p->p_allow.p_count && i < 8; i++)
 		fprintf(fp, "%s%s", i ? ", " : ": ", p->p_allow.p_list[i]);
 	if (p->p_allow.p_count > 8)
+		fprintf(fp, ", ...");
+	if (p->p_deny.p_count > 0)
+		fprintf(fp, "\n  deny              %zu pattern%s",
+		    p->p_deny.p_count, p->p_deny.p_count == 1 ? "" : "s");
+	for (i = 0; i < p->p_deny.p_count && i < 8; i++)
+		fprintf(fp, "%s%s", i ? ", " : ": ", p->p_deny.p_list[i]);
+	if (p->p_deny.p_count > 8)
 		fprintf(fp, ", ...");
 	fprintf(fp, "\n  connect_ports     ");
 	config_summary_ports(fp, p->p_connect_ports);

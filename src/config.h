@@ -79,6 +79,9 @@ struct policy {
 	struct patterns		 p_allow;
 	struct config_ref	*p_allow_files;
 	size_t			 p_nallow_files;
+	struct patterns		 p_deny;	/* wins over p_allow */
+	struct config_ref	*p_deny_files;
+	size_t			 p_ndeny_files;
 	uint8_t			 p_connect_ports[CONFIG_PORTS_BYTES];
 	bool			 p_connect_ports_set;
 	uint8_t			 p_http_ports[CONFIG_PORTS_BYTES];

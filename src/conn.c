@@ -779,13 +779,15 @@ conn_allowed(struct conn *c)
 	enum reason r;
 
 	r = policy_check_target(c->c_policy, h, rq->rq_http ?
-	    POLICY_HTTP : POLICY_CONNECT);
+	    POLICY_HTTP : POLICY_CONNECT, rule, sizeof(rule));
 	if (r == REASON_PORT_DENIED)
 		snprintf(d, sizeof(d), "%s", rq->rq_http ? "http_ports" :
 		    "connect_ports");
 	else if (r == REASON_ADDRESS_DENIED)
 		snprintf(d, sizeof(d), "%s is an IP address outside "
 		    "allow_cidr", h->h_name);
+	else if (r != REASON_NONE && rule[0] != '\0')
+		snprintf(d, sizeof(d), "deny %s", rule);
 	else if (r != REASON_NONE)
 		snprintf(d, sizeof(d), "no allow pattern matches %s", h->h_name);
 	if (r != REASON_NONE) {
@@ -795,10 +797,8 @@ conn_allowed(struct conn *c)
 	if (log_debugging())
 		conn_debug(c, "policy: allowed by %s %s, port %u in %s",
 		    h->h_kind == HOST_NAME ? "allow" : "allow_cidr",
-		    h->h_kind == HOST_NAME ? (patterns_which(
-		    &c->c_policy->p_allow, h->h_name, rule,
-		    sizeof(rule)) ?
-		    rule : "?") : h->h_name, (unsigned)h->h_port,
+		    h->h_kind == HOST_NAME ? rule : h->h_name,
+		    (unsigned)h->h_port,
 		    rq->rq_http ? "http_ports" : "connect_ports");
 	return true;
 }

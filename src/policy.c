@@ -19,10 +19,13 @@ policy_in_cidrs(const struct policy *p, const struct sockaddr *sa)
 
 enum reason
 policy_check_target(const struct policy *p, const struct host *h,
-    enum policy_kind kind)
+    enum policy_kind kind, char *rule, size_t rulelen)
 {
+	rule[0] = '\0';
 	if (h->h_kind == HOST_NAME) {
-		if (!patterns_match(&p->p_allow, h->h_name))
+		if (patterns_which(&p->p_deny, h->h_name, rule, rulelen) !=
+		    NULL || patterns_which(&p->p_allow, h->h_name, rule,
+		    rulelen) == NULL)
 			return REASON_DOMAIN_DENIED;
 	} else {
 		struct sockaddr_storage ss = { 0 };

@@ -20,12 +20,14 @@ enum policy_kind {
 };
 
 /* May a request of `kind` for canonical host `h` (with its port), under
- * policy `p` (config_policy_of), proceed to name resolution? Domain names must match an allow pattern; IP literals must
- * lie in an allow_cidr block (never matched against patterns); the port must
- * be in connect_ports or http_ports. Returns REASON_NONE,
+ * policy `p` (config_policy_of), proceed to name resolution? A domain name
+ * must match no deny pattern and an allow pattern; `rule` gets the pattern
+ * that decided, as written ("" when no allow pattern matched). An IP
+ * literal must lie in an allow_cidr block (patterns never match one). The
+ * port must be in connect_ports or http_ports. Returns REASON_NONE,
  * REASON_DOMAIN_DENIED, REASON_ADDRESS_DENIED or REASON_PORT_DENIED. */
 enum reason policy_check_target(const struct policy *p, const struct host *h,
-    enum policy_kind kind);
+    enum policy_kind kind, char *rule, size_t rulelen);
 
 /* May the resolved address `sa` be dialled under policy `p`? True unless it
  * lies in a refused class (private, loopback, metadata, ...) that none of

@@ -200,6 +200,11 @@ reason_body_policy(enum reason r, const char *t, const char *d,
 {
 	switch (r) {
 	case REASON_DOMAIN_DENIED:
+		if (strncmp(d, "deny ", 5) == 0) {
+			*n = snprintf(buf, len, "sluice: access to %s denied: "
+			    "the domain matches '%s' in %s.\n", t, d, cfg);
+			return true;
+		}
 		*n = snprintf(buf, len, "sluice: access to %s denied: the "
 		    "domain is not in the allowlist; add it to the allowlist "
 		    "in %s.\n", t, cfg);

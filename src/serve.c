@@ -211,10 +211,14 @@ serve_watch_all(struct serve *sv)
 	serve_watch_file(sv, sv->sv_path);
 	if (c->c_have_users)
 		serve_watch_file(sv, c->c_users_file.r_path);
-	for (j = 0; j < c->c_npolicies; j++)
-		for (i = 0; i < c->c_policies[j]->p_nallow_files; i++)
-			serve_watch_file(sv,
-			    c->c_policies[j]->p_allow_files[i].r_path);
+	for (j = 0; j < c->c_npolicies; j++) {
+		const struct policy *p = c->c_policies[j];
+
+		for (i = 0; i < p->p_nallow_files; i++)
+			serve_watch_file(sv, p->p_allow_files[i].r_path);
+		for (i = 0; i < p->p_ndeny_files; i++)
+			serve_watch_file(sv, p->p_deny_files[i].r_path);
+	}
 	for (i = 0; i < c->c_nhosts_files; i++)
 		serve_watch_file(sv, c->c_hosts_files[i].r_path);
 	/* A renewed certificate (certbot's deploy hook, or a plain copy)

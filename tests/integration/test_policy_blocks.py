@@ -10,8 +10,9 @@ import subprocess
 
 import pytest
 
-from helpers import curl
+from helpers import assert_refusal, curl
 from opsutil import reload_lines, wait_reload
+from proxyclient import connect
 from sluiceproc import run_cli
 
 BOT_PASSWORD = "bot-password-7"
@@ -139,3 +140,40 @@ def test_sluice_run_refuses_policy_blocks(sluice_bin, tmp_path):
     assert done.returncode == 125, done.stderr
     assert (f"{conf}:2: policy ci: sluice run has one client, the command, and the top-level "
             "rules are its policy") in done.stderr, done.stderr
+
+
+def test_deny_wins_over_allow_and_names_the_rule(make_proxy, origins):
+    # The example: all of Google's APIs but one.
+    hosts = {"generativelanguage.googleapis.com": "127.0.0.1",
+             "storage.googleapis.com": "127.0.0.1"}
+    proxy = make_proxy(allow=(".googleapis.com",), hosts=hosts,
+                       extra=["deny storage.googleapis.com"])
+    port = origins.echo_port
+
+    reply = connect(proxy.port, f"storage.googleapis.com:{port}", proxy.user, proxy.password)
+    assert_refusal(reply, 403, "domain-denied", host="storage.googleapis.com")
+    assert reply.body.decode() == (f"sluice: access to storage.googleapis.com:{port} denied: "
+                                   f"the domain matches 'deny storage.googleapis.com' in "
+                                   f"{proxy.config_path}.\n")
+
+    reply = connect(proxy.port, f"generativelanguage.googleapis.com:{port}", proxy.user,
+                    proxy.password)
+    assert reply.status == 200, reply.body
+    reply.close()
+
+
+def test_a_deny_file_is_reloaded_when_it_changes(make_proxy, tmp_path, origins):
+    deny = tmp_path / "deny.txt"
+    deny.write_text("# nothing yet\n")
+    proxy = make_proxy(extra=[f"deny_file {deny}"])
+    target = f"api.anthropic.com:{origins.echo_port}"
+    reply = connect(proxy.port, target, proxy.user, proxy.password)
+    assert reply.status == 200
+    reply.close()
+    before = len(reload_lines(proxy))
+
+    deny.write_text("api.anthropic.com  # paused\n")
+    wait_reload(proxy, before)
+
+    assert_refusal(connect(proxy.port, target, proxy.user, proxy.password), 403,
+                   "domain-denied")

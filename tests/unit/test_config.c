@@ -153,6 +153,14 @@ render_more(const struct config *c, const char *field, char *buf, size_t len)
 				    p->p_members[j].m_name);
 			cat(buf, len, "]%zu", p->p_allow.p_count);
 		}
+	} else if (strncmp(field, "deny:", 5) == 0)
+		cat(buf, len, "%s", patterns_match(&DEF(c)->p_deny, field + 5) ?
+		    "yes" : "no");
+	else if (strcmp(field, "deny_files") == 0) {
+		for (i = 0; i < DEF(c)->p_ndeny_files; i++)
+			cat(buf, len, "%s%s@%u", i ? " " : "",
+			    DEF(c)->p_deny_files[i].r_path,
+			    DEF(c)->p_deny_files[i].r_line);
 	} else if (strncmp(field, "of:", 3) == 0)
 		cat(buf, len, "%s", config_policy_name(config_policy_of(c,
 		    field[3] ? field + 3 : NULL)));
@@ -293,6 +301,14 @@ static const struct directive_case directive_cases[] = {
 	{ NULL, "allow API.Anthropic.com.\nallow *.googleapis.com",
 	    "match:api.anthropic.com", "yes" },
 	{ NULL, "allow *.googleapis.com", "match:googleapis.com", "no" },
+	{ NULL, "deny storage.googleapis.com .evil.example",
+	    "deny:storage.googleapis.com", "yes" },
+	{ NULL, "deny storage.googleapis.com .evil.example",
+	    "deny:a.evil.example", "yes" },
+	{ NULL, "deny storage.googleapis.com", "match:storage.googleapis.com",
+	    "no" },
+	{ NULL, "deny_file d.txt\ndeny_file /e.txt", "deny_files",
+	    "/etc/sluice/d.txt@1 /e.txt@2" },
 	{ NULL, "", "match:api.anthropic.com", "no" },
 
 	{ NULL, "", "unauth", "no" },
@@ -436,6 +452,10 @@ static const struct reject_case reject_cases[] = {
 	    "domain" },
 	{ "allow_file", PATH ":1: "
 	    "'allow_file' takes exactly one argument" },
+	{ "deny", PATH ":1: 'deny' needs at least one argument" },
+	{ "deny a..b", PATH ":1: invalid pattern 'a..b': empty label in host "
+	    "name" },
+	{ "deny_file a b", PATH ":1: 'deny_file' takes exactly one argument" },
 	{ "allow_file a b", PATH ":1: "
 	    "'allow_file' takes exactly one argument" },
 	{ "connect_ports", PATH ":1: "

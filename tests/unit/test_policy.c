@@ -26,39 +26,82 @@ static const struct target_case {
 	const char		*target;	/* host:port */
 	enum policy_kind	 kind;
 	enum reason		 want;
+	const char		*rule;	/* the deciding pattern; NULL: "" */
+	const char		*user;	/* whose policy; NULL: nobody's */
 } target_cases[] = {
-	{ "allow api.example.com", "api.example.com:443", C, REASON_NONE },
-	{ "allow api.example.com", "API.Example.COM.:443", C, REASON_NONE },
+	/* deny wins over allow, in all three pattern forms. */
+	{ "allow .googleapis.com\ndeny storage.googleapis.com",
+	    "storage.googleapis.com:443", C, REASON_DOMAIN_DENIED,
+	    "storage.googleapis.com", NULL },
+	{ "allow .googleapis.com\ndeny storage.googleapis.com",
+	    "generativelanguage.googleapis.com:443", C, REASON_NONE,
+	    ".googleapis.com", NULL },
+	{ "allow .example.com\ndeny *.x.example.com", "a.x.example.com:443",
+	    C, REASON_DOMAIN_DENIED, "*.x.example.com", NULL },
+	{ "allow .example.com\ndeny *.x.example.com", "x.example.com:443", C,
+	    REASON_NONE, ".example.com", NULL },
+	{ "allow .example.com\ndeny .x.example.com", "x.example.com:443", C,
+	    REASON_DOMAIN_DENIED, ".x.example.com", NULL },
+	{ "deny api.example.com", "api.example.com:443", C,
+	    REASON_DOMAIN_DENIED, "api.example.com", NULL },
+	{ "allow api.example.com\ndeny other.example.com",
+	    "www.example.com:443", C, REASON_DOMAIN_DENIED, NULL, NULL },
+	/* Patterns never match an IP literal, deny included. */
+	{ "allow_cidr 203.0.113.0/24\ndeny .example.com", "203.0.113.7:443", C,
+	    REASON_NONE, NULL, NULL },
+	/* A member is judged by its block alone; everyone else by the top. */
+	{ "allow a.com\npolicy p\nmembers u\nallow b.com", "b.com:443", C,
+	    REASON_NONE, "b.com", "u" },
+	{ "allow a.com\npolicy p\nmembers u\nallow b.com", "a.com:443", C,
+	    REASON_DOMAIN_DENIED, NULL, "u" },
+	{ "allow a.com\npolicy p\nmembers u\nallow b.com", "b.com:443", C,
+	    REASON_DOMAIN_DENIED, NULL, NULL },
+	{ "allow a.com\npolicy p\nmembers u\nallow b.com", "a.com:443", C,
+	    REASON_NONE, "a.com", "v" },
+	{ "allow a.com\npolicy p\nmembers u\nallow b.com\nconnect_ports 8443",
+	    "b.com:443", C, REASON_PORT_DENIED, "b.com", "u" },
+	{ "connect_ports 8443\nallow a.com\npolicy p\nmembers u\nallow a.com",
+	    "a.com:8443", C, REASON_PORT_DENIED, "a.com", "u" },
+	{ "allow api.example.com", "api.example.com:443", C, REASON_NONE,
+	    "api.example.com", NULL },
+	{ "allow api.example.com", "API.Example.COM.:443", C, REASON_NONE,
+	    "api.example.com", NULL },
 	{ "allow api.example.com", "www.example.com:443", C,
-	    REASON_DOMAIN_DENIED },
-	{ "allow .example.com", "a.b.example.com:443", C, REASON_NONE },
-	{ "allow *.example.com", "example.com:443", C, REASON_DOMAIN_DENIED },
+	    REASON_DOMAIN_DENIED, NULL, NULL },
+	{ "allow .example.com", "a.b.example.com:443", C, REASON_NONE,
+	    ".example.com", NULL },
+	{ "allow *.example.com", "example.com:443", C, REASON_DOMAIN_DENIED,
+	    NULL, NULL },
 	/* Ports: 443 for CONNECT and 80 for plain HTTP by default. */
 	{ "allow api.example.com", "api.example.com:80", C,
-	    REASON_PORT_DENIED },
-	{ "allow api.example.com", "api.example.com:80", H, REASON_NONE },
+	    REASON_PORT_DENIED, "api.example.com", NULL },
+	{ "allow api.example.com", "api.example.com:80", H, REASON_NONE,
+	    "api.example.com", NULL },
 	{ "allow api.example.com", "api.example.com:443", H,
-	    REASON_PORT_DENIED },
+	    REASON_PORT_DENIED, "api.example.com", NULL },
 	{ "allow api.example.com\nconnect_ports 22 8000-8100",
-	    "api.example.com:8042", C, REASON_NONE },
+	    "api.example.com:8042", C, REASON_NONE, "api.example.com", NULL },
 	{ "allow api.example.com\nconnect_ports 22 8000-8100",
-	    "api.example.com:443", C, REASON_PORT_DENIED },
+	    "api.example.com:443", C, REASON_PORT_DENIED, "api.example.com",
+	    NULL },
 	/* The domain is decided before the port: a refused name learns
 	 * nothing about the ports. */
 	{ "allow api.example.com", "other.example.com:22", C,
-	    REASON_DOMAIN_DENIED },
+	    REASON_DOMAIN_DENIED, NULL, NULL },
 	/* IP literals: never matched against patterns, only allow_cidr. */
 	{ "allow 203.0.113.7.nip.io", "203.0.113.7:443", C,
-	    REASON_ADDRESS_DENIED },
-	{ "allow_cidr 203.0.113.0/24", "203.0.113.7:443", C, REASON_NONE },
+	    REASON_ADDRESS_DENIED, NULL, NULL },
+	{ "allow_cidr 203.0.113.0/24", "203.0.113.7:443", C, REASON_NONE, NULL,
+	    NULL },
 	{ "allow_cidr 203.0.113.0/24", "203.0.114.7:443", C,
-	    REASON_ADDRESS_DENIED },
-	{ "allow_cidr 2001:db8::/32", "[2001:db8::7]:443", C, REASON_NONE },
+	    REASON_ADDRESS_DENIED, NULL, NULL },
+	{ "allow_cidr 2001:db8::/32", "[2001:db8::7]:443", C, REASON_NONE, NULL,
+	    NULL },
 	{ "allow_cidr 2001:db8::/32", "[2001:db9::7]:443", C,
-	    REASON_ADDRESS_DENIED },
+	    REASON_ADDRESS_DENIED, NULL, NULL },
 	/* An empty policy allows nothing. */
-	{ "", "api.example.com:443", C, REASON_DOMAIN_DENIED },
-	{ "", "1.2.3.4:443", C, REASON_ADDRESS_DENIED },
+	{ "", "api.example.com:443", C, REASON_DOMAIN_DENIED, NULL, NULL },
+	{ "", "1.2.3.4:443", C, REASON_ADDRESS_DENIED, NULL, NULL },
 };
 
 static void
@@ -72,17 +115,18 @@ test_policy_target(void **state)
 		const struct target_case *t = &target_cases[i];
 		struct config *c = load(t->conf);
 		struct host h;
-		char err[200];
+		char err[200], rule[300];
 		enum reason got;
 
 		assert_int_equal(host_parse_authority(t->target,
 		    strlen(t->target), &h, err, sizeof(err)), 0);
-		got = policy_check_target(config_default_policy(c), &h,
-		    t->kind);
-		if (got != t->want) {
-			print_error("row %zu: \"%s\" %s under \"%s\": %s, "
+		got = policy_check_target(config_policy_of(c, t->user), &h,
+		    t->kind, rule, sizeof(rule));
+		if (got != t->want || strcmp(rule, t->rule ? t->rule : "") !=
+		    0) {
+			print_error("row %zu: \"%s\" %s under \"%s\": %s (%s), "
 			    "expected %s\n", i, t->target, t->kind == C ?
-			    "CONNECT" : "GET", t->conf, reason_code(got),
+			    "CONNECT" : "GET", t->conf, reason_code(got), rule,
 			    reason_code(t->want));
 			bad++;
 		}
