@@ -299,6 +299,10 @@ accesslog_format_squid(const struct logrec *r, char *buf, size_t len)
 		accesslog_put(&o, " policy:", 8);
 		accesslog_squid_field(&o, r->lr_policy, false);
 	}
+	if (r->lr_report != NULL) {
+		accesslog_put(&o, " report:", 8);
+		accesslog_squid_field(&o, r->lr_report, false);
+	}
 	if (r->lr_reason != NULL) {
 		accesslog_put(&o, " ", 1);
 		accesslog_squid_field(&o, r->lr_reason, false);
@@ -346,6 +350,7 @@ accesslog_format_json(const struct logrec *r, char *buf, size_t len)
 	accesslog_json_member(&o, ",\"auth\":", r->lr_auth, f);
 	accesslog_json_member(&o, ",\"policy\":", r->lr_policy != NULL ?
 	    r->lr_policy : "default", f);
+	accesslog_json_member(&o, ",\"report\":", r->lr_report, f);
 	accesslog_put(&o, "}", 1);
 	return accesslog_end(&o);
 }

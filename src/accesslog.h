@@ -39,6 +39,7 @@ struct logrec {
 	int64_t		 lr_connect_ms;	/* -1 when nothing was dialled */
 	const char	*lr_tls;	/* the client's TLS version, NULL: none */
 	const char	*lr_auth;	/* "password", "certificate", NULL */
+	const char	*lr_report;	/* mode report: the refusal let go */
 	const char	*lr_policy;	/* the policy's name; NULL: the only one
 				 * (Squid's format leaves it out, JSON says
 				 * "default") */

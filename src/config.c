@@ -553,6 +553,24 @@ config_kw_tls_identity(struct config *c, const struct config_kw *k,
 	return -1;
 }
 
+/* mode enforce|report: in report mode, what the allowlist and the port
+ * rules would refuse goes through and is logged with the reason. */
+static int
+config_kw_mode(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	bool *report = config_field(c, k, k->k_field);
+
+	(void)line;
+	if (strcmp(av[0], "enforce") != 0 && strcmp(av[0], "report") != 0) {
+		snprintf(err, errlen, "expected 'enforce' or 'report', got '%s'",
+		    av[0]);
+		return -1;
+	}
+	*report = strcmp(av[0], "report") == 0;
+	return 0;
+}
+
 /* `policy NAME`: the directives that follow, up to the next `policy` line,
  * are that policy's. */
 static int
@@ -906,6 +924,8 @@ static const struct config_kw config_kw_table[] = {
 	    CONFIG_PF(p_allow), 0, 0, NULL },
 	{ "allow_file", 1, 1, config_kw_ref, CONFIG_P,
 	    CONFIG_PF(p_allow_files), CONFIG_PF(p_nallow_files), 0, NULL },
+	{ "mode", 1, 1, config_kw_mode, CONFIG_N | CONFIG_P,
+	    CONFIG_PF(p_report), 0, 0, NULL },
 	{ "deny", 1, CONFIG_ANY, config_kw_pattern, CONFIG_KW_EACH | CONFIG_P,
 	    CONFIG_PF(p_deny), 0, 0, NULL },
 	{ "deny_file", 1, 1, config_kw_ref, CONFIG_P,
@@ -1727,6 +1747,9 @@ config_summary_policy(const struct policy *p, FILE *fp)
 	char a[INET6_ADDRSTRLEN + 16];
 	size_t i;
 
+	if (p->p_report)
+		fprintf(fp, "  mode              report: refusals are logged, "
+		    "not enforced (address classes always are)\n");
 	fprintf(fp, "  allow             %zu pattern%s", p->p_allow.p_count,
 	    p->p_allow.p_count == 1 ? "" : "s");
 	for (i = 0; i < p->p_allow.p_count && i < 8; i++)

@@ -88,6 +88,7 @@ struct policy {
 	bool			 p_http_ports_set;
 	struct cidr		*p_cidrs;	/* allow_cidr */
 	size_t			 p_ncidrs;
+	bool			 p_report;	/* mode report: log, let through */
 };
 
 struct config {

@@ -790,6 +790,13 @@ conn_allowed(struct conn *c)
 		snprintf(d, sizeof(d), "deny %s", rule);
 	else if (r != REASON_NONE)
 		snprintf(d, sizeof(d), "no allow pattern matches %s", h->h_name);
+	if (r != REASON_NONE && c->c_policy->p_report) {
+		/* Rolling a new allowlist out: say what it would refuse. */
+		conn_debug(c, "policy: report only, would refuse %s: %s",
+		    reason_code(r), d);
+		c->c_txn.t_report = r;
+		return true;
+	}
 	if (r != REASON_NONE) {
 		conn_fail(c, r, d);
 		return false;

@@ -77,6 +77,8 @@ txn_record(const struct txn *t, uint64_t now, const char *client,
 	r->lr_tls = t->t_tls;
 	r->lr_auth = t->t_auth;
 	r->lr_policy = t->t_policy;
+	r->lr_report = t->t_report != REASON_NONE ? reason_code(t->t_report) :
+	    NULL;
 	if (t->t_reason != REASON_NONE) {
 		/* Our own answer, if one was sent at all. */
 		r->lr_mime = r->lr_status != 0 ? "text/plain" : NULL;

@@ -38,6 +38,7 @@ struct txn {
 	int32_t		 t_connect_ms;	/* -1: nothing dialled */
 	const char	*t_tls;		/* the client's TLS version (static) */
 	const char	*t_auth;	/* how t_user was proven (static) */
+	enum reason	 t_report;	/* mode report: the refusal let go */
 	const char	*t_policy;	/* its name (the config's); NULL: the
 					 * configuration has no policy blocks */
 };

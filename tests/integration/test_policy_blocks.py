@@ -177,3 +177,40 @@ def test_a_deny_file_is_reloaded_when_it_changes(make_proxy, tmp_path, origins):
 
     assert_refusal(connect(proxy.port, target, proxy.user, proxy.password), 403,
                    "domain-denied")
+
+
+def test_report_mode_lets_refusals_through_and_logs_what_would_be_refused(make_proxy,
+                                                                          origins):
+    # Rolling out a tighter allowlist: the seed's domains minus one, in report mode first.
+    proxy = make_proxy(allow=("api.anthropic.com",), extra=["mode report"])
+    echo = origins.echo_port
+    target = f"api.replicate.com:{echo}"
+
+    reply = connect(proxy.port, target, proxy.user, proxy.password)
+    assert reply.status == 200, reply.body
+    reply.close()
+    proxy.wait_log(r" CONNECT ")
+    assert re.search(rf" TCP_TUNNEL/200 \d+ CONNECT {re.escape(target)} agent "
+                     r"HIER_DIRECT/127\.0\.0\.1 - report:domain-denied$",
+                     proxy.log_lines()[0]), proxy.log_lines()
+
+    # Address classes, authentication and malformed requests are always enforced.
+    assert_refusal(connect(proxy.port, "169.254.169.254:443", proxy.user, proxy.password),
+                   403, "address-denied")
+    assert_refusal(connect(proxy.port, target, proxy.user, "wrong"), 407, "auth-failed")
+
+
+def test_report_mode_is_per_policy_and_json_says_report(make_proxy, two_users, pki, origins):
+    proxy = make_proxy(users=two_users, extra=["access_log_format json",
+                                               *research_policy(origins, "mode report")])
+
+    # The bot's policy reports; the top level still enforces.
+    assert through(proxy, pki, origins, "api.replicate.com", "bot", BOT_PASSWORD).stdout == \
+        "200"
+    assert through(proxy, pki, origins, "www.google.com").stdout == "403"
+
+    proxy.wait_log(r"^\{", count=2)
+    got = [(e["user"], e["policy"], e["status"], e["report"], e["reason"])
+           for e in map(json.loads, proxy.log_lines())]
+    assert got == [("bot", "research", 200, "domain-denied", None),
+                   ("agent", "default", 403, None, "domain-denied")], got

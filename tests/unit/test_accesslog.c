@@ -580,7 +580,7 @@ test_accesslog_formats(void **state)
 	    "\"domain-denied\",\"status\":403,\"bytes_to_client\":142,"
 	    "\"bytes_from_client\":0,\"duration_ms\":0,\"dns_ms\":null,"
 	    "\"connect_ms\":null,\"upstream\":null,\"mime\":\"text/plain\","
-	    "\"tls\":null,\"auth\":\"password\",\"policy\":\"default\"}\n");
+	    "\"tls\":null,\"auth\":\"password\",\"policy\":\"default\",\"report\":null}\n");
 
 	r.lr_tag = "TCP_TUNNEL";
 	r.lr_status = 200;

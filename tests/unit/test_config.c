@@ -161,6 +161,10 @@ render_more(const struct config *c, const char *field, char *buf, size_t len)
 			cat(buf, len, "%s%s@%u", i ? " " : "",
 			    DEF(c)->p_deny_files[i].r_path,
 			    DEF(c)->p_deny_files[i].r_line);
+	} else if (strcmp(field, "modes") == 0) {
+		for (i = 0; i < c->c_npolicies; i++)
+			cat(buf, len, "%s%s", i ? " " : "",
+			    c->c_policies[i]->p_report ? "report" : "enforce");
 	} else if (strncmp(field, "of:", 3) == 0)
 		cat(buf, len, "%s", config_policy_name(config_policy_of(c,
 		    field[3] ? field + 3 : NULL)));
@@ -221,6 +225,8 @@ static const struct directive_case directive_cases[] = {
 	    "policy research-2.x\nmembers ana\nmembers li", "policies",
 	    "default@0[]1 ci@2[bot1,bot2]2 research-2.x@5[ana,li]0" },
 	{ NULL, "policy ci\nmembers bot1", "of:bot1", "ci" },
+	{ NULL, "mode report\npolicy a\npolicy b\nmode report\nmode enforce",
+	    "modes", "report enforce enforce" },
 	{ NULL, "policy ci\nmembers bot1", "of:bot2", "default" },
 	{ NULL, "policy ci\nmembers bot1", "of:", "default" },
 	{ NULL, "tls_client_identity uri\ntls_client_identity cn",
@@ -453,6 +459,8 @@ static const struct reject_case reject_cases[] = {
 	{ "allow_file", PATH ":1: "
 	    "'allow_file' takes exactly one argument" },
 	{ "deny", PATH ":1: 'deny' needs at least one argument" },
+	{ "mode audit", PATH ":1: mode: expected 'enforce' or 'report', got "
+	    "'audit'" },
 	{ "deny a..b", PATH ":1: invalid pattern 'a..b': empty label in host "
 	    "name" },
 	{ "deny_file a b", PATH ":1: 'deny_file' takes exactly one argument" },
