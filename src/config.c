@@ -926,6 +926,8 @@ static const struct config_kw config_kw_table[] = {
 	    CONFIG_PF(p_allow_files), CONFIG_PF(p_nallow_files), 0, NULL },
 	{ "mode", 1, 1, config_kw_mode, CONFIG_N | CONFIG_P,
 	    CONFIG_PF(p_report), 0, 0, NULL },
+	{ "max_tunnels", 1, 1, config_kw_count, CONFIG_N | CONFIG_P,
+	    CONFIG_PF(p_max_tunnels), 0, 1000000, NULL },
 	{ "deny", 1, CONFIG_ANY, config_kw_pattern, CONFIG_KW_EACH | CONFIG_P,
 	    CONFIG_PF(p_deny), 0, 0, NULL },
 	{ "deny_file", 1, 1, config_kw_ref, CONFIG_P,
@@ -1750,6 +1752,8 @@ config_summary_policy(const struct policy *p, FILE *fp)
 	if (p->p_report)
 		fprintf(fp, "  mode              report: refusals are logged, "
 		    "not enforced (address classes always are)\n");
+	if (p->p_max_tunnels != 0)
+		fprintf(fp, "  max_tunnels       %u per user\n", p->p_max_tunnels);
 	fprintf(fp, "  allow             %zu pattern%s", p->p_allow.p_count,
 	    p->p_allow.p_count == 1 ? "" : "s");
 	for (i = 0; i < p->p_allow.p_count && i < 8; i++)

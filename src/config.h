@@ -89,6 +89,7 @@ struct policy {
 	struct cidr		*p_cidrs;	/* allow_cidr */
 	size_t			 p_ncidrs;
 	bool			 p_report;	/* mode report: log, let through */
+	unsigned		 p_max_tunnels;	/* per identity; 0: no limit */
 };
 
 struct config {

@@ -57,6 +57,7 @@
 #include "policy.h"
 #include "redact.h"
 #include "request.h"
+#include "tally.h"
 #include "tls.h"
 #include "upstream.h"
 
@@ -249,6 +250,10 @@ conn_close(struct conn *c)
 	    c->c_up.rd_bytes), t->t_reason != REASON_NONE ? ", " : "",
 	    t->t_reason != REASON_NONE ? reason_code(t->t_reason) : "");
 	conn_settle(c);
+	if (c->c_slot != NULL) {
+		tally_give(c->c_env->e_tunnels, c->c_slot);
+		c->c_slot = NULL;
+	}
 	c->c_state = CONN_CLOSED;
 	ev_timer_stop(conn_loop(c), &c->c_timer);
 	conn_hs_free(c);
@@ -769,6 +774,29 @@ conn_resolved(void *arg, const struct sockaddr_storage *addrs, size_t n,
 	conn_addresses(c, addrs, n);
 }
 
+/* max_tunnels: count this tunnel for its identity, or answer 429 when the
+ * identity has as many open as its policy allows. Returns false when
+ * answered. */
+static bool
+conn_count_tunnel(struct conn *c)
+{
+	unsigned max = c->c_policy->p_max_tunnels;
+	const char *who = c->c_txn.t_user;
+	char d[300];
+
+	if (max == 0 || who == NULL || c->c_env->e_tunnels == NULL ||
+	    c->c_slot != NULL)
+		return true;
+	if (tally_take(c->c_env->e_tunnels, who, max)) {
+		c->c_slot = who;
+		return true;
+	}
+	snprintf(d, sizeof(d), "%s has %u tunnels open, the most policy %s "
+	    "allows", who, max, config_policy_name(c->c_policy));
+	conn_fail(c, REASON_TOO_MANY_TUNNELS, d);
+	return false;
+}
+
 /* Is the request allowed by the policy? Answers it if not. */
 static bool
 conn_allowed(struct conn *c)
@@ -801,6 +829,7 @@ conn_allowed(struct conn *c)
 		conn_fail(c, r, d);
 		return false;
 	}
+
 	if (log_debugging())
 		conn_debug(c, "policy: allowed by %s %s, port %u in %s",
 		    h->h_kind == HOST_NAME ? "allow" : "allow_cidr",
@@ -840,7 +869,7 @@ conn_authorized(struct conn *c)
 		return;
 	}
 	conn_judge_under(c, config_policy_of(c->c_cfg, c->c_txn.t_user));
-	if (!conn_allowed(c))
+	if (!conn_allowed(c) || (!hs->hs_rq.rq_http && !conn_count_tunnel(c)))
 		return;
 	if (xport_open(&c->c_ux)) {
 		if (conn_keep_upstream(c)) {

@@ -55,6 +55,9 @@ struct conn {
 						 * proxy opened to c_ukey */
 	struct txn		 c_txn;		/* the current request's record */
 	const struct policy	*c_policy;	/* it is judged under (c_cfg's) */
+	const char		*c_slot;	/* the identity a max_tunnels count
+						 * was taken for (c_cfg's, or
+						 * c_peer_id), NULL: none */
 	uint64_t		 c_phase;	/* when DNS/connect began */
 	struct relay_dir	 c_up;		/* client -> upstream */
 	struct relay_dir	 c_down;	/* upstream -> client */

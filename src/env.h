@@ -17,6 +17,7 @@ struct conn;
 struct dns;
 struct ev_loop;
 struct relay_pool;
+struct tally;
 struct upstream;
 
 struct env {
@@ -28,6 +29,9 @@ struct env {
 	struct relay_pool	*e_pipes;
 	struct accesslog	*e_log;
 	const struct upstream	*e_upstream;	/* chain through it, or NULL */
+	struct tally		*e_tunnels;	/* open tunnels per identity
+						 * (shared by the workers), or
+						 * NULL: no max_tunnels */
 	bool			 e_report_denials;	/* one line each on stderr */
 	/* Called once when a connection is closed (its last record written,
 	 * its sockets closed); the connection is freed after the batch. */

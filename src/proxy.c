@@ -469,7 +469,8 @@ proxy_auth_pool(void)
 }
 
 struct proxy *
-proxy_new(struct config *cfg, struct auth_pool *ap, char *err, size_t errlen)
+proxy_new(struct config *cfg, struct auth_pool *ap, struct tally *tunnels,
+    char *err, size_t errlen)
 {
 	struct proxy *px = xcalloc(1, sizeof(*px));
 	size_t i;
@@ -504,7 +505,8 @@ proxy_new(struct config *cfg, struct auth_pool *ap, char *err, size_t errlen)
 	accesslog_set_json(px->px_log, cfg->c_log_json);
 	px->px_env = (struct env){ .e_loop = px->px_loop, .e_cfg = px->px_cfg,
 	    .e_dns = px->px_dns, .e_mb = px->px_mb, .e_pipes = px->px_pipes,
-	    .e_log = px->px_log, .e_closed = proxy_conn_gone, .e_owner = px };
+	    .e_log = px->px_log, .e_tunnels = tunnels,
+	    .e_closed = proxy_conn_gone, .e_owner = px };
 	if ((px->px_inbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    ev_io_add(px->px_loop, &px->px_inbox_io, px->px_inbox_fd, EV_READ,
 	    proxy_inbox_ready, px) == -1) {

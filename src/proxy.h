@@ -25,6 +25,7 @@ struct config_listen;
 struct conn;
 struct dns;
 struct relay_pool;
+struct tally;
 struct proxy_msg;
 struct upstream;
 
@@ -92,10 +93,12 @@ unsigned proxy_cpus(void);
 
 /* Set up one worker for `cfg` (takes over the caller's reference): event
  * loop, resolver, a mailbox for the checks of `ap` (borrowed; it must
- * outlive the worker's connections), pipe pool, access log, inbox. Raises
- * the descriptor limit. Returns NULL with a message in `err`. */
-struct proxy *proxy_new(struct config *cfg, struct auth_pool *ap, char *err,
-    size_t errlen);
+ * outlive the worker's connections), pipe pool, access log, inbox. The
+ * workers of one process share `tunnels` (borrowed, or NULL: max_tunnels
+ * is not enforced). Raises the descriptor limit. Returns NULL with a
+ * message in `err`. */
+struct proxy *proxy_new(struct config *cfg, struct auth_pool *ap,
+    struct tally *tunnels, char *err, size_t errlen);
 
 /* Create a listening socket for `cl` without serving it: with `reuseport`
  * for one socket per worker on one address, `port` non-zero overriding the

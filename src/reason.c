@@ -117,6 +117,10 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	    "TCP_DENIED",
 	    "client certificate refused",
 	    "http_request_denied" },
+	[REASON_TOO_MANY_TUNNELS] = { "too-many-tunnels", 429,
+	    "Too Many Requests", "TCP_DENIED",
+	    "too many tunnels open for this user",
+	    "http_request_denied" },
 };
 
 const char *
@@ -294,6 +298,9 @@ reason_body(enum reason r, const char *t, const char *d, const char *cfg,
 	case REASON_SHUTDOWN:
 		return snprintf(buf, len, "sluice: the proxy is shutting down; "
 		    "try again.\n");
+	case REASON_TOO_MANY_TUNNELS:
+		return snprintf(buf, len, "sluice: %s not opened: %s; close "
+		    "one, or raise max_tunnels in %s.\n", t, d, cfg);
 	case REASON_TOO_MANY_CONNECTIONS:
 		return snprintf(buf, len, "sluice: too many connections (%s); "
 		    "try again later.\n", d);

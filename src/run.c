@@ -907,7 +907,8 @@ run_engine(struct run_launch *l)
 		log_warn("authentication workers");
 		return -1;
 	}
-	l->l_px = proxy_new(l->l_cfg, l->l_auth, err, sizeof(err));
+	/* One client, the command: no identity to count tunnels for. */
+	l->l_px = proxy_new(l->l_cfg, l->l_auth, NULL, err, sizeof(err));
 	l->l_cfg = NULL;	/* the engine owns it now, even on failure */
 	if (l->l_px == NULL) {
 		log_warnx("%s", err);

@@ -57,6 +57,7 @@
 #include "proxy.h"
 #include "serve.h"
 #include "strmap.h"
+#include "tally.h"
 
 #define SERVE_DEBOUNCE_MS	200
 #define SERVE_DRAIN_POLL_MS	100
@@ -85,6 +86,7 @@ struct serve {
 	pthread_t		 sv_threads[PROXY_MAX_WORKERS];
 	unsigned		 sv_nworkers;
 	struct auth_pool	*sv_auth;	/* the hashing threads, shared */
+	struct tally		*sv_tunnels;	/* open tunnels per identity */
 	unsigned		 sv_started;	/* worker threads running */
 	struct serve_listener	 sv_listeners[PROXY_MAX_LISTENERS];
 	const char		*sv_path;
@@ -872,7 +874,7 @@ serve_workers_new(struct serve *sv)
 		sv->sv_nworkers = PROXY_MAX_WORKERS;
 	for (w = 0; w < sv->sv_nworkers; w++) {
 		if ((sv->sv_workers[w] = proxy_new(config_ref(sv->sv_cfg),
-		    sv->sv_auth, err, sizeof(err))) == NULL) {
+		    sv->sv_auth, sv->sv_tunnels, err, sizeof(err))) == NULL) {
 			log_warnx("%s", err);
 			return -1;
 		}
@@ -942,6 +944,7 @@ serve_cleanup(struct serve *sv)
 	auth_pool_free(sv->sv_auth);
 	for (w = 0; w < sv->sv_nworkers; w++)
 		proxy_free(sv->sv_workers[w]);
+	tally_free(sv->sv_tunnels);
 	if (sv->sv_sigfd != -1)
 		close(sv->sv_sigfd);
 	ev_loop_free(sv->sv_loop);
@@ -972,6 +975,8 @@ serve_main(const char *path)
 	}
 	if (serve_control_init(&sv) == -1)
 		goto out;
+	if ((sv.sv_tunnels = tally_new()) == NULL)
+		fatal("tunnel counts");
 	if ((sv.sv_auth = proxy_auth_pool()) == NULL)
 		fatal("authentication workers");
 	if (serve_workers_new(&sv) == -1)

@@ -40,7 +40,8 @@ PROXY_STATUS = {
     "address-denied": "destination_ip_prohibited", "dns-failed": "dns_error",
     "connect-failed": "connection_refused", "connect-timeout": "connection_timeout",
     "too-many-connections": "proxy_internal_error", "bad-response": "http_protocol_error",
-    "upstream-denied": "destination_unavailable",
+    "upstream-denied": "destination_unavailable", "cert-refused": "http_request_denied",
+    "too-many-tunnels": "http_request_denied",
 }
 PROXY_STATUS_RE = re.compile(r'^sluice; error=([a-z_]+); details="((?:[ !#-\[\]-~]|\\["\\])*)"$')
 

@@ -7,6 +7,7 @@ judged under."""
 import json
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -214,3 +215,32 @@ def test_report_mode_is_per_policy_and_json_says_report(make_proxy, two_users, p
            for e in map(json.loads, proxy.log_lines())]
     assert got == [("bot", "research", 200, "domain-denied", None),
                    ("agent", "default", 403, None, "domain-denied")], got
+
+
+def test_max_tunnels_counts_per_identity_not_per_policy(make_proxy, two_users, origins):
+    proxy = make_proxy(users=two_users, extra=["max_tunnels 2", "workers 2"])
+    target = f"api.anthropic.com:{origins.echo_port}"
+    held = [connect(proxy.port, target, proxy.user, proxy.password) for _ in range(2)]
+    assert [r.status for r in held] == [200, 200]
+
+    third = connect(proxy.port, target, proxy.user, proxy.password)
+    assert_refusal(third, 429, "too-many-tunnels")
+    assert third.body.decode() == (f"sluice: {target} not opened: agent has 2 tunnels open, "
+                                   f"the most policy default allows; close one, or raise "
+                                   f"max_tunnels in {proxy.config_path}.\n")
+    # Another identity in the same policy has a count of its own.
+    other = connect(proxy.port, target, "bot", BOT_PASSWORD)
+    assert other.status == 200
+    other.close()
+
+    # A closed tunnel gives its place back.
+    held.pop().close()
+    for _ in range(100):
+        again = connect(proxy.port, target, proxy.user, proxy.password)
+        if again.status == 200:
+            break
+        time.sleep(0.05)
+    assert again.status == 200, again.body
+    again.close()
+    for r in held:
+        r.close()

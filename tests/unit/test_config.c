@@ -165,6 +165,10 @@ render_more(const struct config *c, const char *field, char *buf, size_t len)
 		for (i = 0; i < c->c_npolicies; i++)
 			cat(buf, len, "%s%s", i ? " " : "",
 			    c->c_policies[i]->p_report ? "report" : "enforce");
+	} else if (strcmp(field, "max_tunnels") == 0) {
+		for (i = 0; i < c->c_npolicies; i++)
+			cat(buf, len, "%s%u", i ? " " : "",
+			    c->c_policies[i]->p_max_tunnels);
 	} else if (strncmp(field, "of:", 3) == 0)
 		cat(buf, len, "%s", config_policy_name(config_policy_of(c,
 		    field[3] ? field + 3 : NULL)));
@@ -225,6 +229,8 @@ static const struct directive_case directive_cases[] = {
 	    "policy research-2.x\nmembers ana\nmembers li", "policies",
 	    "default@0[]1 ci@2[bot1,bot2]2 research-2.x@5[ana,li]0" },
 	{ NULL, "policy ci\nmembers bot1", "of:bot1", "ci" },
+	{ NULL, "max_tunnels 4\npolicy a\npolicy b\nmax_tunnels 1",
+	    "max_tunnels", "4 0 1" },
 	{ NULL, "mode report\npolicy a\npolicy b\nmode report\nmode enforce",
 	    "modes", "report enforce enforce" },
 	{ NULL, "policy ci\nmembers bot1", "of:bot2", "default" },
@@ -459,6 +465,8 @@ static const struct reject_case reject_cases[] = {
 	{ "allow_file", PATH ":1: "
 	    "'allow_file' takes exactly one argument" },
 	{ "deny", PATH ":1: 'deny' needs at least one argument" },
+	{ "max_tunnels 0", PATH ":1: max_tunnels: expected a number from 1 to "
+	    "1000000, got '0'" },
 	{ "mode audit", PATH ":1: mode: expected 'enforce' or 'report', got "
 	    "'audit'" },
 	{ "deny a..b", PATH ":1: invalid pattern 'a..b': empty label in host "
