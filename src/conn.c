@@ -265,6 +265,80 @@ conn_close(struct conn *c)
 	c->c_env->e_closed(c->c_env->e_owner, c);
 }
 
+/* Is the identity of the request in `c` still good under `n`? */
+static bool
+conn_identity_holds(const struct conn *c, const struct config *n, char *why,
+    size_t whylen)
+{
+	const char *who = c->c_txn.t_user;
+
+	if (who == NULL) {
+		snprintf(why, whylen, "anonymous, and authentication is now "
+		    "required");
+		return !config_needs_auth(n);
+	}
+	if (c->c_peer_id != NULL && who == c->c_peer_id)
+		return tls_peer_recheck(&c->c_cx, n->c_tls, n->c_tls_identity,
+		    who, why, whylen);
+	snprintf(why, whylen, "user %s removed, or their password changed",
+	    who);
+	return n->c_have_users && userdb_same_user(&c->c_cfg->c_users,
+	    &n->c_users, who);
+}
+
+/* Would the policy of the request in `c` under `n` still allow its
+ * destination, port and address? */
+static bool
+conn_target_holds(const struct conn *c, const struct config *n, char *why,
+    size_t whylen)
+{
+	const struct policy *p = config_policy_of(n, c->c_txn.t_user);
+	bool http = c->c_state == CONN_EXCHANGE;
+	char a[HOST_NAME_MAX_LEN + 16], rule[HOST_NAME_MAX_LEN + 8], err[64];
+	const char *cls;
+	struct host h;
+	enum reason r;
+
+	if (c->c_txn.t_host == NULL)
+		return true;	/* nothing was decided about a target */
+	snprintf(a, sizeof(a), strchr(c->c_txn.t_host, ':') ? "[%s]:%u" :
+	    "%s:%u", c->c_txn.t_host, (unsigned)c->c_txn.t_port);
+	if (host_parse_authority(a, strlen(a), &h, err, sizeof(err)) == -1)
+		return true;
+	r = policy_check_target(p, &h, http ? POLICY_HTTP : POLICY_CONNECT,
+	    rule, sizeof(rule));
+	if (r != REASON_NONE && !p->p_report) {
+		snprintf(why, whylen, "%s under policy %s", reason_code(r),
+		    config_policy_name(p));
+		return false;
+	}
+	if (c->c_env->e_upstream == NULL && !policy_check_addr(p,
+	    (const struct sockaddr *)&c->c_upaddr, &cls)) {
+		snprintf(why, whylen, "the address is %s", cls);
+		return false;
+	}
+	return true;
+}
+
+void
+conn_review(struct conn *c)
+{
+	const struct config *n = c->c_env->e_cfg;
+	char why[300];
+
+	if (c->c_cfg == n || (c->c_state != CONN_TUNNEL &&
+	    c->c_state != CONN_EXCHANGE))
+		return;
+	if (conn_identity_holds(c, n, why, sizeof(why)) &&
+	    conn_target_holds(c, n, why, sizeof(why)))
+		return;
+	conn_debug(c, "revoked by the reload: %s", why);
+	c->c_txn.t_unfinished = REASON_REVOKED;
+	if (c->c_state == CONN_TUNNEL)
+		c->c_txn.t_abort = REASON_REVOKED;
+	conn_close(c);
+}
+
 void
 conn_abort(struct conn *c)
 {

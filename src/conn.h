@@ -93,4 +93,10 @@ void conn_refuse(struct conn *c, struct tls_server *ts, enum reason r,
 /* Abort `c` (shutdown): logs it and frees it after the current batch. */
 void conn_abort(struct conn *c);
 
+/* A reload made c->c_env->e_cfg new: close `c`, logged "revoked", when it
+ * relays a tunnel or an exchange that the new configuration would not
+ * allow (its identity gone, its password or certificate no longer good,
+ * or its destination, port or address refused by its policy). */
+void conn_review(struct conn *c);
+
 #endif

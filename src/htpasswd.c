@@ -231,3 +231,22 @@ userdb_find(const struct userdb *db, const char *name, size_t len)
 
 	return v != NULL ? &db->d_entries[*v] : NULL;
 }
+
+bool
+userdb_same_user(const struct userdb *a, const struct userdb *b,
+    const char *name)
+{
+	const struct user_entry *x = userdb_find(a, name, strlen(name));
+	const struct user_entry *y = userdb_find(b, name, strlen(name));
+
+	if (x == NULL || y == NULL)
+		return false;
+	for (;;) {
+		if (strcmp(x->u_hash, y->u_hash) != 0)
+			return false;
+		if (x->u_next == 0 || y->u_next == 0)
+			return x->u_next == y->u_next;
+		x = &a->d_entries[x->u_next];
+		y = &b->d_entries[y->u_next];
+	}
+}

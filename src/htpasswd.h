@@ -6,6 +6,7 @@
 #ifndef SLUICE_HTPASSWD_H
 #define SLUICE_HTPASSWD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "strmap.h"
@@ -39,5 +40,10 @@ int htpasswd_parse_line(struct userdb *db, const char *line, size_t len,
  * for further hashes of the same user. Borrowed pointer. */
 const struct user_entry *userdb_find(const struct userdb *db,
     const char *name, size_t len);
+
+/* Does `name` have the same hashes, in the same order, in `a` and `b`?
+ * False when either lacks it: a password changed or a user removed. */
+bool userdb_same_user(const struct userdb *a, const struct userdb *b,
+    const char *name);
 
 #endif

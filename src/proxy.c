@@ -590,6 +590,7 @@ void
 proxy_apply_config(struct proxy *px, struct config *n)
 {
 	struct config *o = px->px_cfg;
+	struct conn *c, *next;
 	char err[300];
 
 	if ((o->c_dns_servers == NULL) != (n->c_dns_servers == NULL) ||
@@ -606,6 +607,11 @@ proxy_apply_config(struct proxy *px, struct config *n)
 		log_warn("reload: access_log %s", n->c_access_log);
 	accesslog_set_json(px->px_log, n->c_log_json);
 	proxy_set_config(px, n);
+	/* Revocation bites: what the new rules refuse does not stay open. */
+	for (c = px->px_conns; c != NULL; c = next) {
+		next = c->c_next;
+		conn_review(c);
+	}
 }
 
 static void

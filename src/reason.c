@@ -117,6 +117,11 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	    "TCP_DENIED",
 	    "client certificate refused",
 	    "http_request_denied" },
+	/* A reload took away what an open tunnel or exchange relied on:
+	 * the identity, or the destination, port or address. */
+	[REASON_REVOKED] = { "revoked", 0, "", "NONE",
+	    "no longer allowed after a reload",
+	    NULL },
 	[REASON_TOO_MANY_TUNNELS] = { "too-many-tunnels", 429,
 	    "Too Many Requests", "TCP_DENIED",
 	    "too many tunnels open for this user",

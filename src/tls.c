@@ -527,6 +527,58 @@ tls_peer(const struct xport *x, enum tls_identity id, char *name,
 	return TLS_PEER_NAMED;
 }
 
+/* Verify `cert` (with the chain the client sent) against the CAs and
+ * CRLs of `ctx`, for client authentication. */
+static bool
+tls_verify_again(SSL_CTX *ctx, X509 *cert, STACK_OF(X509) *chain, char *why,
+    size_t whylen)
+{
+	X509_STORE_CTX *vc = X509_STORE_CTX_new();
+	bool ok = vc != NULL && X509_STORE_CTX_init(vc,
+	    SSL_CTX_get_cert_store(ctx), cert, chain) == 1 &&
+	    X509_STORE_CTX_set_default(vc, "ssl_client") == 1 &&
+	    X509_verify_cert(vc) == 1;
+
+	if (!ok)
+		snprintf(why, whylen, "%s", vc != NULL ? tls_peer_error(
+		    X509_STORE_CTX_get_error(vc)) : "out of memory");
+	X509_STORE_CTX_free(vc);
+	ERR_clear_error();
+	return ok;
+}
+
+bool
+tls_peer_recheck(const struct xport *x, const struct tls_server *ts,
+    enum tls_identity id, const char *name, char *why, size_t whylen)
+{
+	char now[256];
+	X509 *cert;
+
+	if (x->x_ops != &tls_ops ||
+	    (cert = SSL_get0_peer_certificate(x->x_state)) == NULL) {
+		snprintf(why, whylen, "no client certificate");
+		return false;
+	}
+	if (ts == NULL || !(SSL_CTX_get_verify_mode(ts->ts_ctx) &
+	    SSL_VERIFY_PEER)) {
+		snprintf(why, whylen, "client certificates are no longer "
+		    "taken (tls_client_ca)");
+		return false;
+	}
+	if (!tls_verify_again(ts->ts_ctx, cert, SSL_get_peer_cert_chain(
+	    x->x_state), why, whylen))
+		return false;
+	if (!(id == TLS_ID_CN ? tls_peer_cn(cert, now, sizeof(now), why,
+	    whylen) : tls_peer_san(cert, id, now, sizeof(now), why, whylen)))
+		return false;
+	if (strcmp(now, name) != 0) {
+		snprintf(why, whylen, "the certificate now names %s "
+		    "(tls_client_identity changed)", now);
+		return false;
+	}
+	return true;
+}
+
 const char *
 tls_version(const struct xport *x)
 {

@@ -76,6 +76,13 @@ enum tls_peer {
 enum tls_peer tls_peer(const struct xport *x, enum tls_identity id,
     char *name, size_t namelen, char *why, size_t whylen);
 
+/* After a reload: would the client certificate of `x` still be taken by
+ * `ts` (the new listeners' context, NULL: none), under the identity `name`
+ * (of kind `id`)? The chain is verified again against its CAs and CRLs.
+ * False with the reason in `why` otherwise. */
+bool tls_peer_recheck(const struct xport *x, const struct tls_server *ts,
+    enum tls_identity id, const char *name, char *why, size_t whylen);
+
 /* Does the kernel encrypt what `x` sends (kTLS), so that tunnel bytes to
  * it move by splice(2)? False where the kernel has no TLS ("tls" module)
  * or the suite is not one it does; OpenSSL then encrypts, through the

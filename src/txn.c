@@ -94,8 +94,9 @@ txn_record(const struct txn *t, uint64_t now, const char *client,
 		r->lr_mime = t->t_mime;
 	}
 	if (t->t_abort != REASON_NONE) {
-		/* Squid's tag for an answer that broke off. */
-		r->lr_tag = "TCP_MISS_ABORTED";
+		/* Squid's tags for an answer or a tunnel that broke off. */
+		r->lr_tag = t->t_status != 0 ? "TCP_MISS_ABORTED" :
+		    "TCP_TUNNEL_ABORTED";
 		r->lr_reason = reason_code(t->t_abort);
 		r->lr_aborted = true;
 	}

@@ -6,13 +6,14 @@ judged under."""
 
 import json
 import re
+import socket
 import subprocess
 import time
 
 import pytest
 
 from helpers import assert_refusal, curl
-from opsutil import reload_lines, wait_reload
+from opsutil import edit_config, reload_lines, wait_reload
 from proxyclient import connect
 from sluiceproc import run_cli
 
@@ -244,3 +245,86 @@ def test_max_tunnels_counts_per_identity_not_per_policy(make_proxy, two_users, o
     again.close()
     for r in held:
         r.close()
+
+
+def tunnel_is_closed(reply, timeout=5.0):
+    """True when the proxy closes the tunnel within `timeout` (EOF or reset)."""
+    reply.sock.settimeout(timeout)
+    try:
+        return reply.sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def still_echoes(reply):
+    reply.sock.settimeout(10)
+    reply.sock.sendall(b"ping")
+    got = b""
+    while len(got) < 4:
+        chunk = reply.sock.recv(4 - len(got))
+        if not chunk:
+            return False
+        got += chunk
+    return got == b"ping"
+
+
+def test_a_reload_closes_the_tunnels_of_a_removed_user_and_no_others(make_proxy, two_users,
+                                                                      origins):
+    proxy = make_proxy(users=two_users)
+    target = f"api.anthropic.com:{origins.echo_port}"
+    bots = connect(proxy.port, target, "bot", BOT_PASSWORD)
+    agents = connect(proxy.port, target, proxy.user, proxy.password)
+    assert (bots.status, agents.status) == (200, 200)
+    assert still_echoes(bots) and still_echoes(agents)
+    before = len(reload_lines(proxy))
+
+    with open(two_users) as f:
+        kept = [line for line in f if not line.startswith("bot:")]
+    with open(two_users, "w") as f:
+        f.writelines(kept)
+    wait_reload(proxy, before)
+
+    assert tunnel_is_closed(bots), "the removed user's tunnel stayed open"
+    assert still_echoes(agents), "another user's tunnel was closed too"
+    proxy.wait_log(rf" TCP_TUNNEL_ABORTED/200 \d+ CONNECT {re.escape(target)} bot "
+                   r"HIER_DIRECT/127\.0\.0\.1 - revoked$")
+    bots.close()
+    agents.close()
+
+
+def test_a_changed_password_closes_the_tunnels_opened_with_the_old_one(make_proxy,
+                                                                       two_users, origins):
+    proxy = make_proxy(users=two_users)
+    target = f"api.anthropic.com:{origins.echo_port}"
+    bots = connect(proxy.port, target, "bot", BOT_PASSWORD)
+    assert bots.status == 200
+    before = len(reload_lines(proxy))
+
+    subprocess.run(["htpasswd", "-B", "-C", "4", "-i", two_users, "bot"], input="rotated",
+                   text=True, check=True, capture_output=True, timeout=60)
+    wait_reload(proxy, before)
+
+    assert tunnel_is_closed(bots), "a tunnel opened with the leaked password stayed open"
+    bots.close()
+
+
+def test_a_reload_closes_tunnels_to_a_destination_no_longer_allowed(make_proxy, origins):
+    proxy = make_proxy()
+    gone = connect(proxy.port, f"api.anthropic.com:{origins.echo_port}", proxy.user,
+                   proxy.password)
+    kept = connect(proxy.port, f"api.replicate.com:{origins.echo_port}", proxy.user,
+                   proxy.password)
+    assert (gone.status, kept.status) == (200, 200)
+    before = len(reload_lines(proxy))
+
+    edit_config(proxy.config_path, {"allow": ["api.replicate.com"]})
+    wait_reload(proxy, before)
+
+    assert tunnel_is_closed(gone)
+    assert still_echoes(kept)
+    proxy.wait_log(r" TCP_TUNNEL_ABORTED/200 \d+ CONNECT api\.anthropic\.com:\d+ agent "
+                   r"HIER_DIRECT/127\.0\.0\.1 - revoked$")
+    gone.close()
+    kept.close()

@@ -8,6 +8,7 @@ urllib3) against the TLS origins on loopback; certificates from `openssl ca`."""
 import json
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import time
@@ -301,3 +302,41 @@ def test_check_warns_of_an_expired_certificate_and_a_stale_crl(sluice_bin, tmp_p
                                "due ") + r"\d{4}-\d\d-\d\d \d\d:\d\d UTC; every client "
                      r"certificate is refused until a new CRL is in place", done.stderr), \
         done.stderr
+
+
+def test_a_new_crl_closes_the_open_tunnel_of_the_revoked_certificate(make_proxy, proxy_pki,
+                                                                     tmp_path, origins):
+    ca = ClientPki(str(tmp_path / "ca"))
+    carol = ca.issue("carol", "/CN=carol")
+    dave = ca.issue("dave", "/CN=dave")
+    crl = ca.crl(tmp_path / "live.crl")
+    proxy = make_proxy(listen=("127.0.0.1:0 tls",), extra=tls_lines(
+        proxy_pki, f"tls_client_ca {ca.ca_cert}", f"tls_crl {crl}"))
+    target = f"api.anthropic.com:{origins.echo_port}"
+
+    def tunnel(cert_key):
+        ctx = ssl.create_default_context(cafile=proxy_pki.ca_cert)
+        ctx.load_cert_chain(*cert_key)
+        raw = socket.create_connection((proxy.host, proxy.port), timeout=10)
+        sock = ctx.wrap_socket(raw, server_hostname="localhost")
+        sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        return sock
+
+    carols, daves = tunnel(carol), tunnel(dave)
+    ca.revoke("carol")
+    ca.crl(tmp_path / "next.crl")
+    shutil.move(tmp_path / "next.crl", crl)
+    proxy.wait_stderr(r"^sluice: reload: ", timeout=20)
+
+    carols.settimeout(10)
+    assert carols.recv(1) == b"", "the revoked certificate's tunnel stayed open"
+    daves.sendall(b"ping")
+    assert daves.recv(4) == b"ping"
+    proxy.wait_log(rf" TCP_TUNNEL_ABORTED/200 \d+ CONNECT {re.escape(target)} carol "
+                   r"HIER_DIRECT/127\.0\.0\.1 - revoked$")
+    carols.close()
+    daves.close()
