@@ -882,16 +882,9 @@ conn_allowed(struct conn *c)
 
 	r = policy_check_target(c->c_policy, h, rq->rq_http ?
 	    POLICY_HTTP : POLICY_CONNECT, rule, sizeof(rule));
-	if (r == REASON_PORT_DENIED)
-		snprintf(d, sizeof(d), "%s", rq->rq_http ? "http_ports" :
-		    "connect_ports");
-	else if (r == REASON_ADDRESS_DENIED)
-		snprintf(d, sizeof(d), "%s is an IP address outside "
-		    "allow_cidr", h->h_name);
-	else if (r != REASON_NONE && rule[0] != '\0')
-		snprintf(d, sizeof(d), "deny %s", rule);
-	else if (r != REASON_NONE)
-		snprintf(d, sizeof(d), "no allow pattern matches %s", h->h_name);
+	if (r != REASON_NONE)
+		policy_detail(r, h, rq->rq_http ? POLICY_HTTP : POLICY_CONNECT,
+		    rule, d, sizeof(d));
 	if (r != REASON_NONE && c->c_policy->p_report) {
 		/* Rolling a new allowlist out: say what it would refuse. */
 		conn_debug(c, "policy: report only, would refuse %s: %s",

@@ -15,6 +15,7 @@
 #include "run.h"
 #include "sandbox.h"
 #include "serve.h"
+#include "explain.h"
 #include "tunnel.h"
 
 #ifndef SLUICE_VERSION
@@ -56,13 +57,18 @@ static const char usage_serve[] =
 "  -h, --help          this help\n";
 
 static const char usage_check[] =
-"usage: sluice check -c FILE\n"
+"usage: sluice check -c FILE [--explain USER HOST:PORT [--http]]\n"
 "\n"
 "Validate FILE completely, including the users, allow_file and hosts_file it\n"
 "names. Prints 'configuration OK' and a summary, or every error as\n"
 "FILE:LINE: message and exits 1.\n"
 "\n"
 "  -c, --config FILE   configuration file (required)\n"
+"  --explain USER HOST:PORT\n"
+"                      say what the proxy would decide for USER ('-': no\n"
+"                      credentials) asking for HOST:PORT, and which policy\n"
+"                      and rule decide; exits 0 allowed, 3 denied\n"
+"  --http              explain a plain-HTTP request, not a CONNECT\n"
 "  -h, --help          this help\n";
 
 static int
@@ -120,14 +126,41 @@ parse_config_args(int argc, char **argv, const char *usage, const char **path,
 	return 0;
 }
 
+/* Take "--explain USER HOST:PORT" and "--http" out of argv (check's
+ * other options are parse_config_args'). Returns the new argc, or -1. */
+static int
+check_explain_args(int argc, char **argv, const char **who,
+    const char **target, bool *http)
+{
+	int i, n = 0;
+
+	for (i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--explain") == 0) {
+			if (i + 2 >= argc)
+				return -1;
+			*who = argv[++i];
+			*target = argv[++i];
+		} else if (strcmp(argv[i], "--http") == 0)
+			*http = true;
+		else
+			argv[n++] = argv[i];
+	}
+	argv[n] = NULL;
+	return *http && *target == NULL ? -1 : n;
+}
+
 static int
 cmd_check(int argc, char **argv)
 {
 	struct diag d = { NULL, 0 }, w = { NULL, 0 };
-	const char *path = NULL;
+	const char *path = NULL, *who = NULL, *target = NULL;
 	struct config *c;
+	bool http = false;
 	int r;
 
+	if ((argc = check_explain_args(argc, argv, &who, &target, &http)) == -1)
+		return usage_error(usage_check, "--explain needs USER and "
+		    "HOST:PORT", NULL);
 	if ((r = parse_config_args(argc, argv, usage_check, &path, NULL)) != 0)
 		return r == 1 ? 0 : r;
 	if ((c = config_load(path, &d)) == NULL) {
@@ -151,10 +184,15 @@ cmd_check(int argc, char **argv)
 	}
 	diag_print(&w, stderr);
 	diag_free(&w);
-	printf("configuration OK: %s\n", path);
-	config_summary(c, stdout);
+	if (target != NULL)
+		r = explain(c, strcmp(who, "-") == 0 ? NULL : who, target, http,
+		    stdout);
+	else {
+		printf("configuration OK: %s\n", path);
+		config_summary(c, stdout);
+	}
 	config_unref(c);
-	return 0;
+	return r;
 }
 
 static const char usage_url[] =

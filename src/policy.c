@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Policy decisions; see policy.h. Deny by default: an empty allowlist allows
  * nothing. */
+#include <stdio.h>
+
 #include "addr.h"
 #include "config.h"
 #include "host.h"
@@ -48,6 +50,22 @@ policy_check_target(const struct policy *p, const struct host *h,
 	    !config_http_port(p, h->h_port))
 		return REASON_PORT_DENIED;
 	return REASON_NONE;
+}
+
+void
+policy_detail(enum reason r, const struct host *h, enum policy_kind kind,
+    const char *rule, char *buf, size_t len)
+{
+	if (r == REASON_PORT_DENIED)
+		snprintf(buf, len, "%s", kind == POLICY_HTTP ? "http_ports" :
+		    "connect_ports");
+	else if (r == REASON_ADDRESS_DENIED)
+		snprintf(buf, len, "%s is an IP address outside allow_cidr",
+		    h->h_name);
+	else if (rule[0] != '\0')
+		snprintf(buf, len, "deny %s", rule);
+	else
+		snprintf(buf, len, "no allow pattern matches %s", h->h_name);
 }
 
 bool

@@ -29,6 +29,13 @@ enum policy_kind {
 enum reason policy_check_target(const struct policy *p, const struct host *h,
     enum policy_kind kind, char *rule, size_t rulelen);
 
+/* The detail of a refusal `r` that policy_check_target gave for `h` (with
+ * the `rule` it reported), as the error response and the log's debug line
+ * say it: "deny RULE", "no allow pattern matches HOST", the port set's
+ * name ("connect_ports"), "ADDR is an IP address outside allow_cidr". */
+void policy_detail(enum reason r, const struct host *h, enum policy_kind kind,
+    const char *rule, char *buf, size_t len);
+
 /* May the resolved address `sa` be dialled under policy `p`? True unless it
  * lies in a refused class (private, loopback, metadata, ...) that none of
  * the policy's allow_cidr blocks covers; then *cls names the class. */
