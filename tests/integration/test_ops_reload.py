@@ -23,7 +23,6 @@ from origins import echo_trailer
 from pki import ORIGIN_NAMES
 from proxyclient import connect, connect_head, echo_through
 from rawhttp import Client, auth_field, request
-from sluiceproc import tunnel_line_re
 
 
 def echo_ok(proxy_port, target, user, password, payload=b"through the new policy"):
@@ -49,6 +48,7 @@ def distinct_ports(n):
 TUNNELS = 1000
 RELOADS = 50
 GROUPS = ("stays", "user removed", "pattern removed", "listener removed")
+REVOKED = ("user removed", "pattern removed")  # what the first reload takes away
 
 
 class Tunnel:
@@ -117,6 +117,19 @@ async def stream(tunnel, ticker):
         tunnel.writer.close()
 
 
+async def all_revoked(tunnels, timeout=60):
+    """Wait until the proxy has closed every one of `tunnels` (the stream sees its end)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        open_ = [t for t in tunnels if not t.error]
+        if not open_:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{len(open_)} tunnel(s) the reload revoked stayed open: "
+                                 + ", ".join(t.describe() for t in open_[:5]))
+        await asyncio.sleep(0.02)
+
+
 async def all_ticked(tunnels, tick, when, timeout=60):
     """Wait until every tunnel completed `tick`; fail at once when one broke."""
     deadline = asyncio.get_running_loop().time() + timeout
@@ -136,13 +149,14 @@ async def all_ticked(tunnels, tick, when, timeout=60):
 
 
 @pytest.mark.slow
-def test_reload_under_load_keeps_every_tunnel_and_new_requests_follow_each_new_policy(
+def test_reload_under_load_revokes_exactly_what_it_removes_and_new_requests_follow_it(
         make_proxy, origins, tmp_path, users_file, credentials):
     # 1000 tunnels stream through the echo origin while 50 reloads each swap in a new
     # allow_file pattern, a new user (and remove the previous ones) and remove or re-add a
-    # second listener. A quarter of the tunnels belong to a user the first reload removes,
-    # a quarter go to a name whose pattern it removes, a quarter came in on the listener it
-    # closes: they all keep streaming. After every reload, new requests get the new policy.
+    # second listener. A quarter of the tunnels belong to a user the first reload removes and
+    # a quarter go to a name whose pattern it removes: those are revoked by that reload, and
+    # no other. A quarter came in on the listener it closes: they keep streaming, with the
+    # last quarter. After every reload, new requests get the new policy.
     echo = origins.echo_port
     port_a, port_b = distinct_ports(2)
     listen_a, listen_b = f"127.0.0.1:{port_a}", f"127.0.0.1:{port_b}"
@@ -229,21 +243,29 @@ def test_reload_under_load_keeps_every_tunnel_and_new_requests_follow_each_new_p
                 listeners=(1, 0) if i % 2 else (0, 1)), f"reload {i}: {summary}"
             after = ticker.advance()
             await asyncio.to_thread(check_policy, i)
-            await all_ticked(tunnels, max(during, after), f"around reload {i}")
+            if i == 0:
+                await all_revoked([t for t in tunnels if t.group in REVOKED])
+            await all_ticked([t for t in tunnels if t.group not in REVOKED],
+                             max(during, after), f"around reload {i}")
         ticker.advance(stop=True)
         await asyncio.wait_for(asyncio.gather(*streams), 120)
         return tunnels
 
     tunnels = asyncio.run(asyncio.wait_for(run(), 600))
 
-    broken = [t for t in tunnels if t.error or not t.trailer_ok]
+    kept = [t for t in tunnels if t.group not in REVOKED]
+    broken = [t for t in kept if t.error or not t.trailer_ok]
     assert not broken, f"{len(broken)} tunnel(s) dropped or corrupted:\n" + "\n".join(
         t.describe() for t in broken[:10])
-    assert all(t.done == RELOADS * 2 + 1 for t in tunnels)
+    assert all(t.done == RELOADS * 2 + 1 for t in kept)
     assert len(reload_lines(proxy)) == RELOADS
-    # The removed user's tunnels ended as normal tunnels under that user's name.
-    proxy.wait_log(tunnel_line_re(f"api.anthropic.com:{echo}", user="leaver"),
-                   count=TUNNELS // len(GROUPS), timeout=60)
+    # The revoked tunnels are on record as such, under their user's name.
+    proxy.wait_log(rf" TCP_TUNNEL_ABORTED/200 \d+ CONNECT api\.anthropic\.com:{echo} leaver "
+                   r"HIER_DIRECT/127\.0\.0\.1 - revoked$", count=TUNNELS // len(GROUPS),
+                   timeout=60)
+    proxy.wait_log(rf" TCP_TUNNEL_ABORTED/200 \d+ CONNECT gone\.reload\.test:{echo} agent "
+                   r"HIER_DIRECT/127\.0\.0\.1 - revoked$", count=TUNNELS // len(GROUPS),
+                   timeout=60)
     proxy.wait_stderr(rf"^sluice: no longer listening on 127\.0\.0\.1:{port_b}$",
                       count=RELOADS // 2)
     proxy.wait_stderr(rf"^sluice: listening on 127\.0\.0\.1:{port_b}$", count=1 + RELOADS // 2)
