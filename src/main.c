@@ -324,8 +324,10 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	/* A peer that goes away must fail a write with EPIPE, never kill the
-	 * proxy. Set once, here; whoever execs a command restores it. */
-	if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "run") == 0)
+	 * proxy or a tunnel. Set once, here; whoever execs a command restores
+	 * it. */
+	if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "run") == 0 ||
+	    strcmp(cmd, "tunnel") == 0)
 		signal(SIGPIPE, SIG_IGN);
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
