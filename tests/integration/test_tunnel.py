@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import subprocess
+import ssl
 import threading
 import time
 
@@ -82,11 +83,24 @@ class Tunnel:
         self.proc.stdin.flush()
 
     def send_in_background(self, data):
-        """Write `data` and close stdin from a thread (the reader keeps draining stdout)."""
-        writer = threading.Thread(target=lambda: (self.send(data), self.proc.stdin.close()),
-                                  daemon=True)
+        """Write `data` and close stdin from a thread (the reader keeps draining stdout). A
+        tunnel that fails may end before it reads any of it."""
+        def write():
+            try:
+                self.send(data)
+            except BrokenPipeError:
+                pass
+            self.close_stdin()
+
+        writer = threading.Thread(target=write, daemon=True)
         writer.start()
         return writer
+
+    def close_stdin(self):
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
 
     def wait_stdout_eof(self):
         assert self.eof.wait(HANG), f"stdout still open; stderr: {self.stderr_so_far()}"
@@ -100,7 +114,7 @@ class Tunnel:
     def finish(self):
         """Close stdin if still open; the exit status and stderr once sluice has ended."""
         if not self.proc.stdin.closed:
-            self.proc.stdin.close()
+            self.close_stdin()
         try:
             status = self.proc.wait(HANG)
         except subprocess.TimeoutExpired:
@@ -332,3 +346,40 @@ def test_proxy_ca_without_a_value_is_a_usage_error(sluice_bin):
     assert done.returncode == 2
     assert done.stderr.startswith("sluice tunnel: option needs a value: --proxy-ca\n")
     assert "usage: sluice tunnel [--proxy-ca FILE] HOST PORT" in done.stderr
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_proxy_that_speaks_only_tls_1_1_is_refused(sluice_bin, proxy_pki, origins,
+                                                     isolated_network):
+    # A stand-in proxy with a certificate sluice trusts, but TLS 1.1 at most: the handshake
+    # fails, and no request reaches it.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    ctx.load_cert_chain(proxy_pki.cert, proxy_pki.key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    received = []
+
+    def serve():
+        conn = listener.accept()[0]
+        try:
+            with ctx.wrap_socket(conn, server_side=True) as tls:
+                received.append(tls.recv(65536))
+        except (OSError, ssl.SSLError):
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = listener.getsockname()[1]
+    url = f"https://agent:secret@localhost:{port}"
+    try:
+        status, out, err = tunnel(sluice_bin, url, f"api.anthropic.com:{origins.echo_port}",
+                                  "--proxy-ca", proxy_pki.ca_cert, data=b"never sent\n")
+        thread.join(HANG)
+    finally:
+        listener.close()
+
+    assert status == 1
+    assert err.startswith(f"sluice tunnel: TLS to the proxy localhost:{port} failed: "), err
+    assert err.count("\n") == 1
+    assert received == []
