@@ -38,7 +38,8 @@ static const char usage_top[] =
 "  url [--env] [--env-file FILE]\n"
 "                    print the proxy URL built from PROXY_HOST, PROXY_PORT,\n"
 "                    PROXY_USER, PROXY_PASS (credentials percent-encoded)\n"
-"  tunnel HOST PORT  relay stdin/stdout through $https_proxy (ssh ProxyCommand)\n"
+"  tunnel [--proxy-ca FILE] HOST PORT\n"
+"                    relay stdin/stdout through $https_proxy (ssh ProxyCommand)\n"
 "  version           print the version\n"
 "  help              print this help (also --help; COMMAND --help)\n"
 "\n"
@@ -362,8 +363,10 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	/* A peer that goes away must fail a write with EPIPE, never kill the
-	 * proxy. Set once, here; whoever execs a command restores it. */
-	if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "run") == 0)
+	 * proxy or a tunnel. Set once, here; whoever execs a command restores
+	 * it. */
+	if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "run") == 0 ||
+	    strcmp(cmd, "tunnel") == 0)
 		signal(SIGPIPE, SIG_IGN);
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TLS on the listeners; see tls.h. One SSL_CTX per configuration (shared by
- * every worker: OpenSSL's contexts are thread-safe), one SSL per
- * connection, living in the connection's client transport.
+ * TLS on the listeners and to proxies; see tls.h. One SSL_CTX per
+ * configuration or proxy (shared by every worker: OpenSSL's contexts are
+ * thread-safe), one SSL per connection, living in its transport.
  *
  * The transport keeps xport.h's readiness rules: OpenSSL's "want read" and
  * "want write" clear the flag it waits for, whichever operation asked, and
@@ -382,6 +382,30 @@ tls_kernel(const struct xport *x)
 	return x->x_ops == &tls_ops && x->x_splice_out;
 }
 
+/* A certificate refused says which check failed ("unable to get local
+ * issuer certificate", "certificate has expired"), not just that one did;
+ * the name check says which name or address it was checked for. */
+static void
+tls_verify_why(SSL *ssl, char *why, size_t whylen)
+{
+	X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+	long v = SSL_get_verify_result(ssl);
+	const char *name;
+	char *ip;
+
+	if (v == X509_V_ERR_HOSTNAME_MISMATCH &&
+	    (name = X509_VERIFY_PARAM_get0_host(param, 0)) != NULL)
+		snprintf(why, whylen, "the certificate is not valid for %s",
+		    name);
+	else if (v == X509_V_ERR_IP_ADDRESS_MISMATCH &&
+	    (ip = X509_VERIFY_PARAM_get1_ip_asc(param)) != NULL) {
+		snprintf(why, whylen, "the certificate is not valid for %s",
+		    ip);
+		OPENSSL_free(ip);
+	} else
+		snprintf(why, whylen, "%s", X509_verify_cert_error_string(v));
+}
+
 enum tls_step
 tls_handshake(struct xport *x, char *why, size_t whylen)
 {
@@ -410,11 +434,8 @@ tls_handshake(struct xport *x, char *why, size_t whylen)
 		x->x_can_write = true;
 		return TLS_PLAINTEXT;
 	}
-	/* A certificate refused says which check failed ("certificate has
-	 * expired", "hostname mismatch"), not just that one did. */
 	if (SSL_get_verify_result(x->x_state) != X509_V_OK)
-		snprintf(why, whylen, "%s", X509_verify_cert_error_string(
-		    SSL_get_verify_result(x->x_state)));
+		tls_verify_why(x->x_state, why, whylen);
 	else
 		snprintf(why, whylen, "%s", e != 0 ?
 		    ERR_reason_error_string(e) : "");

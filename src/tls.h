@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* TLS on sluice's listeners (OpenSSL): the server context a `listen ... tls`
- * address serves with, and the TLS transport (xport.h) of a connection
- * accepted there. Proxy credentials then never cross a network in clear
- * text; after the handshake the connection is served exactly as on a plain
- * listener. */
+/* TLS (OpenSSL) wherever sluice speaks it: the server context a `listen ...
+ * tls` address serves with, the client context and peer verification for an
+ * https:// proxy (`sluice run --upstream`, `sluice tunnel`), and the TLS
+ * transport (xport.h) of either kind of connection. Proxy credentials then
+ * never cross a network in clear text; after the handshake a connection is
+ * served exactly as a plain one. */
 #ifndef SLUICE_TLS_H
 #define SLUICE_TLS_H
 
@@ -59,7 +60,10 @@ enum tls_step {
 				 * is plain TCP again, to answer it in kind */
 };
 
-/* Drive the handshake of `x` (see tls_accept). */
+/* Drive the handshake of `x` (see tls_accept, tls_connect), on a blocking
+ * or non-blocking socket. On TLS_FAILED, `why` holds one line: for a peer
+ * certificate refused, the check that failed ("unable to get local issuer
+ * certificate", "the certificate is not valid for NAME"). */
 enum tls_step tls_handshake(struct xport *x, char *why, size_t whylen);
 
 enum tls_peer {
@@ -98,9 +102,9 @@ const char *tls_version(const struct xport *x);
  * replaced (nextUpdate). Returns 0, or -1 when there is none to read. */
 int tls_file_expiry(const char *file, bool crl, time_t *when);
 
-/* A client context for TLS to an upstream proxy: TLS 1.2 or 1.3, the
- * peer verified against the PEM bundle `ca_file`, or the system's store
- * when it is NULL. Returns NULL with "FILE: why" (or why) in `err`. */
+/* A client context for TLS to a proxy: TLS 1.2 or 1.3, the peer verified
+ * against the PEM bundle `ca_file`, or the system's store when it is NULL.
+ * Returns NULL with "FILE: why" (or why) in `err`. */
 struct tls_client *tls_client_new(const char *ca_file, char *err,
     size_t errlen);
 

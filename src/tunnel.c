@@ -1,12 +1,30 @@
 /* SPDX-License-Identifier: MIT */
-/* A minimal CONNECT client for ssh's ProxyCommand. Blocking I/O with poll is
- * right here: one connection, one process, no event loop to protect. The
- * proxy URL is read by the proxyurl module, like every proxy URL in sluice,
- * so whatever `sluice url` prints works here; its credentials are sent as
- * Basic authentication and never printed. */
+/*
+ * A minimal CONNECT client for ssh's ProxyCommand. The proxy URL is read by
+ * the proxyurl module, like every proxy URL in sluice, so whatever `sluice
+ * url` prints works here; its credentials are sent as Basic authentication,
+ * to an https:// proxy only once tls.c has verified its certificate, and are
+ * never printed.
+ *
+ * One connection, one process: poll and no event loop. The proxy side is a
+ * transport (xport.h: TCP, or TLS over it) on a non-blocking socket, so
+ * neither direction ever waits for the other: a peer that answers while it
+ * reads (the echo origin; an ssh server's window updates) cannot leave both
+ * socket buffers full with each side blocked writing. stdin and stdout keep
+ * their blocking mode, which they share with ssh or a terminal: stdin is
+ * read once per POLLIN and stdout written at most PIPE_BUF bytes per
+ * POLLOUT, which a pipe takes without blocking. Ends pass on as they come:
+ * stdin's EOF becomes the proxy connection's half-close (close_notify and
+ * FIN under TLS), the proxy's EOF closes stdout, and the tunnel is over when
+ * both have happened, or when whoever reads stdout is gone and stdin ended.
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,38 +34,115 @@
 #include "b64.h"
 #include "host.h"
 #include "proxyurl.h"
+#include "tls.h"
 #include "tunnel.h"
+#include "xport.h"
 
 #define TUNNEL_EXIT_USAGE	2
+#define TUNNEL_BUF		16384
 
 static const char tunnel_usage[] =
-"usage: sluice tunnel HOST PORT\n"
+"usage: sluice tunnel [--proxy-ca FILE] HOST PORT\n"
 "\n"
 "Relay stdin and stdout to HOST:PORT through the proxy in https_proxy,\n"
 "HTTPS_PROXY or http_proxy (the first set), with CONNECT; credentials in\n"
-"the URL are sent as Basic authentication. For ssh:\n"
+"the URL are sent as Basic authentication. An https:// proxy is spoken to\n"
+"over TLS, and the credentials are sent only once its certificate has been\n"
+"verified for the URL's host. For ssh:\n"
 "  ssh -o ProxyCommand='sluice tunnel %h %p' HOST\n"
+"\n"
+"      --proxy-ca FILE  an https:// proxy's certificate is checked against\n"
+"                       this PEM bundle instead of the system's store\n"
+"  -h, --help           this help\n"
 "\n"
 "exit status: 0 when the tunnel ends, 1 when the proxy cannot be used,\n"
 "2 usage error\n";
 
+struct tunnel {
+	struct xport	 t_px;		/* to the proxy: TCP or TLS */
+	struct tls_client *t_tls;	/* https:// proxy only */
+	char		 t_name[300];	/* the proxy, "host:port" */
+	char		 t_up[TUNNEL_BUF];	/* stdin to the proxy */
+	size_t		 t_upoff, t_uplen;
+	char		 t_down[TUNNEL_BUF];	/* the proxy to stdout */
+	size_t		 t_downoff, t_downlen;
+	bool		 t_in_can;	/* poll: stdin has data or its end */
+	bool		 t_out_can;	/* poll: stdout takes a write */
+	bool		 t_in_eof;	/* stdin ended (or nobody wants it) */
+	bool		 t_up_done;	/* ... and the proxy was told */
+	bool		 t_px_eof;	/* nothing more is read from the proxy:
+					 * it ended, or stdout is gone */
+	bool		 t_down_done;	/* ... and stdout is closed */
+};
+
 static int
-tunnel_connect(const char *host, const char *port)
+tunnel_usage_error(const char *what, const char *arg)
+{
+	fprintf(stderr, "sluice tunnel: %s%s%s\n\n%s", what, arg ? " " : "",
+	    arg ? arg : "", tunnel_usage);
+	return TUNNEL_EXIT_USAGE;
+}
+
+static const struct option tunnel_longopts[] = {
+	{ "proxy-ca", required_argument, NULL, 'C' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Options, then HOST and PORT left at argv[optind]. Returns -1 to go on,
+ * or the exit status (help printed, or a usage error). */
+static int
+tunnel_parse(int argc, char **argv, const char **ca_file)
+{
+	int ch;
+
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, ":h", tunnel_longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'C':
+			*ca_file = optarg;
+			break;
+		case 'h':
+			fputs(tunnel_usage, stdout);
+			return 0;
+		case ':':
+			return tunnel_usage_error("option needs a value:",
+			    argv[optind - 1]);
+		default:
+			return tunnel_usage_error("unknown option:",
+			    argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 2)
+		return tunnel_usage_error("expected HOST and PORT", NULL);
+	return -1;
+}
+
+/* A blocking connect (nothing else to do meanwhile), then non-blocking for
+ * the transport. Returns the socket, or -1 with why in `err`. */
+static int
+tunnel_connect(const char *host, const char *port, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res, *ai;
-	int fd = -1;
+	int fd = -1, r;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(host, port, &hints, &res) != 0)
+	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "%s", gai_strerror(r));
 		return -1;
+	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd == -1)
 			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    fcntl(fd, F_SETFL, O_NONBLOCK) == 0)
 			break;
+		snprintf(err, errlen, "%s", strerror(errno));
 		close(fd);
 		fd = -1;
 	}
@@ -55,17 +150,37 @@ tunnel_connect(const char *host, const char *port)
 	return fd;
 }
 
+/* Wait for the readiness the proxy transport's last operation cleared.
+ * Returns 0, or -1 with errno. */
 static int
-tunnel_write_all(int fd, const char *p, size_t len)
+tunnel_wait(struct xport *x)
+{
+	struct pollfd p = { .fd = x->x_fd, .events = 0 };
+
+	if (!x->x_can_read)
+		p.events |= POLLIN;
+	if (!x->x_can_write)
+		p.events |= POLLOUT;
+	while (poll(&p, 1, -1) == -1)
+		if (errno != EINTR)
+			return -1;
+	if (p.revents & (POLLIN | POLLHUP | POLLERR))
+		x->x_can_read = true;
+	if (p.revents & (POLLOUT | POLLHUP | POLLERR))
+		x->x_can_write = true;
+	return 0;
+}
+
+/* Write all of `p` to the proxy, waiting as needed. Returns 0, or -1 with
+ * errno. */
+static int
+tunnel_send(struct xport *x, const char *p, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = xport_write(x, p, len);
 
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
+		if (n == -1 || (n == 0 && tunnel_wait(x) == -1))
 			return -1;
-		}
 		p += n;
 		len -= (size_t)n;
 	}
@@ -89,7 +204,7 @@ tunnel_request(const struct proxyurl *u, const char *target, char *req,
 	if (u->pu_user != NULL) {
 		clen = strlen(u->pu_user) + strlen(u->pu_pass) + 1;
 		if ((cred = malloc(clen + 1)) == NULL ||
-		    (b64 = malloc(4 * (clen / 3 + 1) + 1)) == NULL) {
+		    (b64 = malloc(B64_ENCODED_LEN(clen))) == NULL) {
 			free(cred);
 			return -1;
 		}
@@ -128,147 +243,376 @@ tunnel_target(const char *host, const char *port, char *target, size_t len)
 	return 0;
 }
 
-/* Connect to the proxy named by the environment and send it the CONNECT
- * request for `target`. The request holds the credentials: it is wiped
- * whatever happens. Returns the connection, or -1 having said why. */
+/* The proxy URL from the environment, and its variable's name in `var`.
+ * Returns 0, or -1 having said why. */
 static int
-tunnel_open(const char *target)
+tunnel_url(struct proxyurl *u, const char **var)
 {
-	char *env, req[16384], err[300], port[8];
-	struct proxyurl u;
-	int fd, n;
+	static const char *const names[] = { "https_proxy", "HTTPS_PROXY",
+	    "http_proxy" };
+	const char *env = NULL;
+	char err[300];
+	size_t i;
 
-	if ((env = getenv("https_proxy")) == NULL &&
-	    (env = getenv("HTTPS_PROXY")) == NULL &&
-	    (env = getenv("http_proxy")) == NULL) {
+	for (i = 0; i < 3 && env == NULL; i++)
+		if ((env = getenv(names[i])) != NULL)
+			*var = names[i];
+	if (env == NULL) {
 		fprintf(stderr, "sluice tunnel: no https_proxy, HTTPS_PROXY or "
 		    "http_proxy in the environment\n");
 		return -1;
 	}
-	if (proxyurl_parse(env, &u, err, sizeof(err)) == -1) {
-		fprintf(stderr, "sluice tunnel: the proxy URL: %s\n", err);
+	if (proxyurl_parse(env, u, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sluice tunnel: the proxy URL in %s: %s\n",
+		    *var, err);
 		return -1;
 	}
-	/* Never the credentials in clear to a proxy that expects TLS. */
-	if (u.pu_tls) {
-		fprintf(stderr, "sluice tunnel: https:// proxies are not "
-		    "supported by 'sluice tunnel' yet; use its http:// address "
-		    "on a private network, or 'sluice run --upstream'\n");
-		proxyurl_free(&u);
+	return 0;
+}
+
+/* TLS with the proxy `host` on the connected transport: nothing is sent
+ * before its certificate has been verified. Returns 0, or -1 having said
+ * why (in one line: the check that failed). */
+static int
+tunnel_tls(struct tunnel *t, const char *host)
+{
+	char why[200];
+
+	if (tls_connect(&t->t_px, t->t_tls, host) == -1) {
+		fprintf(stderr, "sluice tunnel: out of memory\n");
 		return -1;
 	}
-	snprintf(port, sizeof(port), "%u", (unsigned)u.pu_port);
-	if ((fd = tunnel_connect(u.pu_host, port)) == -1) {
+	for (;;) {
+		switch (tls_handshake(&t->t_px, why, sizeof(why))) {
+		case TLS_DONE:
+			return 0;
+		case TLS_AGAIN:
+			if (tunnel_wait(&t->t_px) == 0)
+				continue;
+			snprintf(why, sizeof(why), "%s", strerror(errno));
+			break;
+		default:
+			break;
+		}
+		fprintf(stderr, "sluice tunnel: TLS to the proxy %s failed: "
+		    "%s\n", t->t_name, why[0] ? why : "the connection was "
+		    "closed");
+		return -1;
+	}
+}
+
+/* Connect to the proxy `u` (TLS for https://, `ca_file` only then).
+ * Returns 0, or -1 having said why. */
+static int
+tunnel_reach(struct tunnel *t, const struct proxyurl *u, const char *var,
+    const char *ca_file)
+{
+	char err[300], port[8];
+	int fd;
+
+	if (ca_file != NULL && !u->pu_tls) {
+		fprintf(stderr, "sluice tunnel: --proxy-ca is for an https:// "
+		    "proxy, and %s names an http:// one\n", var);
+		return -1;
+	}
+	if (u->pu_tls && (t->t_tls = tls_client_new(ca_file, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "sluice tunnel: %s%s\n", ca_file ?
+		    "--proxy-ca " : "", err);
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%u", (unsigned)u->pu_port);
+	snprintf(t->t_name, sizeof(t->t_name), strchr(u->pu_host, ':') ?
+	    "[%s]:%s" : "%s:%s", u->pu_host, port);
+	snprintf(err, sizeof(err), "no address");
+	if ((fd = tunnel_connect(u->pu_host, port, err, sizeof(err))) == -1) {
 		fprintf(stderr, "sluice tunnel: cannot connect to the proxy "
-		    "%s:%s\n", u.pu_host, port);
+		    "%s: %s\n", t->t_name, err);
+		return -1;
+	}
+	xport_tcp(&t->t_px, fd);
+	t->t_px.x_can_read = t->t_px.x_can_write = true;
+	return u->pu_tls ? tunnel_tls(t, u->pu_host) : 0;
+}
+
+/* Connect to the proxy named by the environment and send it the CONNECT
+ * request for `target`. The request holds the credentials: it is wiped
+ * whatever happens. Returns 0, or -1 having said why. */
+static int
+tunnel_open(struct tunnel *t, const char *target, const char *ca_file)
+{
+	char req[16384];
+	struct proxyurl u;
+	const char *var = NULL;
+	int n;
+
+	if (tunnel_url(&u, &var) == -1)
+		return -1;
+	if (tunnel_reach(t, &u, var, ca_file) == -1) {
 		proxyurl_free(&u);
 		return -1;
 	}
 	n = tunnel_request(&u, target, req, sizeof(req));
 	proxyurl_free(&u);
-	if (n == -1 || tunnel_write_all(fd, req, (size_t)n) == -1) {
+	if (n == -1 || tunnel_send(&t->t_px, req, (size_t)n) == -1) {
 		explicit_bzero(req, sizeof(req));
 		fprintf(stderr, "sluice tunnel: cannot send the request to the "
-		    "proxy\n");
+		    "proxy %s\n", t->t_name);
 		return -1;
 	}
 	explicit_bzero(req, sizeof(req));
-	return fd;
+	return 0;
 }
 
-/* Read the proxy's answer head byte by byte, since what follows it is
- * already the tunnel. Returns 0 for a 200, or -1 having said why not. */
-static int
-tunnel_answer(int fd, const char *target)
+/* Is `head` a 2xx answer (RFC 9110: the tunnel is open)? */
+static bool
+tunnel_opened(const char *head)
 {
-	char head[8192];
-	size_t hlen = 0;
+	return (strncmp(head, "HTTP/1.1 2", 10) == 0 ||
+	    strncmp(head, "HTTP/1.0 2", 10) == 0) &&
+	    head[10] >= '0' && head[10] <= '9' && head[11] >= '0' &&
+	    head[11] <= '9' && (head[12] == ' ' || head[12] == '\r');
+}
 
-	while (hlen < sizeof(head) - 1) {
-		ssize_t r = read(fd, head + hlen, 1);
+/* Say that the proxy refused `target`, quoting its status line with any
+ * control byte made inert (a hostile proxy must not drive the terminal). */
+static void
+tunnel_refused(const char *head, size_t len, const char *target)
+{
+	char line[160];
+	size_t i;
 
-		if (r <= 0)
-			break;
-		hlen++;
-		if (hlen >= 4 && memcmp(head + hlen - 4, "\r\n\r\n", 4) == 0)
-			break;
+	for (i = 0; i < len && i < sizeof(line) - 1 && head[i] != '\r' &&
+	    head[i] != '\n'; i++)
+		line[i] = (unsigned char)head[i] < 0x20 || head[i] == 0x7f ?
+		    '?' : head[i];
+	line[i] = '\0';
+	fprintf(stderr, "sluice tunnel: the proxy refused %s: %s\n", target,
+	    i > 0 ? line : "no answer");
+}
+
+/* Read the proxy's answer head into t_down; the bytes after it are the
+ * tunnel's first and stay there for stdout. Returns 0 for a 2xx, or -1
+ * having said why not. */
+static int
+tunnel_answer(struct tunnel *t, const char *target)
+{
+	char *end = NULL;
+	ssize_t n = 1;
+
+	while (end == NULL && n != 0 && t->t_downlen < sizeof(t->t_down)) {
+		n = xport_read(&t->t_px, t->t_down + t->t_downlen,
+		    sizeof(t->t_down) - t->t_downlen);
+		if (n > 0) {
+			t->t_downlen += (size_t)n;
+			end = memmem(t->t_down, t->t_downlen, "\r\n\r\n", 4);
+		} else if (n == -1 && (errno != EAGAIN ||
+		    tunnel_wait(&t->t_px) == -1)) {
+			fprintf(stderr, "sluice tunnel: the connection to the "
+			    "proxy %s failed: %s\n", t->t_name,
+			    strerror(errno));
+			return -1;
+		}
 	}
-	head[hlen] = '\0';
-	if (strncmp(head, "HTTP/1.1 200", 12) != 0 &&
-	    strncmp(head, "HTTP/1.0 200", 12) != 0) {
-		char *eol = strstr(head, "\r\n");
-
-		if (eol != NULL)
-			*eol = '\0';
-		fprintf(stderr, "sluice tunnel: the proxy refused %s: %s\n",
-		    target, hlen ? head : "no answer");
+	if (end == NULL || !tunnel_opened(t->t_down)) {
+		tunnel_refused(t->t_down, t->t_downlen, target);
 		return -1;
 	}
+	t->t_downoff = (size_t)(end + 4 - t->t_down);
+	if (t->t_downoff == t->t_downlen)
+		t->t_downoff = t->t_downlen = 0;
 	return 0;
 }
 
-/* Relay stdin to the tunnel and the tunnel to stdout until both
- * directions have ended, passing each end on as it comes. Returns the exit
- * status. */
+/* The proxy connection broke while relaying. Once nothing more is read
+ * from it, a write that fails means it has gone for good, which ends the
+ * stdin direction quietly; otherwise it is an error. Returns 1 or -1. */
 static int
-tunnel_relay(int fd)
+tunnel_broken(struct tunnel *t, const char *doing)
 {
-	struct pollfd pfd[2];
-	int in_open = 1, out_open = 1;
-
-	pfd[0].fd = STDIN_FILENO;
-	pfd[1].fd = fd;
-	while (in_open || out_open) {
-		char buf[16384];
-		ssize_t r;
-
-		pfd[0].events = in_open ? POLLIN : 0;
-		pfd[1].events = out_open ? POLLIN : 0;
-		if (poll(pfd, 2, -1) == -1) {
-			if (errno == EINTR)
-				continue;
-			return 1;
-		}
-		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			r = read(STDIN_FILENO, buf, sizeof(buf));
-			if (r <= 0) {
-				in_open = 0;
-				shutdown(fd, SHUT_WR);
-			} else if (tunnel_write_all(fd, buf, (size_t)r) == -1)
-				return 1;
-		}
-		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-			r = read(fd, buf, sizeof(buf));
-			if (r <= 0) {
-				out_open = 0;
-				close(STDOUT_FILENO);
-			} else if (tunnel_write_all(STDOUT_FILENO, buf,
-			    (size_t)r) == -1)
-				return 1;
-		}
+	if (t->t_px_eof && (errno == EPIPE || errno == ECONNRESET)) {
+		t->t_in_eof = t->t_up_done = true;
+		t->t_upoff = t->t_uplen = 0;
+		return 1;
 	}
+	fprintf(stderr, "sluice tunnel: %s the proxy %s failed: %s\n", doing,
+	    t->t_name, strerror(errno));
+	return -1;
+}
+
+/* Move what can move from stdin to the proxy without blocking. Returns 1
+ * when something happened, 0 when it must wait, -1 on an error (said). */
+static int
+tunnel_up(struct tunnel *t)
+{
+	ssize_t n;
+
+	if (t->t_upoff < t->t_uplen) {
+		if ((n = xport_write(&t->t_px, t->t_up + t->t_upoff,
+		    t->t_uplen - t->t_upoff)) == -1)
+			return tunnel_broken(t, "writing to");
+		t->t_upoff += (size_t)n;
+		if (t->t_upoff == t->t_uplen)
+			t->t_upoff = t->t_uplen = 0;
+		return n > 0;
+	}
+	if (t->t_in_eof) {
+		/* Only with room to write: close_notify must go out whole. */
+		if (t->t_up_done || !t->t_px.x_can_write)
+			return 0;
+		if (xport_shutdown(&t->t_px) == -1)
+			return tunnel_broken(t, "closing the tunnel to");
+		t->t_up_done = true;
+		return 1;
+	}
+	if (!t->t_in_can)
+		return 0;
+	t->t_in_can = false;
+	if ((n = read(STDIN_FILENO, t->t_up, sizeof(t->t_up))) == -1 &&
+	    (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0)
+		t->t_in_eof = true;
+	else
+		t->t_uplen = (size_t)n;
+	return 1;
+}
+
+/* stdout is done with: closed (and shut down, should it be a socket that
+ * stdin shares), so that the reader sees the end. */
+static void
+tunnel_close_stdout(struct tunnel *t)
+{
+	t->t_px_eof = t->t_down_done = true;
+	t->t_downoff = t->t_downlen = 0;
+	(void)shutdown(STDOUT_FILENO, SHUT_WR);
+	close(STDOUT_FILENO);
+}
+
+/* Move what can move from the proxy to stdout without blocking. Returns 1
+ * when something happened, 0 when it must wait, -1 on an error (said). A
+ * reader of stdout that has gone ends this direction. */
+static int
+tunnel_down(struct tunnel *t)
+{
+	size_t len = t->t_downlen - t->t_downoff;
+	ssize_t n;
+
+	if (len > 0) {
+		if (!t->t_out_can)
+			return 0;
+		t->t_out_can = false;
+		n = write(STDOUT_FILENO, t->t_down + t->t_downoff,
+		    len < PIPE_BUF ? len : PIPE_BUF);
+		if (n == -1 && (errno == EINTR || errno == EAGAIN))
+			return 0;
+		if (n == -1)
+			tunnel_close_stdout(t);
+		else if ((t->t_downoff += (size_t)n) == t->t_downlen)
+			t->t_downoff = t->t_downlen = 0;
+		return 1;
+	}
+	if (t->t_px_eof) {
+		if (t->t_down_done)
+			return 0;
+		tunnel_close_stdout(t);
+		return 1;
+	}
+	if ((n = xport_read(&t->t_px, t->t_down, sizeof(t->t_down))) == -1)
+		return errno == EAGAIN ? 0 : tunnel_broken(t, "reading from");
+	if (n == 0)
+		t->t_px_eof = true;
+	t->t_downoff = 0;
+	t->t_downlen = (size_t)n;
+	return 1;
+}
+
+/* Wait for what the directions that are not done wait for. Returns 0, or
+ * -1 with errno. */
+static int
+tunnel_poll(struct tunnel *t)
+{
+	struct xport *x = &t->t_px;
+	bool px_used = !t->t_up_done || !t->t_px_eof;
+	struct pollfd p[3] = {
+		{ .fd = !t->t_in_eof && t->t_uplen == 0 && !t->t_in_can ?
+		    STDIN_FILENO : -1, .events = POLLIN },
+		/* Watched even with nothing to write: its reader leaving
+		 * (POLLERR) ends the tunnel once stdin has ended too. */
+		{ .fd = t->t_down_done ? -1 : STDOUT_FILENO,
+		    .events = t->t_downlen > 0 && !t->t_out_can ? POLLOUT : 0 },
+		/* POLLIN only with room for what comes: a relay waiting
+		 * for stdout must not wake for every byte the proxy has.
+		 * (A write never waits for reading: no renegotiation.) */
+		{ .fd = x->x_fd, .events = (!x->x_can_read && !t->t_px_eof &&
+		    t->t_downlen == 0 ? POLLIN : 0) |
+		    (!x->x_can_write && px_used ? POLLOUT : 0) },
+	};
+
+	if (p[2].events == 0)
+		p[2].fd = -1;	/* nor for an error it will see in time */
+	while (poll(p, 3, -1) == -1)
+		if (errno != EINTR)
+			return -1;
+	if (p[0].revents != 0)
+		t->t_in_can = true;
+	if (p[1].revents & POLLOUT)
+		t->t_out_can = true;
+	else if (p[1].revents != 0 && t->t_downlen == 0)
+		tunnel_close_stdout(t);
+	else if (p[1].revents != 0)
+		t->t_out_can = true;	/* the write says what is wrong */
+	if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
+		x->x_can_read = true;
+	if (p[2].revents & (POLLOUT | POLLHUP | POLLERR))
+		x->x_can_write = true;
 	return 0;
+}
+
+/* Relay until both directions have ended. Returns the exit status. */
+static int
+tunnel_relay(struct tunnel *t)
+{
+	int up, down;
+
+	for (;;) {
+		do {
+			if ((up = tunnel_up(t)) == -1 ||
+			    (down = tunnel_down(t)) == -1)
+				return 1;
+		} while (up > 0 || down > 0);
+		if (t->t_up_done && t->t_down_done)
+			return 0;
+		if (tunnel_poll(t) == -1)
+			return 1;
+	}
 }
 
 int
 tunnel_main(int argc, char **argv)
 {
+	const char *ca_file = NULL;
+	struct tunnel *t;
 	char target[300];
-	int fd;
+	int r;
 
-	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		fputs(tunnel_usage, stdout);
-		return 0;
-	}
-	if (argc != 3) {
-		fprintf(stderr, "sluice tunnel: expected HOST and PORT\n\n%s",
-		    tunnel_usage);
+	if ((r = tunnel_parse(argc, argv, &ca_file)) != -1)
+		return r;
+	if (tunnel_target(argv[optind], argv[optind + 1], target,
+	    sizeof(target)) == -1)
 		return TUNNEL_EXIT_USAGE;
-	}
-	if (tunnel_target(argv[1], argv[2], target, sizeof(target)) == -1)
-		return TUNNEL_EXIT_USAGE;
-	if ((fd = tunnel_open(target)) == -1 || tunnel_answer(fd, target) == -1)
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		fprintf(stderr, "sluice tunnel: out of memory\n");
 		return 1;
-	return tunnel_relay(fd);
+	}
+	xport_none(&t->t_px);
+	if (tunnel_open(t, target, ca_file) == -1 ||
+	    tunnel_answer(t, target) == -1)
+		r = 1;
+	else
+		r = tunnel_relay(t);
+	xport_close(&t->t_px);
+	tls_client_free(t->t_tls);
+	free(t);
+	return r;
 }

@@ -413,7 +413,7 @@ def test_tunnel_help_exits_0(sluice_bin):
                           timeout=30)
 
     assert done.returncode == 0
-    assert done.stdout.startswith("usage: sluice tunnel HOST PORT")
+    assert done.stdout.startswith("usage: sluice tunnel [--proxy-ca FILE] HOST PORT")
 
 
 @pytest.mark.parametrize("args", [(), ("host",), ("host", "0"), ("host", "65536"),

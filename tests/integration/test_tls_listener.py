@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: MIT
 """TLS to the proxy (`listen ADDR:PORT tls`, `tls_cert`, `tls_key`): the proxy credentials never
 cross a network in clear text, and after the handshake everything works as on a plain
-listener. Real clients (curl, Python's urllib3) through a TLS listener to the TLS origins on
-loopback; a plaintext client on the TLS port and a client that does not trust the proxy's
+listener. Real clients (curl, Python's urllib3 and requests, pip against a package index of
+its own, undici, git) through a TLS listener to the TLS origins on loopback; a plaintext client on the TLS port and a client that does not trust the proxy's
 certificate each get a clear error, and the attempt is on record."""
 
+import base64
 import ctypes
+import functools
 import hashlib
+import http.server
 import json
 import os
 import re
@@ -14,7 +17,9 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
+import zipfile
 
 import pytest
 
@@ -404,3 +409,104 @@ def test_git_speaks_tls_to_the_proxy(tls_proxy, proxy_pki, origins, pki, tmp_pat
 
     tls_proxy.wait_log(tunnel_line_re(target, user=tls_proxy.user))
     assert "proxy" not in done.stderr.lower(), done.stderr
+
+
+class PackageIndex:
+    """A PEP 503 simple index over TLS on 127.0.0.1 (certificate: the test CA's, for the
+    origin names) serving one small wheel, `sluice_probe-1.0`, built here."""
+
+    NAME = "sluice_probe"
+
+    def __init__(self, pki, directory):
+        os.makedirs(directory)
+        self.wheel = self._build_wheel(directory)
+        with open(self.wheel, "rb") as f:
+            self.sha256 = hashlib.sha256(f.read()).hexdigest()
+        root = os.path.join(directory, "index")
+        page = os.path.join(root, "simple", "sluice-probe")
+        os.makedirs(page)
+        os.makedirs(os.path.join(root, "files"))
+        shutil.copy(self.wheel, os.path.join(root, "files"))
+        name = os.path.basename(self.wheel)
+        with open(os.path.join(page, "index.html"), "w") as f:
+            f.write(f'<!DOCTYPE html><html><body><a href="../../files/{name}#sha256='
+                    f'{self.sha256}">{name}</a></body></html>\n')
+        handler = functools.partial(QuietHandler, directory=root)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(pki.cert, pki.key)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _build_wheel(self, directory):
+        path = os.path.join(directory, f"{self.NAME}-1.0-py3-none-any.whl")
+        info = f"{self.NAME}-1.0.dist-info"
+        files = {
+            f"{self.NAME}/__init__.py": b"GREETING = 'fetched through a TLS proxy'\n",
+            f"{info}/METADATA": b"Metadata-Version: 2.1\nName: sluice-probe\nVersion: 1.0\n",
+            f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: sluice-tests\n"
+                             b"Root-Is-Purelib: true\nTag: py3-none-any\n",
+        }
+        def digest(data):
+            raw = hashlib.sha256(data).digest()
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+        record = "".join(f"{name},sha256={digest(data)},{len(data)}\n"
+                         for name, data in files.items()) + f"{info}/RECORD,,\n"
+        with zipfile.ZipFile(path, "w") as z:
+            for name, data in files.items():
+                z.writestr(name, data)
+            z.writestr(f"{info}/RECORD", record)
+        return path
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def package_index(pki, tmp_path, isolated_network):
+    index = PackageIndex(pki, str(tmp_path / "pkg"))
+    yield index
+    index.close()
+
+
+def test_pip_downloads_through_a_tls_listener(make_proxy, proxy_pki, pki, package_index,
+                                              origins, tmp_path):
+    # pip 23.0 (Debian 12; urllib3 1.26 vendored) speaks TLS to an https:// proxy and checks
+    # its certificate with --cert, the bundle it also checks the index's with.
+    pip = ["/usr/bin/python3", "-m", "pip"]
+    if subprocess.run([*pip, "--version"], capture_output=True, timeout=60).returncode != 0:
+        pytest.skip("pip is missing (Debian: python3-pip)")
+    proxy = make_proxy(listen=("127.0.0.1:0 tls",),
+                       connect_ports=(*origins.ports, package_index.port),
+                       extra=[f"tls_cert {proxy_pki.cert}", f"tls_key {proxy_pki.key}"])
+    bundle = tmp_path / "both.pem"
+    bundle.write_text(open(pki.ca_cert).read() + open(proxy_pki.ca_cert).read())
+    target = f"api.anthropic.com:{package_index.port}"
+    dest = tmp_path / "downloaded"
+
+    done = subprocess.run(
+        [*pip, "download", "--isolated", "--no-cache-dir", "--disable-pip-version-check",
+         "--retries", "0", "--timeout", "30", "--proxy", https_url(proxy), "--cert",
+         str(bundle), "--index-url", f"https://{target}/simple/", "--no-deps",
+         "--dest", str(dest), "sluice-probe"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        # A clean environment: requests lets REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE override
+        # --cert, and PIP_* variables would add to the command line.
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+             "LC_ALL": "C.UTF-8", "PIP_CONFIG_FILE": os.devnull})
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    (wheel,) = dest.iterdir()
+    assert wheel.name == os.path.basename(package_index.wheel)
+    assert hashlib.sha256(wheel.read_bytes()).hexdigest() == package_index.sha256
+    proxy.wait_log(tunnel_line_re(target, user=proxy.user))
