@@ -1364,6 +1364,51 @@ config_check_switch(const struct config *c, struct diag *errs)
 		    "group" : "user");
 }
 
+/* May `uid`:`gid` (and no other group) do `want` (R_OK, X_OK) to `path`,
+ * going by its mode bits? */
+static bool
+config_may(const char *path, uid_t uid, gid_t gid, int want)
+{
+	struct stat st;
+	mode_t m;
+
+	if (stat(path, &st) == -1)
+		return true;	/* missing files are said elsewhere */
+	m = st.st_uid == uid ? (st.st_mode >> 6) : st.st_gid == gid ?
+	    (st.st_mode >> 3) : st.st_mode;
+	return (m & (want == R_OK ? 4 : 1)) != 0;
+}
+
+/* Started as root with `user`, sluice reads its files as that user on
+ * every reload: a file only root can read loads at start, then fails
+ * every reload (certbot's keys, a 0600 users file). Say so now. */
+static void
+config_check_reader(const struct config *c, const struct config_ref *r,
+    const char *name, struct diag *warns)
+{
+	struct passwd *pw = c->c_user ? getpwnam(c->c_user) : NULL;
+	struct group *gr = c->c_group ? getgrnam(c->c_group) : NULL;
+	char dir[PATH_MAX], *slash;
+	bool ok;
+
+	if (geteuid() != 0 || pw == NULL || r->r_path == NULL ||
+	    (c->c_group != NULL && gr == NULL))
+		return;
+	ok = config_may(r->r_path, pw->pw_uid, gr ? gr->gr_gid : pw->pw_gid,
+	    R_OK);
+	snprintf(dir, sizeof(dir), "%s", r->r_path);
+	while (ok && (slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		ok = config_may(dir, pw->pw_uid, gr ? gr->gr_gid :
+		    pw->pw_gid, X_OK);
+	}
+	if (!ok)
+		diag_add(warns, c->c_path, r->r_line, "warning: %s %s: user %s "
+		    "cannot read it, and reloads run as %s: it loads now, then "
+		    "every reload fails (copy it where %s can read it)", name,
+		    r->r_path, c->c_user, c->c_user, c->c_user);
+}
+
 /* A certificate that has expired or soon will, or a CRL past its next
  * update: nothing fails at start, but clients will (`what`). */
 static void
@@ -1384,6 +1429,27 @@ config_check_expiry(const struct config *c, const struct config_ref *r,
 		diag_add(warns, c->c_path, r->r_line, "warning: %s %s: the "
 		    "certificate expires %s, in %lld days", name, r->r_path, day,
 		    (long long)(when - now) / 86400);
+}
+
+/* What will go wrong with the TLS files (and the users file) after the
+ * start: a reload that cannot read them, a certificate or CRL that runs
+ * out. */
+static void
+config_check_tls_files(const struct config *c, struct diag *warns)
+{
+	config_check_reader(c, &c->c_tls_cert, "tls_cert", warns);
+	config_check_reader(c, &c->c_tls_key, "tls_key", warns);
+	config_check_reader(c, &c->c_tls_client_ca, "tls_client_ca", warns);
+	config_check_reader(c, &c->c_tls_crl, "tls_crl", warns);
+	if (c->c_have_users)
+		config_check_reader(c, &c->c_users_file, "users", warns);
+	config_check_expiry(c, &c->c_tls_cert, false, "tls_cert",
+	    "clients will refuse the proxy", warns);
+	config_check_expiry(c, &c->c_tls_client_ca, false, "tls_client_ca",
+	    "every client certificate it signed is refused", warns);
+	config_check_expiry(c, &c->c_tls_crl, true, "tls_crl",
+	    "every client certificate is refused until a new CRL is in place",
+	    warns);
 }
 
 size_t
@@ -1431,13 +1497,7 @@ config_check_system(const struct config *c, struct diag *errs,
 		    "tls_key %s is readable by every user of this machine "
 		    "(chmod 640, group of the proxy's user)",
 		    c->c_tls_key.r_path);
-	config_check_expiry(c, &c->c_tls_cert, false, "tls_cert",
-	    "clients will refuse the proxy", warns);
-	config_check_expiry(c, &c->c_tls_client_ca, false, "tls_client_ca",
-	    "every client certificate it signed is refused", warns);
-	config_check_expiry(c, &c->c_tls_crl, true, "tls_crl",
-	    "every client certificate is refused until a new CRL is in place",
-	    warns);
+	config_check_tls_files(c, warns);
 	if (config_default_policy(c)->p_allow.p_count == 0 &&
 	    config_default_policy(c)->p_ncidrs == 0)
 		diag_add(warns, c->c_path, 0, "warning: nothing is allowed "

@@ -465,6 +465,8 @@ conn_fail(struct conn *c, enum reason r, const char *detail)
 	int n;
 
 	c->c_txn.t_reason = r;
+	free(c->c_txn.t_detail);
+	c->c_txn.t_detail = detail != NULL ? strdup(detail) : NULL;
 	conn_debug(c, "answer %d %s%s%s", reason_status(r), reason_code(r),
 	    detail ? ": " : "", detail ? detail : "");
 	conn_hs_cancel(hs);

@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,14 +72,16 @@ tls_no_passphrase(char *buf, int size, int rwflag, void *arg)
 	return -1;
 }
 
-/* Is `file` a regular file? A FIFO or a device would block the thread
- * that loads it (the control thread, during a reload) or never end. */
+/* Is `file` a regular file we may read? A FIFO or a device would block
+ * the thread that loads it (the control thread, during a reload) or never
+ * end; one we may not read must say so, not "not a PEM file" (a reload
+ * runs as the unprivileged user). */
 static bool
 tls_regular(const char *file, char *err, size_t errlen)
 {
 	struct stat st;
 
-	if (stat(file, &st) == -1) {
+	if (stat(file, &st) == -1 || access(file, R_OK) == -1) {
 		snprintf(err, errlen, "%s: %s", file, strerror(errno));
 		return false;
 	}
@@ -130,8 +133,12 @@ tls_server_fail(struct tls_server *ts, const char *file, const char *what,
 		snprintf(err, errlen, "%s: the key is encrypted; sluice needs "
 		    "it without a passphrase (openssl pkey -in FILE -out "
 		    "PLAIN)", file);
+	else if (ERR_SYSTEM_ERROR(e))
+		snprintf(err, errlen, "%s: %s", file,
+		    strerror(ERR_GET_REASON(e)));
 	else
-		snprintf(err, errlen, "%s: %s (%s)", file, what, e != 0 ?
+		snprintf(err, errlen, "%s: %s (%s)", file, what, e != 0 &&
+		    ERR_reason_error_string(e) != NULL ?
 		    ERR_reason_error_string(e) : "unknown error");
 	ERR_clear_error();
 	tls_server_free(ts);
@@ -140,12 +147,18 @@ tls_server_fail(struct tls_server *ts, const char *file, const char *what,
 
 /* Go on with whatever certificate the client shows: tls_peer refuses it
  * later, with the reason, in an HTTP answer the client can read (a failed
- * handshake would only say "alert"). */
+ * handshake would only say "alert"). The first failure is the cause (a
+ * foreign CA sent along fails the CRL check too, later): it is kept in the
+ * connection's app data, plus one. */
 static int
 tls_verify_later(int ok, X509_STORE_CTX *ctx)
 {
-	(void)ok;
-	(void)ctx;
+	SSL *ssl = X509_STORE_CTX_get_ex_data(ctx,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+
+	if (!ok && ssl != NULL && SSL_get_app_data(ssl) == NULL)
+		SSL_set_app_data(ssl, (void *)(uintptr_t)
+		    (X509_STORE_CTX_get_error(ctx) + 1));
 	return 1;
 }
 
@@ -519,6 +532,8 @@ tls_peer_error(long v)
 	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
 	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
 		return "signed by a CA that tls_client_ca does not hold";
 	case X509_V_ERR_INVALID_PURPOSE:
 		return "not a certificate for client authentication (its "
@@ -539,6 +554,8 @@ tls_peer(const struct xport *x, enum tls_identity id, char *name,
 	    (cert = SSL_get0_peer_certificate(x->x_state)) == NULL)
 		return TLS_PEER_NONE;
 	if ((v = SSL_get_verify_result(x->x_state)) != X509_V_OK) {
+		if (SSL_get_app_data(x->x_state) != NULL)
+			v = (long)(uintptr_t)SSL_get_app_data(x->x_state) - 1;
 		snprintf(why, whylen, "%s", tls_peer_error(v));
 		return TLS_PEER_REFUSED;
 	}

@@ -16,6 +16,8 @@ txn_forget(struct txn *t)
 	t->t_mime = NULL;
 	free(t->t_host);
 	t->t_host = NULL;
+	free(t->t_detail);
+	t->t_detail = NULL;
 }
 
 void
@@ -117,7 +119,11 @@ txn_denial_line(const struct txn *t, char *buf, size_t len)
 		why = "port not allowed; --connect-ports adds it";
 	else
 		why = "port not allowed; --http-ports adds it";
-	snprintf(buf, len, "%s %s %s (%s)", status < 500 ? "denied" : "failed",
-	    method, t->t_target ? t->t_target : "-", why);
+	/* A failure says what went wrong on the way (which TLS check, which
+	 * address refused): "upstream proxy refused" alone hides it. */
+	snprintf(buf, len, "%s %s %s (%s)%s%s", status < 500 ? "denied" :
+	    "failed", method, t->t_target ? t->t_target : "-", why,
+	    status >= 500 && t->t_detail ? ": " : "", status >= 500 &&
+	    t->t_detail ? t->t_detail : "");
 	return true;
 }

@@ -26,6 +26,8 @@ struct txn {
 	char		*t_target;	/* URL or host:port, redacted */
 	char		*t_mime;	/* the origin's media type */
 	char		*t_host;	/* canonical destination */
+	char		*t_detail;	/* what our refusal said, beyond the
+					 * reason (for sluice run's line) */
 	uint16_t	 t_port;
 	enum reason	 t_reason;	/* our answer, REASON_NONE: none */
 	enum reason	 t_unfinished;	/* recorded if closed unanswered */
@@ -48,7 +50,7 @@ struct txn {
  * as the client's. Frees what the previous record owned. */
 void txn_begin(struct txn *t, uint64_t now, int64_t wsec, unsigned wmsec);
 
-/* Free what the record owns (target, media type, host). */
+/* Free what the record owns (target, media type, host, detail). */
 void txn_forget(struct txn *t);
 
 /* The connection ends before the request was answered (it was still being

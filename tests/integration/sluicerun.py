@@ -32,7 +32,7 @@ INSIDE_PROXY = "http://127.0.0.1:3128"
 # Not anchored at the start: the launcher writes each line whole, but the command shares the
 # same stderr and may be half-way through a line of its own (curl writes "c", then "url: ...").
 DENIAL_RE = re.compile(r"sluice: (?P<verb>denied|failed) (?P<method>\S+) (?P<target>\S+) "
-                       r"\((?P<reason>[^)]*)\)$")
+                       r"\((?P<reason>[^)]*)\)(?:: (?P<detail>.*))?$")
 
 
 def processes_with(marker):

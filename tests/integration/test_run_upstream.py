@@ -17,7 +17,7 @@ import pytest
 
 from pki import ORIGIN_NAMES, make_pki
 from sluiceproc import squid_line_re, tunnel_line_re
-from sluicerun import assert_denials, matching, read_log, run_denied_re, run_tunnel_re
+from sluicerun import DENIAL_RE, assert_denials, matching, read_log, run_denied_re, run_tunnel_re
 from squid import Squid, squid_denied_re, squid_tunnel_re
 
 CURL = ("curl", "--silent", "--show-error", "--max-time", "30")
@@ -404,6 +404,12 @@ def test_an_https_upstream_that_cannot_be_verified_is_not_used(sandbox, tls_upst
     assert done.returncode == 56, (done.returncode, done.stdout, done.stderr)
     assert done.stdout == "502"
     assert_denials(done, site.target, reason="upstream proxy refused", verb="failed")
+    # The run's own line says which check failed, not only that the upstream refused.
+    check = "the certificate is not valid for 127.0.0.1" if case == "wrong-name" else \
+        "unable to get local issuer certificate"
+    assert [m["detail"] for m in map(DENIAL_RE.search, done.stderr.splitlines())
+            if m and m["verb"] == "failed"] == [
+        f"TLS to the upstream proxy {host}:{tls_upstream.port} failed: {check}"], done.stderr
     # The upstream saw a handshake that went no further: no request, no credentials.
     tls_upstream.wait_log(r" NONE/000 0 NONE - - HIER_NONE/- - tls-failed$")
     assert not [line for line in tls_upstream.log_lines() if "CONNECT" in line]

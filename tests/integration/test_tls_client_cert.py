@@ -340,3 +340,21 @@ def test_a_new_crl_closes_the_open_tunnel_of_the_revoked_certificate(make_proxy,
                    r"HIER_DIRECT/127\.0\.0\.1 - revoked$")
     carols.close()
     daves.close()
+
+
+def test_a_foreign_ca_sent_along_is_named_as_the_cause(make_proxy, proxy_pki, pki, clients,
+                                                       origins, tmp_path):
+    # A client that sends its own CA with its certificate fails several checks; the first
+    # (the CA is not ours) is the cause, not the CRL lookup that fails after it.
+    other_ca = clients.certs["stranger"][0].replace("stranger.pem", "ca.pem")
+    bundle = tmp_path / "stranger-chain.pem"
+    bundle.write_text(open(clients.certs["stranger"][0]).read() + open(other_ca).read())
+    clients.certs["chain"] = (str(bundle), clients.certs["stranger"][1])
+    proxy = make_proxy(listen=("127.0.0.1:0 tls",), extra=tls_lines(
+        proxy_pki, f"tls_client_ca {clients.ca_cert}", f"tls_crl {clients.crl_path}"))
+    target = f"api.anthropic.com:{origins.https_port}"
+
+    done = curl_as(proxy, proxy_pki, pki, clients, "chain", f"https://{target}/", "--include")
+
+    assert 'details="signed by a CA that tls_client_ca does not hold"' in done.stdout, \
+        done.stdout

@@ -12,11 +12,13 @@ import hashlib
 import http.server
 import json
 import os
+import pathlib
 import re
 import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 import zipfile
@@ -510,3 +512,31 @@ def test_pip_downloads_through_a_tls_listener(make_proxy, proxy_pki, pki, packag
     assert wheel.name == os.path.basename(package_index.wheel)
     assert hashlib.sha256(wheel.read_bytes()).hexdigest() == package_index.sha256
     proxy.wait_log(tunnel_line_re(target, user=proxy.user))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: only root starts as one user and "
+                                                "reloads as another")
+def test_check_warns_about_a_key_the_unprivileged_user_cannot_read(sluice_bin, tmp_path,
+                                                                   proxy_pki):
+    # certbot keeps its keys for root alone: sluice (started as root, `user nobody`) would
+    # load the key at start and fail every reload after. (A directory of its own under /tmp:
+    # pytest's are root's alone, and nobody could read the certificate there either.)
+    tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="sluice-reader-", dir="/tmp"))
+    os.chmod(tmp_path, 0o755)
+    key = tmp_path / "root-only.key"
+    shutil.copy(proxy_pki.key, key)
+    os.chmod(key, 0o600)
+    cert = tmp_path / "proxy.pem"
+    shutil.copy(proxy_pki.cert, cert)
+    os.chmod(cert, 0o644)
+    conf = tmp_path / "sluice.conf"
+    conf.write_text(f"listen 127.0.0.1:0 tls\ntls_cert {cert}\ntls_key {key}\n"
+                    "allow a.example\nuser nobody\n")
+
+    done = run_cli(sluice_bin, "check", "-c", str(conf))
+
+    assert done.returncode == 0, done.stderr
+    assert (f"{conf}:3: warning: tls_key {key}: user nobody cannot read it, and reloads run "
+            "as nobody: it loads now, then every reload fails") in done.stderr, done.stderr
+    assert f"tls_cert {cert}: user nobody" not in done.stderr, done.stderr
+    shutil.rmtree(tmp_path)
