@@ -643,7 +643,7 @@ def machine(args):
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "sluice": f"{cmd_version([args.sluice, 'version'])} (git {git})",
         "squid": f"{cmd_version([SQUID, '-v']).replace('Squid Cache: Version ', '')} "
-                 f"(Debian {deb_version('squid')})",
+                 f"(Debian squid-openssl {deb_version('squid-openssl')})",
         "tinyproxy": f"{cmd_version([TINYPROXY, '-v']).replace('tinyproxy ', '')} "
                      f"(Debian {deb_version('tinyproxy')})",
         "wrk": f"Debian {deb_version('wrk')}",
