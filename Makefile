@@ -182,11 +182,13 @@ run: deps-run
 # The benchmark (bench/README.md): its own load generator and target, peers
 # installed from Debian, results as ratios in bench/RESULTS.md.
 BENCH_BINS := $(BUILD)/bench/loadgen $(BUILD)/bench/target
+# loadgen speaks TLS to the proxy (-S) with OpenSSL.
+BENCH_LDLIBS_loadgen = -lssl -lcrypto
 
 $(BUILD)/bench/%: bench/%.c | $(BUILD)
 	@mkdir -p $(BUILD)/bench
 	@echo "  CC      $@"
-	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) -o $@ $<
+	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) -o $@ $< $(BENCH_LDLIBS_$*)
 
 bench: deps-bench
 	$(Q)$(SUBMAKE) binary $(BENCH_BINS)
