@@ -877,6 +877,23 @@ lg_poll(int timeout_ms)
 	return n;
 }
 
+/* Rate, after the window: let the cycles under way finish (for at most
+ * two seconds) rather than cut them, so a proxy's log shows no handshake
+ * or tunnel abandoned by the measurement itself. Nothing is counted. */
+static void
+lg_drain(void)
+{
+	uint64_t deadline = lg_now() + 2000000000ull;
+	unsigned i, busy;
+
+	do {
+		for (i = busy = 0; i < opt.clients; i++)
+			busy += lg_clients[i].c_state != LG_OFF;
+		if (busy > 0)
+			lg_poll(10);
+	} while (busy > 0 && lg_now() < deadline);
+}
+
 static void
 lg_run_timed(void)
 {
@@ -911,6 +928,8 @@ lg_run_timed(void)
 		lg_poll(retrying ? 1 : 10);
 	}
 	lg_stopping = true;
+	if (opt.mode == LG_RATE)
+		lg_drain();
 	for (i = 0; i < opt.clients; i++)
 		lg_close(&lg_clients[i]);
 }
