@@ -739,6 +739,18 @@ def cmd_version(cmd):
         return "?"
 
 
+def squid_tls_library():
+    """The TLS library /usr/sbin/squid was built with: "OpenSSL" (Debian's squid-openssl),
+    "GnuTLS" (Debian's squid, which its https_port serves with GnuTLS and no session
+    resumption), or "?"."""
+    try:
+        text = subprocess.run([SQUID, "-v"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return "OpenSSL" if "--with-openssl" in text else "GnuTLS" if "--with-gnutls" in text \
+        else "?"
+
+
 def deb_version(pkg):
     return cmd_version(["dpkg-query", "-W", "-f=${Version}", pkg])
 
@@ -759,7 +771,8 @@ def machine(args):
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "sluice": f"{cmd_version([args.sluice, 'version'])} (git {git})",
         "squid": f"{cmd_version([SQUID, '-v']).replace('Squid Cache: Version ', '')} "
-                 f"(Debian squid-openssl {deb_version('squid-openssl')})",
+                 f"(Debian squid-openssl {deb_version('squid-openssl')}, built with "
+                 f"{squid_tls_library()})",
         "tinyproxy": f"{cmd_version([TINYPROXY, '-v']).replace('tinyproxy ', '')} "
                      f"(Debian {deb_version('tinyproxy')})",
         "wrk": f"Debian {deb_version('wrk')}",
@@ -1150,6 +1163,11 @@ def main():
                  SQUID, TINYPROXY, WRK, GNUPLOT, HTPASSWD):
         if not os.access(tool, os.X_OK):
             sys.exit(f"bench: {tool} is missing (make bench builds and installs everything)")
+    # Debian's squid (GnuTLS) and squid-openssl ship the same /usr/sbin/squid and replace
+    # each other: the TLS rows compare OpenSSL with OpenSSL.
+    if squid_tls_library() != "OpenSSL":
+        sys.exit(f"bench: {SQUID} is not built with OpenSSL ({squid_tls_library()}): "
+                 "install squid-openssl (make bench does, with scripts/deps.sh bench)")
 
     mach = machine(args)
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -1161,6 +1179,11 @@ def main():
     wall = time.monotonic() - t0
     busy1, total1 = machine_cpu()
     own = own_cpu() - own0
+    if squid_tls_library() != "OpenSSL":
+        # Another package install replaced it during the run.
+        anomalies.append(f"Squid: {SQUID} was no longer built with OpenSSL at the end of the "
+                         f"run ({squid_tls_library()}): the Squid instances started late in "
+                         "the run (idle tests, restarts) may have been that build")
     # How much of the machine the benchmark had: on a shared machine, other
     # processes' CPU use is the noise the medians have to absorb.
     mach["cpu_busy"] = (busy1 - busy0) / (total1 - total0) if total1 > total0 else None
