@@ -15,8 +15,7 @@ import secrets
 import pytest
 
 from pki import ORIGIN_NAMES, make_pki
-from sluicerun import (PROXYCLIENT, assert_denials, matching, python, read_log,
-                       run_denied_re, run_tunnel_re)
+from sluicerun import PROXYCLIENT, assert_denials, matching, python, read_log, run_tunnel_re
 from squid import Squid, squid_denied_re, squid_tunnel_re
 
 CURL = ("curl", "--silent", "--show-error", "--max-time", "30")
@@ -52,7 +51,7 @@ def tls_squid(origins, squid_pki):
 
 
 def upstream_url(squid, password=None):
-    return (f"https://{SQUID_USER}:{password or squid.password}@127.0.0.1:{squid.tls_port}")
+    return f"https://{SQUID_USER}:{password or squid.password}@127.0.0.1:{squid.tls_port}"
 
 
 def test_curl_reaches_the_origin_through_squids_https_port(sandbox, tls_squid, squid_pki):
