@@ -147,7 +147,7 @@ integration-run: $(BUILD)/sluice
 UNPRIVILEGED_TESTS ?= test_connect.py test_auth.py test_policy.py test_cli.py \
 	test_ops_reload.py test_ops_signals.py test_ops_log.py test_ops_credentials.py \
 	test_ops_accesslog.py test_run_process.py test_run_confinement.py test_run_escape.py \
-	test_run_upstream.py test_run_terminal.py test_tunnel.py
+	test_run_upstream.py test_tls_squid.py test_run_terminal.py test_tunnel.py
 UNPRIVILEGED_PYTEST ?= -m "not slow" $(addprefix tests/integration/,$(UNPRIVILEGED_TESTS))
 
 integration-unprivileged: deps-test
@@ -182,11 +182,13 @@ run: deps-run
 # The benchmark (bench/README.md): its own load generator and target, peers
 # installed from Debian, results as ratios in bench/RESULTS.md.
 BENCH_BINS := $(BUILD)/bench/loadgen $(BUILD)/bench/target
+# loadgen speaks TLS to the proxy (-S) with OpenSSL.
+BENCH_LDLIBS_loadgen = -lssl -lcrypto
 
 $(BUILD)/bench/%: bench/%.c | $(BUILD)
 	@mkdir -p $(BUILD)/bench
 	@echo "  CC      $@"
-	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) -o $@ $<
+	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) -o $@ $< $(BENCH_LDLIBS_$*)
 
 bench: deps-bench
 	$(Q)$(SUBMAKE) binary $(BENCH_BINS)

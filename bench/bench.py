@@ -6,7 +6,10 @@ Starts the loopback target, then direct (no proxy: the limit), Squid, tinyproxy 
 (plus a second sluice without `users`, for the cost of authentication), all configured alike,
 and measures in interleaved rounds: CONNECT + echo + close rate at 32 and 256 clients, bulk
 throughput through 1 and 8 tunnels, plain-HTTP keep-alive requests per second (wrk), and the
-memory each proxy spends per idle tunnel (fresh instances, N tunnels held, each verified).
+memory each proxy spends per idle tunnel (fresh instances, N tunnels held, each verified). Then
+TLS to the proxy (issue 13): sluice's `tls` listener against Squid's `https_port`, both with a
+throw-away CA's certificate: handshake + CONNECT + echo + close per second at 32 clients (full
+handshakes, and with session resumption offered) and bulk throughput through one tunnel.
 Writes medians and ratios to bench/RESULTS.md and a plot to bench/results.png.
 
 Everything listens on 127.0.0.1 and runs in the foreground from its own temporary directory.
@@ -20,12 +23,14 @@ import datetime
 import json
 import os
 import platform
+import pwd
 import re
 import resource
 import secrets
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -40,6 +45,7 @@ TINYPROXY = shutil.which("tinyproxy") or "/usr/bin/tinyproxy"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 GNUPLOT = shutil.which("gnuplot") or "/usr/bin/gnuplot"
 HTPASSWD = shutil.which("htpasswd") or "/usr/bin/htpasswd"
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
 PEERS = ("squid", "tinyproxy")
 LABEL = {"direct": "direct", "squid": "Squid", "tinyproxy": "tinyproxy",
@@ -88,6 +94,33 @@ def wait_for(pred, timeout, what, proc=None, logfile=None):
     raise RuntimeError(f"{what} {state}\n{tail}")
 
 
+def make_tls(directory):
+    """A throw-away CA (ca.pem) and a certificate (server.pem, server.key) it signed for the
+    address both proxies listen on, 127.0.0.1 (and localhost): ECDSA P-256, as a modern
+    deployment would have."""
+    os.makedirs(directory, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def openssl(*args):
+        subprocess.run([OPENSSL, *args], cwd=directory, check=True, capture_output=True,
+                       timeout=60)
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=sluice bench CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+    openssl("req", "-new", *ec, "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1")
+    with open(os.path.join(directory, "server.ext"), "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-sha256", "-extfile", "server.ext",
+            "-out", "server.pem")
+    os.chmod(os.path.join(directory, "ca.pem"), 0o644)
+    return {"ca": os.path.join(directory, "ca.pem"),
+            "cert": os.path.join(directory, "server.pem"),
+            "key": os.path.join(directory, "server.key")}
+
+
 def read_text(path):
     try:
         with open(path, errors="replace") as f:
@@ -117,6 +150,7 @@ class Env:
         os.chmod(self.hosts, 0o644)
         self.tport = None
         self.nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        self.tls = make_tls(os.path.join(self.dir, "tls"))
 
     def subdir(self, name):
         path = tempfile.mkdtemp(prefix=name + "-", dir=self.dir)
@@ -126,6 +160,19 @@ class Env:
             os.chmod(os.path.join(path, os.path.basename(src)), 0o644)
         return path
 
+    def tls_files(self, path, owner=None):
+        """The certificate and key in `path` (the key readable only by `owner`, the user the
+        proxy runs as, when given); returns their paths."""
+        cert, key = os.path.join(path, "server.pem"), os.path.join(path, "server.key")
+        shutil.copy(self.tls["cert"], cert)
+        os.chmod(cert, 0o644)
+        shutil.copy(self.tls["key"], key)
+        os.chmod(key, 0o600)
+        if owner is not None and os.geteuid() == 0:
+            pw = pwd.getpwnam(owner)
+            os.chown(key, pw.pw_uid, pw.pw_gid)
+        return cert, key
+
 
 class Server:
     """A foreground child process with a name, a port and a PID."""
@@ -133,6 +180,7 @@ class Server:
     name = "?"
     proc = None
     port = None
+    tls_port = None     # a TLS listener as well (sluice `tls`, Squid `https_port`)
     logfile = None
 
     def alive(self):
@@ -204,18 +252,25 @@ class Direct(Server):
 
 
 class Sluice(Server):
-    def __init__(self, env, authed=True):
+    def __init__(self, env, authed=True, tls=False):
         self.env = env
         self.authed = authed
+        self.tls = tls
         self.name = "sluice" if authed else "sluice-noauth"
 
     def start(self):
         self.dir = self.env.subdir(self.name)
         conf = os.path.join(self.dir, "sluice.conf")
         log_on = self.env.args.access_log
+        tls = "# no TLS listener"
+        if self.tls:
+            # A port of its own: one address may not have a plain and a tls listener on :0.
+            self.tls_port = free_port()
+            cert, key = self.env.tls_files(self.dir)
+            tls = f"listen 127.0.0.1:{self.tls_port} tls\ntls_cert {cert}\ntls_key {key}"
         fill("sluice.conf.in", conf, {
             "USERS": f"users {self.dir}/htpasswd" if self.authed else "# no users: no authentication",
-            "TPORT": self.env.tport, "DIR": self.dir,
+            "TPORT": self.env.tport, "DIR": self.dir, "TLS": tls,
             "ACCESS_LOG": f"{self.dir}/access.log" if log_on else "off"})
         self.logfile = os.path.join(self.dir, "stderr.log")
         err = open(self.logfile, "w")
@@ -223,10 +278,12 @@ class Sluice(Server):
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=err, cwd=self.dir)
         err.close()
-        m = wait_for(lambda: re.search(r"sluice: listening on 127\.0\.0\.1:(\d+)",
-                                       read_text(self.logfile)),
-                     10, self.name, self.proc, self.logfile)
-        self.port = int(m.group(1))
+
+        def ports():
+            found = re.findall(r"sluice: listening on 127\.0\.0\.1:(\d+)", read_text(self.logfile))
+            return found if len(found) == (2 if self.tls else 1) else None
+        found = wait_for(ports, 10, self.name, self.proc, self.logfile)
+        self.port = int(next(p for p in found if int(p) != self.tls_port))
         return self
 
 
@@ -237,23 +294,32 @@ class Squid(Server):
     def log_lines(self):
         return squid_log_filter(super().log_lines())
 
-    def __init__(self, env):
+    def __init__(self, env, tls=False):
         self.env = env
+        self.tls = tls
 
     def start(self):
         self.dir = self.env.subdir("squid")
         self.port = free_port()
         conf = os.path.join(self.dir, "squid.conf")
+        https = "# no https_port"
+        if self.tls:
+            self.tls_port = free_port()
+            cert, key = self.env.tls_files(self.dir, owner="proxy")
+            https = f"https_port 127.0.0.1:{self.tls_port} tls-cert={cert} tls-key={key}"
         fill("squid.conf.in", conf, {
             "PORT": self.port, "TPORT": self.env.tport, "DIR": self.dir,
-            "NOFILE": self.env.nofile,
+            "NOFILE": self.env.nofile, "HTTPS_PORT": https,
             "ACCESS_LOG": f"stdio:{self.dir}/access.log" if self.env.args.access_log
             else "none"})
         self.logfile = os.path.join(self.dir, "cache.log")
         self.proc = subprocess.Popen([SQUID, "-N", "-f", conf], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      cwd=self.dir)
-        wait_for(lambda: "Accepting HTTP Socket connections" in read_text(self.logfile),
+        ready = ["Accepting HTTP Socket connections"]
+        if self.tls:
+            ready.append("Accepting HTTPS Socket connections")
+        wait_for(lambda: all(x in read_text(self.logfile) for x in ready),
                  30, "squid", self.proc, self.logfile)
         return self
 
@@ -315,15 +381,20 @@ class Runner:
         self.remarks = []
         self.logged = []
 
-    def loadgen(self, system, mode, n, seconds=None, extra=()):
+    def loadgen(self, system, mode, n, seconds=None, extra=(), tls=False, resume=False):
+        """`tls`: to the system's TLS listener (verified against the bench CA), offering
+        session resumption when `resume`."""
         a = self.args
         cmd = [os.path.join(a.bin, "loadgen"), mode, "-c", str(n)]
         if system.name == "direct":
             cmd += ["-D", f"127.0.0.1:{self.env.tport}"]
         else:
-            cmd += ["-P", f"127.0.0.1:{system.port}", "-t", f"target.test:{self.env.tport}"]
+            port = system.tls_port if tls else system.port
+            cmd += ["-P", f"127.0.0.1:{port}", "-t", f"target.test:{self.env.tport}"]
             if system.authed:
                 cmd += ["-u", f"{USER}:{self.env.password}"]
+            if tls:
+                cmd += ["-S", self.env.tls["ca"]] + (["-R"] if resume else [])
         if seconds is not None:
             cmd += ["-d", str(seconds), "-w", str(a.warmup)]
             if system.name != "direct":
@@ -335,19 +406,21 @@ class Runner:
         except subprocess.TimeoutExpired:
             self.note(system, f"loadgen {mode} -c {n}", f"timed out after {limit}s")
             return None
+        what = f"loadgen {mode} -c {n}" + (" over TLS" if tls else "")
         if p.returncode != 0 or not p.stdout.strip():
-            self.note(system, f"loadgen {mode} -c {n}",
-                      f"exit {p.returncode}: {p.stderr.strip()[-500:]}")
+            self.note(system, what, f"exit {p.returncode}: {p.stderr.strip()[-500:]}")
             return None
         res = json.loads(p.stdout.strip().splitlines()[-1])
         if p.stderr.strip():
             res["stderr"] = p.stderr.strip()[-500:]
         if res.get("errors_total"):
-            self.note(system, f"loadgen {mode} -c {n}",
+            self.note(system, what,
                       f"{res['errors_total']} errors {res['errors']}"
                       + (f", first status {res['first_status']!r}" if res["first_status"] else "")
-                      + (f", first errno {res['first_errno']!r}" if res["first_errno"] else ""))
-        self.check_alive(system, f"loadgen {mode} -c {n}")
+                      + (f", first errno {res['first_errno']!r}" if res["first_errno"] else "")
+                      + (f", first TLS error {res['first_tls']!r}" if res.get("first_tls")
+                         else ""))
+        self.check_alive(system, what)
         return res
 
     def wrk(self, system, seconds):
@@ -419,7 +492,8 @@ class Runner:
         """What the proxy itself said (deduplicated): errors are anomalies, the rest remarks."""
         seen = {}
         for line in system.log_lines():
-            key = re.sub(r"\d+", "N", re.sub(r"^\S+ +\S+ +\S+ +\S+ \[\d+\]: ", "", line))
+            key = re.sub(r"0x[0-9a-f]+|\d+", "N",
+                         re.sub(r"^\S+ +\S+ +\S+ +\S+ \[\d+\]: ", "", line))
             key = re.sub(r"^N/N/N N:N:N(\.N)?( kid\d+)?\| ", "", key)
             if key not in seen:
                 seen[key] = [line, 0]
@@ -444,6 +518,8 @@ class Runner:
     def warm(self, system):
         """A few cycles so credentials are cached and lazy start-up work is done."""
         self.loadgen(system, "rate", 8, seconds=0.3)
+        if system.tls_port:
+            self.loadgen(system, "rate", 8, seconds=0.3, tls=True, resume=True)
 
 
 def proc_cpu(pid):
@@ -472,13 +548,18 @@ def own_cpu():
     return ru.ru_utime + ru.ru_stime
 
 
-def connect_status(port, authority, auth_b64):
-    """The status code a proxy on `port` answers to one CONNECT, or an error string."""
+def connect_status(port, authority, auth_b64, tls_ca=None):
+    """The status code a proxy on `port` answers to one CONNECT (over TLS, verified against
+    `tls_ca`, when given), or an error string."""
     req = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
     if auth_b64:
         req += f"Proxy-Authorization: Basic {auth_b64}\r\n"
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            sock = raw
+            if tls_ca is not None:
+                sock = ssl.create_default_context(cafile=tls_ca).wrap_socket(
+                    raw, server_hostname="127.0.0.1")
             sock.sendall((req + "\r\n").encode())
             data = b""
             while b"\r\n" not in data:
@@ -492,8 +573,9 @@ def connect_status(port, authority, auth_b64):
     return int(m.group(1)) if m else repr(data[:60])
 
 
-def check_policy(env, runner, system):
-    """Every proxy enforces the same policy: prove it before measuring it."""
+def check_policy(env, runner, system, tls=False):
+    """Every proxy enforces the same policy, on its TLS listener too: prove it before
+    measuring it."""
     t = env.tport
     good = env.auth_b64 if system.authed else None
     bad = base64.b64encode(f"{USER}:wrong-{env.password}".encode()).decode()
@@ -505,7 +587,11 @@ def check_policy(env, runner, system):
     cases += [(f"other.test:{t}", good, 403, "domain outside the allowlist"),
               (f"target.test:{other_port}", good, 403, "port outside connect_ports")]
     for authority, auth, want, what in cases:
-        got = connect_status(system.port, authority, auth)
+        if tls:
+            got = connect_status(system.tls_port, authority, auth, env.tls["ca"])
+            what += " over TLS"
+        else:
+            got = connect_status(system.port, authority, auth)
         if got == want:
             continue
         if want == 407 and got == 401:
@@ -530,7 +616,8 @@ def run(args):
         target.start()
         log(f"target on 127.0.0.1:{target.port}")
         systems = {"direct": Direct(env).start()}
-        for s in (Squid(env), Tinyproxy(env), Sluice(env), Sluice(env, authed=False)):
+        for s in (Squid(env, tls=True), Tinyproxy(env), Sluice(env, tls=True),
+                  Sluice(env, authed=False)):
             log(f"starting {s.name}")
             s.start()
             started.append(s)
@@ -538,10 +625,13 @@ def run(args):
         for s in systems.values():
             if s.name != "direct":
                 check_policy(env, runner, s)
+            if s.tls_port:
+                check_policy(env, runner, s, tls=True)
             runner.warm(s)
         main = ["direct", "squid", "tinyproxy", "sluice"]
         rate_systems = main + ["sluice-noauth"]
-        raw = {k: {} for k in ("rate32", "rate256", "bulk1", "bulk8", "http", "idle")}
+        raw = {k: {} for k in ("rate32", "rate256", "bulk1", "bulk8", "http", "idle")
+               + TLS_KEYS}
         for r in range(args.rounds):
             # Rotate the order each round so no system always runs first.
             def order(names):
@@ -569,6 +659,7 @@ def run(args):
                 raw["http"].setdefault(name, []).append(res)
                 if res:
                     log(f"  http {name:14s} {res['rps']:9.0f} req/s  cpu {res['cpu_s']:.2f} s")
+            tls_round(args, runner, systems, raw, order)
             if not args.no_idle and (r == 0 or not args.idle_once):
                 for name in order(["squid", "tinyproxy", "sluice"]):
                     res = idle_one(env, runner, name, r == 0)
@@ -587,6 +678,31 @@ def run(args):
                 text = read_text(os.path.join(s.dir, path))
                 runner.remark(s, "access log", f"{text.count(chr(10))} lines written")
         target.stop()
+
+
+# TLS to the proxy (issue 13): full handshakes, resumption offered, bulk through one tunnel.
+TLS_KEYS = ("tls32", "tls32r", "tlsbulk1")
+TLS_SYSTEMS = ("squid", "sluice")
+
+
+def tls_round(args, runner, systems, raw, order):
+    """One round of the TLS workloads, each against Squid's https_port and sluice's tls
+    listener in turn."""
+    for key, resume in (("tls32", False), ("tls32r", True)):
+        for name in order(list(TLS_SYSTEMS)):
+            res = runner.loadgen(systems[name], "rate", 32, seconds=args.seconds, tls=True,
+                                 resume=resume)
+            raw[key].setdefault(name, []).append(res)
+            if res:
+                log(f"  {key:8s} {name:14s} {res['rate']:9.0f}/s  p50 "
+                    f"{res['p50_us'] / 1000:.2f} ms  cpu {res['cpu_s']:.2f} s  resumed "
+                    f"{res['resumed']}/{res['handshakes']}  errors {res['errors_total']}")
+    for name in order(list(TLS_SYSTEMS)):
+        res = runner.loadgen(systems[name], "bulk", 1, seconds=args.bulk_seconds, tls=True)
+        raw["tlsbulk1"].setdefault(name, []).append(res)
+        if res:
+            log(f"  tlsbulk1 {name:14s} {res['mbps']:9.0f} MB/s  cpu {res['cpu_s']:.2f} s  "
+                f"errors {res['errors_total']}")
 
 
 def idle_one(env, runner, name, first):
@@ -623,6 +739,18 @@ def cmd_version(cmd):
         return "?"
 
 
+def squid_tls_library():
+    """The TLS library /usr/sbin/squid was built with: "OpenSSL" (Debian's squid-openssl),
+    "GnuTLS" (Debian's squid, which its https_port serves with GnuTLS and no session
+    resumption), or "?"."""
+    try:
+        text = subprocess.run([SQUID, "-v"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return "OpenSSL" if "--with-openssl" in text else "GnuTLS" if "--with-gnutls" in text \
+        else "?"
+
+
 def deb_version(pkg):
     return cmd_version(["dpkg-query", "-W", "-f=${Version}", pkg])
 
@@ -643,7 +771,8 @@ def machine(args):
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "sluice": f"{cmd_version([args.sluice, 'version'])} (git {git})",
         "squid": f"{cmd_version([SQUID, '-v']).replace('Squid Cache: Version ', '')} "
-                 f"(Debian {deb_version('squid')})",
+                 f"(Debian squid-openssl {deb_version('squid-openssl')}, built with "
+                 f"{squid_tls_library()})",
         "tinyproxy": f"{cmd_version([TINYPROXY, '-v']).replace('tinyproxy ', '')} "
                      f"(Debian {deb_version('tinyproxy')})",
         "wrk": f"Debian {deb_version('wrk')}",
@@ -672,6 +801,20 @@ def summarize(raw):
         med[("http", name)] = median([x["rps"] for x in runs if x])
         med[("http_cpu", name)] = median([x["cpu_s"] * 1e6 / x["requests"] for x in runs
                                           if x and x["cpu_s"] >= 0 and x["requests"]])
+    for key in ("tls32", "tls32r"):
+        for name, runs in raw[key].items():
+            ok = [x for x in runs if x]
+            med[(key, name)] = median([x["rate"] for x in ok])
+            med[(key + "_p50", name)] = median([x["p50_us"] / 1000 for x in ok])
+            med[(key + "_p99", name)] = median([x["p99_us"] / 1000 for x in ok])
+            med[(key + "_cpu", name)] = median([x["cpu_s"] * 1e6 / x["completions"] for x in ok
+                                                if x["cpu_s"] >= 0 and x["completions"]])
+            med[(key + "_resumed", name)] = median([x["resumed"] / x["handshakes"] for x in ok
+                                                    if x["handshakes"]])
+    for name, runs in raw["tlsbulk1"].items():
+        med[("tlsbulk1", name)] = median([x["mbps"] for x in runs if x])
+        med[("tlsbulk1_cpu", name)] = median([x["cpu_s"] / (x["bytes"] / 1e9) for x in runs
+                                              if x and x["cpu_s"] >= 0 and x["bytes"]])
     for name, runs in raw["idle"].items():
         med[("idle", name)] = median([x["bytes_per_tunnel"] for x in runs if x])
         med[("idle_held", name)] = median([x["held"] for x in runs if x])
@@ -739,6 +882,66 @@ def targets(med):
     add(f"plain-HTTP keep-alive req/s vs better peer ({LABEL.get(bpn, '?')})", "≥ 2 ×",
         f"{fmt_ratio(r)} ×", None if r is None else r >= 2)
     return rows
+
+
+def tls_targets(med):
+    """(description, required, measured, met) for issue 13's targets: sluice's tls listener
+    against Squid's https_port."""
+    rows = []
+
+    def versus(key, desc, need, good):
+        r = ratio(med.get((key, "sluice")), med.get((key, "squid")))
+        rows.append((desc, need, f"{fmt_ratio(r)} ×",
+                     "–" if r is None else ("yes" if good(r) else "**no**")))
+
+    versus("tls32", "handshake+CONNECT+echo+close/s, 32 clients, full handshakes, vs Squid",
+           "≥ 1.5 ×", lambda r: r >= 1.5)
+    versus("tls32r", "handshake+CONNECT+echo+close/s, 32 clients, resumption offered, vs Squid",
+           "≥ 1.5 ×", lambda r: r >= 1.5)
+    versus("tlsbulk1", "bulk over TLS, 1 tunnel, vs Squid", "≥ 2 ×", lambda r: r >= 2)
+    versus("tlsbulk1_cpu", "proxy CPU per GB over TLS, 1 tunnel, vs Squid", "≤ 0.5 ×",
+           lambda r: r <= 0.5)
+    fr = [med.get(("tls32r_resumed", n)) for n in ("sluice", "squid")]
+    rows.append(("handshakes resumed when resumption is offered (sluice; Squid)", "reported",
+                 " ; ".join("–" if f is None else f"{f * 100:.1f} %" for f in fr), "–"))
+    return rows
+
+
+def tls_section(med):
+    """The lines of RESULTS.md's TLS section."""
+    L = ["## TLS to the proxy (issue 13)", "",
+         "The client speaks TLS to the proxy (`loadgen -S`: OpenSSL, the proxy's certificate "
+         "verified against the bench's throw-away CA, ECDSA P-256; the proxy picks the version), "
+         "then CONNECT with Basic credentials inside TLS; the target side is plain TCP. sluice: "
+         "a `listen 127.0.0.1:PORT tls` listener in the same process as the plain rows; Squid: "
+         "an `https_port` (`squid-openssl`) beside its `http_port`. Same users, allowlist and "
+         "ports as above. *Full handshakes*: every cycle a new session; *resumption offered*: "
+         "each of the 32 client slots offers the last session the proxy gave it "
+         "(`loadgen -R`).", "",
+         "| metric | Squid https_port | sluice tls | sluice / Squid |", "|---|--:|--:|--:|"]
+
+    def row(label, key, digits=0):
+        q, s = med.get((key, "squid")), med.get((key, "sluice"))
+        L.append(f"| {label} | {fmt(q, digits)} | {fmt(s, digits)} | "
+                 f"{fmt_ratio(ratio(s, q))} |")
+
+    row("handshake + CONNECT + echo + close per second, 32 clients, full handshakes", "tls32")
+    row("  p50 latency (ms; lower is better)", "tls32_p50", 2)
+    row("  proxy CPU µs per cycle (lower is better)", "tls32_cpu", 1)
+    row("handshake + CONNECT + echo + close per second, 32 clients, resumption offered",
+        "tls32r")
+    row("  p50 latency (ms; lower is better)", "tls32r_p50", 2)
+    row("  proxy CPU µs per cycle (lower is better)", "tls32r_cpu", 1)
+    q, s = med.get(("tls32r_resumed", "squid")), med.get(("tls32r_resumed", "sluice"))
+    L.append("|   handshakes resumed | " + " | ".join(
+        "–" if f is None else f"{f * 100:.1f} %" for f in (q, s)) + " | – |")
+    row("bulk MB/s over TLS, 1 tunnel", "tlsbulk1")
+    row("  proxy CPU seconds per GB (lower is better)", "tlsbulk1_cpu", 2)
+    L += ["", "## Targets (issue 13)", "", "| target | required | measured | met |",
+          "|---|---|---|---|"]
+    L += [f"| {d} | {n} | {g} | {ok} |" for d, n, g, ok in tls_targets(med)]
+    L.append("")
+    return L
 
 
 def write_results(args, mach, raw, med, anomalies, remarks, logged, started, wall):
@@ -851,13 +1054,15 @@ def write_results(args, mach, raw, med, anomalies, remarks, logged, started, wal
     L.append("")
     L.append("![CONNECT rate, bulk throughput and plain-HTTP rate per system](results.png)")
     L.append("")
+    L.extend(tls_section(med))
     L.append("## Every round")
     L.append("")
     L.append("| metric | system | " + " | ".join(f"round {i + 1}" for i in range(args.rounds))
              + " |")
     L.append("|---|---|" + "--:|" * args.rounds)
     fields = {"rate32": ("rate", 0), "rate256": ("rate", 0), "bulk1": ("mbps", 0),
-              "bulk8": ("mbps", 0), "http": ("rps", 0), "idle": ("bytes_per_tunnel", 0)}
+              "bulk8": ("mbps", 0), "http": ("rps", 0), "idle": ("bytes_per_tunnel", 0),
+              "tls32": ("rate", 0), "tls32r": ("rate", 0), "tlsbulk1": ("mbps", 0)}
     for key, (field, digits) in fields.items():
         for name in main + ["sluice-noauth"]:
             runs = raw[key].get(name)
@@ -958,6 +1163,11 @@ def main():
                  SQUID, TINYPROXY, WRK, GNUPLOT, HTPASSWD):
         if not os.access(tool, os.X_OK):
             sys.exit(f"bench: {tool} is missing (make bench builds and installs everything)")
+    # Debian's squid (GnuTLS) and squid-openssl ship the same /usr/sbin/squid and replace
+    # each other: the TLS rows compare OpenSSL with OpenSSL.
+    if squid_tls_library() != "OpenSSL":
+        sys.exit(f"bench: {SQUID} is not built with OpenSSL ({squid_tls_library()}): "
+                 "install squid-openssl (make bench does, with scripts/deps.sh bench)")
 
     mach = machine(args)
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -969,6 +1179,11 @@ def main():
     wall = time.monotonic() - t0
     busy1, total1 = machine_cpu()
     own = own_cpu() - own0
+    if squid_tls_library() != "OpenSSL":
+        # Another package install replaced it during the run.
+        anomalies.append(f"Squid: {SQUID} was no longer built with OpenSSL at the end of the "
+                         f"run ({squid_tls_library()}): the Squid instances started late in "
+                         "the run (idle tests, restarts) may have been that build")
     # How much of the machine the benchmark had: on a shared machine, other
     # processes' CPU use is the noise the medians have to absorb.
     mach["cpu_busy"] = (busy1 - busy0) / (total1 - total0) if total1 > total0 else None

@@ -15,6 +15,14 @@
  * With -p, rate and bulk also report the CPU seconds that process used in
  * the measured window (cpu_s), -1 when there is none to read.
  *
+ * With -S CAFILE every client speaks TLS to the proxy (OpenSSL, on the same
+ * epoll loop, non-blocking): TCP connect, handshake (the proxy's
+ * certificate verified against CAFILE for the proxy's address, or for -N
+ * NAME), then the CONNECT and the tunnel inside TLS. -R offers session
+ * resumption: each client slot keeps the last session the proxy gave it and
+ * offers it on its next handshake; the report counts the handshakes done in
+ * the window and how many of them were resumed (SSL_session_reused).
+ *
  * The result is one JSON object on stdout; diagnostics go to stderr. Every
  * failure is counted by kind, and the first unexpected proxy status line is
  * reported, so a run that "passes" with errors says so. */
@@ -22,6 +30,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,6 +60,7 @@ enum lg_mode {
 enum lg_state {
 	LG_OFF = 0,		/* no socket (waiting to retry, or done) */
 	LG_CONNECTING,
+	LG_HANDSHAKE,		/* -S: TLS handshake with the proxy */
 	LG_REPLY,		/* CONNECT sent, reading the proxy's answer */
 	LG_ECHO,		/* payload sent, reading it back */
 	LG_STREAM,		/* bulk: reading the source */
@@ -63,11 +75,12 @@ enum lg_err {
 	LG_E_RESET,		/* read/write error */
 	LG_E_MISMATCH,		/* echo came back different */
 	LG_E_TIMEOUT,		/* idle: not established or verified in time */
+	LG_E_TLS,		/* -S: handshake failed, or a TLS error after */
 	LG_E_COUNT,
 };
 
 static const char *const lg_err_names[LG_E_COUNT] = {
-	"connect", "status", "eof", "reset", "mismatch", "timeout",
+	"connect", "status", "eof", "reset", "mismatch", "timeout", "tls",
 };
 
 struct lg_client {
@@ -76,6 +89,9 @@ struct lg_client {
 	uint64_t	 c_start;	/* ns, this cycle's connect began */
 	uint64_t	 c_retry;	/* ns, LG_OFF: when to start again */
 	size_t		 c_got;		/* reply or echo bytes so far */
+	uint32_t	 c_events;	/* what epoll watches for now */
+	SSL		*c_ssl;		/* -S: this connection's TLS */
+	SSL_SESSION	*c_sess;	/* -R: the last session, to resume */
 	char		 c_reply[LG_REPLY_MAX];
 };
 
@@ -91,6 +107,9 @@ struct lg_opts {
 	pid_t		 pid;
 	unsigned	 inflight;
 	double		 timeout;
+	const char	*ca_file;	/* -S: TLS to the proxy, this CA */
+	const char	*tls_name;	/* -N: the name to verify, else the IP */
+	bool		 resume;	/* -R: offer session resumption */
 };
 
 static struct lg_opts opt = {
@@ -111,12 +130,17 @@ static char lg_rbuf[LG_READ_BUF];
 static unsigned long lg_errors[LG_E_COUNT];
 static char lg_first_status[128];
 static char lg_first_errno[128];
+static char lg_first_tls[160];
+static SSL_CTX *lg_ctx;			/* -S */
+static char lg_proxy_ip[INET_ADDRSTRLEN];
+static const char *lg_tls_version = "";	/* the last handshake's */
 
 /* Measurement window and its tallies. */
 static uint64_t lg_win_start, lg_win_end;
 static bool lg_stopping;
 static uint64_t lg_done;
 static uint64_t lg_bytes;
+static uint64_t lg_hs_done, lg_hs_resumed;	/* -S, in the window */
 static uint32_t *lg_lat;		/* microseconds, one per completion */
 static double lg_cpu_start = -1, lg_cpu_end = -1; /* -p: its CPU seconds */
 static size_t lg_nlat, lg_caplat;
@@ -137,7 +161,7 @@ lg_usage(void)
 	    "usage: loadgen rate|bulk|idle [-P IP:PORT -t HOST:PORT] "
 	    "[-D IP:PORT]\n"
 	    "           [-u USER:PASS] [-c N] [-d SEC] [-w SEC] [-s BYTES]\n"
-	    "           [-p PID] [-k N] [-T SEC]\n"
+	    "           [-p PID] [-k N] [-T SEC] [-S CAFILE [-N NAME] [-R]]\n"
 	    "  -t  the authority to CONNECT to (target.test:PORT)\n"
 	    "  -P  the proxy; without it, straight to -D (direct mode)\n"
 	    "  -D  the target's address for direct mode\n"
@@ -147,7 +171,10 @@ lg_usage(void)
 	    "  -s  echo size in bytes (default 64)\n"
 	    "  -p  the proxy's PID: its CPU time (rate, bulk), VmRSS (idle)\n"
 	    "  -k  idle: handshakes in flight at most (default 256)\n"
-	    "  -T  idle: seconds allowed to open, and to verify (60)\n");
+	    "  -T  idle: seconds allowed to open, and to verify (60)\n"
+	    "  -S  TLS to the proxy, its certificate verified against CAFILE\n"
+	    "  -N  the name the certificate must have (default: -P's address)\n"
+	    "  -R  offer to resume each client's last TLS session\n");
 	exit(2);
 }
 
@@ -244,6 +271,8 @@ lg_note_errno(const char *what)
 static void
 lg_close(struct lg_client *c)
 {
+	SSL_free(c->c_ssl);
+	c->c_ssl = NULL;
 	if (c->c_fd != -1) {
 		close(c->c_fd);
 		c->c_fd = -1;
@@ -257,7 +286,93 @@ lg_watch(struct lg_client *c, uint32_t events, int op)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = c };
 
+	if (op == EPOLL_CTL_MOD && c->c_events == events)
+		return 0;
+	c->c_events = events;
 	return epoll_ctl(lg_epfd, op, c->c_fd, &ev);
+}
+
+/* The first TLS failure's words, for the report. */
+static void
+lg_note_tls(const char *what, SSL *ssl)
+{
+	unsigned long e = ERR_peek_last_error();
+	long v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+
+	if (lg_first_tls[0] == '\0')
+		snprintf(lg_first_tls, sizeof(lg_first_tls), "%s: %s", what,
+		    v != X509_V_OK ? X509_verify_cert_error_string(v) :
+		    e != 0 ? ERR_reason_error_string(e) : "connection closed");
+	ERR_clear_error();
+}
+
+/* What an OpenSSL call on c that failed with `r` comes to, as recv(2)
+ * would say it: -1 with errno EAGAIN when it waits for readiness (epoll
+ * then watches for what OpenSSL wants), 0 at the end of the stream, -1
+ * with errno EPROTO for a TLS error (noted). */
+static ssize_t
+lg_ssl_result(struct lg_client *c, int r, const char *what)
+{
+	int e = SSL_get_error(c->c_ssl, r);
+
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		/* Level-triggered: watch only for what OpenSSL waits for. */
+		if (lg_watch(c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT,
+		    EPOLL_CTL_MOD) == -1)
+			errno = EIO;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		ERR_clear_error();
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (errno != 0)
+			return -1;
+		/* FALLTHROUGH */
+	default:
+		lg_note_tls(what, c->c_ssl);
+		errno = EPROTO;
+		return -1;
+	}
+}
+
+/* recv(2), or SSL_read on a TLS connection. */
+static ssize_t
+lg_read(struct lg_client *c, void *p, size_t len)
+{
+	size_t n;
+
+	if (c->c_ssl == NULL)
+		return recv(c->c_fd, p, len, 0);
+	errno = 0;
+	if (SSL_read_ex(c->c_ssl, p, len, &n) == 1)
+		return (ssize_t)n;
+	return lg_ssl_result(c, 0, "read");
+}
+
+/* send(2) of all `len` bytes, or SSL_write; the writes here are small
+ * enough for an empty socket buffer, so less than all is a failure. */
+static ssize_t
+lg_write(struct lg_client *c, const void *p, size_t len)
+{
+	size_t n;
+
+	if (c->c_ssl == NULL)
+		return send(c->c_fd, p, len, MSG_NOSIGNAL);
+	errno = 0;
+	if (SSL_write_ex(c->c_ssl, p, len, &n) == 1)
+		return (ssize_t)n;
+	(void)lg_ssl_result(c, 0, "write");
+	return -1;
+}
+
+/* Decrypted bytes OpenSSL holds that epoll cannot announce. */
+static bool
+lg_pending(const struct lg_client *c)
+{
+	return c->c_ssl != NULL && SSL_pending(c->c_ssl) > 0;
 }
 
 static void lg_start(struct lg_client *c, uint64_t now);
@@ -272,23 +387,33 @@ lg_fail(struct lg_client *c, enum lg_err e)
 	c->c_retry = lg_now() + LG_RETRY_NS;
 }
 
+/* A failed read or write: a TLS error, or a reset. */
+static void
+lg_fail_io(struct lg_client *c, const char *what)
+{
+	if (errno == EPROTO) {
+		lg_fail(c, LG_E_TLS);
+		return;
+	}
+	lg_note_errno(what);
+	lg_fail(c, LG_E_RESET);
+}
+
 static void
 lg_send_payload(struct lg_client *c)
 {
 	ssize_t n;
 
 	if (opt.mode == LG_BULK) {
-		n = send(c->c_fd, "S", 1, MSG_NOSIGNAL);
+		n = lg_write(c, "S", 1);
 		c->c_state = LG_STREAM;
 	} else {
-		n = send(c->c_fd, lg_payload, opt.size, MSG_NOSIGNAL);
+		n = lg_write(c, lg_payload, opt.size);
 		c->c_state = LG_ECHO;
 	}
 	c->c_got = 0;
-	if (n == -1) {
-		lg_note_errno("send");
-		lg_fail(c, LG_E_RESET);
-	}
+	if (n == -1)
+		lg_fail_io(c, "send");
 }
 
 /* The tunnel is open (proxy said 200, or direct and connected). */
@@ -333,6 +458,90 @@ lg_start(struct lg_client *c, uint64_t now)
 	}
 }
 
+/* The CONNECT request, in TLS or not. */
+static void
+lg_send_request(struct lg_client *c)
+{
+	if (lg_write(c, lg_request, lg_request_len) !=
+	    (ssize_t)lg_request_len) {
+		lg_fail_io(c, "send");
+		return;
+	}
+	c->c_state = LG_REPLY;
+}
+
+/* Take the session the proxy just gave (TLS 1.2 at the handshake's end,
+ * 1.3 in a ticket after it) as the client slot's next one to offer;
+ * returning 1 keeps our reference. */
+static int
+lg_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct lg_client *c = SSL_get_app_data(ssl);
+
+	if (c == NULL || !opt.resume)
+		return 0;
+	SSL_SESSION_free(c->c_sess);
+	c->c_sess = sess;
+	return 1;
+}
+
+static void
+lg_handshake(struct lg_client *c)
+{
+	uint64_t now;
+	int r;
+
+	errno = 0;
+	if ((r = SSL_do_handshake(c->c_ssl)) != 1) {
+		if (lg_ssl_result(c, r, "handshake") == -1 && errno == EAGAIN)
+			return;
+		if (errno != EPROTO)
+			lg_note_errno("handshake");
+		lg_fail(c, LG_E_TLS);
+		return;
+	}
+	now = lg_now();
+	if (now >= lg_win_start && now < lg_win_end) {
+		lg_hs_done++;
+		lg_hs_resumed += SSL_session_reused(c->c_ssl) == 1;
+	}
+	lg_tls_version = SSL_get_version(c->c_ssl);
+	if (lg_watch(c, EPOLLIN, EPOLL_CTL_MOD) == -1) {
+		lg_note_errno("epoll_ctl");
+		lg_fail(c, LG_E_CONNECT);
+		return;
+	}
+	lg_send_request(c);
+}
+
+/* TCP is up: start the TLS handshake with the proxy. */
+static void
+lg_tls_begin(struct lg_client *c)
+{
+	X509_VERIFY_PARAM *vp;
+
+	if ((c->c_ssl = SSL_new(lg_ctx)) == NULL ||
+	    SSL_set_fd(c->c_ssl, c->c_fd) != 1) {
+		lg_note_tls("SSL_new", NULL);
+		lg_fail(c, LG_E_TLS);
+		return;
+	}
+	SSL_set_app_data(c->c_ssl, c);
+	vp = SSL_get0_param(c->c_ssl);
+	if (opt.tls_name != NULL ? SSL_set1_host(c->c_ssl, opt.tls_name) != 1 ||
+	    SSL_set_tlsext_host_name(c->c_ssl, opt.tls_name) != 1 :
+	    X509_VERIFY_PARAM_set1_ip_asc(vp, lg_proxy_ip) != 1) {
+		lg_note_tls("name", NULL);
+		lg_fail(c, LG_E_TLS);
+		return;
+	}
+	if (c->c_sess != NULL && SSL_SESSION_is_resumable(c->c_sess))
+		SSL_set_session(c->c_ssl, c->c_sess);
+	SSL_set_connect_state(c->c_ssl);
+	c->c_state = LG_HANDSHAKE;
+	lg_handshake(c);
+}
+
 static void
 lg_connected(struct lg_client *c)
 {
@@ -351,17 +560,12 @@ lg_connected(struct lg_client *c)
 		lg_fail(c, LG_E_CONNECT);
 		return;
 	}
-	if (opt.proxy.sin_port == 0) {
+	if (opt.proxy.sin_port == 0)
 		lg_tunnel_ready(c);
-		return;
-	}
-	if (send(c->c_fd, lg_request, lg_request_len, MSG_NOSIGNAL) !=
-	    (ssize_t)lg_request_len) {
-		lg_note_errno("send");
-		lg_fail(c, LG_E_RESET);
-		return;
-	}
-	c->c_state = LG_REPLY;
+	else if (lg_ctx != NULL)
+		lg_tls_begin(c);
+	else
+		lg_send_request(c);
 }
 
 static void
@@ -370,13 +574,11 @@ lg_read_reply(struct lg_client *c)
 	ssize_t n;
 	char *eoh;
 
-	n = recv(c->c_fd, c->c_reply + c->c_got, LG_REPLY_MAX - 1 - c->c_got,
-	    0);
+	n = lg_read(c, c->c_reply + c->c_got, LG_REPLY_MAX - 1 - c->c_got);
 	if (n == -1 && errno == EAGAIN)
 		return;
 	if (n == -1) {
-		lg_note_errno("recv");
-		lg_fail(c, LG_E_RESET);
+		lg_fail_io(c, "recv");
 		return;
 	}
 	if (n == 0) {
@@ -414,12 +616,11 @@ lg_read_echo(struct lg_client *c, uint64_t now)
 	char buf[LG_ECHO_MAX];
 	ssize_t n;
 
-	n = recv(c->c_fd, buf, opt.size - c->c_got, 0);
+	n = lg_read(c, buf, opt.size - c->c_got);
 	if (n == -1 && errno == EAGAIN)
 		return;
 	if (n == -1) {
-		lg_note_errno("recv");
-		lg_fail(c, LG_E_RESET);
+		lg_fail_io(c, "recv");
 		return;
 	}
 	if (n == 0) {
@@ -457,6 +658,11 @@ lg_read_echo(struct lg_client *c, uint64_t now)
 		}
 		lg_lat[lg_nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 	}
+	/* As a client that is done: close_notify (no waiting for the
+	 * proxy's), then the close. */
+	if (c->c_ssl != NULL)
+		(void)SSL_shutdown(c->c_ssl);
+	ERR_clear_error();
 	lg_close(c);
 	if (!lg_stopping)
 		lg_start(c, lg_now());
@@ -465,30 +671,38 @@ lg_read_echo(struct lg_client *c, uint64_t now)
 static void
 lg_read_stream(struct lg_client *c, uint64_t now)
 {
-	/* One read per wake-up (level-triggered) keeps tunnels fair. */
-	ssize_t n = recv(c->c_fd, lg_rbuf, sizeof(lg_rbuf), 0);
+	size_t got = 0;
+	ssize_t n;
 
-	if (n == -1 && errno == EAGAIN)
-		return;
-	if (n == -1) {
-		lg_note_errno("recv");
-		lg_fail(c, LG_E_RESET);
-		return;
-	}
-	if (n == 0) {
-		lg_fail(c, LG_E_EOF);
-		return;
-	}
+	/* At most one buffer per wake-up (level-triggered) keeps tunnels
+	 * fair: one recv, or the SSL_reads (a record each) that fill it. */
+	do {
+		n = lg_read(c, lg_rbuf + got, sizeof(lg_rbuf) - got);
+		if (n == -1 && errno == EAGAIN)
+			break;
+		if (n == -1) {
+			lg_fail_io(c, "recv");
+			return;
+		}
+		if (n == 0) {
+			lg_fail(c, LG_E_EOF);
+			return;
+		}
+		got += (size_t)n;
+	} while (c->c_ssl != NULL && got < sizeof(lg_rbuf) - 16384);
 	if (now >= lg_win_start && now < lg_win_end)
-		lg_bytes += (uint64_t)n;
+		lg_bytes += got;
 }
 
 static void
-lg_event(struct lg_client *c, uint32_t events, uint64_t now)
+lg_dispatch(struct lg_client *c, uint32_t events, uint64_t now)
 {
 	switch (c->c_state) {
 	case LG_CONNECTING:
 		lg_connected(c);
+		break;
+	case LG_HANDSHAKE:
+		lg_handshake(c);
 		break;
 	case LG_REPLY:
 		lg_read_reply(c);
@@ -516,6 +730,16 @@ lg_event(struct lg_client *c, uint32_t events, uint64_t now)
 	case LG_VERIFIED:
 		break;
 	}
+}
+
+static void
+lg_event(struct lg_client *c, uint32_t events, uint64_t now)
+{
+	/* Decrypted bytes OpenSSL already holds get no epoll event. */
+	do
+		lg_dispatch(c, events, now);
+	while (lg_pending(c) && (c->c_state == LG_REPLY ||
+	    c->c_state == LG_ECHO || c->c_state == LG_STREAM));
 }
 
 static void
@@ -614,8 +838,22 @@ lg_print_errors(void)
 		total += lg_errors[e];
 	}
 	printf("}, \"errors_total\": %lu, \"first_status\": \"%s\", "
-	       "\"first_errno\": \"%s\"",
-	    total, lg_first_status, lg_first_errno);
+	       "\"first_errno\": \"%s\", \"first_tls\": \"%s\"",
+	    total, lg_first_status, lg_first_errno, lg_first_tls);
+}
+
+/* -S: the handshakes done in the window and how many were resumed. */
+static void
+lg_print_tls(void)
+{
+	if (lg_ctx == NULL) {
+		printf("\"tls\": false, ");
+		return;
+	}
+	printf("\"tls\": true, \"tls_version\": \"%s\", \"resume\": %s, "
+	       "\"handshakes\": %llu, \"resumed\": %llu, ",
+	    lg_tls_version, opt.resume ? "true" : "false",
+	    (unsigned long long)lg_hs_done, (unsigned long long)lg_hs_resumed);
 }
 
 /* Dispatch one batch of events; returns how many there were. */
@@ -637,6 +875,23 @@ lg_poll(int timeout_ms)
 	for (i = 0; i < n; i++)
 		lg_event(ev[i].data.ptr, ev[i].events, now);
 	return n;
+}
+
+/* Rate, after the window: let the cycles under way finish (for at most
+ * two seconds) rather than cut them, so a proxy's log shows no handshake
+ * or tunnel abandoned by the measurement itself. Nothing is counted. */
+static void
+lg_drain(void)
+{
+	uint64_t deadline = lg_now() + 2000000000ull;
+	unsigned i, busy;
+
+	do {
+		for (i = busy = 0; i < opt.clients; i++)
+			busy += lg_clients[i].c_state != LG_OFF;
+		if (busy > 0)
+			lg_poll(10);
+	} while (busy > 0 && lg_now() < deadline);
 }
 
 static void
@@ -673,6 +928,8 @@ lg_run_timed(void)
 		lg_poll(retrying ? 1 : 10);
 	}
 	lg_stopping = true;
+	if (opt.mode == LG_RATE)
+		lg_drain();
 	for (i = 0; i < opt.clients; i++)
 		lg_close(&lg_clients[i]);
 }
@@ -696,6 +953,7 @@ lg_report_rate(void)
 	    opt.clients, opt.duration, (unsigned long long)lg_done,
 	    (double)lg_done / opt.duration, lg_pct(0.50), lg_pct(0.99),
 	    lg_nlat ? lg_lat[lg_nlat - 1] : 0, lg_cpu_used());
+	lg_print_tls();
 	lg_print_errors();
 	printf("}\n");
 }
@@ -707,6 +965,7 @@ lg_report_bulk(void)
 	       "\"bytes\": %llu, \"mbps\": %.1f, \"cpu_s\": %.2f, ",
 	    opt.clients, opt.duration, (unsigned long long)lg_bytes,
 	    (double)lg_bytes / opt.duration / 1e6, lg_cpu_used());
+	lg_print_tls();
 	lg_print_errors();
 	printf("}\n");
 }
@@ -721,31 +980,27 @@ lg_count(enum lg_state s)
 	return k;
 }
 
-static void
-lg_run_idle(void)
+/* Is c opening its tunnel (connect, handshake or CONNECT under way)? */
+static bool
+lg_opening(const struct lg_client *c)
 {
-	uint64_t t0, deadline, t_open, settle;
-	unsigned next = 0, inflight, held, i;
-	long before, after, thr_before = 0, thr_after = 0;
+	return c->c_state == LG_CONNECTING || c->c_state == LG_HANDSHAKE ||
+	    c->c_state == LG_REPLY;
+}
 
-	if (opt.pid > 0 && (before = lg_rss_kib(opt.pid, &thr_before)) < 0) {
-		fprintf(stderr, "loadgen: cannot read VmRSS of %d\n",
-		    (int)opt.pid);
-		exit(1);
-	} else if (opt.pid <= 0)
-		before = 0;
-	t0 = lg_now();
-	deadline = t0 + (uint64_t)(opt.timeout * 1e9);
-	/* Open them, at most opt.inflight handshakes at a time; a failure
-	 * is counted, not retried (an idle tunnel that cannot be opened is
-	 * the finding). */
+/* Idle: open every tunnel, at most opt.inflight handshakes at a time; a
+ * failure is counted, not retried (an idle tunnel that cannot be opened is
+ * the finding), and what is still opening at the deadline times out. */
+static void
+lg_idle_open(void)
+{
+	uint64_t deadline = lg_now() + (uint64_t)(opt.timeout * 1e9);
+	unsigned next = 0, inflight, i;
+
 	for (;;) {
 		inflight = 0;
-		for (i = 0; i < next; i++) {
-			enum lg_state s = lg_clients[i].c_state;
-
-			inflight += s == LG_CONNECTING || s == LG_REPLY;
-		}
+		for (i = 0; i < next; i++)
+			inflight += lg_opening(&lg_clients[i]);
 		while (next < opt.clients && inflight < opt.inflight) {
 			lg_start(&lg_clients[next++], lg_now());
 			inflight++;
@@ -755,22 +1010,22 @@ lg_run_idle(void)
 			break;
 		lg_poll(10);
 	}
-	t_open = lg_now();
 	for (i = 0; i < opt.clients; i++) {
-		struct lg_client *c = &lg_clients[i];
-
-		if (c->c_state == LG_CONNECTING || c->c_state == LG_REPLY) {
+		if (lg_opening(&lg_clients[i])) {
 			lg_errors[LG_E_TIMEOUT]++;
-			lg_close(c);
+			lg_close(&lg_clients[i]);
 		}
 	}
-	/* Let the proxy finish whatever it does after the reply. */
-	settle = lg_now() + 1000000000ull;
-	while (lg_now() < settle)
-		lg_poll(50);
-	held = lg_count(LG_HELD);
-	after = opt.pid > 0 ? lg_rss_kib(opt.pid, &thr_after) : 0;
-	/* Verify: one echo through every held tunnel, all at once. */
+}
+
+/* Idle: one echo through every held tunnel, all at once; lg_done counts
+ * the ones that came back. */
+static void
+lg_idle_verify(void)
+{
+	uint64_t deadline;
+	unsigned i;
+
 	lg_done = 0;
 	for (i = 0; i < opt.clients; i++) {
 		struct lg_client *c = &lg_clients[i];
@@ -789,6 +1044,30 @@ lg_run_idle(void)
 			lg_close(c);
 		}
 	}
+}
+
+static void
+lg_run_idle(void)
+{
+	uint64_t t0, t_open, settle;
+	unsigned held, i;
+	long before = 0, after, thr_before = 0, thr_after = 0;
+
+	if (opt.pid > 0 && (before = lg_rss_kib(opt.pid, &thr_before)) < 0) {
+		fprintf(stderr, "loadgen: cannot read VmRSS of %d\n",
+		    (int)opt.pid);
+		exit(1);
+	}
+	t0 = lg_now();
+	lg_idle_open();
+	t_open = lg_now();
+	/* Let the proxy finish whatever it does after the reply. */
+	settle = lg_now() + 1000000000ull;
+	while (lg_now() < settle)
+		lg_poll(50);
+	held = lg_count(LG_HELD);
+	after = opt.pid > 0 ? lg_rss_kib(opt.pid, &thr_after) : 0;
+	lg_idle_verify();
 	printf("{\"mode\": \"idle\", \"tunnels\": %u, \"held\": %u, "
 	       "\"open_seconds\": %.3f, \"rss_before_kib\": %ld, "
 	       "\"rss_after_kib\": %ld, \"bytes_per_tunnel\": %.0f, "
@@ -803,11 +1082,68 @@ lg_run_idle(void)
 		lg_close(&lg_clients[i]);
 }
 
-int
-main(int argc, char **argv)
+/* One option of the command line into `opt`; false for an unknown one. */
+static bool
+lg_option(int ch, bool *have_direct)
+{
+	switch (ch) {
+	case 't':
+		opt.authority = optarg;
+		break;
+	case 'P':
+		if (lg_parse_addr(optarg, &opt.proxy) == -1)
+			lg_usage();
+		break;
+	case 'D':
+		if (lg_parse_addr(optarg, &opt.direct) == -1)
+			lg_usage();
+		*have_direct = true;
+		break;
+	case 'u':
+		opt.userpass = optarg;
+		break;
+	case 'c':
+		opt.clients = (unsigned)strtoul(optarg, NULL, 10);
+		break;
+	case 'd':
+		opt.duration = strtod(optarg, NULL);
+		break;
+	case 'w':
+		opt.warmup = strtod(optarg, NULL);
+		break;
+	case 's':
+		opt.size = strtoul(optarg, NULL, 10);
+		break;
+	case 'p':
+		opt.pid = (pid_t)strtol(optarg, NULL, 10);
+		break;
+	case 'k':
+		opt.inflight = (unsigned)strtoul(optarg, NULL, 10);
+		break;
+	case 'T':
+		opt.timeout = strtod(optarg, NULL);
+		break;
+	case 'S':
+		opt.ca_file = optarg;
+		break;
+	case 'N':
+		opt.tls_name = optarg;
+		break;
+	case 'R':
+		opt.resume = true;
+		break;
+	default:
+		return false;
+	}
+	return true;
+}
+
+/* The command line into `opt`; prints the usage and exits when it is
+ * wrong. */
+static void
+lg_parse(int argc, char **argv)
 {
 	bool have_direct = false;
-	size_t i;
 	int ch;
 
 	if (argc < 2)
@@ -821,57 +1157,53 @@ main(int argc, char **argv)
 	else
 		lg_usage();
 	optind = 2;
-	while ((ch = getopt(argc, argv, "t:P:D:u:c:d:w:s:p:k:T:")) != -1) {
-		switch (ch) {
-		case 't':
-			opt.authority = optarg;
-			break;
-		case 'P':
-			if (lg_parse_addr(optarg, &opt.proxy) == -1)
-				lg_usage();
-			break;
-		case 'D':
-			if (lg_parse_addr(optarg, &opt.direct) == -1)
-				lg_usage();
-			have_direct = true;
-			break;
-		case 'u':
-			opt.userpass = optarg;
-			break;
-		case 'c':
-			opt.clients = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'd':
-			opt.duration = strtod(optarg, NULL);
-			break;
-		case 'w':
-			opt.warmup = strtod(optarg, NULL);
-			break;
-		case 's':
-			opt.size = strtoul(optarg, NULL, 10);
-			break;
-		case 'p':
-			opt.pid = (pid_t)strtol(optarg, NULL, 10);
-			break;
-		case 'k':
-			opt.inflight = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'T':
-			opt.timeout = strtod(optarg, NULL);
-			break;
-		default:
+	while ((ch = getopt(argc, argv, "t:P:D:u:c:d:w:s:p:k:T:S:N:R")) != -1)
+		if (!lg_option(ch, &have_direct))
 			lg_usage();
-		}
-	}
 	if (opt.clients == 0 || opt.duration <= 0 || opt.size == 0 ||
 	    opt.size > LG_ECHO_MAX || opt.inflight == 0 ||
 	    (opt.proxy.sin_port == 0 && !have_direct) ||
-	    (opt.proxy.sin_port != 0 && opt.authority == NULL))
+	    (opt.proxy.sin_port != 0 && opt.authority == NULL) ||
+	    (opt.ca_file != NULL && opt.proxy.sin_port == 0) ||
+	    ((opt.tls_name != NULL || opt.resume) && opt.ca_file == NULL))
 		lg_usage();
+}
+
+/* -S: the client context every connection's SSL comes from. TLS 1.2 or
+ * 1.3 (the proxy picks; both sluice and Squid pick 1.3), the proxy's
+ * certificate verified, sessions handed to lg_new_session rather than
+ * kept in OpenSSL's cache, and a FIN taken as the end of the stream. */
+static void
+lg_tls_setup(void)
+{
+	if ((lg_ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    SSL_CTX_load_verify_locations(lg_ctx, opt.ca_file, NULL) != 1) {
+		fprintf(stderr, "loadgen: %s: %s\n", opt.ca_file,
+		    ERR_reason_error_string(ERR_get_error()));
+		exit(2);
+	}
+	SSL_CTX_set_min_proto_version(lg_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(lg_ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_options(lg_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_session_cache_mode(lg_ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(lg_ctx, lg_new_session);
+	inet_ntop(AF_INET, &opt.proxy.sin_addr, lg_proxy_ip,
+	    sizeof(lg_proxy_ip));
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	lg_parse(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
 	lg_raise_nofile(opt.clients);
 	if (opt.proxy.sin_port != 0)
 		lg_build_request();
+	if (opt.ca_file != NULL)
+		lg_tls_setup();
 	/* 'E' first: the target echoes whatever does not start with G, H
 	 * or S. */
 	for (i = 0; i < opt.size; i++)

@@ -6,6 +6,7 @@ present real certificates for the production names (api.anthropic.com, ...) and 
 them against this CA only.
 """
 
+import ipaddress
 import os
 import subprocess
 from dataclasses import dataclass
@@ -30,8 +31,17 @@ def _openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
 
+def _san(name):
+    """A subjectAltName entry: IP:... for an address literal (127.0.0.1), DNS:... otherwise."""
+    try:
+        return f"IP:{ipaddress.ip_address(name)}"
+    except ValueError:
+        return f"DNS:{name}"
+
+
 def make_pki(directory, names=ORIGIN_NAMES):
-    """Create ca.pem and a leaf (server.pem, server.key) valid for `names` in `directory`."""
+    """Create ca.pem and a leaf (server.pem, server.key) valid for `names` (host names or
+    address literals) in `directory`."""
     os.makedirs(directory, exist_ok=True)
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "7",
@@ -48,7 +58,7 @@ def make_pki(directory, names=ORIGIN_NAMES):
                   "extendedKeyUsage=serverAuth\n"
                   "subjectKeyIdentifier=hash\n"
                   "authorityKeyIdentifier=keyid\n"
-                  "subjectAltName=" + ",".join(f"DNS:{n}" for n in names) + "\n")
+                  "subjectAltName=" + ",".join(map(_san, names)) + "\n")
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
              "-CAcreateserial", "-days", "7", "-sha256", "-extfile", "server.ext",
              "-out", "server.pem", cwd=directory)

@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: MIT
-"""A real Squid (Debian's `squid`) configured like the seed's team proxy: Basic authentication
-from an htpasswd file (basic_ncsa_auth) and a `dstdomain` allowlist, CONNECT only to the allowed
-ports, listening on 127.0.0.1, resolving names from a hosts file, and logging in its native
+"""A real Squid (Debian's `squid-openssl`) configured like the seed's team proxy: Basic
+authentication from an htpasswd file (basic_ncsa_auth) and a `dstdomain` allowlist, CONNECT only
+to the allowed ports, listening on 127.0.0.1 (plain `http_port`, and with `tls=` a TLS
+`https_port` too, or only that), resolving names from a hosts file, and logging in its native
 format to a file the test reads.
 
 Squid runs in the foreground (`squid -N`); as root it drops to the `proxy` user, so its working
-directory is world-writable and its files world-readable. Nothing is cached; its DNS server is
-127.0.0.1 (nothing listens there: every name the tests use is in the hosts file).
+directory is world-writable and its files world-readable, except the TLS key, which belongs to
+the user Squid runs as. Nothing is cached; its DNS server is 127.0.0.1 (nothing listens there:
+every name the tests use is in the hosts file).
 """
 
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -43,7 +46,10 @@ def squid_denied_re(target, user):
 
 
 class Squid:
-    def __init__(self, *, user, password, allowed, ports, hosts):
+    """`tls`: a pki.Pki whose certificate and key Squid presents on an https_port
+    (`self.tls_port`); `plain=False` leaves the plain http_port (`self.port`) out."""
+
+    def __init__(self, *, user, password, allowed, ports, hosts, tls=None, plain=True):
         self.user = user
         self.password = password
         self.dir = tempfile.mkdtemp(prefix="sluice-squid-")
@@ -51,7 +57,15 @@ class Squid:
         os.chmod(self.dir, 0o777)
         self.access_log = os.path.join(self.dir, "access.log")
         self.cache_log = os.path.join(self.dir, "cache.log")
-        self.port = free_port()
+        self.port = free_port() if plain else None
+        self.tls_port = free_port() if tls is not None else None
+        listen = [f"http_port 127.0.0.1:{self.port}"] if plain else []
+        if tls is not None:
+            listen.append(f"https_port 127.0.0.1:{self.tls_port} "
+                          + " ".join(f"{k}={v}" for k, v in self._tls_files(tls).items()))
+        self.ready = ["Accepting HTTP Socket connections"] if plain else []
+        if tls is not None:
+            self.ready.append("Accepting HTTPS Socket connections")
         passwd = os.path.join(self.dir, "passwd")
         # MD5 (apr1): basic_ncsa_auth checks it on every libc; the password goes through stdin.
         subprocess.run(["htpasswd", "-m", "-i", "-c", passwd, user], input=password, text=True,
@@ -65,7 +79,7 @@ class Squid:
         with open(self.conf, "w") as f:
             f.write("\n".join([
                 "# written by the sluice integration tests (the seed's team proxy, offline)",
-                f"http_port 127.0.0.1:{self.port}",
+                *listen,
                 f"auth_param basic program {NCSA_AUTH} {passwd}",
                 "auth_param basic children 2",
                 "auth_param basic realm sluice-test-squid",
@@ -92,6 +106,20 @@ class Squid:
         os.chmod(self.conf, 0o644)
         self.proc = None
 
+    def _tls_files(self, pki):
+        """Copies of the certificate (world-readable) and the key (readable only by the user
+        Squid runs as: `proxy` when the tests are root) in Squid's directory."""
+        cert = os.path.join(self.dir, "tls-cert.pem")
+        key = os.path.join(self.dir, "tls-key.pem")
+        shutil.copyfile(pki.cert, cert)
+        os.chmod(cert, 0o644)
+        shutil.copyfile(pki.key, key)
+        os.chmod(key, 0o600)
+        if os.geteuid() == 0:
+            proxy = pwd.getpwnam("proxy")
+            os.chown(key, proxy.pw_uid, proxy.pw_gid)
+        return {"tls-cert": cert, "tls-key": key}
+
     def start(self, timeout=30.0):
         # A service name of its own: Squid names its shared-memory segments after it
         # (/dev/shm/squid-cf__metadata.shm by default), so two Squids on one machine (another
@@ -105,7 +133,8 @@ class Squid:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"squid exited with {self.proc.returncode}:\n"
                                    + self.cache_log_text()[-3000:])
-            if "Accepting HTTP Socket connections" in self.cache_log_text():
+            text = self.cache_log_text()
+            if all(line in text for line in self.ready):
                 return self
             time.sleep(0.05)
         self.stop()
