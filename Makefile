@@ -123,7 +123,7 @@ $(BUILD):
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(UNIT_DEPS_$$*))) | $(BUILD)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) $(SAN) -Isrc -o $@ $^ -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) $(SAN) -Isrc -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)
 
 unit: deps-test
 	$(Q)$(SUBMAKE) unit-run
@@ -234,3 +234,6 @@ clean:
 	rm -rf build build-asan build-dev
 
 -include $(OBJS:.o=.d)
+# A unit test is rebuilt when a header it includes changes (tests/unit/sni_hellos.h
+# is generated, for one).
+-include $(UNIT_BINS:=.d)

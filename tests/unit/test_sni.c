@@ -945,6 +945,7 @@ static const struct raw_case raw_cases[] = {
 	/* Tiny hellos. */
 	RAW(HS("\x04") "\x01\x00\x00\x00", SNI_BAD),
 	RAW(HS("\x05") "\x01\x00\x00\x01\x03", SNI_BAD),
+	RAW(HS("\x0e") "\x01\x00\x00\x0a\x03\x03" "randomby", SNI_BAD),
 	RAW(HS("\x04") "\x01\x00\x00\x01" HS("\x01") "\x03", SNI_BAD),
 	/* Header split over records, then a record that does not belong. */
 	RAW(HS("\x01") "\x01" HS("\x03") "\x00\x00\x00", SNI_BAD),
