@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 
-TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), *[".."] * 3))
 HEADER = os.path.join(TOP, "tests", "unit", "sni_hellos.h")
 CORPUS = os.path.join(TOP, "fuzz", "corpus", "sni")
 
@@ -60,7 +60,7 @@ def hello_end(data):
         pos += 5 + rlen
 
 
-def capture(argv, port_arg, stdin=subprocess.DEVNULL, cwd=None):
+def capture(argv):
     """Run the client `argv` (with "{port}" replaced) against a fresh
     listener; return the records holding its ClientHello."""
     srv = socket.socket()
@@ -86,8 +86,8 @@ def capture(argv, port_arg, stdin=subprocess.DEVNULL, cwd=None):
     t = threading.Thread(target=serve)
     t.start()
     argv = [a.replace("{port}", str(port)) for a in argv]
-    subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=60, cwd=cwd)
+    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=60)
     t.join()
     srv.close()
     if got.get("end") is None:
@@ -192,6 +192,42 @@ def rewrap(data, size):
     return out
 
 
+def handshake(data):
+    hs, pos = b"", 0
+    while pos + 5 <= len(data):
+        rlen = int.from_bytes(data[pos + 3:pos + 5], "big")
+        hs += data[pos + 5:pos + 5 + rlen]
+        pos += 5 + rlen
+    return hs
+
+
+def edited(data, name=None, add=()):
+    """The hello in `data` with its host_name replaced by `name` and the
+    extensions `add` ((type, bytes) pairs) appended, in one record."""
+    hs = handshake(data)
+    p = 4 + 2 + 32
+    p += 1 + hs[p]
+    p += 2 + int.from_bytes(hs[p:p + 2], "big")
+    p += 1 + hs[p]
+    head, exts, q = hs[4:p], [], p + 2
+    while q < len(hs):
+        t = int.from_bytes(hs[q:q + 2], "big")
+        n = int.from_bytes(hs[q + 2:q + 4], "big")
+        exts.append((t, hs[q + 4:q + 4 + n]))
+        q += 4 + n
+    if name is not None:
+        nb = name.encode()
+        sni = (len(nb) + 3).to_bytes(2, "big") + b"\0" + \
+            len(nb).to_bytes(2, "big") + nb
+        exts = [(t, sni if t == 0 else d) for t, d in exts]
+    exts += list(add)
+    block = b"".join(t.to_bytes(2, "big") + len(d).to_bytes(2, "big") + d
+                     for t, d in exts)
+    body = head + len(block).to_bytes(2, "big") + block
+    msg = b"\1" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + len(msg).to_bytes(2, "big") + msg
+
+
 def c_array(name, data):
     lines = []
     for i in range(0, len(data), 12):
@@ -204,7 +240,7 @@ def main():
     caps = []
     with tempfile.TemporaryDirectory() as tmp:
         for cid, desc, name, argv in clients(tmp):
-            data = capture(argv, "{port}")
+            data = capture(argv)
             caps.append((cid, desc, name, data))
             print("%-13s %5d bytes, %d record(s)  %s" % (
                 cid, len(data), records(data), desc))
@@ -224,9 +260,9 @@ def main():
                 "\tconst char\t\t*ch_name;\t/* NULL: no SNI */\n};\n\n"
                 "static const struct captured_hello captured_hellos[] = {\n")
         for cid, desc, name, data in caps:
-            f.write('\t{ "%s", "%s",\n\t    hello_%s, sizeof(hello_%s), %s },\n' % (
-                cid, desc.replace('"', "'"), cid, cid,
-                '"%s"' % name if name else "NULL"))
+            row = '\t{ "%s", "%s",\n\t    hello_%s, sizeof(hello_%s), %s },\n'
+            f.write(row % (cid, desc.replace('"', "'"), cid, cid,
+                           '"%s"' % name if name else "NULL"))
         f.write("};\n\n#endif\n")
     os.makedirs(CORPUS, exist_ok=True)
     seeds = [("captured_" + cid, data) for cid, _, _, data in caps]
@@ -234,6 +270,13 @@ def main():
     first = caps[0][3]
     seeds += [("rewrapped_%s_%d" % (caps[0][0], n), rewrap(first, n))
               for n in (1, 7, 100)]
+    ech = (0xfe0d, bytes.fromhex("0000010001" "2a" "0004deadbeef"
+                                 "0003010203"))
+    long_name = ".".join(["a" * 63] * 4)
+    seeds += [("edited_ech", edited(first, add=[ech])),
+              ("edited_upper_dot", edited(first, name="API.Example.Test.")),
+              ("edited_name_255", edited(first, name=long_name)),
+              ("edited_ech_7", rewrap(edited(first, add=[ech]), 7))]
     for name, data in seeds:
         with open(os.path.join(CORPUS, name), "wb") as f:
             f.write(data)
