@@ -198,8 +198,7 @@ sni_rd_vec(struct sni_rd *rd, size_t end, size_t n, size_t *vend)
 {
 	size_t vlen;
 
-	if (sni_rd_int(rd, end, n, &vlen) == -1 ||
-	    vlen > end - rd->rd_off)
+	if (sni_rd_int(rd, end, n, &vlen) == -1 || vlen > end - rd->rd_off)
 		return -1;
 	*vend = rd->rd_off + vlen;
 	return 0;
