@@ -29,7 +29,7 @@ LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 
 # Unit tests: each links its module and only what that module needs.
 UNIT_TESTS := host addr pattern htpasswd hosts config url http rewrite proxyurl b64 accesslog \
-              redact policy strmap ev basic txn request dial
+              redact policy strmap ev basic txn request dial sni
 UNIT_DEPS_host     = host
 UNIT_DEPS_addr     = addr
 UNIT_DEPS_pattern  = pattern host strmap
@@ -50,6 +50,7 @@ UNIT_DEPS_basic    = basic b64
 UNIT_DEPS_txn      = txn reason
 UNIT_DEPS_request  = request redact http url host $(UNIT_LLHTTP)
 UNIT_DEPS_dial     = dial policy reason config addr host hosts htpasswd pattern strmap log tls xport
+UNIT_DEPS_sni      = sni
 # llhttp objects by their path under $(BUILD), for UNIT_DEPS_*.
 UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
@@ -122,7 +123,7 @@ $(BUILD):
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: tests/unit/test_%.c $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(UNIT_DEPS_$$*))) | $(BUILD)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) $(SAN) -Isrc -o $@ $^ -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(XCFLAGS) $(CFLAGS) $(SAN) -Isrc -o $@ $(filter %.c %.o,$^) -lcmocka $(LDLIBS)
 
 unit: deps-test
 	$(Q)$(SUBMAKE) unit-run
@@ -235,3 +236,6 @@ clean:
 	rm -rf build build-asan build-dev
 
 -include $(OBJS:.o=.d)
+# A unit test is rebuilt when a header it includes changes (tests/unit/sni_hellos.h
+# is generated, for one).
+-include $(UNIT_BINS:=.d)
