@@ -43,13 +43,13 @@ UNIT_DEPS_proxyurl = proxyurl
 UNIT_DEPS_b64      = b64
 UNIT_DEPS_accesslog = accesslog ev log
 UNIT_DEPS_redact   = redact
-UNIT_DEPS_policy   = policy reason config addr host hosts htpasswd pattern strmap log tls xport
+UNIT_DEPS_policy   = policy reason config addr host hosts htpasswd pattern strmap log tls xport sni
 UNIT_DEPS_strmap   = strmap
 UNIT_DEPS_ev       = ev
 UNIT_DEPS_basic    = basic b64
 UNIT_DEPS_txn      = txn reason
 UNIT_DEPS_request  = request redact http url host $(UNIT_LLHTTP)
-UNIT_DEPS_dial     = dial policy reason config addr host hosts htpasswd pattern strmap log tls xport
+UNIT_DEPS_dial     = dial policy reason config addr host hosts htpasswd pattern strmap log tls xport sni
 UNIT_DEPS_sni      = sni
 # llhttp objects by their path under $(BUILD), for UNIT_DEPS_*.
 UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http

@@ -285,6 +285,12 @@ config_http_port(const struct policy *p, uint16_t port)
 	return config_port_bit(p->p_http_ports, port);
 }
 
+bool
+config_sni_port(const struct config *c, uint16_t port)
+{
+	return config_port_bit(c->c_sni_ports, port);
+}
+
 static void
 config_port_set(uint8_t *bits, unsigned port)
 {
@@ -551,6 +557,23 @@ config_kw_tls_identity(struct config *c, const struct config_kw *k,
 	snprintf(err, errlen, "expected 'cn', 'dns', 'email' or 'uri' (the "
 	    "client certificate's name that is the user), got '%s'", av[0]);
 	return -1;
+}
+
+/* sni require|off */
+static int
+config_kw_sni(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	bool *off = config_field(c, k, k->k_field);
+
+	(void)line;
+	if (strcmp(av[0], "require") != 0 && strcmp(av[0], "off") != 0) {
+		snprintf(err, errlen, "expected 'require' or 'off', got '%s'",
+		    av[0]);
+		return -1;
+	}
+	*off = strcmp(av[0], "off") == 0;
+	return 0;
 }
 
 /* mode enforce|report: in report mode, what the allowlist and the port
@@ -926,6 +949,12 @@ static const struct config_kw config_kw_table[] = {
 	    CONFIG_PF(p_allow_files), CONFIG_PF(p_nallow_files), 0, NULL },
 	{ "mode", 1, 1, config_kw_mode, CONFIG_N | CONFIG_P,
 	    CONFIG_PF(p_report), 0, 0, NULL },
+	{ "sni", 1, 1, config_kw_sni, CONFIG_N | CONFIG_P, CONFIG_PF(p_sni_off),
+	    0, 0, NULL },
+	{ "sni_ports", 1, CONFIG_ANY, config_kw_ports, CONFIG_KW_EACH,
+	    CONFIG_F(c_sni_ports), CONFIG_F(c_sni_ports_set), 0, NULL },
+	{ "allow_ech", 1, 1, config_kw_bool, CONFIG_N, CONFIG_F(c_allow_ech), 0,
+	    0, NULL },
 	{ "max_tunnels", 1, 1, config_kw_count, CONFIG_N | CONFIG_P,
 	    CONFIG_PF(p_max_tunnels), 0, 1000000, NULL },
 	{ "deny", 1, CONFIG_ANY, config_kw_pattern, CONFIG_KW_EACH | CONFIG_P,
@@ -1304,6 +1333,8 @@ config_finish(struct config *c, struct diag *d)
 		}
 		c->c_nlisten = 1;
 	}
+	if (!c->c_sni_ports_set)
+		config_port_set(c->c_sni_ports, 443);
 	for (i = 0; i < c->c_npolicies; i++) {
 		struct policy *p = c->c_policies[i];
 
@@ -1814,6 +1845,9 @@ config_summary_policy(const struct policy *p, FILE *fp)
 		    "not enforced (address classes always are)\n");
 	if (p->p_max_tunnels != 0)
 		fprintf(fp, "  max_tunnels       %u per user\n", p->p_max_tunnels);
+	if (p->p_sni_off)
+		fprintf(fp, "  sni               off: tunnels are not checked for "
+		    "their TLS server name\n");
 	fprintf(fp, "  allow             %zu pattern%s", p->p_allow.p_count,
 	    p->p_allow.p_count == 1 ? "" : "s");
 	for (i = 0; i < p->p_allow.p_count && i < 8; i++)

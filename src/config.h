@@ -90,6 +90,7 @@ struct policy {
 	size_t			 p_ncidrs;
 	bool			 p_report;	/* mode report: log, let through */
 	unsigned		 p_max_tunnels;	/* per identity; 0: no limit */
+	bool			 p_sni_off;	/* sni off: no ClientHello check */
 };
 
 struct config {
@@ -115,6 +116,10 @@ struct config {
 	size_t			 c_npolicies;
 	size_t			 c_cur;		/* parsing: the block in force */
 	struct strmap		 c_members;	/* identity -> c_policies index */
+
+	uint8_t			 c_sni_ports[CONFIG_PORTS_BYTES];
+	bool			 c_sni_ports_set;
+	bool			 c_allow_ech;	/* let encrypted ClientHellos by */
 
 	bool			 c_via;		/* add Via to forwarded HTTP */
 	bool			 c_forwarded_for;	/* add X-Forwarded-For */
@@ -238,6 +243,10 @@ bool config_connect_port(const struct policy *p, uint16_t port);
 
 /* True when plain-HTTP forwarding, under policy `p`, may reach `port`. */
 bool config_http_port(const struct policy *p, uint16_t port);
+
+/* True when a tunnel to `port` must start with a ClientHello that names
+ * its host (sni_ports), for policies that say `sni require`. */
+bool config_sni_port(const struct config *c, uint16_t port);
 
 /* The directives config_parse knows, for tests that walk them: how many,
  * and the name of the `i`th (NULL past the end; borrowed, static). */

@@ -57,6 +57,7 @@
 #include "policy.h"
 #include "redact.h"
 #include "request.h"
+#include "sni.h"
 #include "tally.h"
 #include "tls.h"
 #include "upstream.h"
@@ -72,7 +73,9 @@ struct conn_hs {
 	struct auth_job		*hs_job;
 	struct dns_query	*hs_dnsq;
 	struct dial		 hs_dial;	/* the addresses to try */
-	struct buf		 hs_reply;	/* our error answer */
+	struct buf		 hs_reply;	/* our answer */
+	bool			 hs_answered;	/* 200 said before dialling (the
+						 * SNI check): no answer now */
 };
 
 static void conn_client_io(struct ev_loop *, int, unsigned, void *);
@@ -84,6 +87,10 @@ static void conn_tunnel_pump(struct conn *c);
 static void conn_read_head(struct conn *c);
 static void conn_next_request(struct conn *c);
 static void conn_tls_step(struct conn *c);
+static void conn_sni_start(struct conn *c);
+static void conn_sni_refuse(struct conn *c, enum reason r, const char *why);
+static void conn_route(struct conn *c);
+static void conn_dial_all(struct conn *c);
 
 /* -d: one line per decision a connection goes through, numbered so that
  * lines of one connection can be told apart across workers. */
@@ -222,6 +229,7 @@ conn_settle(struct conn *c)
 		conn_note_partial(c);
 		/* FALLTHROUGH */
 	case CONN_AUTH:
+	case CONN_SNI:
 	case CONN_RESOLVE:
 	case CONN_CONNECT:
 	case CONN_UPSTREAM:
@@ -469,6 +477,12 @@ conn_fail(struct conn *c, enum reason r, const char *detail)
 	c->c_txn.t_detail = detail != NULL ? strdup(detail) : NULL;
 	conn_debug(c, "answer %d %s%s%s", reason_status(r), reason_code(r),
 	    detail ? ": " : "", detail ? detail : "");
+	if (hs->hs_answered) {
+		/* The client had our 200 and speaks TLS to the destination
+		 * now: an HTTP answer would be noise to it. */
+		conn_close(c);
+		return;
+	}
 	conn_hs_cancel(hs);
 	conn_close_upstream(c);
 	conn_forward_free(c);
@@ -529,8 +543,8 @@ conn_upstream_open(struct conn *c, const struct verdict *v)
 		conn_exchange(c);
 		return;
 	}
-	if (relay_prefill(&c->c_down, CONN_ESTABLISHED,
-	    sizeof(CONN_ESTABLISHED) - 1) == -1) {
+	if (!c->c_hs->hs_answered && relay_prefill(&c->c_down,
+	    CONN_ESTABLISHED, sizeof(CONN_ESTABLISHED) - 1) == -1) {
 		conn_close(c);
 		return;
 	}
@@ -666,8 +680,8 @@ conn_established(struct conn *c)
 	else if (rq->rq_http)
 		conn_exchange(c);
 	else	/* Bytes the client sent after its head go first, in order. */
-		conn_tunnel_start(c, CONN_ESTABLISHED,
-		    sizeof(CONN_ESTABLISHED) - 1, rq->rq_buf +
+		conn_tunnel_start(c, CONN_ESTABLISHED, c->c_hs->hs_answered ?
+		    0 : sizeof(CONN_ESTABLISHED) - 1, rq->rq_buf +
 		    rq->rq_head.hh_len, rq->rq_len - rq->rq_head.hh_len);
 }
 
@@ -741,15 +755,17 @@ conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	case CONN_AUTH:
 		conn_fail(c, REASON_AUTH_TIMEOUT, NULL);
 		break;
+	case CONN_SNI:
+		conn_sni_refuse(c, REASON_NOT_TLS, "no complete ClientHello "
+		    "within header_timeout");
+		break;
 	case CONN_RESOLVE:
 		conn_fail(c, REASON_DNS_FAILED, "DNS lookup timed out");
 		break;
 	case CONN_CONNECT:
 	case CONN_UPSTREAM:
-		if (ms % 1000 == 0)
-			snprintf(d, sizeof(d), "after %us", ms / 1000);
-		else
-			snprintf(d, sizeof(d), "after %ums", ms);
+		snprintf(d, sizeof(d), ms % 1000 ? "after %ums" : "after %us",
+		    ms % 1000 ? ms : ms / 1000);
 		conn_fail(c, REASON_CONNECT_TIMEOUT, d);
 		break;
 	case CONN_TUNNEL:
@@ -802,10 +818,19 @@ conn_dial(struct conn *c)
 	conn_fail(c, REASON_CONNECT_FAILED, why);
 }
 
-/* Start dialling what hs_dial holds, under connect_timeout. */
+/* Start dialling what hs_dial holds, under connect_timeout. A tunnel
+ * behind the SNI check (sni require, a port in sni_ports) first says 200
+ * and reads the ClientHello: nothing is dialled for a fronted name. */
 static void
 conn_dial_all(struct conn *c)
 {
+	const struct conn_hs *hs = c->c_hs;
+
+	if (!hs->hs_rq.rq_http && !hs->hs_answered && !c->c_policy->p_sni_off &&
+	    config_sni_port(c->c_cfg, hs->hs_rq.rq_host.h_port)) {
+		conn_sni_start(c);
+		return;
+	}
 	conn_timer(c, c->c_cfg->c_connect_timeout_ms);
 	c->c_phase = ev_now(conn_loop(c));
 	conn_dial(c);
@@ -923,15 +948,108 @@ conn_keep_upstream(struct conn *c)
 	    c->c_policy, (const struct sockaddr *)&c->c_upaddr, &cls));
 }
 
+/* The SNI check failed on `r`: a TLS client is told with a fatal
+ * access_denied alert (its own error then says so), anything else is cut
+ * off; the record says why. */
+static void
+conn_sni_refuse(struct conn *c, enum reason r, const char *why)
+{
+	static const char alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49 };
+
+	conn_debug(c, "SNI: %s: %s", reason_code(r), why);
+	c->c_txn.t_reason = r;
+	free(c->c_txn.t_detail);
+	c->c_txn.t_detail = strdup(why);
+	if (r != REASON_NOT_TLS)
+		(void)xport_write(&c->c_cx, alert, sizeof(alert));
+	conn_close(c);
+}
+
+/* What the ClientHello came to (`st`, `hello`): dial, or refuse. In report
+ * mode a refusal is noted and the tunnel goes on. */
+static void
+conn_sni_checked(struct conn *c, enum sni_status st,
+    const struct sni_hello *hello)
+{
+	char why[SNI_NAME_MAX + HOST_NAME_MAX_LEN + 64];
+	enum reason r;
+
+	r = policy_check_sni(c->c_policy, &c->c_hs->hs_rq.rq_host, st, hello,
+	    c->c_cfg->c_allow_ech, why, sizeof(why));
+	if (r != REASON_NONE && c->c_policy->p_report) {
+		conn_debug(c, "SNI: report only, would refuse %s: %s",
+		    reason_code(r), why);
+		if (c->c_txn.t_report == REASON_NONE)
+			c->c_txn.t_report = r;
+		r = REASON_NONE;
+	}
+	if (r != REASON_NONE) {
+		conn_sni_refuse(c, r, why);
+		return;
+	}
+	conn_debug(c, "SNI: %s", hello->sh_has_sni ? hello->sh_name :
+	    "none, to an address");
+	conn_dial_all(c);
+}
+
+/* Say 200 (the client sends its ClientHello only then), then read until
+ * the ClientHello is complete or cannot be one. Called again on every
+ * readiness change. */
+static void
+conn_sni_step(struct conn *c)
+{
+	struct request *rq = &c->c_hs->hs_rq;
+	struct sni_hello hello;
+	enum sni_status st;
+	ssize_t n;
+
+	if (buf_used(&c->c_hs->hs_reply) > 0 && conn_write_reply(c) == -1) {
+		conn_close(c);
+		return;
+	}
+	while ((st = sni_parse((const unsigned char *)rq->rq_buf +
+	    rq->rq_head.hh_len, rq->rq_len - rq->rq_head.hh_len, &hello)) ==
+	    SNI_MORE) {
+		if (!c->c_cx.x_can_read)
+			return;
+		if (request_reserve(rq, CONN_READ_CHUNK) != 0) {
+			conn_close(c);	/* out of memory */
+			return;
+		}
+		n = xport_read(&c->c_cx, rq->rq_buf + rq->rq_len,
+		    rq->rq_cap - rq->rq_len);
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			conn_close(c);
+			return;
+		}
+		rq->rq_len += (size_t)n;
+	}
+	conn_sni_checked(c, st, &hello);
+}
+
+static void
+conn_sni_start(struct conn *c)
+{
+	struct conn_hs *hs = c->c_hs;
+
+	if (buf_add(&hs->hs_reply, CONN_ESTABLISHED,
+	    sizeof(CONN_ESTABLISHED) - 1) == -1) {
+		conn_close(c);
+		return;
+	}
+	hs->hs_answered = true;
+	c->c_state = CONN_SNI;
+	conn_timer(c, c->c_cfg->c_header_timeout_ms);
+	conn_sni_step(c);
+}
+
 /* Authenticated (or no users configured): decide, then find the way. */
 static void
 conn_authorized(struct conn *c)
 {
 	struct conn_hs *hs = c->c_hs;
-	const struct host *h = &hs->hs_rq.rq_host;
-	const struct upstream *up = c->c_env->e_upstream;
-	struct sockaddr_storage addrs[DNS_MAX_ADDRS];
-	size_t n;
 
 	if (hs->hs_rq.rq_bad[0] != '\0') {
 		conn_fail(c, REASON_BAD_REQUEST, hs->hs_rq.rq_bad);
@@ -940,6 +1058,19 @@ conn_authorized(struct conn *c)
 	conn_judge_under(c, config_policy_of(c->c_cfg, c->c_txn.t_user));
 	if (!conn_allowed(c) || (!hs->hs_rq.rq_http && !conn_count_tunnel(c)))
 		return;
+	conn_route(c);
+}
+
+/* Allowed: find the way to the destination. */
+static void
+conn_route(struct conn *c)
+{
+	struct conn_hs *hs = c->c_hs;
+	const struct host *h = &hs->hs_rq.rq_host;
+	const struct upstream *up = c->c_env->e_upstream;
+	struct sockaddr_storage addrs[DNS_MAX_ADDRS];
+	size_t n;
+
 	if (xport_open(&c->c_ux)) {
 		if (conn_keep_upstream(c)) {
 			conn_established(c);
@@ -1232,6 +1363,9 @@ conn_client_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 		break;
 	case CONN_TLS:
 		conn_tls_step(c);
+		break;
+	case CONN_SNI:
+		conn_sni_step(c);
 		break;
 	case CONN_AUTH:
 	case CONN_RESOLVE:

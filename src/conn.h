@@ -28,6 +28,7 @@ enum conn_state {
 	CONN_HEAD = 0,		/* reading a request head */
 	CONN_TLS,		/* the TLS handshake of a tls listener */
 	CONN_AUTH,		/* a worker verifies the password */
+	CONN_SNI,		/* 200 said; reading the client's ClientHello */
 	CONN_RESOLVE,		/* waiting for DNS */
 	CONN_CONNECT,		/* dialling the permitted addresses */
 	CONN_UPSTREAM,		/* asking the upstream proxy to CONNECT */

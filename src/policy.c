@@ -2,6 +2,7 @@
 /* Policy decisions; see policy.h. Deny by default: an empty allowlist allows
  * nothing. */
 #include <stdio.h>
+#include <string.h>
 
 #include "addr.h"
 #include "config.h"
@@ -66,6 +67,54 @@ policy_detail(enum reason r, const struct host *h, enum policy_kind kind,
 		snprintf(buf, len, "deny %s", rule);
 	else
 		snprintf(buf, len, "no allow pattern matches %s", h->h_name);
+}
+
+enum reason
+policy_check_sni(const struct policy *p, const struct host *h,
+    enum sni_status st, const struct sni_hello *hello, bool allow_ech,
+    char *why, size_t whylen)
+{
+	char rule[HOST_NAME_MAX_LEN + 8];
+	struct host named;
+
+	if (st != SNI_OK) {
+		snprintf(why, whylen, "%s", hello->sh_why ? hello->sh_why :
+		    "no TLS ClientHello");
+		return REASON_NOT_TLS;
+	}
+	if (hello->sh_has_ech && !allow_ech) {
+		snprintf(why, whylen, "the ClientHello carries "
+		    "encrypted_client_hello (allow_ech yes lets it by)");
+		return REASON_ECH_REFUSED;
+	}
+	if (h->h_kind != HOST_NAME) {
+		if (!hello->sh_has_sni)
+			return REASON_NONE;
+		/* A name sent to an address must be one the policy allows. */
+		memset(&named, 0, sizeof(named));
+		named.h_kind = HOST_NAME;
+		named.h_port = h->h_port;
+		if (strlen(hello->sh_name) < sizeof(named.h_name)) {
+			memcpy(named.h_name, hello->sh_name,
+			    strlen(hello->sh_name) + 1);
+			if (policy_check_target(p, &named, POLICY_CONNECT, rule,
+			    sizeof(rule)) == REASON_NONE)
+				return REASON_NONE;
+		}
+		snprintf(why, whylen, "the ClientHello names %s, which the "
+		    "policy does not allow", hello->sh_name);
+		return REASON_SNI_MISMATCH;
+	}
+	if (!hello->sh_has_sni) {
+		snprintf(why, whylen, "the ClientHello has no server_name");
+		return REASON_SNI_MISSING;
+	}
+	if (!sni_matches(hello, h->h_name)) {
+		snprintf(why, whylen, "the ClientHello names %s, not %s",
+		    hello->sh_name, h->h_name);
+		return REASON_SNI_MISMATCH;
+	}
+	return REASON_NONE;
 }
 
 bool

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "reason.h"
+#include "sni.h"
 
 struct host;
 struct policy;
@@ -35,6 +36,17 @@ enum reason policy_check_target(const struct policy *p, const struct host *h,
  * name ("connect_ports"), "ADDR is an IP address outside allow_cidr". */
 void policy_detail(enum reason r, const struct host *h, enum policy_kind kind,
     const char *rule, char *buf, size_t len);
+
+/* The SNI check of a CONNECT tunnel to `h` under policy `p`: what the
+ * parser made of the client's first bytes (`st`, `hello`), with `allow_ech`
+ * from the configuration. A name target needs a ClientHello that names it
+ * (case and one trailing dot aside); an IP-literal target needs none, but
+ * a name it gives must be one `p` allows. Returns REASON_NONE,
+ * REASON_SNI_MISMATCH, REASON_SNI_MISSING, REASON_NOT_TLS or
+ * REASON_ECH_REFUSED, with the detail in `why`. */
+enum reason policy_check_sni(const struct policy *p, const struct host *h,
+    enum sni_status st, const struct sni_hello *hello, bool allow_ech,
+    char *why, size_t whylen);
 
 /* May the resolved address `sa` be dialled under policy `p`? True unless it
  * lies in a refused class (private, loopback, metadata, ...) that none of

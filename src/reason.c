@@ -122,6 +122,21 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	[REASON_REVOKED] = { "revoked", 0, "", "NONE",
 	    "no longer allowed after a reload",
 	    NULL },
+	/* The SNI check: the client had our 200 (it sends its ClientHello
+	 * only then) and is cut off with a TLS alert, so the record keeps
+	 * the 200 it saw, tagged as a denial. */
+	[REASON_SNI_MISMATCH] = { "sni-mismatch", 200, "", "TCP_DENIED",
+	    "TLS server name is not the CONNECT host",
+	    NULL },
+	[REASON_SNI_MISSING] = { "sni-missing", 200, "", "TCP_DENIED",
+	    "TLS ClientHello names no server",
+	    NULL },
+	[REASON_NOT_TLS] = { "not-tls", 200, "", "TCP_DENIED",
+	    "no TLS ClientHello in the tunnel",
+	    NULL },
+	[REASON_ECH_REFUSED] = { "ech-refused", 200, "", "TCP_DENIED",
+	    "encrypted ClientHello hides the server name",
+	    NULL },
 	[REASON_TOO_MANY_TUNNELS] = { "too-many-tunnels", 429,
 	    "Too Many Requests", "TCP_DENIED",
 	    "too many tunnels open for this user",

@@ -83,7 +83,9 @@ txn_record(const struct txn *t, uint64_t now, const char *client,
 	    NULL;
 	if (t->t_reason != REASON_NONE) {
 		/* Our own answer, if one was sent at all. */
-		r->lr_mime = r->lr_status != 0 ? "text/plain" : NULL;
+		r->lr_mime = r->lr_status != 0 && r->lr_status != 200 ?
+		    "text/plain" : NULL;	/* 200: an SNI refusal, after
+						 * our bodiless 200 */
 		r->lr_reason = reason_code(t->t_reason);
 		return;
 	}

@@ -165,6 +165,14 @@ render_more(const struct config *c, const char *field, char *buf, size_t len)
 		for (i = 0; i < c->c_npolicies; i++)
 			cat(buf, len, "%s%s", i ? " " : "",
 			    c->c_policies[i]->p_report ? "report" : "enforce");
+	} else if (strcmp(field, "sni") == 0) {
+		for (i = 0; i < c->c_npolicies; i++)
+			cat(buf, len, "%s%s", i ? " " : "",
+			    c->c_policies[i]->p_sni_off ? "off" : "require");
+		for (i = 1; i < 65536; i++)
+			if (config_sni_port(c, (uint16_t)i))
+				cat(buf, len, " :%zu", i);
+		cat(buf, len, " ech=%s", c->c_allow_ech ? "yes" : "no");
 	} else if (strcmp(field, "max_tunnels") == 0) {
 		for (i = 0; i < c->c_npolicies; i++)
 			cat(buf, len, "%s%u", i ? " " : "",
@@ -229,6 +237,9 @@ static const struct directive_case directive_cases[] = {
 	    "policy research-2.x\nmembers ana\nmembers li", "policies",
 	    "default@0[]1 ci@2[bot1,bot2]2 research-2.x@5[ana,li]0" },
 	{ NULL, "policy ci\nmembers bot1", "of:bot1", "ci" },
+	{ NULL, "", "sni", "require ech=no" },
+	{ NULL, "sni off\nsni_ports 443 8443\nallow_ech yes\npolicy a\n"
+	    "sni require", "sni", "off require :443 :8443 ech=yes" },
 	{ NULL, "max_tunnels 4\npolicy a\npolicy b\nmax_tunnels 1",
 	    "max_tunnels", "4 0 1" },
 	{ NULL, "mode report\npolicy a\npolicy b\nmode report\nmode enforce",
@@ -467,6 +478,14 @@ static const struct reject_case reject_cases[] = {
 	{ "deny", PATH ":1: 'deny' needs at least one argument" },
 	{ "max_tunnels 0", PATH ":1: max_tunnels: expected a number from 1 to "
 	    "1000000, got '0'" },
+	{ "sni maybe", PATH ":1: sni: expected 'require' or 'off', got "
+	    "'maybe'" },
+	{ "sni_ports 0", PATH ":1: invalid port or range '0' (1-65535, or "
+	    "N-M)" },
+	{ "allow_ech sometimes", PATH ":1: allow_ech: expected 'yes' or 'no', "
+	    "got 'sometimes'" },
+	{ "policy a\nsni_ports 443", PATH ":2: sni_ports applies to the whole "
+	    "proxy, not to policy a: move it above the first 'policy' line" },
 	{ "mode audit", PATH ":1: mode: expected 'enforce' or 'report', got "
 	    "'audit'" },
 	{ "deny a..b", PATH ":1: invalid pattern 'a..b': empty label in host "
