@@ -517,7 +517,11 @@ conn_tunnel_start(struct conn *c, const char *to_client, size_t clen,
 	c->c_state = CONN_TUNNEL;
 	c->c_txn.t_active = ev_now(conn_loop(c));
 	conn_timer(c, c->c_cfg->c_idle_timeout_ms);
-	conn_tunnel_pump(c);
+	/* A reload that came while it was being set up (a password check,
+	 * DNS, a slow connect) judges it now, as it judged the open ones. */
+	conn_review(c);
+	if (c->c_state == CONN_TUNNEL)
+		conn_tunnel_pump(c);
 }
 
 static void conn_exchange(struct conn *c);
@@ -604,6 +608,9 @@ conn_exchange(struct conn *c)
 		conn_close(c);
 		return;
 	}
+	conn_review(c);		/* a reload came meanwhile: see above */
+	if (c->c_state != CONN_EXCHANGE)
+		return;
 	forward_start(c->c_fwd, &v);
 	conn_act(c, &v);
 }
@@ -1203,6 +1210,20 @@ conn_authenticate(struct conn *c)
 static int
 conn_identify(struct conn *c)
 {
+	char why[200];
+
+	/* A keep-alive connection outlives reloads: a certificate checked
+	 * under an earlier configuration is checked again (a new CRL). */
+	if (c->c_peer_id != NULL && !c->c_peer_refused &&
+	    c->c_peer_gen != c->c_cfg->c_generation) {
+		if (!tls_peer_recheck(&c->c_cx, c->c_cfg->c_tls,
+		    c->c_cfg->c_tls_identity, c->c_peer_id, why, sizeof(why))) {
+			free(c->c_peer_id);
+			c->c_peer_id = strdup(why);
+			c->c_peer_refused = true;
+		}
+		c->c_peer_gen = c->c_cfg->c_generation;
+	}
 	if (c->c_peer_id != NULL && !c->c_peer_refused) {
 		c->c_txn.t_user = c->c_peer_id;
 		c->c_txn.t_auth = "certificate";
@@ -1483,6 +1504,7 @@ conn_peer(struct conn *c)
 	case TLS_PEER_NAMED:
 		conn_debug(c, "TLS: client certificate of %s", name);
 		c->c_peer_id = strdup(name);
+		c->c_peer_gen = c->c_cfg->c_generation;
 		break;
 	case TLS_PEER_REFUSED:
 		conn_debug(c, "TLS: client certificate refused: %s", why);

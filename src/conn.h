@@ -69,6 +69,7 @@ struct conn {
 	char			*c_peer_id;	/* client certificate's identity,
 						 * or why it was refused */
 	bool			 c_peer_refused;
+	uint64_t		 c_peer_gen;	/* configuration it was checked by */
 	char			 c_refusal_detail[64];
 };
 

@@ -119,8 +119,8 @@ explain_policy(const struct config *c, const char *user, FILE *out)
 }
 
 /* The addresses `h` resolves to and which of them `p` lets be dialled.
- * Returns how many may. */
-static size_t
+ * Returns how many may, or -1 when the name does not resolve. */
+static int
 explain_addresses(const struct config *c, const struct policy *p,
     const struct host *h, FILE *out)
 {
@@ -137,7 +137,7 @@ explain_addresses(const struct config *c, const struct policy *p,
 		n = explain_resolve(c, h, addrs, how, sizeof(how));
 	if (n == 0) {
 		fprintf(out, "addresses none: %s\n", how);
-		return 0;
+		return -1;
 	}
 	fprintf(out, "addresses %s:", how);
 	for (i = 0; i < n; i++) {
@@ -150,7 +150,7 @@ explain_addresses(const struct config *c, const struct policy *p,
 		kept += ok;
 	}
 	fputc('\n', out);
-	return kept;
+	return (int)kept;
 }
 
 int
@@ -194,10 +194,14 @@ explain(const struct config *c, const char *user, const char *target,
 	if (r != REASON_NONE)
 		fprintf(out, "report    would be %s (%s); report mode lets it "
 		    "through\n", reason_code(r), why);
-	if (explain_addresses(c, p, &h, out) == 0) {
-		fprintf(out, "denied    %s: %s\n",
-		    reason_code(REASON_ADDRESS_DENIED),
-		    "no address it may be dialled at");
+	switch (explain_addresses(c, p, &h, out)) {
+	case -1:
+		fprintf(out, "failed    %s: the proxy would answer 502\n",
+		    reason_code(REASON_DNS_FAILED));
+		return EXPLAIN_DENIED;
+	case 0:
+		fprintf(out, "denied    %s: no address it may be dialled at\n",
+		    reason_code(REASON_ADDRESS_DENIED));
 		return EXPLAIN_DENIED;
 	}
 	fprintf(out, "allowed\n");

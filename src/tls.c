@@ -455,17 +455,36 @@ tls_handshake(struct xport *x, char *why, size_t whylen)
 	return TLS_FAILED;
 }
 
-/* Copy the identity `s` to `name`: UTF-8, printable, short enough. */
+/* Is the UTF-8 at `u` (n bytes) a character that may appear in a name
+ * that logs and traces print: no control character (C0, DEL, C1), no line
+ * or paragraph separator, no bidirectional override or isolate, no
+ * zero-width character? */
+static bool
+tls_name_char(const unsigned char *u, int n)
+{
+	if (u[0] < 0x20 || u[0] == 0x7f)
+		return false;
+	if (n >= 2 && u[0] == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f)
+		return false;
+	if (n >= 3 && u[0] == 0xe2 && u[1] == 0x80 && ((u[2] >= 0x8b &&
+	    u[2] <= 0x8f) || (u[2] >= 0xa8 && u[2] <= 0xae)))
+		return false;
+	return !(n >= 3 && u[0] == 0xe2 && u[1] == 0x81 && u[2] >= 0xa6 &&
+	    u[2] <= 0xa9);
+}
+
+/* Copy the identity `s` to `name`: UTF-8, printable, short enough, and not
+ * "-" (the log's "nobody"). */
 static bool
 tls_name_copy(const ASN1_STRING *s, char *name, size_t namelen, char *why,
     size_t whylen)
 {
 	unsigned char *u = NULL;
 	int n = ASN1_STRING_to_UTF8(&u, s), i;
-	bool ok = n > 0 && (size_t)n < namelen;
+	bool ok = n > 0 && (size_t)n < namelen && !(n == 1 && u[0] == '-');
 
 	for (i = 0; ok && i < n; i++)
-		ok = u[i] >= 0x20 && u[i] != 0x7f;
+		ok = tls_name_char(u + i, n - i);
 	if (ok)
 		memcpy(name, u, (size_t)n + 1);
 	else
@@ -543,28 +562,6 @@ tls_peer_error(long v)
 	}
 }
 
-enum tls_peer
-tls_peer(const struct xport *x, enum tls_identity id, char *name,
-    size_t namelen, char *why, size_t whylen)
-{
-	X509 *cert;
-	long v;
-
-	if (x->x_ops != &tls_ops ||
-	    (cert = SSL_get0_peer_certificate(x->x_state)) == NULL)
-		return TLS_PEER_NONE;
-	if ((v = SSL_get_verify_result(x->x_state)) != X509_V_OK) {
-		if (SSL_get_app_data(x->x_state) != NULL)
-			v = (long)(uintptr_t)SSL_get_app_data(x->x_state) - 1;
-		snprintf(why, whylen, "%s", tls_peer_error(v));
-		return TLS_PEER_REFUSED;
-	}
-	if (!(id == TLS_ID_CN ? tls_peer_cn(cert, name, namelen, why, whylen) :
-	    tls_peer_san(cert, id, name, namelen, why, whylen)))
-		return TLS_PEER_REFUSED;
-	return TLS_PEER_NAMED;
-}
-
 /* Verify `cert` (with the chain the client sent) against the CAs and
  * CRLs of `ctx`, for client authentication. */
 static bool
@@ -583,6 +580,34 @@ tls_verify_again(SSL_CTX *ctx, X509 *cert, STACK_OF(X509) *chain, char *why,
 	X509_STORE_CTX_free(vc);
 	ERR_clear_error();
 	return ok;
+}
+
+enum tls_peer
+tls_peer(const struct xport *x, enum tls_identity id, char *name,
+    size_t namelen, char *why, size_t whylen)
+{
+	X509 *cert;
+	long v;
+
+	if (x->x_ops != &tls_ops ||
+	    (cert = SSL_get0_peer_certificate(x->x_state)) == NULL)
+		return TLS_PEER_NONE;
+	if ((v = SSL_get_verify_result(x->x_state)) != X509_V_OK) {
+		if (SSL_get_app_data(x->x_state) != NULL)
+			v = (long)(uintptr_t)SSL_get_app_data(x->x_state) - 1;
+		snprintf(why, whylen, "%s", tls_peer_error(v));
+		return TLS_PEER_REFUSED;
+	}
+	/* A resumed session carries the verdict of its first handshake:
+	 * the certificate may have expired since, or the CRL gone stale. */
+	if (SSL_session_reused(x->x_state) && !tls_verify_again(
+	    SSL_get_SSL_CTX(x->x_state), cert, SSL_get_peer_cert_chain(
+	    x->x_state), why, whylen))
+		return TLS_PEER_REFUSED;
+	if (!(id == TLS_ID_CN ? tls_peer_cn(cert, name, namelen, why, whylen) :
+	    tls_peer_san(cert, id, name, namelen, why, whylen)))
+		return TLS_PEER_REFUSED;
+	return TLS_PEER_NAMED;
 }
 
 bool
@@ -709,6 +734,9 @@ tls_connect(struct xport *x, struct tls_client *tc, const char *host)
 		ERR_clear_error();
 		return -1;
 	}
+	/* The name must be in subjectAltName: no fallback to the subject's
+	 * CN, which current clients dropped long ago. */
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
 	SSL_set_connect_state(ssl);
 	x->x_state = ssl;
 	x->x_ops = &tls_ops;

@@ -79,8 +79,10 @@ txn_record(const struct txn *t, uint64_t now, const char *client,
 	r->lr_tls = t->t_tls;
 	r->lr_auth = t->t_auth;
 	r->lr_policy = t->t_policy;
-	r->lr_report = t->t_report != REASON_NONE ? reason_code(t->t_report) :
-	    NULL;
+	/* A report says what was let through; a request refused after all
+	 * (an address class) says only why it was. */
+	r->lr_report = t->t_report != REASON_NONE && t->t_reason ==
+	    REASON_NONE ? reason_code(t->t_report) : NULL;
 	if (t->t_reason != REASON_NONE) {
 		/* Our own answer, if one was sent at all. */
 		r->lr_mime = r->lr_status != 0 && r->lr_status != 200 ?

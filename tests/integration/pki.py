@@ -103,7 +103,7 @@ class ClientPki:
         Returns (cert path, key path)."""
         _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                  "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
-                 cwd=self.dir)
+                 "-utf8", cwd=self.dir)
         with open(os.path.join(self.dir, f"{name}.ext"), "w") as ext:
             ext.write("basicConstraints=critical,CA:FALSE\n"
                       "keyUsage=critical,digitalSignature\n"

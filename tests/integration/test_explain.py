@@ -107,3 +107,14 @@ def test_bad_input_is_a_usage_error(sluice_bin, conf):
     assert code == 2 and "needs a port" in out, out
     done = run_cli(sluice_bin, "check", "-c", str(conf), "--explain", "onlyuser")
     assert done.returncode == 2 and "--explain needs USER and HOST:PORT" in done.stderr
+
+
+def test_a_name_that_does_not_resolve_is_what_the_proxy_says_dns_failed(sluice_bin, tmp_path,
+                                                                         dns):
+    path = tmp_path / "dns.conf"
+    path.write_text(f"hosts_file none\ndns_server {dns.address}\nallow nowhere.explain.test\n")
+
+    code, out, _ = explain(sluice_bin, path, "-", "nowhere.explain.test:443")
+
+    assert code == 3
+    assert out.endswith("failed    dns-failed: the proxy would answer 502\n"), out

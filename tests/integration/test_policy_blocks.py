@@ -14,7 +14,7 @@ import pytest
 
 from helpers import assert_refusal, curl
 from opsutil import edit_config, reload_lines, wait_reload
-from proxyclient import connect
+from proxyclient import connect, connect_head
 from sluiceproc import run_cli
 
 BOT_PASSWORD = "bot-password-7"
@@ -328,3 +328,32 @@ def test_a_reload_closes_tunnels_to_a_destination_no_longer_allowed(make_proxy, 
                    r"HIER_DIRECT/127\.0\.0\.1 - revoked$")
     gone.close()
     kept.close()
+
+
+def test_a_reload_during_the_password_check_still_revokes(make_proxy, two_users, origins):
+    # The user is removed while their (slow) password check runs: the tunnel that check
+    # would open is judged by the new configuration too, not only the ones already open.
+    subprocess.run(["htpasswd", "-B", "-C", "15", "-i", two_users, "slow"], input="slow-pw",
+                   text=True, check=True, capture_output=True, timeout=120)
+    proxy = make_proxy(users=two_users)
+    target = f"api.anthropic.com:{origins.echo_port}"
+    before = len(reload_lines(proxy))
+    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=30)
+    sock.sendall(connect_head(target, "slow", "slow-pw"))
+    with open(two_users) as f:
+        kept = [line for line in f if not line.startswith("slow:")]
+    with open(two_users, "w") as f:
+        f.writelines(kept)
+    wait_reload(proxy, before)
+
+    answer = b""
+    while chunk := sock.recv(4096):
+        answer += chunk
+    sock.close()
+    # Either the check finished under the old users (the tunnel closed as revoked as soon
+    # as it was set up, before or after our 200 went out), or it ran under the new ones.
+    if not answer or answer.startswith(b"HTTP/1.1 200"):
+        proxy.wait_log(rf" TCP_TUNNEL_ABORTED/200 \d+ CONNECT {re.escape(target)} slow "
+                       r"HIER_DIRECT/127\.0\.0\.1 - revoked$")
+    else:
+        assert answer.startswith(b"HTTP/1.1 407"), answer

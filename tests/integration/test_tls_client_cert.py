@@ -43,6 +43,9 @@ def clients(tmp_path_factory):
         "revoked": ca.issue("revoked", "/CN=revoked"),
         "server": ca.issue("server", "/CN=server", usage="serverAuth"),
         "nameless": ca.issue("nameless", "/O=agents"),
+        # A right-to-left override would make a trace line read otherwise than it is.
+        "bidi": ca.issue("bidi", "/CN=alice\u202eevil"),
+        "dash": ca.issue("dash", "/CN=-"),
     }
     ca.revoke("revoked")
     ca.crl_path = ca.crl(f"{ca.dir}/ca.crl")
@@ -129,6 +132,8 @@ def test_the_certificate_counts_not_the_password_sent_with_it(mtls_proxy, proxy_
     ("server", "not a certificate for client authentication (its extendedKeyUsage lacks "
                "clientAuth)"),
     ("nameless", "the certificate has no commonName"),
+    ("bidi", "the certificate's identity is not printable"),
+    ("dash", "the certificate's identity is not printable"),
 ])
 def test_a_certificate_that_does_not_verify_is_refused_naming_the_check(
         mtls_proxy, proxy_pki, pki, clients, origins, who, check):
@@ -358,3 +363,90 @@ def test_a_foreign_ca_sent_along_is_named_as_the_cause(make_proxy, proxy_pki, pk
 
     assert 'details="signed by a CA that tls_client_ca does not hold"' in done.stdout, \
         done.stdout
+
+
+def test_a_new_crl_refuses_the_next_request_on_a_kept_alive_connection(make_proxy, proxy_pki,
+                                                                        tmp_path,
+                                                                        http_origin):
+    # The certificate was checked at the handshake; a connection kept alive across the reload
+    # that revokes it must not go on authenticating requests with it.
+    ca = ClientPki(str(tmp_path / "ca"))
+    erin = ca.issue("erin", "/CN=erin")
+    crl = ca.crl(tmp_path / "live.crl")
+    proxy = make_proxy(listen=("127.0.0.1:0 tls",), extra=tls_lines(
+        proxy_pki, f"tls_client_ca {ca.ca_cert}", f"tls_crl {crl}",
+        f"http_ports {http_origin.port}"))
+    url = f"http://api.anthropic.com:{http_origin.port}/kept"
+    ctx = ssl.create_default_context(cafile=proxy_pki.ca_cert)
+    ctx.load_cert_chain(*erin)
+    sock = ctx.wrap_socket(socket.create_connection((proxy.host, proxy.port), timeout=10),
+                           server_hostname="localhost")
+    request = f"GET {url} HTTP/1.1\r\nHost: api.anthropic.com:{http_origin.port}\r\n\r\n"
+
+    sock.sendall(request.encode())
+    assert read_answer(sock).startswith(b"HTTP/1.1 200"), "before the revocation"
+    ca.revoke("erin")
+    ca.crl(tmp_path / "next.crl")
+    shutil.move(tmp_path / "next.crl", crl)
+    proxy.wait_stderr(r"^sluice: reload: ", timeout=20)
+
+    sock.sendall(request.encode())
+    answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert b"X-Sluice-Error: cert-refused" in answer
+    sock.close()
+
+
+def read_answer(sock):
+    """One HTTP answer with a Content-Length body (the origin's or ours)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_a_resumed_session_does_not_outlive_its_certificate(make_proxy, proxy_pki, tmp_path,
+                                                            origins):
+    ca = ClientPki(str(tmp_path / "ca"))
+    soon = time.strftime("%Y%m%d%H%M%SZ", time.gmtime(time.time() + 3))
+    brief = ca.issue("brief", "/CN=brief", end=soon)
+    proxy = make_proxy(listen=("127.0.0.1:0 tls",), extra=tls_lines(
+        proxy_pki, f"tls_client_ca {ca.ca_cert}"))
+    target = f"api.anthropic.com:{origins.echo_port}"
+    ctx = ssl.create_default_context(cafile=proxy_pki.ca_cert)
+    ctx.load_cert_chain(*brief)
+
+    def connect_once(session=None):
+        raw = socket.create_connection((proxy.host, proxy.port), timeout=10)
+        sock = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(1)
+            if not chunk:
+                break
+            head += chunk
+        return sock, head
+
+    sock, head = connect_once()
+    assert head.startswith(b"HTTP/1.1 200"), head
+    sock.sendall(b"x")
+    sock.recv(1)                    # TLS 1.3 tickets arrive after the handshake
+    session = sock.session
+    sock.close()
+    time.sleep(4)                   # the certificate expires
+
+    sock, head = connect_once(session)
+    assert sock.session_reused, "the test needs a resumed session"
+    assert head.startswith(b"HTTP/1.1 403"), head
+    sock.close()
