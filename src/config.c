@@ -1875,6 +1875,25 @@ config_summary_policy(const struct policy *p, FILE *fp)
 	}
 }
 
+/* The policy blocks, each with its members and rules. */
+static void
+config_summary_blocks(const struct config *c, FILE *fp)
+{
+	size_t i, j;
+
+	for (i = 1; i < c->c_npolicies; i++) {
+		const struct policy *p = c->c_policies[i];
+
+		fprintf(fp, "policy %s (line %u)\n  members          ",
+		    p->p_name, p->p_line);
+		for (j = 0; j < p->p_nmembers; j++)
+			fprintf(fp, " %s", p->p_members[j].m_name);
+		fputc('\n', fp);
+		config_summary_policy(p, fp);
+		fputc('\n', fp);
+	}
+}
+
 void
 config_summary(const struct config *c, FILE *fp)
 {
@@ -1916,4 +1935,5 @@ config_summary(const struct config *c, FILE *fp)
 	fprintf(fp, "%s\n", c->c_hosts_default ? " (default)" :
 	    c->c_nhosts_files ? "" : "none");
 	config_summary_runtime(c, fp);
+	config_summary_blocks(c, fp);
 }
