@@ -999,6 +999,26 @@ conn_sni_checked(struct conn *c, enum sni_status st,
 	conn_dial_all(c);
 }
 
+/* Read what the client sent into the request buffer (room reserved).
+ * Returns the bytes read, 0 when none are waiting, or -1 when `c` was
+ * closed (end of stream, or an error). */
+static ssize_t
+conn_read_more(struct conn *c)
+{
+	struct request *rq = &c->c_hs->hs_rq;
+	ssize_t n = xport_read(&c->c_cx, rq->rq_buf + rq->rq_len,
+	    rq->rq_cap - rq->rq_len);
+
+	if (n == -1 && errno == EAGAIN)
+		return 0;
+	if (n <= 0) {
+		conn_close(c);
+		return -1;
+	}
+	rq->rq_len += (size_t)n;
+	return n;
+}
+
 /* Say 200 (the client sends its ClientHello only then), then read until
  * the ClientHello is complete or cannot be one. Called again on every
  * readiness change. */
@@ -1008,7 +1028,6 @@ conn_sni_step(struct conn *c)
 	struct request *rq = &c->c_hs->hs_rq;
 	struct sni_hello hello;
 	enum sni_status st;
-	ssize_t n;
 
 	if (buf_used(&c->c_hs->hs_reply) > 0 && conn_write_reply(c) == -1) {
 		conn_close(c);
@@ -1023,15 +1042,8 @@ conn_sni_step(struct conn *c)
 			conn_close(c);	/* out of memory */
 			return;
 		}
-		n = xport_read(&c->c_cx, rq->rq_buf + rq->rq_len,
-		    rq->rq_cap - rq->rq_len);
-		if (n == -1 && errno == EAGAIN)
+		if (conn_read_more(c) <= 0)
 			return;
-		if (n <= 0) {
-			conn_close(c);
-			return;
-		}
-		rq->rq_len += (size_t)n;
 	}
 	conn_sni_checked(c, st, &hello);
 }
@@ -1328,21 +1340,14 @@ conn_read_head(struct conn *c)
 			conn_close(c);
 			return;
 		}
-		n = xport_read(&c->c_cx, rq->rq_buf + rq->rq_len,
-		    rq->rq_cap - rq->rq_len);
-		if (n == -1 && errno == EAGAIN)
+		if ((n = conn_read_more(c)) <= 0)
 			return;
-		if (n <= 0) {
-			conn_close(c);
-			return;
-		}
-		if (rq->rq_len == 0) {
+		if (rq->rq_len == (size_t)n) {
 			/* The first byte: the request starts now, and its
 			 * head has a deadline. */
 			conn_begin_request(c);
 			conn_timer(c, c->c_cfg->c_header_timeout_ms);
 		}
-		rq->rq_len += (size_t)n;
 	}
 }
 

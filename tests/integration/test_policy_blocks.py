@@ -30,6 +30,14 @@ def two_users(tmp_path, users_file):
     return str(path)
 
 
+def remove_user(path, name):
+    """Take `name`'s lines out of the htpasswd file `path` (rewritten in place)."""
+    with open(path) as f:
+        kept = [line for line in f if not line.startswith(f"{name}:")]
+    with open(path, "w") as f:
+        f.writelines(kept)
+
+
 def research_policy(origins, *more):
     # The seed's domains for everyone (top level); the bot gets another list. A block starts
     # from the built-in defaults, not from the top level: it names its ports and (the origins
@@ -119,10 +127,7 @@ def test_removing_a_member_from_the_users_file_reloads_with_a_warning(make_proxy
     assert through(proxy, pki, origins, "www.google.com", "bot", BOT_PASSWORD).stdout == "200"
     before = len(reload_lines(proxy))
 
-    with open(two_users) as f:
-        kept = [line for line in f if not line.startswith("bot:")]
-    with open(two_users, "w") as f:
-        f.writelines(kept)
+    remove_user(two_users, "bot")
     wait_reload(proxy, before)
 
     assert any(re.search(rf"reload: {re.escape(proxy.config_path)}:\d+: members: bot is not "
@@ -280,10 +285,7 @@ def test_a_reload_closes_the_tunnels_of_a_removed_user_and_no_others(make_proxy,
     assert still_echoes(bots) and still_echoes(agents)
     before = len(reload_lines(proxy))
 
-    with open(two_users) as f:
-        kept = [line for line in f if not line.startswith("bot:")]
-    with open(two_users, "w") as f:
-        f.writelines(kept)
+    remove_user(two_users, "bot")
     wait_reload(proxy, before)
 
     assert tunnel_is_closed(bots), "the removed user's tunnel stayed open"
@@ -340,10 +342,7 @@ def test_a_reload_during_the_password_check_still_revokes(make_proxy, two_users,
     before = len(reload_lines(proxy))
     sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=30)
     sock.sendall(connect_head(target, "slow", "slow-pw"))
-    with open(two_users) as f:
-        kept = [line for line in f if not line.startswith("slow:")]
-    with open(two_users, "w") as f:
-        f.writelines(kept)
+    remove_user(two_users, "slow")
     wait_reload(proxy, before)
 
     answer = b""
