@@ -228,8 +228,11 @@ class Target(Server):
         self.logfile = os.path.join(env.dir, "target.log")
 
     def start(self):
+        """Starts it on a free port, or, once it has one, on that port again (the proxies
+        are configured for it): a restart after it died."""
         out = open(self.logfile, "w")
-        self.proc = subprocess.Popen([os.path.join(self.env.args.bin, "target")],
+        port = [str(self.port)] if self.port else []
+        self.proc = subprocess.Popen([os.path.join(self.env.args.bin, "target")] + port,
                                      stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         out.close()
         text = wait_for(lambda: re.search(r"listening on 127\.0\.0\.1:(\d+)",
@@ -398,6 +401,7 @@ class Runner:
         self.anomalies = []
         self.remarks = []
         self.logged = []
+        self.target = None      # checked after every run, as the systems are
 
     def loadgen(self, system, mode, n, seconds=None, extra=(), tls=False, resume=False,
                 hello=None):
@@ -528,6 +532,16 @@ class Runner:
                                f"`{text[:200]}`")
 
     def check_alive(self, system, what):
+        t = self.target
+        if t is not None and not t.alive():
+            # On a shared machine something else may end it (a negative status is the
+            # signal): every figure after it would be a failure, so say so and restart it.
+            self.note(t, f"during {LABEL.get(system.name, system.name)}, {what}",
+                      f"the target died (exit status {t.proc.returncode}); log tail:\n"
+                      + t.log_tail())
+            log("restarting the target on the same port")
+            t.proc = None
+            t.start()
         if system.alive():
             return
         rc = system.proc.returncode if system.proc is not None else None
@@ -684,6 +698,7 @@ def run(args):
     started = []
     try:
         target.start()
+        runner.target = target
         log(f"target on 127.0.0.1:{target.port}")
         systems = {"direct": Direct(env).start()}
         for s in (Squid(env, tls=True), Tinyproxy(env), Sluice(env, tls=True),
