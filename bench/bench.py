@@ -9,7 +9,9 @@ throughput through 1 and 8 tunnels, plain-HTTP keep-alive requests per second (w
 memory each proxy spends per idle tunnel (fresh instances, N tunnels held, each verified). Then
 TLS to the proxy (issue 13): sluice's `tls` listener against Squid's `https_port`, both with a
 throw-away CA's certificate: handshake + CONNECT + echo + close per second at 32 clients (full
-handshakes, and with session resumption offered) and bulk throughput through one tunnel.
+handshakes, and with session resumption offered) and bulk throughput through one tunnel. And
+the cost of SNI inspection (issue 14): CONNECT + ClientHello echo + close per second at 32
+clients through two sluice instances that differ only in `sni require` and `sni off`.
 Writes medians and ratios to bench/RESULTS.md and a plot to bench/results.png.
 
 Everything listens on 127.0.0.1 and runs in the foreground from its own temporary directory.
@@ -49,7 +51,11 @@ OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
 PEERS = ("squid", "tinyproxy")
 LABEL = {"direct": "direct", "squid": "Squid", "tinyproxy": "tinyproxy",
-         "sluice": "sluice", "sluice-noauth": "sluice (no auth)"}
+         "sluice": "sluice", "sluice-noauth": "sluice (no auth)",
+         "sluice-sni": "sluice (sni require)", "sluice-snioff": "sluice (sni off)"}
+# The SNI rows (issue 14): two sluice instances that differ only in `sni`.
+SNI_SYSTEMS = ("sluice-sni", "sluice-snioff")
+SNI_NAME = "target.test"     # the server_name of loadgen -H's ClientHello
 
 
 def log(msg):
@@ -182,6 +188,7 @@ class Server:
     port = None
     tls_port = None     # a TLS listener as well (sluice `tls`, Squid `https_port`)
     logfile = None
+    hello = None        # its tunnels start with a ClientHello naming this (the SNI rows)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -221,8 +228,11 @@ class Target(Server):
         self.logfile = os.path.join(env.dir, "target.log")
 
     def start(self):
+        """Starts it on a free port, or, once it has one, on that port again (the proxies
+        are configured for it): a restart after it died."""
         out = open(self.logfile, "w")
-        self.proc = subprocess.Popen([os.path.join(self.env.args.bin, "target")],
+        port = [str(self.port)] if self.port else []
+        self.proc = subprocess.Popen([os.path.join(self.env.args.bin, "target")] + port,
                                      stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         out.close()
         text = wait_for(lambda: re.search(r"listening on 127\.0\.0\.1:(\d+)",
@@ -252,17 +262,28 @@ class Direct(Server):
 
 
 class Sluice(Server):
-    def __init__(self, env, authed=True, tls=False):
+    def __init__(self, env, authed=True, tls=False, sni=None):
+        """`sni`: None leaves sni_ports at its default (443: the target's port is not
+        inspected); "require" or "off" puts the target's port in sni_ports under that
+        `sni` (the SNI rows' two instances, alike otherwise)."""
         self.env = env
         self.authed = authed
         self.tls = tls
+        self.sni = sni
         self.name = "sluice" if authed else "sluice-noauth"
+        if sni is not None:
+            self.name = "sluice-sni" if sni == "require" else "sluice-snioff"
+            self.hello = SNI_NAME
 
     def start(self):
         self.dir = self.env.subdir(self.name)
         conf = os.path.join(self.dir, "sluice.conf")
         log_on = self.env.args.access_log
         tls = "# no TLS listener"
+        sni = "# sni_ports left at its default (443): tunnels to the target not inspected"
+        if self.sni is not None:
+            sni = f"sni_ports {self.env.tport}\n" + (
+                "# sni require: the default" if self.sni == "require" else "sni off")
         if self.tls:
             # A port of its own: one address may not have a plain and a tls listener on :0.
             self.tls_port = free_port()
@@ -270,7 +291,7 @@ class Sluice(Server):
             tls = f"listen 127.0.0.1:{self.tls_port} tls\ntls_cert {cert}\ntls_key {key}"
         fill("sluice.conf.in", conf, {
             "USERS": f"users {self.dir}/htpasswd" if self.authed else "# no users: no authentication",
-            "TPORT": self.env.tport, "DIR": self.dir, "TLS": tls,
+            "TPORT": self.env.tport, "DIR": self.dir, "TLS": tls, "SNI": sni,
             "ACCESS_LOG": f"{self.dir}/access.log" if log_on else "off"})
         self.logfile = os.path.join(self.dir, "stderr.log")
         err = open(self.logfile, "w")
@@ -380,10 +401,13 @@ class Runner:
         self.anomalies = []
         self.remarks = []
         self.logged = []
+        self.target = None      # checked after every run, as the systems are
 
-    def loadgen(self, system, mode, n, seconds=None, extra=(), tls=False, resume=False):
+    def loadgen(self, system, mode, n, seconds=None, extra=(), tls=False, resume=False,
+                hello=None):
         """`tls`: to the system's TLS listener (verified against the bench CA), offering
-        session resumption when `resume`."""
+        session resumption when `resume`. `hello`: the tunnel's first bytes are a TLS
+        ClientHello naming it (`loadgen -H`), not the 64-byte echo payload."""
         a = self.args
         cmd = [os.path.join(a.bin, "loadgen"), mode, "-c", str(n)]
         if system.name == "direct":
@@ -395,6 +419,8 @@ class Runner:
                 cmd += ["-u", f"{USER}:{self.env.password}"]
             if tls:
                 cmd += ["-S", self.env.tls["ca"]] + (["-R"] if resume else [])
+        if hello is not None:
+            cmd += ["-H", hello]
         if seconds is not None:
             cmd += ["-d", str(seconds), "-w", str(a.warmup)]
             if system.name != "direct":
@@ -406,7 +432,8 @@ class Runner:
         except subprocess.TimeoutExpired:
             self.note(system, f"loadgen {mode} -c {n}", f"timed out after {limit}s")
             return None
-        what = f"loadgen {mode} -c {n}" + (" over TLS" if tls else "")
+        what = f"loadgen {mode} -c {n}" + (" over TLS" if tls else "") \
+            + (f" -H {hello}" if hello is not None else "")
         if p.returncode != 0 or not p.stdout.strip():
             self.note(system, what, f"exit {p.returncode}: {p.stderr.strip()[-500:]}")
             return None
@@ -505,6 +532,16 @@ class Runner:
                                f"`{text[:200]}`")
 
     def check_alive(self, system, what):
+        t = self.target
+        if t is not None and not t.alive():
+            # On a shared machine something else may end it (a negative status is the
+            # signal): every figure after it would be a failure, so say so and restart it.
+            self.note(t, f"during {LABEL.get(system.name, system.name)}, {what}",
+                      f"the target died (exit status {t.proc.returncode}); log tail:\n"
+                      + t.log_tail())
+            log("restarting the target on the same port")
+            t.proc = None
+            t.start()
         if system.alive():
             return
         rc = system.proc.returncode if system.proc is not None else None
@@ -517,7 +554,7 @@ class Runner:
 
     def warm(self, system):
         """A few cycles so credentials are cached and lazy start-up work is done."""
-        self.loadgen(system, "rate", 8, seconds=0.3)
+        self.loadgen(system, "rate", 8, seconds=0.3, hello=system.hello)
         if system.tls_port:
             self.loadgen(system, "rate", 8, seconds=0.3, tls=True, resume=True)
 
@@ -573,6 +610,47 @@ def connect_status(port, authority, auth_b64, tls_ca=None):
     return int(m.group(1)) if m else repr(data[:60])
 
 
+def client_hello(name):
+    """The ClientHello Python's ssl (OpenSSL) writes for `name`, as bytes: the handshake
+    runs on memory BIOs and stops after its first flight."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname=name)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def hello_echo(port, authority, auth_b64, hello):
+    """Through a proxy on `port`: CONNECT, then `hello` into the tunnel; "echoed" when the
+    target's echo gives it back intact, else what happened instead."""
+    req = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"
+    if auth_b64:
+        req += f"Proxy-Authorization: Basic {auth_b64}\r\n"
+    data = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall((req + "\r\n").encode())
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return f"closed after {data[:60]!r}"
+                data += chunk
+            if not re.match(rb"HTTP/1\.[01] 200", data):
+                return repr(data[:60])
+            sock.sendall(hello)
+            data = data.split(b"\r\n\r\n", 1)[1]
+            while len(data) < len(hello):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as e:
+        return str(e)
+    return "echoed" if data == hello else f"{len(data)} bytes back, starting {data[:8]!r}"
+
+
 def check_policy(env, runner, system, tls=False):
     """Every proxy enforces the same policy, on its TLS listener too: prove it before
     measuring it."""
@@ -599,6 +677,12 @@ def check_policy(env, runner, system, tls=False):
             runner.remark(system, f"policy check ({what})", "refused with 401, not 407")
         else:
             runner.note(system, "policy check", f"{what}: expected {want}, got {got}")
+    if system.hello is not None and not tls:
+        # The SNI rows' workload: a ClientHello naming the CONNECT host goes through.
+        got = hello_echo(system.port, f"target.test:{t}", good, client_hello(system.hello))
+        if got != "echoed":
+            runner.note(system, "policy check",
+                        f"ClientHello naming {system.hello}: expected it echoed, got {got}")
 
 
 def median(values):
@@ -614,10 +698,12 @@ def run(args):
     started = []
     try:
         target.start()
+        runner.target = target
         log(f"target on 127.0.0.1:{target.port}")
         systems = {"direct": Direct(env).start()}
         for s in (Squid(env, tls=True), Tinyproxy(env), Sluice(env, tls=True),
-                  Sluice(env, authed=False)):
+                  Sluice(env, authed=False), Sluice(env, sni="require"),
+                  Sluice(env, sni="off")):
             log(f"starting {s.name}")
             s.start()
             started.append(s)
@@ -630,7 +716,7 @@ def run(args):
             runner.warm(s)
         main = ["direct", "squid", "tinyproxy", "sluice"]
         rate_systems = main + ["sluice-noauth"]
-        raw = {k: {} for k in ("rate32", "rate256", "bulk1", "bulk8", "http", "idle")
+        raw = {k: {} for k in ("rate32", "rate256", "sni32", "bulk1", "bulk8", "http", "idle")
                + TLS_KEYS}
         for r in range(args.rounds):
             # Rotate the order each round so no system always runs first.
@@ -646,6 +732,7 @@ def run(args):
                         log(f"  rate {clients:3d} {name:14s} {res['rate']:9.0f}/s  "
                             f"p50 {res['p50_us'] / 1000:.2f} ms  p99 {res['p99_us'] / 1000:.2f} ms"
                             f"  cpu {res['cpu_s']:.2f} s  errors {res['errors_total']}")
+            sni_round(args, runner, systems, raw, order)
             for tunnels in (1, 8):
                 for name in order(main):
                     res = runner.loadgen(systems[name], "bulk", tunnels,
@@ -676,8 +763,34 @@ def run(args):
                 path = {"squid": "access.log", "tinyproxy": "tinyproxy.log"}.get(
                     s.name, "access.log")
                 text = read_text(os.path.join(s.dir, path))
-                runner.remark(s, "access log", f"{text.count(chr(10))} lines written")
+                runner.remark(s, "access log", f"{text.count(chr(10))} lines written"
+                              + (sluice_log_kinds(text) if s.name.startswith("sluice") else ""))
         target.stop()
+
+
+def sni_round(args, runner, systems, raw, order):
+    """One round of the SNI rows (issue 14): CONNECT + ClientHello echo + close at 32
+    clients through the two sluice instances that differ only in `sni`, in turn."""
+    for name in order(list(SNI_SYSTEMS)):
+        res = runner.loadgen(systems[name], "rate", 32, seconds=args.seconds, hello=SNI_NAME)
+        raw["sni32"].setdefault(name, []).append(res)
+        if res:
+            log(f"  sni32    {name:14s} {res['rate']:9.0f}/s  p50 {res['p50_us'] / 1000:.2f} ms"
+                f"  cpu {res['cpu_s']:.2f} s  errors {res['errors_total']}")
+
+
+def sluice_log_kinds(text):
+    """What a sluice access log (Squid's format) holds, by result code and, for a refusal,
+    its reason: ": 40,100 TCP_TUNNEL/200, 3 TCP_DENIED/407 auth-required, ..." (how the
+    SNI rows show that their tunnels were checked and allowed)."""
+    kinds = {}
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) > 3:
+            k = f[3] + (f" {f[-1]}" if f[3].startswith("TCP_DENIED") else "")
+            kinds[k] = kinds.get(k, 0) + 1
+    top = sorted(kinds.items(), key=lambda kv: -kv[1])[:8]
+    return (": " + ", ".join(f"{n:,} {k}" for k, n in top)) if top else ""
 
 
 # TLS to the proxy (issue 13): full handshakes, resumption offered, bulk through one tunnel.
@@ -783,12 +896,12 @@ def machine(args):
 def summarize(raw):
     """Medians per metric and system."""
     med = {}
-    for key in ("rate32", "rate256"):
+    for key in ("rate32", "rate256", "sni32"):
         for name, runs in raw[key].items():
             med[(key, name)] = median([x["rate"] for x in runs if x])
             med[(key + "_p50", name)] = median([x["p50_us"] / 1000 for x in runs if x])
             med[(key + "_p99", name)] = median([x["p99_us"] / 1000 for x in runs if x])
-    for key in ("rate32", "rate256"):
+    for key in ("rate32", "rate256", "sni32"):
         for name, runs in raw[key].items():
             med[(key + "_cpu", name)] = median([x["cpu_s"] * 1e6 / x["completions"] for x in runs
                                                 if x and x["cpu_s"] >= 0 and x["completions"]])
@@ -944,6 +1057,52 @@ def tls_section(med):
     return L
 
 
+def sni_pairs(raw):
+    """sni require / sni off of the SNI rows' rate in each round (the two measured one
+    after the other), None for a round where either failed."""
+    req, off = raw["sni32"].get("sluice-sni", []), raw["sni32"].get("sluice-snioff", [])
+    return [ratio(a["rate"], b["rate"]) if a and b else None for a, b in zip(req, off)]
+
+
+def sni_section(raw, med):
+    """The lines of RESULTS.md's SNI section (issue 14)."""
+    size = next((x["payload_bytes"] for runs in raw["sni32"].values() for x in runs
+                 if x and "payload_bytes" in x), None)
+    L = ["## SNI inspection (issue 14)", "",
+         "Two more sluice instances, configured like `sluice` above (same `users`, allowlist, "
+         "ports, `workers auto`, no TLS listener) and with the target's port in `sni_ports`; "
+         "they differ in one line. **sni require** (the default): sluice answers the CONNECT "
+         "with 200, reads the client's first bytes, checks that they are a ClientHello whose "
+         "server_name is the CONNECT host, and only then dials the target. **sni off**: it "
+         "dials at once and answers 200 once connected. Each of 32 clients loops: connect, "
+         "CONNECT with Basic credentials, 200, a real TLS ClientHello naming target.test "
+         f"({fmt(size)} bytes, made once by `loadgen -H` with OpenSSL) into the tunnel, the "
+         "target's echo of it compared, close. The two instances run one after the other in "
+         "every round (order alternating).", "",
+         "| metric | sni off | sni require | require / off |", "|---|--:|--:|--:|"]
+
+    def row(label, key, digits=0):
+        o, r = med.get((key, "sluice-snioff")), med.get((key, "sluice-sni"))
+        L.append(f"| {label} | {fmt(o, digits)} | {fmt(r, digits)} | "
+                 f"{fmt_ratio(ratio(r, o))} |")
+
+    row("CONNECT + ClientHello echo + close per second, 32 clients", "sni32")
+    row("  p50 latency (ms; lower is better)", "sni32_p50", 2)
+    row("  p99 latency (ms; lower is better)", "sni32_p99", 2)
+    row("  proxy CPU µs per cycle (lower is better)", "sni32_cpu", 1)
+    pairs = sni_pairs(raw)
+    L += ["", "require / off in each round (measured back to back): "
+          + ", ".join(fmt_ratio(x) for x in pairs) + f"; median {fmt_ratio(median(pairs))}.",
+          "", "## Target (issue 14)", "", "| target | required | measured | met |",
+          "|---|---|---|---|"]
+    r = ratio(med.get(("sni32", "sluice-sni")), med.get(("sni32", "sluice-snioff")))
+    L.append(f"| rate with sni require ≥ 0.9 × rate without (CONNECT + ClientHello echo + "
+             f"close/s, 32 clients, ratio of the medians) | ≥ 0.90 | {fmt_ratio(r)} | "
+             + ("–" if r is None else "yes" if r >= 0.9 else "**no**") + " |")
+    L.append("")
+    return L
+
+
 def write_results(args, mach, raw, med, anomalies, remarks, logged, started, wall):
     main = ["direct", "squid", "tinyproxy", "sluice"]
     L = []
@@ -1055,16 +1214,18 @@ def write_results(args, mach, raw, med, anomalies, remarks, logged, started, wal
     L.append("![CONNECT rate, bulk throughput and plain-HTTP rate per system](results.png)")
     L.append("")
     L.extend(tls_section(med))
+    L.extend(sni_section(raw, med))
     L.append("## Every round")
     L.append("")
     L.append("| metric | system | " + " | ".join(f"round {i + 1}" for i in range(args.rounds))
              + " |")
     L.append("|---|---|" + "--:|" * args.rounds)
-    fields = {"rate32": ("rate", 0), "rate256": ("rate", 0), "bulk1": ("mbps", 0),
+    fields = {"rate32": ("rate", 0), "rate256": ("rate", 0), "sni32": ("rate", 0),
+              "bulk1": ("mbps", 0),
               "bulk8": ("mbps", 0), "http": ("rps", 0), "idle": ("bytes_per_tunnel", 0),
               "tls32": ("rate", 0), "tls32r": ("rate", 0), "tlsbulk1": ("mbps", 0)}
     for key, (field, digits) in fields.items():
-        for name in main + ["sluice-noauth"]:
+        for name in main + ["sluice-noauth", *SNI_SYSTEMS]:
             runs = raw[key].get(name)
             if not runs:
                 continue

@@ -15,6 +15,14 @@
  * With -p, rate and bulk also report the CPU seconds that process used in
  * the measured window (cpu_s), -1 when there is none to read.
  *
+ * With -H NAME (rate only) the bytes each client sends into its tunnel are
+ * a real TLS ClientHello naming NAME instead of the -s echo payload: the
+ * one OpenSSL writes for a client with that server_name, made once at
+ * start-up on memory BIOs, then sent unchanged every cycle. The target
+ * echoes it (it starts with 0x16, not 'G', 'H' or 'S'), so a proxy that
+ * checks the server name before it dials (sluice's sni_ports) is measured
+ * doing that check; a proxy that refuses the name fails every cycle.
+ *
  * With -S CAFILE every client speaks TLS to the proxy (OpenSSL, on the same
  * epoll loop, non-blocking): TCP connect, handshake (the proxy's
  * certificate verified against CAFILE for the proxy's address, or for -N
@@ -76,11 +84,13 @@ enum lg_err {
 	LG_E_MISMATCH,		/* echo came back different */
 	LG_E_TIMEOUT,		/* idle: not established or verified in time */
 	LG_E_TLS,		/* -S: handshake failed, or a TLS error after */
+	LG_E_ALERT,		/* -H: a TLS alert came back, not the echo */
 	LG_E_COUNT,
 };
 
 static const char *const lg_err_names[LG_E_COUNT] = {
 	"connect", "status", "eof", "reset", "mismatch", "timeout", "tls",
+	"alert",
 };
 
 struct lg_client {
@@ -110,6 +120,8 @@ struct lg_opts {
 	const char	*ca_file;	/* -S: TLS to the proxy, this CA */
 	const char	*tls_name;	/* -N: the name to verify, else the IP */
 	bool		 resume;	/* -R: offer session resumption */
+	const char	*hello_name;	/* -H: a ClientHello naming it */
+	bool		 size_given;	/* -s was on the command line */
 };
 
 static struct lg_opts opt = {
@@ -162,6 +174,7 @@ lg_usage(void)
 	    "[-D IP:PORT]\n"
 	    "           [-u USER:PASS] [-c N] [-d SEC] [-w SEC] [-s BYTES]\n"
 	    "           [-p PID] [-k N] [-T SEC] [-S CAFILE [-N NAME] [-R]]\n"
+	    "           [-H NAME]\n"
 	    "  -t  the authority to CONNECT to (target.test:PORT)\n"
 	    "  -P  the proxy; without it, straight to -D (direct mode)\n"
 	    "  -D  the target's address for direct mode\n"
@@ -174,7 +187,8 @@ lg_usage(void)
 	    "  -T  idle: seconds allowed to open, and to verify (60)\n"
 	    "  -S  TLS to the proxy, its certificate verified against CAFILE\n"
 	    "  -N  the name the certificate must have (default: -P's address)\n"
-	    "  -R  offer to resume each client's last TLS session\n");
+	    "  -R  offer to resume each client's last TLS session\n"
+	    "  -H  rate: send a TLS ClientHello naming NAME, not -s bytes\n");
 	exit(2);
 }
 
@@ -628,7 +642,10 @@ lg_read_echo(struct lg_client *c, uint64_t now)
 		return;
 	}
 	if (memcmp(buf, lg_payload + c->c_got, (size_t)n) != 0) {
-		lg_fail(c, LG_E_MISMATCH);
+		/* A record of type 21 where the ClientHello should be: the
+		 * proxy refused it (sluice: access_denied, sni-mismatch). */
+		lg_fail(c, opt.hello_name != NULL && c->c_got == 0 &&
+		    buf[0] == 0x15 ? LG_E_ALERT : LG_E_MISMATCH);
 		return;
 	}
 	c->c_got += (size_t)n;
@@ -949,10 +966,12 @@ lg_report_rate(void)
 	qsort(lg_lat, lg_nlat, sizeof(*lg_lat), lg_cmp_u32);
 	printf("{\"mode\": \"rate\", \"clients\": %u, \"seconds\": %.3f, "
 	       "\"completions\": %llu, \"rate\": %.1f, \"p50_us\": %u, "
-	       "\"p99_us\": %u, \"max_us\": %u, \"cpu_s\": %.2f, ",
+	       "\"p99_us\": %u, \"max_us\": %u, \"cpu_s\": %.2f, "
+	       "\"payload\": \"%s\", \"payload_bytes\": %zu, ",
 	    opt.clients, opt.duration, (unsigned long long)lg_done,
 	    (double)lg_done / opt.duration, lg_pct(0.50), lg_pct(0.99),
-	    lg_nlat ? lg_lat[lg_nlat - 1] : 0, lg_cpu_used());
+	    lg_nlat ? lg_lat[lg_nlat - 1] : 0, lg_cpu_used(),
+	    opt.hello_name != NULL ? "clienthello" : "echo", opt.size);
 	lg_print_tls();
 	lg_print_errors();
 	printf("}\n");
@@ -1113,6 +1132,7 @@ lg_option(int ch, bool *have_direct)
 		break;
 	case 's':
 		opt.size = strtoul(optarg, NULL, 10);
+		opt.size_given = true;
 		break;
 	case 'p':
 		opt.pid = (pid_t)strtol(optarg, NULL, 10);
@@ -1131,6 +1151,9 @@ lg_option(int ch, bool *have_direct)
 		break;
 	case 'R':
 		opt.resume = true;
+		break;
+	case 'H':
+		opt.hello_name = optarg;
 		break;
 	default:
 		return false;
@@ -1157,7 +1180,7 @@ lg_parse(int argc, char **argv)
 	else
 		lg_usage();
 	optind = 2;
-	while ((ch = getopt(argc, argv, "t:P:D:u:c:d:w:s:p:k:T:S:N:R")) != -1)
+	while ((ch = getopt(argc, argv, "t:P:D:u:c:d:w:s:p:k:T:S:N:RH:")) != -1)
 		if (!lg_option(ch, &have_direct))
 			lg_usage();
 	if (opt.clients == 0 || opt.duration <= 0 || opt.size == 0 ||
@@ -1165,7 +1188,9 @@ lg_parse(int argc, char **argv)
 	    (opt.proxy.sin_port == 0 && !have_direct) ||
 	    (opt.proxy.sin_port != 0 && opt.authority == NULL) ||
 	    (opt.ca_file != NULL && opt.proxy.sin_port == 0) ||
-	    ((opt.tls_name != NULL || opt.resume) && opt.ca_file == NULL))
+	    ((opt.tls_name != NULL || opt.resume) && opt.ca_file == NULL) ||
+	    (opt.hello_name != NULL && (opt.mode != LG_RATE ||
+	    opt.size_given || opt.hello_name[0] == '\0')))
 		lg_usage();
 }
 
@@ -1192,6 +1217,67 @@ lg_tls_setup(void)
 	    sizeof(lg_proxy_ip));
 }
 
+/* -H: the ClientHello OpenSSL's client writes for `name` (its defaults:
+ * TLS 1.2 and 1.3 offered, an X25519 key share, server_name), into `out`
+ * of `cap` bytes; returns its length. The handshake runs on memory BIOs
+ * with nobody on the other side, so it stops after writing the first
+ * flight, which is the ClientHello in one record. Exits on failure. */
+static size_t
+lg_hello_build(const char *name, char *out, size_t cap)
+{
+	SSL_CTX *ctx;
+	SSL *ssl = NULL;
+	BIO *rbio, *wbio = NULL;
+	int len = -1;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    (ssl = SSL_new(ctx)) == NULL ||
+	    (rbio = BIO_new(BIO_s_mem())) == NULL)
+		goto fail;
+	if ((wbio = BIO_new(BIO_s_mem())) == NULL) {
+		BIO_free(rbio);
+		goto fail;
+	}
+	SSL_set_bio(ssl, rbio, wbio);	/* ssl owns both now */
+	SSL_set_connect_state(ssl);
+	if (SSL_set_tlsext_host_name(ssl, name) != 1 ||
+	    SSL_do_handshake(ssl) == 1 ||
+	    SSL_get_error(ssl, -1) != SSL_ERROR_WANT_READ)
+		goto fail;
+	len = BIO_read(wbio, out, (int)cap);
+	/* One whole handshake record holding a ClientHello (type 1). */
+	if (len < 9 || BIO_pending(wbio) != 0 || out[0] != 0x16 ||
+	    out[5] != 0x01 || (size_t)len != 5 + ((size_t)(unsigned char)
+	    out[3] << 8 | (unsigned char)out[4]))
+		len = -1;
+fail:
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (len < 0) {
+		fprintf(stderr, "loadgen: no ClientHello for %s: %s\n", name,
+		    ERR_reason_error_string(ERR_get_error()));
+		exit(2);
+	}
+	return (size_t)len;
+}
+
+/* What each client sends into its tunnel: -s bytes starting with 'E' (the
+ * target echoes whatever does not start with G, H or S), or with -H the
+ * ClientHello, whose length becomes the echo size. */
+static void
+lg_payload_init(void)
+{
+	size_t i;
+
+	if (opt.hello_name != NULL) {
+		opt.size = lg_hello_build(opt.hello_name, lg_payload,
+		    sizeof(lg_payload));
+		return;
+	}
+	for (i = 0; i < opt.size; i++)
+		lg_payload[i] = (char)('E' + i % 20);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1204,10 +1290,7 @@ main(int argc, char **argv)
 		lg_build_request();
 	if (opt.ca_file != NULL)
 		lg_tls_setup();
-	/* 'E' first: the target echoes whatever does not start with G, H
-	 * or S. */
-	for (i = 0; i < opt.size; i++)
-		lg_payload[i] = (char)('E' + i % 20);
+	lg_payload_init();
 	if ((lg_clients = calloc(opt.clients, sizeof(*lg_clients))) == NULL ||
 	    (lg_epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		perror("loadgen");
