@@ -31,7 +31,8 @@ explain_resolved(void *arg, const struct sockaddr_storage *addrs, size_t n,
 	struct explain_dns *ed = arg;
 
 	ed->ed_n = n;
-	memcpy(ed->ed_addrs, addrs, n * sizeof(*addrs));
+	if (n > 0)	/* no addresses may come as NULL */
+		memcpy(ed->ed_addrs, addrs, n * sizeof(*addrs));
 	snprintf(ed->ed_err, sizeof(ed->ed_err), "%s", err ? err : "");
 	ev_stop(ed->ed_loop);
 }
@@ -68,7 +69,8 @@ explain_resolve(const struct config *c, const struct host *h,
 	snprintf(how, howlen, ed.ed_n > 0 ? "from DNS (%s)" : "%s",
 	    ed.ed_n > 0 ? (c->c_dns_servers ? c->c_dns_servers :
 	    "the system's servers") : ed.ed_err);
-	memcpy(addrs, ed.ed_addrs, ed.ed_n * sizeof(*addrs));
+	if (ed.ed_n > 0)
+		memcpy(addrs, ed.ed_addrs, ed.ed_n * sizeof(*addrs));
 	dns_free(d);
 	ev_loop_free(ed.ed_loop);
 	return ed.ed_n;
