@@ -220,6 +220,20 @@ def make_proxy(sluice_bin, tmp_path, origins, dns, users_file, credentials):
         pytest.fail("\n\n".join(problems), pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def proxy_pki(tmp_path_factory):
+    """A CA of the proxy's own and a certificate for its name, localhost (for `tls`
+    listeners; clients verify the proxy against proxy_pki.ca_cert)."""
+    return make_pki(str(tmp_path_factory.mktemp("proxy-pki")), names=("localhost",))
+
+
+@pytest.fixture
+def tls_proxy(make_proxy, proxy_pki):
+    """A proxy with the default configuration on a `tls` listener (see make_proxy)."""
+    return make_proxy(listen=("127.0.0.1:0 tls",),
+                      extra=[f"tls_cert {proxy_pki.cert}", f"tls_key {proxy_pki.key}"])
+
+
 @pytest.fixture
 def proxy(make_proxy):
     """A proxy with the default configuration (see make_proxy)."""

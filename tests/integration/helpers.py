@@ -75,3 +75,9 @@ def curl(proxy_url, url, ca_cert, *extra, prefix=(), timeout=60):
          "--proxy", proxy_url, *extra, url],
         capture_output=True, text=True, timeout=timeout, env=env_without_proxies(),
         stdin=subprocess.DEVNULL)
+
+
+def https_url(proxy, user=None, password=None, host="localhost"):
+    """https://user:password@HOST:PORT for a `tls` listener of `proxy` (its fixture
+    credentials by default; localhost is the name in proxy_pki's certificate)."""
+    return proxy.url(user=user, password=password, host=host).replace("http://", "https://", 1)

@@ -15,18 +15,12 @@ import time
 
 import pytest
 
-from helpers import curl, env_without_proxies
+from helpers import curl, env_without_proxies, https_url
 from origins import https_greeting
-from pki import ClientPki, make_pki
+from pki import ClientPki
 from sluiceproc import denied_line_re, run_cli, tunnel_line_re
 
 SPIFFE = "spiffe://agents.example/ci/bot-7"
-
-
-@pytest.fixture(scope="module")
-def proxy_pki(tmp_path_factory):
-    """The proxy's own certificate, for localhost."""
-    return make_pki(str(tmp_path_factory.mktemp("proxy-pki")), names=("localhost",))
 
 
 @pytest.fixture(scope="module")
@@ -53,11 +47,6 @@ def clients(tmp_path_factory):
     certs["stranger"] = other.issue("stranger", "/CN=alice")
     ca.certs = certs
     return ca
-
-
-def https_url(proxy, user=None, password=None):
-    return proxy.url(user=user, password=password, host="localhost").replace(
-        "http://", "https://", 1)
 
 
 def tls_lines(proxy_pki, *more):

@@ -25,29 +25,11 @@ import zipfile
 
 import pytest
 
-from helpers import curl, env_without_proxies
+from helpers import curl, env_without_proxies, https_url
 from origins import https_greeting
 from pki import make_pki
 from proxyclient import connect_head
 from sluiceproc import run_cli, tunnel_line_re
-
-
-@pytest.fixture(scope="module")
-def proxy_pki(tmp_path_factory):
-    """A CA of its own and a certificate for the proxy's name, localhost."""
-    return make_pki(str(tmp_path_factory.mktemp("proxy-pki")), names=("localhost",))
-
-
-@pytest.fixture
-def tls_proxy(make_proxy, proxy_pki):
-    return make_proxy(listen=("127.0.0.1:0 tls",),
-                      extra=[f"tls_cert {proxy_pki.cert}", f"tls_key {proxy_pki.key}"])
-
-
-def https_url(proxy, user=None, password=None):
-    """https://user:password@localhost:PORT (the certificate's name) for `proxy`."""
-    return proxy.url(user=user, password=password, host="localhost").replace("http://",
-                                                                              "https://", 1)
 
 
 def test_curl_tunnels_through_a_tls_listener(tls_proxy, proxy_pki, origins, pki):

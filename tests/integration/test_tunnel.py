@@ -17,28 +17,11 @@ import time
 
 import pytest
 
+from helpers import https_url
 from origins import EARLY_EOF_GREETING, echo_trailer
-from pki import make_pki
 from sluiceproc import tunnel_line_re
 
 HANG = 60  # seconds: beyond this a tunnel that should have ended is reported as hung
-
-
-@pytest.fixture(scope="module")
-def proxy_pki(tmp_path_factory):
-    """A CA of its own and a certificate for the proxy's name, localhost."""
-    return make_pki(str(tmp_path_factory.mktemp("proxy-pki")), names=("localhost",))
-
-
-@pytest.fixture
-def tls_proxy(make_proxy, proxy_pki):
-    return make_proxy(listen=("127.0.0.1:0 tls",),
-                      extra=[f"tls_cert {proxy_pki.cert}", f"tls_key {proxy_pki.key}"])
-
-
-def https_url(proxy, host="localhost", user=None, password=None):
-    """https://user:password@HOST:PORT for `proxy` (the fixture's credentials by default)."""
-    return proxy.url(user=user, password=password, host=host).replace("http://", "https://", 1)
 
 
 @pytest.fixture(params=["https", "http"])
