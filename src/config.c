@@ -1831,6 +1831,10 @@ config_summary_runtime(const struct config *c, FILE *fp)
 		fprintf(fp, "  workers           %u\n", c->c_workers);
 	fprintf(fp, "  forwarding        Via %s, X-Forwarded-For %s\n",
 	    c->c_via ? "on" : "off", c->c_forwarded_for ? "on" : "off");
+	fprintf(fp, "  sni_ports         ");
+	config_summary_ports(fp, c->c_sni_ports);
+	fprintf(fp, " (encrypted ClientHellos %s)\n", c->c_allow_ech ?
+	    "allowed" : "refused");
 }
 
 /* What policy `p` allows, for config_summary. */

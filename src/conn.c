@@ -962,13 +962,15 @@ static void
 conn_sni_refuse(struct conn *c, enum reason r, const char *why)
 {
 	static const char alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49 };
+	ssize_t n;
 
 	conn_debug(c, "SNI: %s: %s", reason_code(r), why);
 	c->c_txn.t_reason = r;
 	free(c->c_txn.t_detail);
 	c->c_txn.t_detail = strdup(why);
-	if (r != REASON_NOT_TLS)
-		(void)xport_write(&c->c_cx, alert, sizeof(alert));
+	if (r != REASON_NOT_TLS && (n = xport_write(&c->c_cx, alert,
+	    sizeof(alert))) > 0)
+		c->c_txn.t_sent += (uint64_t)n;
 	conn_close(c);
 }
 

@@ -122,6 +122,8 @@ def test_no_server_name_is_sni_missing(sni_proxy, origins):
     assert sock.recv(100) == b""
     (e,) = entries(sni_proxy, 1)
     assert e["reason"] == "sni-missing", e
+    # Our 200 and the alert are what the client got.
+    assert e["bytes_to_client"] == len(b"HTTP/1.1 200 Connection established\r\n\r\n") + 7, e
     sock.close()
 
 
