@@ -267,6 +267,72 @@ serve_user_keys(const struct userdb *db, bool hashes)
 	return v;
 }
 
+/* Post a message without a descriptor to every worker; `cfg` (not passed
+ * on: each worker gets a reference of its own) for PROXY_MSG_CONFIG. */
+static void
+serve_post_all(struct serve *sv, enum proxy_msg_kind kind, struct config *cfg,
+    const struct sockaddr_storage *addr, const char *what)
+{
+	unsigned w;
+
+	for (w = 0; w < sv->sv_nworkers; w++) {
+		struct config *ref = cfg != NULL ? config_ref(cfg) : NULL;
+
+		if (proxy_post(sv->sv_workers[w], kind, ref, -1, addr) == -1) {
+			log_warn("%s: posting to worker %u", what, w + 1);
+			if (ref != NULL)
+				config_unref(ref);
+		}
+	}
+}
+
+static bool
+serve_streq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) ||
+	    (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The policy of `c` named like `p` (the default for the default), or
+ * NULL. */
+static const struct policy *
+serve_same_policy(const struct config *c, const struct policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < c->c_npolicies; i++)
+		if (serve_streq(c->c_policies[i]->p_name, p->p_name))
+			return c->c_policies[i];
+	return NULL;
+}
+
+/* Allow and deny patterns added (`*add`) and removed (`*del`) from `o` to
+ * `n`, policy by policy (a policy that came or went counts whole). */
+static void
+serve_pattern_diff(const struct config *o, const struct config *n,
+    size_t *add, size_t *del)
+{
+	static const struct patterns none;
+	const struct config *cfg[2] = { n, o };
+	size_t side, i, k;
+
+	*add = *del = 0;
+	for (side = 0; side < 2; side++)
+		for (i = 0; i < cfg[side]->c_npolicies; i++) {
+			const struct policy *p = cfg[side]->c_policies[i];
+			const struct policy *q = serve_same_policy(cfg[!side], p);
+			const struct patterns *mine[2] = { &p->p_allow,
+			    &p->p_deny };
+			const struct patterns *theirs[2] = {
+			    q ? &q->p_allow : &none, q ? &q->p_deny : &none };
+
+			for (k = 0; k < 2; k++)
+				*(side == 0 ? add : del) += serve_missing(
+				    mine[k]->p_list, mine[k]->p_count,
+				    theirs[k]->p_list, theirs[k]->p_count);
+		}
+}
+
 /* Log what a reload changes, e.g. "reload: +1 pattern, -0 users". */
 static void
 serve_log_diff(const struct config *o, const struct config *n, size_t add_l,
@@ -276,12 +342,7 @@ serve_log_diff(const struct config *o, const struct config *n, size_t add_l,
 	char **nu = serve_user_keys(&n->c_users, false);
 	char **oh = serve_user_keys(&o->c_users, true);
 	char **nh = serve_user_keys(&n->c_users, true);
-	const struct patterns *op = &config_default_policy(o)->p_allow;
-	const struct patterns *np = &config_default_policy(n)->p_allow;
-	size_t addp = serve_missing(np->p_list, np->p_count, op->p_list,
-	    op->p_count);
-	size_t delp = serve_missing(op->p_list, op->p_count, np->p_list,
-	    np->p_count);
+	size_t addp, delp;
 	size_t addu = serve_missing(nu, n->c_users.d_count, ou,
 	    o->c_users.d_count);
 	size_t delu = serve_missing(ou, o->c_users.d_count, nu,
@@ -291,6 +352,7 @@ serve_log_diff(const struct config *o, const struct config *n, size_t add_l,
 	size_t delh = serve_missing(oh, o->c_users.d_count, nh,
 	    n->c_users.d_count);
 
+	serve_pattern_diff(o, n, &addp, &delp);
 	log_info("reload: +%zu pattern%s, -%zu pattern%s, +%zu user%s, "
 	    "-%zu user%s, +%zu hash%s, -%zu hash%s, +%zu listener%s, "
 	    "-%zu listener%s", addp, addp == 1 ? "" : "s", delp,
@@ -329,32 +391,6 @@ serve_sync_all(struct serve *sv, const char *what)
 			    acks[w].pa_failed == 1 ? "" : "s");
 	}
 	return -1;
-}
-
-/* Post a message without a descriptor to every worker; `cfg` (not passed
- * on: each worker gets a reference of its own) for PROXY_MSG_CONFIG. */
-static void
-serve_post_all(struct serve *sv, enum proxy_msg_kind kind, struct config *cfg,
-    const struct sockaddr_storage *addr, const char *what)
-{
-	unsigned w;
-
-	for (w = 0; w < sv->sv_nworkers; w++) {
-		struct config *ref = cfg != NULL ? config_ref(cfg) : NULL;
-
-		if (proxy_post(sv->sv_workers[w], kind, ref, -1, addr) == -1) {
-			log_warn("%s: posting to worker %u", what, w + 1);
-			if (ref != NULL)
-				config_unref(ref);
-		}
-	}
-}
-
-static bool
-serve_streq(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) ||
-	    (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
 /* Append ", what" to the list in `buf`. */

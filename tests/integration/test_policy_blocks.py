@@ -13,7 +13,7 @@ import time
 import pytest
 
 from helpers import assert_refusal, curl
-from opsutil import edit_config, reload_lines, wait_reload
+from opsutil import edit_config, reload_lines, reload_summary, wait_reload
 from proxyclient import connect, connect_head
 from sluiceproc import run_cli
 
@@ -356,3 +356,16 @@ def test_a_reload_during_the_password_check_still_revokes(make_proxy, two_users,
                        r"HIER_DIRECT/127\.0\.0\.1 - revoked$")
     else:
         assert answer.startswith(b"HTTP/1.1 407"), answer
+
+
+def test_the_reload_summary_counts_the_patterns_of_every_policy(make_proxy, two_users,
+                                                                origins):
+    # An edit inside a block is a change like any other: the summary says so.
+    proxy = make_proxy(users=two_users, extra=research_policy(origins))
+    before = len(reload_lines(proxy))
+
+    with open(proxy.config_path, "a") as f:
+        f.write("allow api.replicate.com\ndeny storage.googleapis.com\n")   # into the block
+    summary = wait_reload(proxy, before)
+
+    assert summary == reload_summary(patterns=(2, 0)), summary
