@@ -472,9 +472,7 @@ conn_fail(struct conn *c, enum reason r, const char *detail)
 	char reply[CONN_REPLY_MAX];
 	int n;
 
-	c->c_txn.t_reason = r;
-	free(c->c_txn.t_detail);
-	c->c_txn.t_detail = detail != NULL ? strdup(detail) : NULL;
+	txn_refuse(&c->c_txn, r, detail);
 	conn_debug(c, "answer %d %s%s%s", reason_status(r), reason_code(r),
 	    detail ? ": " : "", detail ? detail : "");
 	if (hs->hs_answered) {
@@ -965,9 +963,7 @@ conn_sni_refuse(struct conn *c, enum reason r, const char *why)
 	ssize_t n;
 
 	conn_debug(c, "SNI: %s: %s", reason_code(r), why);
-	c->c_txn.t_reason = r;
-	free(c->c_txn.t_detail);
-	c->c_txn.t_detail = strdup(why);
+	txn_refuse(&c->c_txn, r, why);
 	if (r != REASON_NOT_TLS && (n = xport_write(&c->c_cx, alert,
 	    sizeof(alert))) > 0)
 		c->c_txn.t_sent += (uint64_t)n;

@@ -548,6 +548,15 @@ tls_peer_san(X509 *cert, enum tls_identity id, char *name, size_t namelen,
 	return ok;
 }
 
+/* The identity of kind `id` that `cert` carries. */
+static bool
+tls_peer_name(X509 *cert, enum tls_identity id, char *name, size_t namelen,
+    char *why, size_t whylen)
+{
+	return id == TLS_ID_CN ? tls_peer_cn(cert, name, namelen, why, whylen) :
+	    tls_peer_san(cert, id, name, namelen, why, whylen);
+}
+
 /* Why a client certificate did not verify, in the words of the person
  * who set up the CA (OpenSSL's, where they say enough). */
 static const char *
@@ -610,8 +619,7 @@ tls_peer(const struct xport *x, enum tls_identity id, char *name,
 	    SSL_get_SSL_CTX(x->x_state), cert, SSL_get_peer_cert_chain(
 	    x->x_state), why, whylen))
 		return TLS_PEER_REFUSED;
-	if (!(id == TLS_ID_CN ? tls_peer_cn(cert, name, namelen, why, whylen) :
-	    tls_peer_san(cert, id, name, namelen, why, whylen)))
+	if (!tls_peer_name(cert, id, name, namelen, why, whylen))
 		return TLS_PEER_REFUSED;
 	return TLS_PEER_NAMED;
 }
@@ -637,8 +645,7 @@ tls_peer_recheck(const struct xport *x, const struct tls_server *ts,
 	if (!tls_verify_again(ts->ts_ctx, cert, SSL_get_peer_cert_chain(
 	    x->x_state), why, whylen))
 		return false;
-	if (!(id == TLS_ID_CN ? tls_peer_cn(cert, now, sizeof(now), why,
-	    whylen) : tls_peer_san(cert, id, now, sizeof(now), why, whylen)))
+	if (!tls_peer_name(cert, id, now, sizeof(now), why, whylen))
 		return false;
 	if (strcmp(now, name) != 0) {
 		snprintf(why, whylen, "the certificate now names %s "

@@ -35,6 +35,14 @@ txn_begin(struct txn *t, uint64_t now, int64_t wsec, unsigned wmsec)
 }
 
 void
+txn_refuse(struct txn *t, enum reason r, const char *detail)
+{
+	t->t_reason = r;
+	free(t->t_detail);
+	t->t_detail = detail != NULL ? strdup(detail) : NULL;
+}
+
+void
 txn_unanswered(struct txn *t)
 {
 	if (t->t_reason == REASON_NONE)

@@ -53,6 +53,10 @@ void txn_begin(struct txn *t, uint64_t now, int64_t wsec, unsigned wmsec);
 /* Free what the record owns (target, media type, host, detail). */
 void txn_forget(struct txn *t);
 
+/* The request is refused for `r`; `detail` (copied; NULL: none) is what
+ * the refusal said beyond the reason. */
+void txn_refuse(struct txn *t, enum reason r, const char *detail);
+
 /* The connection ends before the request was answered (it was still being
  * read, authenticated, resolved or dialled): the record says why. */
 void txn_unanswered(struct txn *t);
