@@ -15,7 +15,7 @@ set -eu
 
 cd "$(dirname "$0")/.."
 BUILD=${FUZZ_BUILD:-build/fuzz}
-ALL="http host config htpasswd hosts pattern auth url rewrite proxyurl redact request sni"
+ALL="http host config htpasswd hosts pattern auth url rewrite proxyurl redact request sni status"
 
 make -s -f fuzz/Makefile.fuzz FUZZ_BUILD="$BUILD" -j"$(nproc)"
 
