@@ -12,7 +12,9 @@
 #define WINDOW_MINUTES	 60		/* the longest span remembered */
 #define WINDOW_MINUTE_MS 60000		/* a bucket's span: now_ms / this */
 #define WINDOW_KEY_MAX	 300		/* longer keys are cut to this */
-#define WINDOW_OTHER	 "(other)"	/* keys beyond a minute's max_keys */
+#define WINDOW_OTHER	 "(other)"	/* keys beyond a minute's max_keys;
+					 * in a sum, a key spelled the same
+					 * adds to it */
 
 struct window;
 struct window_sum;
