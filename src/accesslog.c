@@ -326,9 +326,7 @@ accesslog_format_json(const struct logrec *r, char *buf, size_t len)
 	accesslog_json_member(&o, ",\"url\":", r->lr_url, ACCESSLOG_URL_MAX);
 	accesslog_json_member(&o, ",\"host\":", r->lr_host, f);
 	accesslog_putf(&o, ",\"port\":%u,\"decision\":\"%s\"", r->lr_port,
-	    r->lr_reason == NULL ? "allowed" : r->lr_status == 0 ||
-	    r->lr_aborted ? "aborted" : r->lr_status < 500 ? "denied" :
-	    "failed");
+	    r->lr_decision ? r->lr_decision : "allowed");
 	accesslog_json_member(&o, ",\"reason\":", r->lr_reason, f);
 	accesslog_putf(&o, ",\"status\":%d,\"bytes_to_client\":%llu,"
 	    "\"bytes_from_client\":%llu,\"duration_ms\":%llu", r->lr_status,
@@ -405,6 +403,7 @@ static struct {
 	bool			 behind;	/* a full queue was reported */
 	atomic_bool		 active;	/* either; read without the lock */
 	unsigned long long	 lost;		/* lines, since last reported */
+	unsigned long long	 lost_total;	/* lines, since the start */
 	struct timespec		 gave_up;	/* a close gave up waiting */
 } accesslog_ep = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -439,6 +438,7 @@ accesslog_lose(size_t n, enum accesslog_loss why, int err, size_t queued)
 		return;
 	pthread_mutex_lock(&accesslog_ep.lock);
 	accesslog_ep.lost += n;
+	accesslog_ep.lost_total += n;
 	if (why == ACCESSLOG_LOSS_WRITE) {
 		say = !accesslog_ep.failing;
 		accesslog_ep.failing = true;
@@ -467,6 +467,17 @@ accesslog_lose(size_t n, enum accesslog_loss why, int err, size_t queued)
 	case ACCESSLOG_LOSS_CLOSE:
 		break;
 	}
+}
+
+unsigned long long
+accesslog_lost_total(void)
+{
+	unsigned long long n;
+
+	pthread_mutex_lock(&accesslog_ep.lock);
+	n = accesslog_ep.lost_total;
+	pthread_mutex_unlock(&accesslog_ep.lock);
+	return n;
 }
 
 static void

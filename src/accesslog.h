@@ -31,6 +31,7 @@ struct logrec {
 	const char	*lr_mime;	/* NULL: "-" */
 	const char	*lr_reason;	/* NULL for success; appended if set */
 	bool		 lr_aborted;	/* the answer broke off part-way */
+	const char	*lr_decision;	/* reason_decision's word */
 	/* For the JSON format: */
 	const char	*lr_host;	/* canonical destination, or NULL */
 	unsigned	 lr_port;
@@ -111,5 +112,9 @@ int accesslog_reopen(struct accesslog *al, const char *path);
  * and frees the log itself if it is ever unblocked; the lines it still held
  * are reported on stderr as lost. Either way `al` is gone on return. */
 void accesslog_close(struct accesslog *al);
+
+/* Lines lost (dropped, or not written) by every log of the process since
+ * it started: sluice_log_dropped_lines_total. Any thread. */
+unsigned long long accesslog_lost_total(void);
 
 #endif

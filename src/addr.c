@@ -317,6 +317,37 @@ addr_is_loopback(const struct sockaddr *sa)
 	return false;
 }
 
+bool
+addr_is_any(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY);
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr);
+	return false;
+}
+
+bool
+addr_same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+	struct sockaddr_storage x, y;
+
+	memcpy(&x, a, addr_len(a));
+	memcpy(&y, b, addr_len(b));
+	addr_unmap((struct sockaddr *)&x);
+	addr_unmap((struct sockaddr *)&y);
+	if (x.ss_family != y.ss_family)
+		return false;
+	if (x.ss_family == AF_INET)
+		return ((struct sockaddr_in *)&x)->sin_addr.s_addr ==
+		    ((struct sockaddr_in *)&y)->sin_addr.s_addr;
+	return x.ss_family == AF_INET6 && memcmp(
+	    &((struct sockaddr_in6 *)&x)->sin6_addr,
+	    &((struct sockaddr_in6 *)&y)->sin6_addr, 16) == 0;
+}
+
 uint16_t
 addr_port(const struct sockaddr *sa)
 {

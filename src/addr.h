@@ -49,6 +49,13 @@ void addr_format(const struct sockaddr *sa, char *buf, size_t len);
 /* True for 127/8 and ::1 (used to decide whether a listener is public). */
 bool addr_is_loopback(const struct sockaddr *sa);
 
+/* True for the wildcard addresses 0.0.0.0 and ::. */
+bool addr_is_any(const struct sockaddr *sa);
+
+/* True when `a` and `b` are the same IP address (ports aside); an
+ * IPv4-mapped IPv6 address is the IPv4 one. */
+bool addr_same_ip(const struct sockaddr *a, const struct sockaddr *b);
+
 /* Port of an AF_INET/AF_INET6 address, host order. */
 uint16_t addr_port(const struct sockaddr *sa);
 

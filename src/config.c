@@ -209,6 +209,9 @@ config_free(struct config *c)
 	tls_server_free(c->c_tls);
 	free(c->c_users_file.r_path);
 	userdb_free(&c->c_users);
+	free(c->c_admin_listen);
+	free(c->c_admin_users_file.r_path);
+	config_unref(c->c_admin);
 	for (i = 0; i < c->c_npolicies; i++)
 		config_policy_free(c->c_policies[i]);
 	free(c->c_policies);
@@ -525,8 +528,9 @@ config_kw_listen(struct config *c, const struct config_kw *k,
 	return 0;
 }
 
-/* tls_cert, tls_key, tls_client_ca, tls_crl: one file each, read (with
- * the listeners' TLS context made from them) by config_load_files. */
+/* tls_cert, tls_key, tls_client_ca, tls_crl, admin_users: one file each,
+ * read (with the listeners' TLS context made from them) by
+ * config_load_files. */
 static int
 config_kw_tls_file(struct config *c, const struct config_kw *k,
     const char *const *av, unsigned line, char *err, size_t errlen)
@@ -806,6 +810,17 @@ config_kw_name(struct config *c, const struct config_kw *k,
 	return 0;
 }
 
+/* admin_listen ADDR:PORT: kept as written too, for the restart check. */
+static int
+config_kw_admin_listen(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	if (addr_parse_hostport(av[0], &c->c_admin_addr, &c->c_admin_len, err,
+	    errlen) == -1)
+		return -1;
+	return config_kw_name(c, k, av, line, err, errlen);
+}
+
 static int
 config_kw_duration(struct config *c, const struct config_kw *k,
     const char *const *av, unsigned line, char *err, size_t errlen)
@@ -995,12 +1010,19 @@ static const struct config_kw config_kw_table[] = {
 	    CONFIG_F(c_header_timeout_ms), 0, 0, NULL },
 	{ "shutdown_grace", 1, 1, config_kw_duration, CONFIG_N,
 	    CONFIG_F(c_shutdown_grace_ms), 0, 0, NULL },
+	{ "shutdown_delay", 1, 1, config_kw_duration, CONFIG_N,
+	    CONFIG_F(c_shutdown_delay_ms), 0, 0, NULL },
+	{ "admin_users", 1, 1, config_kw_tls_file, CONFIG_N,
+	    CONFIG_F(c_admin_users_file), 0, 0, NULL },
 	{ "auth_rate", 3, 3, config_kw_auth_rate, CONFIG_N,
 	    CONFIG_F(c_auth_rate), CONFIG_F(c_auth_burst), 0,
 	    "expected 'auth_rate N/s burst M' (password checks per second and "
 	    "client address, N and M from 1), e.g. 'auth_rate 10/s burst 20'" },
 	{ "workers", 1, 1, config_kw_workers, CONFIG_N | CONFIG_KW_RESTART,
 	    CONFIG_F(c_workers), 0, 64, NULL },
+	{ "admin_listen", 1, 1, config_kw_admin_listen, CONFIG_N |
+	    CONFIG_KW_RESTART | CONFIG_KW_STRING, CONFIG_F(c_admin_listen),
+	    CONFIG_F(c_admin_line), 0, NULL },
 	{ "max_connections", 1, 1, config_kw_count, CONFIG_N,
 	    CONFIG_F(c_max_connections), CONFIG_F(c_max_connections_set),
 	    10000000, NULL },
@@ -1267,6 +1289,40 @@ config_finish_plaintext(const struct config *c, struct diag *d)
 	}
 }
 
+/* The admin listener: a port of its own, and loopback unless its pages
+ * need a password (they name users, clients and destinations). */
+static void
+config_finish_admin(const struct config *c, struct diag *d)
+{
+	const struct sockaddr *a = (const struct sockaddr *)&c->c_admin_addr;
+	size_t i;
+
+	if (c->c_admin_users_file.r_path != NULL && c->c_admin_listen == NULL)
+		diag_add(d, c->c_path, c->c_admin_users_file.r_line,
+		    "admin_users without admin_listen: there is no admin "
+		    "listener to protect");
+	if (c->c_admin_listen == NULL)
+		return;
+	if (!addr_is_loopback(a) && c->c_admin_users_file.r_path == NULL)
+		diag_add(d, c->c_path, c->c_admin_line, "admin_listen %s is "
+		    "reachable from other machines, and its status page names "
+		    "users, clients and destinations; add 'admin_users FILE', "
+		    "or listen on 127.0.0.1", c->c_admin_listen);
+	for (i = 0; i < c->c_nlisten; i++) {
+		const struct sockaddr *l =
+		    (const struct sockaddr *)&c->c_listen[i].l_addr;
+
+		if (addr_port(l) != addr_port(a) || addr_port(a) == 0 ||
+		    (!addr_is_any(l) && !addr_is_any(a) &&
+		    !addr_same_ip(l, a)))
+			continue;
+		diag_add(d, c->c_path, c->c_admin_line, "admin_listen %s: "
+		    "port %u is a proxy port (listen on line %u); the admin "
+		    "listener needs a port of its own", c->c_admin_listen,
+		    addr_port(a), c->c_listen[i].l_line);
+	}
+}
+
 /* Client certificates are asked for on tls listeners, and a CRL is of
  * the client CAs. */
 static void
@@ -1359,6 +1415,7 @@ config_finish(struct config *c, struct diag *d)
 		}
 	}
 	config_finish_tls(c, d);
+	config_finish_admin(c, d);
 	if (c->c_have_users && c->c_users.d_users == 0 &&
 	    c->c_users_file.r_path != NULL && !c->c_users_unreadable)
 		diag_add(d, c->c_path, c->c_users_file.r_line, "users %s: the "
@@ -1665,6 +1722,24 @@ config_load_ref(struct config *c, const struct config_ref *r,
 	return 0;
 }
 
+/* admin_users: its users in a configuration of their own, so that
+ * auth_check (its caches are per configuration) never mixes them with the
+ * proxy's. */
+static void
+config_load_admin(struct config *c, struct diag *d)
+{
+	const struct config_ref *r = &c->c_admin_users_file;
+
+	if (r->r_path == NULL)
+		return;
+	c->c_admin = config_new(c->c_path);
+	c->c_admin->c_have_users = true;
+	if (config_load_ref(c, r, "admin_users", config_users_line,
+	    &c->c_admin->c_users, d) == 0 && c->c_admin->c_users.d_users == 0)
+		diag_add(d, c->c_path, r->r_line, "admin_users %s: the file "
+		    "has no users", r->r_path);
+}
+
 /* The listeners' TLS context, from tls_cert, tls_key and the client
  * certificate files; a bad file is named with the reason ("FILE: why"). */
 static void
@@ -1702,6 +1777,7 @@ config_load_files(struct config *c, struct diag *d)
 	if (c->c_have_users && config_load_ref(c, &c->c_users_file, "users",
 	    config_users_line, &c->c_users, d) == -1)
 		c->c_users_unreadable = true;	/* said once is enough */
+	config_load_admin(c, d);
 	for (j = 0; j < c->c_npolicies; j++) {
 		struct policy *p = c->c_policies[j];
 
@@ -1821,7 +1897,14 @@ config_summary_runtime(const struct config *c, FILE *fp)
 	config_summary_ms(fp, ", idle", c->c_idle_timeout_ms);
 	config_summary_ms(fp, ", header", c->c_header_timeout_ms);
 	config_summary_ms(fp, ", shutdown grace", c->c_shutdown_grace_ms);
+	if (c->c_shutdown_delay_ms != 0)
+		config_summary_ms(fp, ", shutdown delay",
+		    c->c_shutdown_delay_ms);
 	fprintf(fp, "\n  max_connections   %u\n", c->c_max_connections);
+	if (c->c_admin_listen != NULL)
+		fprintf(fp, "  admin_listen      %s (/metrics, /healthz, "
+		    "/status), %s\n", c->c_admin_listen, c->c_admin != NULL ?
+		    "Basic auth from admin_users" : "no password");
 	if (c->c_have_users)
 		fprintf(fp, "  auth_rate         %u/s burst %u per client "
 		    "address\n", c->c_auth_rate, c->c_auth_burst);

@@ -139,6 +139,19 @@ struct config {
 	char			*c_group;
 	unsigned		 c_user_line, c_group_line;
 	unsigned		 c_shutdown_grace_ms;
+	unsigned		 c_shutdown_delay_ms;	/* SIGTERM: /healthz
+						 * says 503 this long before
+						 * the listeners close */
+
+	/* The admin listener (/metrics, /healthz, /status). */
+	char			*c_admin_listen;	/* as written, or NULL */
+	unsigned		 c_admin_line;
+	struct sockaddr_storage	 c_admin_addr;
+	socklen_t		 c_admin_len;
+	struct config_ref	 c_admin_users_file;
+	struct config		*c_admin;	/* admin_users: a configuration
+						 * holding only those users, for
+						 * auth_check; NULL: none */
 	unsigned		 c_workers;	/* event loops; 0 = one per CPU */
 
 	unsigned		 c_connect_timeout_ms;

@@ -58,6 +58,7 @@
 #include "redact.h"
 #include "request.h"
 #include "sni.h"
+#include "stats.h"
 #include "tally.h"
 #include "tls.h"
 #include "upstream.h"
@@ -173,6 +174,24 @@ conn_upstream_free(struct conn *c)
 	c->c_uhs = NULL;
 }
 
+/* Count the record `r` of the current request, as it is logged. */
+static void
+conn_count(struct conn *c, const struct logrec *r)
+{
+	struct stats_txn st = {
+		.st_policy = c->c_txn.t_policy, .st_method = c->c_txn.t_method,
+		.st_reason = c->c_txn.t_reason, .st_abort = c->c_txn.t_abort,
+		.st_report = c->c_txn.t_report,
+		.st_client = r->lr_client, .st_user = r->lr_user,
+		.st_host = r->lr_host, .st_port = r->lr_port,
+		.st_target = r->lr_url, .st_bytes_down = r->lr_bytes,
+		.st_bytes_up = r->lr_bytes_up, .st_dns_ms = r->lr_dns_ms,
+		.st_connect_ms = r->lr_connect_ms, .st_wall = r->lr_sec,
+	};
+
+	stats_txn(c->c_env->e_stats, &st, ev_now(conn_loop(c)));
+}
+
 /* Log the current request once (no-op if already logged). */
 static void
 conn_log(struct conn *c)
@@ -193,6 +212,7 @@ conn_log(struct conn *c)
 	    txn_denial_line(&c->c_txn, line, sizeof(line)))
 		log_warnx("%s", line);
 	accesslog_write(c->c_env->e_log, &r);
+	conn_count(c, &r);
 }
 
 static void
@@ -258,6 +278,11 @@ conn_close(struct conn *c)
 	    c->c_up.rd_bytes), t->t_reason != REASON_NONE ? ", " : "",
 	    t->t_reason != REASON_NONE ? reason_code(t->t_reason) : "");
 	conn_settle(c);
+	if (c->c_counted) {
+		stats_tunnel(c->c_env->e_stats, c->c_count_policy,
+		    c->c_count_user, -1);
+		c->c_counted = false;
+	}
 	if (c->c_slot != NULL) {
 		tally_give(c->c_env->e_tunnels, c->c_slot);
 		c->c_slot = NULL;
@@ -514,6 +539,10 @@ conn_tunnel_start(struct conn *c, const char *to_client, size_t clen,
 	conn_hs_free(c);
 	c->c_state = CONN_TUNNEL;
 	c->c_txn.t_active = ev_now(conn_loop(c));
+	c->c_count_policy = c->c_txn.t_policy;
+	c->c_count_user = c->c_txn.t_user;
+	c->c_counted = true;
+	stats_tunnel(c->c_env->e_stats, c->c_count_policy, c->c_count_user, 1);
 	conn_timer(c, c->c_cfg->c_idle_timeout_ms);
 	/* A reload that came while it was being set up (a password check,
 	 * DNS, a slow connect) judges it now, as it judged the open ones. */
@@ -1120,12 +1149,23 @@ conn_route(struct conn *c)
 		conn_fail(c, REASON_DNS_FAILED, "out of memory");
 }
 
+/* A password check's outcome, for the metrics and the status page. */
+static void
+conn_count_auth(struct conn *c, enum stats_auth r)
+{
+	char client[INET6_ADDRSTRLEN];
+
+	addr_format_ip((struct sockaddr *)&c->c_peer, client, sizeof(client));
+	stats_auth(c->c_env->e_stats, r, client, ev_now(conn_loop(c)));
+}
+
 static void
 conn_auth_done(void *arg, enum auth_result r, const char *user)
 {
 	struct conn *c = arg;
 
 	c->c_hs->hs_job = NULL;
+	conn_count_auth(c, r == AUTH_OK ? STATS_AUTH_OK : STATS_AUTH_FAILED);
 	if (r != AUTH_OK) {
 		conn_debug(c, "auth: wrong user name or password");
 		conn_fail(c, REASON_AUTH_FAILED, NULL);
@@ -1185,6 +1225,7 @@ conn_authenticate(struct conn *c)
 	switch (auth_check(c->c_cfg, auth, alen, (struct sockaddr *)&c->c_peer,
 	    c->c_env->e_mb, conn_auth_done, c, &c->c_txn.t_user, &job)) {
 	case AUTH_OK:
+		conn_count_auth(c, STATS_AUTH_CACHED);
 		conn_debug(c, "auth: user %s (cached)", c->c_txn.t_user);
 		c->c_txn.t_auth = "password";
 		return 0;
@@ -1197,6 +1238,7 @@ conn_authenticate(struct conn *c)
 		conn_fail(c, REASON_AUTH_REQUIRED, NULL);
 		return -1;
 	case AUTH_FAILED:
+		conn_count_auth(c, STATS_AUTH_FAILED);
 		conn_fail(c, REASON_AUTH_FAILED, NULL);
 		return -1;
 	case AUTH_AMBIGUOUS:
@@ -1204,9 +1246,11 @@ conn_authenticate(struct conn *c)
 		    "proxy credentials");
 		return -1;
 	case AUTH_THROTTLED:
+		conn_count_auth(c, STATS_AUTH_THROTTLED);
 		conn_fail(c, REASON_AUTH_THROTTLED, NULL);
 		return -1;
 	case AUTH_BUSY:
+		conn_count_auth(c, STATS_AUTH_BUSY);
 		conn_fail(c, REASON_AUTH_BUSY, NULL);
 		return -1;
 	}

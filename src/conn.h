@@ -60,6 +60,9 @@ struct conn {
 						 * was taken for (c_cfg's, or
 						 * c_peer_id), NULL: none */
 	uint64_t		 c_phase;	/* when DNS/connect began */
+	bool			 c_counted;	/* an open tunnel in e_stats,
+						 * under the two below */
+	const char		*c_count_policy, *c_count_user;
 	struct relay_dir	 c_up;		/* client -> upstream */
 	struct relay_dir	 c_down;	/* upstream -> client */
 	struct sockaddr_in6	 c_peer;	/* client (v4 or v6) */

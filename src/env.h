@@ -17,6 +17,7 @@ struct conn;
 struct dns;
 struct ev_loop;
 struct relay_pool;
+struct stats;
 struct tally;
 struct upstream;
 
@@ -32,6 +33,7 @@ struct env {
 	struct tally		*e_tunnels;	/* open tunnels per identity
 						 * (shared by the workers), or
 						 * NULL: no max_tunnels */
+	struct stats		*e_stats;	/* this worker's counters */
 	bool			 e_report_denials;	/* one line each on stderr */
 	/* Called once when a connection is closed (its last record written,
 	 * its sockets closed); the connection is freed after the batch. */

@@ -17,10 +17,8 @@
 #include "serve.h"
 #include "explain.h"
 #include "tunnel.h"
+#include "version.h"
 
-#ifndef SLUICE_VERSION
-#define SLUICE_VERSION "0.1.0"
-#endif
 
 #define EXIT_USAGE 2
 

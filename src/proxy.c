@@ -29,6 +29,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "relay.h"
+#include "stats.h"
 
 #define PROXY_BACKLOG		4096
 #define PROXY_ACCEPT_RETRY_MS	100
@@ -496,6 +497,10 @@ proxy_new(struct config *cfg, struct auth_pool *ap, struct tally *tunnels,
 		snprintf(err, errlen, "pipe pool: out of memory");
 		goto fail;
 	}
+	if ((px->px_stats = stats_new()) == NULL) {
+		snprintf(err, errlen, "counters: out of memory");
+		goto fail;
+	}
 	if ((px->px_log = accesslog_open(px->px_loop, cfg->c_access_log)) ==
 	    NULL) {
 		snprintf(err, errlen, "access_log %s: %s", cfg->c_access_log,
@@ -505,7 +510,7 @@ proxy_new(struct config *cfg, struct auth_pool *ap, struct tally *tunnels,
 	accesslog_set_json(px->px_log, cfg->c_log_json);
 	px->px_env = (struct env){ .e_loop = px->px_loop, .e_cfg = px->px_cfg,
 	    .e_dns = px->px_dns, .e_mb = px->px_mb, .e_pipes = px->px_pipes,
-	    .e_log = px->px_log, .e_tunnels = tunnels,
+	    .e_log = px->px_log, .e_tunnels = tunnels, .e_stats = px->px_stats,
 	    .e_closed = proxy_conn_gone, .e_owner = px };
 	if ((px->px_inbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    ev_io_add(px->px_loop, &px->px_inbox_io, px->px_inbox_fd, EV_READ,
@@ -557,6 +562,7 @@ proxy_free(struct proxy *px)
 	accesslog_close(px->px_log);
 	dns_free(px->px_dns);
 	relay_pool_free(px->px_pipes);
+	stats_free(px->px_stats);
 	auth_mailbox_free(px->px_mb);
 	if (px->px_inbox_fd != -1)
 		close(px->px_inbox_fd);

@@ -167,6 +167,16 @@ reason_squid_tag(enum reason r)
 	return reason_table[r].ri_tag;
 }
 
+const char *
+reason_decision(enum reason r, bool aborted)
+{
+	if (r == REASON_NONE)
+		return "allowed";
+	if (aborted || reason_status(r) == 0)
+		return "aborted";
+	return reason_status(r) < 500 ? "denied" : "failed";
+}
+
 /* The bodies about the proxy's own credentials and its password checks:
  * the fix is on the client's side. Returns false when `r` is none of
  * them, else true with snprintf's result in *n. */

@@ -4,6 +4,7 @@
 #ifndef SLUICE_REASON_H
 #define SLUICE_REASON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum reason {
@@ -50,6 +51,12 @@ const char *reason_text(enum reason r);
  * ended without an answer (logged as Squid's NONE/000). */
 int reason_status(enum reason r);
 
+/* What became of a request whose answer or end was `r`, as the JSON log's
+ * "decision" and the metrics' label say: "allowed" (REASON_NONE), "aborted"
+ * (`aborted`: what was let through broke off with `r`; or nobody was
+ * answered), "denied" (answered with a 4xx, or an SNI refusal) or "failed"
+ * (answered with a 5xx). */
+const char *reason_decision(enum reason r, bool aborted);
 /* The Squid result tag logged for it ("TCP_DENIED", "NONE_NONE", ...). */
 const char *reason_squid_tag(enum reason r);
 

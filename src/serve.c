@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "admin.h"
 #include "auth.h"
 #include "config.h"
 #include "dns.h"
@@ -58,6 +59,7 @@
 #include "serve.h"
 #include "strmap.h"
 #include "tally.h"
+#include "version.h"
 
 #define SERVE_DEBOUNCE_MS	200
 #define SERVE_DRAIN_POLL_MS	100
@@ -98,8 +100,15 @@ struct serve {
 	size_t			 sv_nwatch;
 	struct ev_timer		 sv_debounce;
 	struct ev_timer		 sv_drain;
+	struct ev_timer		 sv_delay;	/* shutdown_delay */
+	const char		*sv_stop_sig;
 	uint64_t		 sv_deadline;
 	bool			 sv_stopping;
+	struct admin		*sv_admin;	/* admin_listen, or NULL */
+	struct admin_facts	 sv_facts;	/* what its pages show */
+	struct stats		*sv_stats[PROXY_MAX_WORKERS];
+	char			 sv_lnames[PROXY_MAX_LISTENERS][INET6_ADDRSTRLEN + 16];
+	const char		*sv_lname[PROXY_MAX_LISTENERS];
 };
 
 /* systemd's notification protocol: one datagram to $NOTIFY_SOCKET. Written
@@ -213,6 +222,8 @@ serve_watch_all(struct serve *sv)
 	serve_watch_file(sv, sv->sv_path);
 	if (c->c_have_users)
 		serve_watch_file(sv, c->c_users_file.r_path);
+	if (c->c_admin_users_file.r_path != NULL)
+		serve_watch_file(sv, c->c_admin_users_file.r_path);
 	for (j = 0; j < c->c_npolicies; j++) {
 		const struct policy *p = c->c_policies[j];
 
@@ -645,6 +656,46 @@ serve_relisten(struct serve *sv, const struct config *n, size_t *added,
 			(*added)++;
 }
 
+/* The listeners as bound, for the status page. */
+static void
+serve_facts_listeners(struct serve *sv)
+{
+	const struct config *c = sv->sv_cfg;
+	size_t i, j, n = 0;
+
+	for (i = 0; i < PROXY_MAX_LISTENERS; i++) {
+		const struct serve_listener *sl = &sv->sv_listeners[i];
+		bool tls = false;
+
+		if (!sl->sl_used)
+			continue;
+		for (j = 0; j < c->c_nlisten; j++)
+			if (serve_same_addr(&sl->sl_addr, (const struct sockaddr *)
+			    &c->c_listen[j].l_addr))
+				tls = c->c_listen[j].l_tls;
+		addr_format((const struct sockaddr *)&sl->sl_bound,
+		    sv->sv_lnames[n], sizeof(sv->sv_lnames[n]) - 4);
+		if (tls)
+			strcat(sv->sv_lnames[n], " tls");
+		sv->sv_lname[n] = sv->sv_lnames[n];
+		n++;
+	}
+	sv->sv_facts.af_listeners = sv->sv_lname;
+	sv->sv_facts.af_nlisteners = n;
+}
+
+/* A configuration was applied: what the admin pages say of it. */
+static void
+serve_facts_loaded(struct serve *sv)
+{
+	unsigned msec;
+
+	serve_facts_listeners(sv);
+	sv->sv_facts.af_cfg = sv->sv_cfg;
+	sv->sv_facts.af_generation++;
+	ev_wallclock(sv->sv_loop, &sv->sv_facts.af_loaded, &msec);
+}
+
 static void
 serve_reload(struct serve *sv, const char *why)
 {
@@ -658,6 +709,7 @@ serve_reload(struct serve *sv, const char *why)
 		for (i = 0; i < d.d_count; i++)
 			log_warnx("reload (%s) failed: %s", why, d.d_msgs[i]);
 		log_warnx("reload: the previous configuration stays in force");
+		sv->sv_facts.af_reloads_failed++;
 		diag_free(&d);
 		serve_notify("READY=1");
 		serve_watch_all(sv);
@@ -678,6 +730,8 @@ serve_reload(struct serve *sv, const char *why)
 	serve_log_settings(o, n);
 	sv->sv_cfg = n;
 	config_unref(o);
+	serve_facts_loaded(sv);
+	sv->sv_facts.af_reloads_ok++;
 	serve_watch_all(sv);
 	serve_notify("READY=1");
 }
@@ -742,19 +796,15 @@ serve_drain(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	ev_timer_set(loop, &sv->sv_drain, SERVE_DRAIN_POLL_MS, serve_drain, sv);
 }
 
+/* The listeners close and open connections get shutdown_grace. */
 static void
-serve_stop(struct serve *sv, const char *sig)
+serve_stop_accepting(struct serve *sv, const char *sig)
 {
-	unsigned open = proxy_connections(), ms;
+	unsigned open, ms;
 
-	if (sv->sv_stopping) {
-		log_info("%s again: exiting now", sig);
-		ev_stop(sv->sv_loop);
-		return;
-	}
-	sv->sv_stopping = true;
-	serve_notify("STOPPING=1");
 	serve_unlisten_all(sv, "stop accepting");
+	serve_facts_listeners(sv);
+	open = proxy_connections();
 	ms = sv->sv_cfg->c_shutdown_grace_ms;
 	if (open == 0)
 		log_info("%s: no longer accepting; no connection is open, "
@@ -764,9 +814,47 @@ serve_stop(struct serve *sv, const char *sig)
 		    "open connection%s to finish (shutdown_grace)", sig,
 		    ms % 1000 == 0 ? ms / 1000 : ms, ms % 1000 == 0 ? "s" : "ms",
 		    open, open == 1 ? "" : "s");
-	ev_timer_stop(sv->sv_loop, &sv->sv_debounce);
 	sv->sv_deadline = ev_now(sv->sv_loop) + ms;
 	serve_drain(sv->sv_loop, &sv->sv_drain, sv);
+}
+
+static void
+serve_delayed(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	struct serve *sv = arg;
+
+	(void)loop;
+	(void)t;
+	serve_stop_accepting(sv, sv->sv_stop_sig);
+}
+
+/* SIGTERM or SIGINT: /healthz says 503 from now on; the listeners close
+ * after shutdown_delay (so that a load balancer polling /healthz stops
+ * sending first), then open connections get shutdown_grace. A second
+ * signal exits at once. */
+static void
+serve_stop(struct serve *sv, const char *sig)
+{
+	unsigned ms = sv->sv_cfg->c_shutdown_delay_ms;
+
+	if (sv->sv_stopping) {
+		log_info("%s again: exiting now", sig);
+		ev_stop(sv->sv_loop);
+		return;
+	}
+	sv->sv_stopping = true;
+	sv->sv_stop_sig = sig;
+	sv->sv_facts.af_draining = true;
+	serve_notify("STOPPING=1");
+	ev_timer_stop(sv->sv_loop, &sv->sv_debounce);
+	if (ms == 0) {
+		serve_stop_accepting(sv, sig);
+		return;
+	}
+	log_info("%s: draining: /healthz answers 503; still accepting for "
+	    "%u%s (shutdown_delay)", sig, ms % 1000 == 0 ? ms / 1000 : ms,
+	    ms % 1000 == 0 ? "s" : "ms");
+	ev_timer_set(sv->sv_loop, &sv->sv_delay, ms, serve_delayed, sv);
 }
 
 static void
@@ -969,7 +1057,9 @@ serve_cleanup(struct serve *sv)
 	if (sv->sv_loop != NULL) {
 		ev_timer_stop(sv->sv_loop, &sv->sv_debounce);
 		ev_timer_stop(sv->sv_loop, &sv->sv_drain);
+		ev_timer_stop(sv->sv_loop, &sv->sv_delay);
 	}
+	admin_close_all(sv->sv_admin);
 	if (sv->sv_infd != -1) {
 		serve_unwatch(sv);
 		close(sv->sv_infd);
@@ -978,6 +1068,7 @@ serve_cleanup(struct serve *sv)
 		if (sv->sv_workers[w] != NULL)
 			proxy_close_all(sv->sv_workers[w]);
 	auth_pool_free(sv->sv_auth);
+	admin_free(sv->sv_admin);
 	for (w = 0; w < sv->sv_nworkers; w++)
 		proxy_free(sv->sv_workers[w]);
 	tally_free(sv->sv_tunnels);
@@ -986,6 +1077,46 @@ serve_cleanup(struct serve *sv)
 	ev_loop_free(sv->sv_loop);
 	config_unref(sv->sv_cfg);
 	return rc;
+}
+
+/* admin_listen: bind it (before privileges are dropped) and serve it on
+ * the control loop. Returns 0 or -1 (reported). */
+static int
+serve_admin_start(struct serve *sv)
+{
+	const struct config *c = sv->sv_cfg;
+	struct config_listen cl = { .l_addr = c->c_admin_addr,
+	    .l_len = c->c_admin_len, .l_line = c->c_admin_line };
+	struct admin_facts *f = &sv->sv_facts;
+	struct sockaddr_storage bound;
+	socklen_t blen = sizeof(bound);
+	char a[INET6_ADDRSTRLEN + 8];
+	unsigned w, msec;
+	int fd;
+
+	for (w = 0; w < sv->sv_nworkers; w++)
+		sv->sv_stats[w] = sv->sv_workers[w]->px_stats;
+	f->af_stats = sv->sv_stats;
+	f->af_nstats = sv->sv_nworkers;
+	f->af_version = SLUICE_VERSION;
+	f->af_started_ms = ev_now(sv->sv_loop);
+	ev_wallclock(sv->sv_loop, &f->af_started, &msec);
+	serve_facts_loaded(sv);
+	if (c->c_admin_listen == NULL)
+		return 0;
+	if ((fd = proxy_bind(&cl, false, 0)) == -1)
+		return -1;
+	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == -1 ||
+	    (sv->sv_admin = admin_new(sv->sv_loop, fd, &sv->sv_facts,
+	    sv->sv_auth)) == NULL) {
+		log_warn("admin_listen %s", c->c_admin_listen);
+		close(fd);
+		return -1;
+	}
+	addr_format((struct sockaddr *)&bound, a, sizeof(a));
+	log_info("admin listener on %s (/metrics, /healthz, /status%s)", a,
+	    c->c_admin != NULL ? "; Basic auth from admin_users" : "");
+	return 0;
 }
 
 int
@@ -1023,7 +1154,8 @@ serve_main(const char *path)
 	for (i = 0; i < sv.sv_cfg->c_nlisten; i++)
 		if (serve_listen_everywhere(&sv, &sv.sv_cfg->c_listen[i]) == -1)
 			goto out;
-	if (serve_drop_privileges(sv.sv_cfg) == -1)
+	if (serve_admin_start(&sv) == -1 ||
+	    serve_drop_privileges(sv.sv_cfg) == -1)
 		goto out;
 	prctl(PR_SET_DUMPABLE, 0);
 	if (serve_workers_start(&sv) == -1)

@@ -89,6 +89,7 @@ txn_record(const struct txn *t, uint64_t now, const char *client,
 	r->lr_policy = t->t_policy;
 	/* A report says what was let through; a request refused after all
 	 * (an address class) says only why it was. */
+	r->lr_decision = reason_decision(t->t_reason, false);
 	r->lr_report = t->t_report != REASON_NONE && t->t_reason ==
 	    REASON_NONE ? reason_code(t->t_report) : NULL;
 	if (t->t_reason != REASON_NONE) {
@@ -113,6 +114,7 @@ txn_record(const struct txn *t, uint64_t now, const char *client,
 		    "TCP_TUNNEL_ABORTED";
 		r->lr_reason = reason_code(t->t_abort);
 		r->lr_aborted = true;
+		r->lr_decision = reason_decision(t->t_abort, true);
 	}
 }
 

@@ -563,6 +563,7 @@ test_accesslog_formats(void **state)
 	r.lr_user = "agent";
 	r.lr_mime = "text/plain";
 	r.lr_reason = "domain-denied";
+	r.lr_decision = "denied";
 	r.lr_host = "www.google.com";
 	r.lr_port = 443;
 	r.lr_dns_ms = -1;
@@ -585,6 +586,7 @@ test_accesslog_formats(void **state)
 	r.lr_tag = "TCP_TUNNEL";
 	r.lr_status = 200;
 	r.lr_reason = NULL;
+	r.lr_decision = NULL;
 	r.lr_mime = NULL;
 	r.lr_peer = "160.79.104.10";
 	r.lr_elapsed_ms = 12;

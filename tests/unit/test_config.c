@@ -192,6 +192,13 @@ render_more(const struct config *c, const char *field, char *buf, size_t len)
 		    c->c_group_line);
 	else if (strcmp(field, "shutdown_grace") == 0)
 		cat(buf, len, "%u", c->c_shutdown_grace_ms);
+	else if (strcmp(field, "shutdown_delay") == 0)
+		cat(buf, len, "%u", c->c_shutdown_delay_ms);
+	else if (strcmp(field, "admin") == 0)
+		cat(buf, len, "%s@%u %s", c->c_admin_listen ?
+		    c->c_admin_listen : "(none)", c->c_admin_line,
+		    c->c_admin_users_file.r_path ?
+		    c->c_admin_users_file.r_path : "(no users)");
 	else if (strcmp(field, "workers") == 0)
 		cat(buf, len, "%u", c->c_workers);
 	else if (strcmp(field, "max_set") == 0)
@@ -364,6 +371,13 @@ static const struct directive_case directive_cases[] = {
 	{ NULL, "shutdown_grace 250ms", "shutdown_grace", "250" },
 	{ NULL, "shutdown_grace 2m", "timeouts", DEF_TIMEOUTS },
 
+	{ NULL, "", "shutdown_delay", "0" },
+	{ NULL, "shutdown_delay 5s", "shutdown_delay", "5000" },
+	{ NULL, "", "admin", "(none)@0 (no users)" },
+	{ NULL, "admin_listen 127.0.0.1:9090", "admin",
+	    "127.0.0.1:9090@1 (no users)" },
+	{ NULL, "admin_listen [::1]:9090\nadmin_users admins", "admin",
+	    "[::1]:9090@1 /etc/sluice/admins" },
 	{ NULL, "", "workers", "0" },
 	{ NULL, "workers 4", "workers", "4" },
 	{ NULL, "workers 64", "workers", "64" },
@@ -542,6 +556,12 @@ static const struct reject_case reject_cases[] = {
 	    "1h)" },
 	{ "connect_timeout", PATH ":1: "
 	    "'connect_timeout' takes exactly one argument" },
+	{ "admin_listen nowhere", PATH ":1: "
+	    "admin_listen: expected ADDR:PORT: 'nowhere'" },
+	{ "admin_users", PATH ":1: "
+	    "'admin_users' takes exactly one argument" },
+	{ "shutdown_delay 3x", PATH ":1: "
+	    "shutdown_delay: invalid duration '3x' (use e.g. 500ms, 10s, 5m, 1h)" },
 	{ "dns_timeout 5d", PATH ":1: "
 	    "dns_timeout: invalid duration '5d' (use e.g. 500ms, 10s, 5m, 1h)" },
 	{ "dns_timeout 1 2", PATH ":1: "
@@ -768,6 +788,9 @@ static const struct restart_case restart_cases[] = {
 	{ "group a", "", true },
 	{ "workers 2", "workers auto", true },
 	{ "", "workers 8", true },
+	{ "admin_listen 127.0.0.1:9090", "admin_listen 127.0.0.1:9091", true },
+	{ "admin_listen 127.0.0.1:9090", "admin_listen 127.0.0.1:9090\n"
+	    "admin_users a", false },
 };
 
 static void
@@ -788,7 +811,7 @@ test_config_restart_changed(void **state)
 		config_parse(c, t->new, strlen(t->new), &d);
 		changed = config_restart_changed(o, c, names, sizeof(names));
 		if (d.d_count != 0 || changed != t->changed ||
-		    strcmp(names, "user, group and workers") != 0) {
+		    strcmp(names, "user, group, workers and admin_listen") != 0) {
 			print_error("row %zu: changed %d, names \"%s\"\n", i,
 			    changed, names);
 			bad++;
