@@ -17,5 +17,6 @@ echo
 echo "demo user 'agent', password in $dir/demo-password. Try, from another terminal:"
 echo "  curl -x http://agent:$pw@127.0.0.1:3128 https://api.anthropic.com/v1/models   # allowed"
 echo "  curl -x http://agent:$pw@127.0.0.1:3128 https://www.google.com/               # 403"
+echo "  curl http://127.0.0.1:9128/metrics; and http://127.0.0.1:9128/status in a browser"
 echo
 exec "$bin" serve -c "$dir/sluice.conf"
