@@ -290,3 +290,40 @@ def test_check_refuses_an_unsafe_admin_listener(sluice_bin, tmp_path, lines, mes
                           text=True, timeout=30)
     assert done.returncode == 1, done.stdout + done.stderr
     assert message in done.stderr, done.stderr
+
+
+def test_counters_stay_exact_under_concurrent_load(make_proxy, origins):
+    """Many clients at once on two workers, scraped while they run and after: the final
+    counts equal what went in, kind by kind, and equal the access log."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    proxy = admin_proxy(make_proxy)
+    echo = f"api.anthropic.com:{origins.echo_port}"
+    plan = ["tunnel"] * 120 + ["denied"] * 80 + ["wrong"] * 40
+
+    def one(kind):
+        if kind == "tunnel":
+            reply = connect(proxy.port, echo, proxy.user, proxy.password)
+            ok = reply.status == 200 and echo_through(reply.sock, b"hi") == b"hi" + \
+                echo_trailer(2)
+            reply.close()
+            return ok
+        if kind == "denied":
+            return connect(proxy.port, "www.google.com:443", proxy.user,
+                           proxy.password).status == 403
+        return connect(proxy.port, echo, proxy.user, "wrong").status == 407
+
+    with ThreadPoolExecutor(32) as pool:
+        running = pool.map(one, plan)
+        for _ in range(5):  # scrapes in the middle of it all must parse too
+            parse_metrics(scrape(proxy))
+        assert all(running)
+    records = json_log(proxy, len(plan))
+    samples = parse_metrics(scrape(proxy))
+    assert metric_sum(samples, "sluice_requests_total", decision="allowed") == 120
+    assert metric_sum(samples, "sluice_requests_total", reason="domain-denied") == 80
+    assert metric_sum(samples, "sluice_requests_total", reason="auth-failed") == 40
+    assert metric_sum(samples, "sluice_auth_checks_total", result="failed") == 40
+    assert metric_sum(samples, "sluice_bytes_total", direction="download") == \
+        sum(r["bytes_to_client"] for r in records)
+    assert samples[("sluice_tunnels_active", frozenset({("policy", "default")}))] == 0
