@@ -29,7 +29,7 @@ LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 
 # Unit tests: each links its module and only what that module needs.
 UNIT_TESTS := host addr pattern htpasswd hosts config url http rewrite proxyurl b64 accesslog \
-              redact policy strmap ev basic txn request dial sni
+              redact policy strmap ev basic txn request dial sni reason
 UNIT_DEPS_host     = host
 UNIT_DEPS_addr     = addr
 UNIT_DEPS_pattern  = pattern host strmap
@@ -51,6 +51,7 @@ UNIT_DEPS_txn      = txn reason
 UNIT_DEPS_request  = request redact http url host $(UNIT_LLHTTP)
 UNIT_DEPS_dial     = dial policy reason config addr host hosts htpasswd pattern strmap log tls xport sni
 UNIT_DEPS_sni      = sni
+UNIT_DEPS_reason   = reason
 # llhttp objects by their path under $(BUILD), for UNIT_DEPS_*.
 UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
