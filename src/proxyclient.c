@@ -51,10 +51,8 @@ proxyclient_resolve(const char *host, uint16_t port, struct addrinfo **res,
 	return 0;
 }
 
-/* "ip:port" (IPv6 in brackets) of `sa` into `buf`. */
-static void
-proxyclient_addr_name(const struct sockaddr *sa, socklen_t salen, char *buf,
-    size_t len)
+void
+proxyclient_addr_text(const void *sa, unsigned salen, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN], serv[8];
 
@@ -63,7 +61,8 @@ proxyclient_addr_name(const struct sockaddr *sa, socklen_t salen, char *buf,
 		snprintf(buf, len, "?");
 		return;
 	}
-	snprintf(buf, len, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+	snprintf(buf, len, ((const struct sockaddr *)sa)->sa_family ==
+	    AF_INET6 ? "[%s]:%s" : "%s:%s",
 	    ip, serv);
 }
 
@@ -123,7 +122,7 @@ proxyclient_connect(struct proxyclient *pc, const struct addrinfo *res)
 
 	errno = EADDRNOTAVAIL;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		proxyclient_addr_name(ai->ai_addr, ai->ai_addrlen, pc->pc_addr,
+		proxyclient_addr_text(ai->ai_addr, ai->ai_addrlen, pc->pc_addr,
 		    sizeof(pc->pc_addr));
 		if ((fd = proxyclient_dial(ai, pc->pc_timeout)) == -1)
 			continue;
@@ -154,20 +153,16 @@ proxyclient_wait(struct xport *x, int timeout_ms)
 }
 
 int
-proxyclient_tls(struct proxyclient *pc, struct tls_client *tc,
-    const char *host, char *why, size_t whylen)
+proxyclient_handshake(struct xport *x, int timeout_ms, char *why,
+    size_t whylen)
 {
 	why[0] = '\0';
-	if (tls_connect(&pc->pc_x, tc, host) == -1) {
-		errno = ENOMEM;
-		return -1;
-	}
 	for (;;) {
-		switch (tls_handshake(&pc->pc_x, why, whylen)) {
+		switch (tls_handshake(x, why, whylen)) {
 		case TLS_DONE:
 			return 0;
 		case TLS_AGAIN:
-			if (proxyclient_wait(&pc->pc_x, pc->pc_timeout) == 0)
+			if (proxyclient_wait(x, timeout_ms) == 0)
 				continue;
 			snprintf(why, whylen, "%s", strerror(errno));
 			break;
@@ -176,9 +171,25 @@ proxyclient_tls(struct proxyclient *pc, struct tls_client *tc,
 		}
 		if (why[0] == '\0')
 			snprintf(why, whylen, "the connection was closed");
+		return -1;
+	}
+}
+
+int
+proxyclient_tls(struct proxyclient *pc, struct tls_client *tc,
+    const char *host, char *why, size_t whylen)
+{
+	why[0] = '\0';
+	if (tls_connect(&pc->pc_x, tc, host) == -1) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (proxyclient_handshake(&pc->pc_x, pc->pc_timeout, why, whylen) ==
+	    -1) {
 		errno = EPROTO;
 		return -1;
 	}
+	return 0;
 }
 
 int

@@ -52,6 +52,17 @@ int proxyclient_connect(struct proxyclient *pc, const struct addrinfo *res);
 int proxyclient_tls(struct proxyclient *pc, struct tls_client *tc,
     const char *host, char *why, size_t whylen);
 
+/* Drive the TLS handshake of `x` (tls_connect or tls_connect_over done),
+ * waiting at most `timeout_ms` each time. Returns 0, or -1 with one line
+ * in `why`: the check that failed, "the connection was closed", or the
+ * error of the wait. */
+int proxyclient_handshake(struct xport *x, int timeout_ms, char *why,
+    size_t whylen);
+
+/* "ip:port" (IPv6 in brackets) of the socket address `sa` into `buf`. */
+void proxyclient_addr_text(const void *sa, unsigned salen, char *buf,
+    size_t len);
+
 /* Wait within `timeout_ms` (-1: no limit) for the readiness that `x`'s
  * last operation cleared. Returns 0, or -1 with errno (ETIMEDOUT). */
 int proxyclient_wait(struct xport *x, int timeout_ms);
