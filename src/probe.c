@@ -560,13 +560,15 @@ probe_direct_try(const struct addrinfo *res, char *out, size_t outlen,
 			snprintf(out, outlen, "%s", addr);
 			return true;
 		}
-		snprintf(why, whylen, "%s: %s", addr, strerror(errno));
+		if (why[0] == '\0')	/* the first says it best */
+			snprintf(why, whylen, "%s: %s", addr, strerror(errno));
 	}
 	return false;
 }
 
 /* What this machine's own resolver says of the destination, into
- * `where`, and its addresses into *res (NULL when it does not resolve). */
+ * `where`, and its addresses into *res (NULL when it does not resolve).
+ * This may send DNS queries, as any client here would. */
 static void
 probe_direct_where(struct probe *p, struct addrinfo **res, char *where,
     size_t len)
@@ -595,7 +597,7 @@ probe_direct(struct probe *p)
 {
 	static const char *const anywhere[] = { "192.0.2.1", "2001:db8::1" };
 	struct addrinfo *res, *any;
-	char where[400], out[64] = "", why[200] = "no address to try";
+	char where[400], out[64] = "", why[200] = "";
 	size_t i;
 	int gai;
 
@@ -610,6 +612,8 @@ probe_direct(struct probe *p)
 	}
 	if (res != NULL)
 		freeaddrinfo(res);
+	if (why[0] == '\0')
+		snprintf(why, sizeof(why), "no address to try");
 	if (out[0] == '\0') {
 		probe_hop(p, PROBE_DIRECT, PROBE_OK, "no route except the "
 		    "proxy (%s)%s; %s", why, p->p_sandbox ? ", as sluice run "

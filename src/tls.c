@@ -31,6 +31,15 @@
 #include "tls.h"
 #include "xport.h"
 
+static const struct xport_ops tls_ops, tls_over_ops;
+
+/* Is `x` TLS, on its socket or inside a tunnel? */
+static bool
+tls_transport(const struct xport *x)
+{
+	return x->x_ops == &tls_ops || x->x_ops == &tls_over_ops;
+}
+
 struct tls_server {
 	SSL_CTX		*ts_ctx;
 };
@@ -661,7 +670,7 @@ tls_peer_recheck(const struct xport *x, const struct tls_server *ts,
 const char *
 tls_version(const struct xport *x)
 {
-	if (x->x_ops != &tls_ops)
+	if (!tls_transport(x))
 		return NULL;
 	return SSL_get_version(x->x_state);
 }
@@ -888,7 +897,7 @@ tls_connect_over(struct xport *x, struct xport *under,
 enum tls_refusal
 tls_refusal(const struct xport *x)
 {
-	if (x->x_ops != &tls_ops && x->x_ops != &tls_over_ops)
+	if (!tls_transport(x))
 		return TLS_REFUSAL_NONE;
 	switch (SSL_get_verify_result(x->x_state)) {
 	case X509_V_OK:
