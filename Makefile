@@ -149,7 +149,7 @@ integration-run: $(BUILD)/sluice
 UNPRIVILEGED_TESTS ?= test_connect.py test_auth.py test_policy.py test_cli.py \
 	test_ops_reload.py test_ops_signals.py test_ops_log.py test_ops_credentials.py \
 	test_ops_accesslog.py test_run_process.py test_run_confinement.py test_run_escape.py \
-	test_run_upstream.py test_tls_squid.py test_run_terminal.py test_tunnel.py
+	test_run_upstream.py test_tls_squid.py test_run_terminal.py test_tunnel.py test_probe.py
 UNPRIVILEGED_PYTEST ?= -m "not slow" $(addprefix tests/integration/,$(UNPRIVILEGED_TESTS))
 
 integration-unprivileged: deps-test
