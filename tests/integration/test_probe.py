@@ -14,6 +14,7 @@ import pytest
 
 from helpers import https_url
 from pki import ORIGIN_NAMES
+from sluiceproc import SANITIZER_MARKERS
 from squid import Squid
 
 HANG = 60
@@ -76,6 +77,8 @@ def probe(sluice_bin, credentials):
         else:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=HANG,
                                   env=environment, stdin=subprocess.DEVNULL)
+        for marker in SANITIZER_MARKERS:
+            assert marker not in done.stderr, done.stderr
         for s in secrets:
             token = base64.b64encode(f"{credentials.user}:{s}".encode()).decode()
             for form in (s, urllib.parse.quote(s, safe=""), token):
