@@ -372,3 +372,28 @@ def test_usage_errors_exit_2(sluice_bin):
     assert done.returncode == 0
     for hop, code in EXIT.items():
         assert re.search(rf"^ +{code} +{hop} ", done.stdout, re.M), hop
+
+
+def test_a_route_out_inside_sluice_runs_environment_fails_the_direct_hop(probe, netns):
+    # sluice run's environment, in a namespace of the test's own whose default route leads
+    # into a veth pair with both ends in that namespace (whatever went out would come back
+    # in there; the UDP connect() that asks for a route sends nothing anyway). The
+    # destination is an address: nothing to resolve.
+    netns.run(["ip", "link", "add", "probe0", "type", "veth", "peer", "name", "probe1"],
+              check=True)
+    for args in (["ip", "link", "set", "probe0", "up"], ["ip", "link", "set", "probe1", "up"],
+                 ["ip", "addr", "add", "10.201.0.1/24", "dev", "probe0"],
+                 ["ip", "route", "add", "default", "via", "10.201.0.2"]):
+        netns.run(args, check=True)
+    inside = "http://127.0.0.1:3128"
+    env = {var: inside for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy",
+                                   "ALL_PROXY", "all_proxy", "GRPC_PROXY")}
+    env.update(NO_PROXY="localhost,127.0.0.1,::1", no_proxy="localhost,127.0.0.1,::1",
+               NODE_USE_ENV_PROXY="1")
+
+    run = probe("https://192.0.2.10/", env=env, wrapper=netns.cmd())
+
+    detail = run.failed("direct", "sluice run's environment but a way out")
+    assert detail.startswith("inside sluice run, yet a route to 192.0.2.10:443 exists")
+    # The proxy was still probed: nothing listens on 3128 in this namespace.
+    assert run.hops["proxy-connect"][0] == "FAIL"
