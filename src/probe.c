@@ -921,7 +921,10 @@ probe_decode(struct probe *p)
 		a->pa_squid = true;
 	if (probe_header(p, "Proxy-Status", v, sizeof(v)))
 		probe_proxy_status(v, a);
-	if (a->pa_status < 200 || a->pa_status > 299)
+	/* A refusal's body, not a forwarded answer's: to HEAD that has
+	 * none, whatever its Content-Length says. */
+	if ((a->pa_status < 200 || a->pa_status > 299) &&
+	    (p->p_url.u_scheme == URL_HTTPS || a->pa_reason != REASON_COUNT))
 		probe_body(p);
 }
 
