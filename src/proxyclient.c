@@ -54,16 +54,16 @@ proxyclient_resolve(const char *host, uint16_t port, struct addrinfo **res,
 void
 proxyclient_addr_text(const void *sa, unsigned salen, char *buf, size_t len)
 {
+	const struct sockaddr *s = sa;
 	char ip[INET6_ADDRSTRLEN], serv[8];
 
-	if (getnameinfo(sa, salen, ip, sizeof(ip), serv, sizeof(serv),
+	if (getnameinfo(s, salen, ip, sizeof(ip), serv, sizeof(serv),
 	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
 		snprintf(buf, len, "?");
 		return;
 	}
-	snprintf(buf, len, ((const struct sockaddr *)sa)->sa_family ==
-	    AF_INET6 ? "[%s]:%s" : "%s:%s",
-	    ip, serv);
+	snprintf(buf, len, s->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", ip,
+	    serv);
 }
 
 /* poll(2) `fd` for `events` within `timeout_ms` (-1: no limit), again after
