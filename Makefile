@@ -29,7 +29,7 @@ LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 
 # Unit tests: each links its module and only what that module needs.
 UNIT_TESTS := host addr pattern htpasswd hosts config url http rewrite proxyurl b64 accesslog \
-              redact policy strmap ev basic txn request dial sni window status
+              redact policy strmap ev basic txn request dial sni window status reason
 UNIT_DEPS_host     = host
 UNIT_DEPS_addr     = addr
 UNIT_DEPS_pattern  = pattern host strmap
@@ -53,6 +53,7 @@ UNIT_DEPS_dial     = dial policy reason config addr host hosts htpasswd pattern 
 UNIT_DEPS_sni      = sni
 UNIT_DEPS_window   = window strmap
 UNIT_DEPS_status   = status buf
+UNIT_DEPS_reason   = reason
 # llhttp objects by their path under $(BUILD), for UNIT_DEPS_*.
 UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
@@ -151,7 +152,7 @@ UNPRIVILEGED_TESTS ?= test_connect.py test_auth.py test_policy.py test_cli.py \
 	test_ops_reload.py test_ops_signals.py test_ops_log.py test_ops_credentials.py \
 	test_ops_accesslog.py test_run_process.py test_run_confinement.py test_run_escape.py \
 	test_run_upstream.py test_tls_squid.py test_run_terminal.py test_tunnel.py \
-	test_admin.py
+	test_admin.py test_probe.py
 UNPRIVILEGED_PYTEST ?= -m "not slow" $(addprefix tests/integration/,$(UNPRIVILEGED_TESTS))
 
 integration-unprivileged: deps-test

@@ -16,6 +16,7 @@
 #include "sandbox.h"
 #include "serve.h"
 #include "explain.h"
+#include "probe.h"
 #include "tunnel.h"
 #include "version.h"
 
@@ -38,6 +39,9 @@ static const char usage_top[] =
 "                    PROXY_USER, PROXY_PASS (credentials percent-encoded)\n"
 "  tunnel [--proxy-ca FILE] HOST PORT\n"
 "                    relay stdin/stdout through $https_proxy (ssh ProxyCommand)\n"
+"  probe [--proxy URL|env] [--proxy-ca FILE] [--ca FILE] [--json] URL\n"
+"                    walk every hop to URL through the proxy and name the\n"
+"                    first that fails, with the fix (exit 10-19: which hop)\n"
 "  version           print the version\n"
 "  help              print this help (also --help; COMMAND --help)\n"
 "\n"
@@ -365,7 +369,7 @@ main(int argc, char **argv)
 	 * proxy or a tunnel. Set once, here; whoever execs a command restores
 	 * it. */
 	if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "run") == 0 ||
-	    strcmp(cmd, "tunnel") == 0)
+	    strcmp(cmd, "tunnel") == 0 || strcmp(cmd, "probe") == 0)
 		signal(SIGPIPE, SIG_IGN);
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
@@ -377,6 +381,8 @@ main(int argc, char **argv)
 		return cmd_url(argc - 1, argv + 1);
 	if (strcmp(cmd, "tunnel") == 0)
 		return tunnel_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "probe") == 0)
+		return probe_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "__sandbox") == 0)
 		sandbox_init_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "reason.h"
 
@@ -147,6 +148,18 @@ const char *
 reason_code(enum reason r)
 {
 	return reason_table[r].ri_code;
+}
+
+enum reason
+reason_from_code(const char *code, size_t len)
+{
+	int r;
+
+	for (r = REASON_NONE + 1; r < REASON_COUNT; r++)
+		if (strlen(reason_table[r].ri_code) == len &&
+		    strncasecmp(reason_table[r].ri_code, code, len) == 0)
+			return (enum reason)r;
+	return REASON_COUNT;
 }
 
 int

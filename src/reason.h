@@ -44,6 +44,11 @@ enum reason {
 /* The stable code ("domain-denied"). */
 const char *reason_code(enum reason r);
 
+/* The reason whose code is the `len` bytes at `code` ("domain-denied", as
+ * X-Sluice-Error carries it; ASCII case-insensitive), or REASON_COUNT when
+ * no reason has that code. */
+enum reason reason_from_code(const char *code, size_t len);
+
 /* A few words saying why, for one-line reports ("domain not in allowlist"). */
 const char *reason_text(enum reason r);
 

@@ -14,7 +14,10 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/x509_vfy.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdint.h>
@@ -27,6 +30,15 @@
 
 #include "tls.h"
 #include "xport.h"
+
+static const struct xport_ops tls_ops, tls_over_ops;
+
+/* Is `x` TLS, on its socket or inside a tunnel? */
+static bool
+tls_transport(const struct xport *x)
+{
+	return x->x_ops == &tls_ops || x->x_ops == &tls_over_ops;
+}
 
 struct tls_server {
 	SSL_CTX		*ts_ctx;
@@ -446,7 +458,7 @@ tls_handshake(struct xport *x, char *why, size_t whylen)
 	}
 	e = ERR_peek_last_error();
 	ERR_clear_error();
-	if (tls_was_plaintext(e)) {
+	if (x->x_ops == &tls_ops && tls_was_plaintext(e)) {
 		/* Answer in plain text on the same socket. */
 		SSL_free(x->x_state);
 		xport_tcp(x, fd);
@@ -658,7 +670,7 @@ tls_peer_recheck(const struct xport *x, const struct tls_server *ts,
 const char *
 tls_version(const struct xport *x)
 {
-	if (x->x_ops != &tls_ops)
+	if (!tls_transport(x))
 		return NULL;
 	return SSL_get_version(x->x_state);
 }
@@ -755,4 +767,155 @@ tls_connect(struct xport *x, struct tls_client *tc, const char *host)
 	x->x_ops = &tls_ops;
 	x->x_splice_in = x->x_splice_out = false;
 	return 0;
+}
+
+/* TLS inside a tunnel (tls_connect_over): OpenSSL reads and writes the
+ * records through a BIO of ours that calls the transport underneath. The
+ * BIO tries that transport whenever OpenSSL asks (readiness is only known
+ * for the shared socket, which the TLS on top waits for); its EAGAIN is
+ * OpenSSL's retry. */
+static BIO_METHOD *tls_over_method;
+static pthread_once_t tls_over_once = PTHREAD_ONCE_INIT;
+
+static int
+tls_over_write(BIO *b, const char *p, size_t len, size_t *done)
+{
+	struct xport *under = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	under->x_can_write = true;
+	if ((n = xport_write(under, p, len)) == -1)
+		return 0;
+	if (n == 0) {
+		BIO_set_retry_write(b);
+		return 0;
+	}
+	*done = (size_t)n;
+	return 1;
+}
+
+static int
+tls_over_read(BIO *b, char *p, size_t len, size_t *done)
+{
+	struct xport *under = BIO_get_data(b);
+	ssize_t n;
+
+	BIO_clear_retry_flags(b);
+	under->x_can_read = true;
+	if ((n = xport_read(under, p, len)) > 0) {
+		*done = (size_t)n;
+		return 1;
+	}
+	if (n == -1 && errno == EAGAIN)
+		BIO_set_retry_read(b);
+	return 0;
+}
+
+/* Only a flush has to succeed (the writes went out already). */
+static long
+tls_over_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int
+tls_over_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void
+tls_over_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() |
+	    BIO_TYPE_SOURCE_SINK, "sluice tunnel");
+
+	if (m == NULL || BIO_meth_set_write_ex(m, tls_over_write) != 1 ||
+	    BIO_meth_set_read_ex(m, tls_over_read) != 1 ||
+	    BIO_meth_set_ctrl(m, tls_over_ctrl) != 1 ||
+	    BIO_meth_set_create(m, tls_over_create) != 1) {
+		BIO_meth_free(m);
+		return;
+	}
+	tls_over_method = m;
+}
+
+/* close_notify only: the tunnel's end belongs to the transport under. */
+static int
+tls_over_shutdown(struct xport *x)
+{
+	ERR_clear_error();
+	(void)SSL_shutdown(x->x_state);
+	ERR_clear_error();
+	return 0;
+}
+
+/* The socket is the transport under's. */
+static void
+tls_over_close(struct xport *x)
+{
+	SSL_free(x->x_state);
+	x->x_state = NULL;
+}
+
+static const struct xport_ops tls_over_ops = {
+	.xo_name = "tls-in-tunnel",
+	.xo_read = tls_read,
+	.xo_write = tls_write,
+	.xo_shutdown = tls_over_shutdown,
+	.xo_close = tls_over_close,
+};
+
+int
+tls_connect_over(struct xport *x, struct xport *under,
+    struct tls_client *tc, const char *host)
+{
+	struct xport tmp = { .x_fd = under->x_fd };
+	BIO *bio;
+
+	if (pthread_once(&tls_over_once, tls_over_init) != 0 ||
+	    tls_over_method == NULL ||
+	    (bio = BIO_new(tls_over_method)) == NULL)
+		return -1;
+	BIO_set_data(bio, under);
+	if (tls_connect(&tmp, tc, host) == -1) {
+		BIO_free(bio);
+		return -1;
+	}
+	SSL_set_bio(tmp.x_state, bio, bio);
+	*x = tmp;
+	x->x_ops = &tls_over_ops;
+	x->x_can_read = x->x_can_write = true;
+	return 0;
+}
+
+enum tls_refusal
+tls_refusal(const struct xport *x)
+{
+	if (!tls_transport(x))
+		return TLS_REFUSAL_NONE;
+	switch (SSL_get_verify_result(x->x_state)) {
+	case X509_V_OK:
+		return TLS_REFUSAL_NONE;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_CERT_UNTRUSTED:
+		return TLS_REFUSAL_ISSUER;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return TLS_REFUSAL_EXPIRED;
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return TLS_REFUSAL_NAME;
+	default:
+		return TLS_REFUSAL_OTHER;
+	}
 }

@@ -117,4 +117,26 @@ void tls_client_free(struct tls_client *tc);
  * runs it. Returns 0, or -1 when out of memory (`x` unchanged). */
 int tls_connect(struct xport *x, struct tls_client *tc, const char *host);
 
+/* Like tls_connect, for TLS inside a tunnel: the records of `x` travel
+ * through the open transport `under` (a CONNECT tunnel, plain or itself
+ * TLS), which keeps its socket; `x` takes under's x_fd to be waited on,
+ * and closing `x` ends only its TLS. `under` must outlive `x`. Returns 0,
+ * or -1 when out of memory (`x` unchanged). */
+int tls_connect_over(struct xport *x, struct xport *under,
+    struct tls_client *tc, const char *host);
+
+/* What a failed client handshake on `x` held against the peer's
+ * certificate, from the X509 verify result. */
+enum tls_refusal {
+	TLS_REFUSAL_NONE = 0,	/* nothing: the certificate was not why */
+	TLS_REFUSAL_ISSUER,	/* unknown issuer, or self-signed */
+	TLS_REFUSAL_EXPIRED,	/* expired, or not valid yet */
+	TLS_REFUSAL_NAME,	/* not valid for the name (or address) */
+	TLS_REFUSAL_OTHER,	/* another check (revoked, bad chain, ...) */
+};
+
+/* See enum tls_refusal; TLS_REFUSAL_NONE for a transport that is not
+ * TLS. */
+enum tls_refusal tls_refusal(const struct xport *x);
+
 #endif

@@ -19,7 +19,6 @@
  * both have happened, or when whoever reads stdout is gone and stdin ended.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
@@ -31,8 +30,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "b64.h"
 #include "host.h"
+#include "proxyclient.h"
 #include "proxyurl.h"
 #include "tls.h"
 #include "tunnel.h"
@@ -59,9 +58,8 @@ static const char tunnel_usage[] =
 "2 usage error\n";
 
 struct tunnel {
-	struct xport	 t_px;		/* to the proxy: TCP or TLS */
+	struct proxyclient t_pc;	/* to the proxy: TCP or TLS */
 	struct tls_client *t_tls;	/* https:// proxy only */
-	char		 t_name[300];	/* the proxy, "host:port" */
 	char		 t_up[TUNNEL_BUF];	/* stdin to the proxy */
 	size_t		 t_upoff, t_uplen;
 	char		 t_down[TUNNEL_BUF];	/* the proxy to stdout */
@@ -120,109 +118,6 @@ tunnel_parse(int argc, char **argv, const char **ca_file)
 	return -1;
 }
 
-/* A blocking connect (nothing else to do meanwhile), then non-blocking for
- * the transport. Returns the socket, or -1 with why in `err`. */
-static int
-tunnel_connect(const char *host, const char *port, char *err, size_t errlen)
-{
-	struct addrinfo hints, *res, *ai;
-	int fd = -1, r;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "%s", gai_strerror(r));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd == -1)
-			continue;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    fcntl(fd, F_SETFL, O_NONBLOCK) == 0)
-			break;
-		snprintf(err, errlen, "%s", strerror(errno));
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
-/* Wait for the readiness the proxy transport's last operation cleared.
- * Returns 0, or -1 with errno. */
-static int
-tunnel_wait(struct xport *x)
-{
-	struct pollfd p = { .fd = x->x_fd, .events = 0 };
-
-	if (!x->x_can_read)
-		p.events |= POLLIN;
-	if (!x->x_can_write)
-		p.events |= POLLOUT;
-	while (poll(&p, 1, -1) == -1)
-		if (errno != EINTR)
-			return -1;
-	if (p.revents & (POLLIN | POLLHUP | POLLERR))
-		x->x_can_read = true;
-	if (p.revents & (POLLOUT | POLLHUP | POLLERR))
-		x->x_can_write = true;
-	return 0;
-}
-
-/* Write all of `p` to the proxy, waiting as needed. Returns 0, or -1 with
- * errno. */
-static int
-tunnel_send(struct xport *x, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = xport_write(x, p, len);
-
-		if (n == -1 || (n == 0 && tunnel_wait(x) == -1))
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* The CONNECT request for `target`, with the proxy's credentials if any.
- * Returns its length, or -1 if it does not fit. */
-static int
-tunnel_request(const struct proxyurl *u, const char *target, char *req,
-    size_t len)
-{
-	char *cred, *b64;
-	size_t clen;
-	int n;
-
-	n = snprintf(req, len, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", target,
-	    target);
-	if (n < 0 || (size_t)n >= len)
-		return -1;
-	if (u->pu_user != NULL) {
-		clen = strlen(u->pu_user) + strlen(u->pu_pass) + 1;
-		if ((cred = malloc(clen + 1)) == NULL ||
-		    (b64 = malloc(B64_ENCODED_LEN(clen))) == NULL) {
-			free(cred);
-			return -1;
-		}
-		snprintf(cred, clen + 1, "%s:%s", u->pu_user, u->pu_pass);
-		b64_encode(cred, clen, b64);
-		n += snprintf(req + n, len - (size_t)n,
-		    "Proxy-Authorization: Basic %s\r\n", b64);
-		explicit_bzero(cred, clen);
-		explicit_bzero(b64, strlen(b64));
-		free(cred);
-		free(b64);
-		if ((size_t)n >= len)
-			return -1;
-	}
-	n += snprintf(req + n, len - (size_t)n, "\r\n");
-	return (size_t)n >= len ? -1 : n;
-}
-
 /* The destination as the proxy will read it, "host:port" with IPv6 in
  * brackets, canonical, into `target`. Returns 0, or -1 having said why. */
 static int
@@ -278,27 +173,14 @@ tunnel_tls(struct tunnel *t, const char *host)
 {
 	char why[200];
 
-	if (tls_connect(&t->t_px, t->t_tls, host) == -1) {
+	if (proxyclient_tls(&t->t_pc, t->t_tls, host, why, sizeof(why)) == 0)
+		return 0;
+	if (errno == ENOMEM)
 		fprintf(stderr, "sluice tunnel: out of memory\n");
-		return -1;
-	}
-	for (;;) {
-		switch (tls_handshake(&t->t_px, why, sizeof(why))) {
-		case TLS_DONE:
-			return 0;
-		case TLS_AGAIN:
-			if (tunnel_wait(&t->t_px) == 0)
-				continue;
-			snprintf(why, sizeof(why), "%s", strerror(errno));
-			break;
-		default:
-			break;
-		}
+	else
 		fprintf(stderr, "sluice tunnel: TLS to the proxy %s failed: "
-		    "%s\n", t->t_name, why[0] ? why : "the connection was "
-		    "closed");
-		return -1;
-	}
+		    "%s\n", t->t_pc.pc_name, why);
+	return -1;
 }
 
 /* Connect to the proxy `u` (TLS for https://, `ca_file` only then).
@@ -307,8 +189,9 @@ static int
 tunnel_reach(struct tunnel *t, const struct proxyurl *u, const char *var,
     const char *ca_file)
 {
-	char err[300], port[8];
-	int fd;
+	struct addrinfo *res;
+	char err[300];
+	int gai;
 
 	if (ca_file != NULL && !u->pu_tls) {
 		fprintf(stderr, "sluice tunnel: --proxy-ca is for an https:// "
@@ -321,17 +204,19 @@ tunnel_reach(struct tunnel *t, const struct proxyurl *u, const char *var,
 		    "--proxy-ca " : "", err);
 		return -1;
 	}
-	snprintf(port, sizeof(port), "%u", (unsigned)u->pu_port);
-	snprintf(t->t_name, sizeof(t->t_name), strchr(u->pu_host, ':') ?
-	    "[%s]:%s" : "%s:%s", u->pu_host, port);
-	snprintf(err, sizeof(err), "no address");
-	if ((fd = tunnel_connect(u->pu_host, port, err, sizeof(err))) == -1) {
+	proxyclient_init(&t->t_pc, u, -1);
+	if (proxyclient_resolve(u->pu_host, u->pu_port, &res, &gai) == -1) {
 		fprintf(stderr, "sluice tunnel: cannot connect to the proxy "
-		    "%s: %s\n", t->t_name, err);
+		    "%s: %s\n", t->t_pc.pc_name, gai_strerror(gai));
 		return -1;
 	}
-	xport_tcp(&t->t_px, fd);
-	t->t_px.x_can_read = t->t_px.x_can_write = true;
+	gai = proxyclient_connect(&t->t_pc, res);
+	freeaddrinfo(res);
+	if (gai == -1) {
+		fprintf(stderr, "sluice tunnel: cannot connect to the proxy "
+		    "%s: %s\n", t->t_pc.pc_name, strerror(errno));
+		return -1;
+	}
 	return u->pu_tls ? tunnel_tls(t, u->pu_host) : 0;
 }
 
@@ -352,73 +237,44 @@ tunnel_open(struct tunnel *t, const char *target, const char *ca_file)
 		proxyurl_free(&u);
 		return -1;
 	}
-	n = tunnel_request(&u, target, req, sizeof(req));
+	n = proxyclient_request(&u, "CONNECT", target, target, "", req,
+	    sizeof(req));
 	proxyurl_free(&u);
-	if (n == -1 || tunnel_send(&t->t_px, req, (size_t)n) == -1) {
+	if (n == -1 || proxyclient_send(&t->t_pc.pc_x, req, (size_t)n, -1) ==
+	    -1) {
 		explicit_bzero(req, sizeof(req));
 		fprintf(stderr, "sluice tunnel: cannot send the request to the "
-		    "proxy %s\n", t->t_name);
+		    "proxy %s\n", t->t_pc.pc_name);
 		return -1;
 	}
 	explicit_bzero(req, sizeof(req));
 	return 0;
 }
 
-/* Is `head` a 2xx answer (RFC 9110: the tunnel is open)? */
-static bool
-tunnel_opened(const char *head)
-{
-	return (strncmp(head, "HTTP/1.1 2", 10) == 0 ||
-	    strncmp(head, "HTTP/1.0 2", 10) == 0) &&
-	    head[10] >= '0' && head[10] <= '9' && head[11] >= '0' &&
-	    head[11] <= '9' && (head[12] == ' ' || head[12] == '\r');
-}
-
-/* Say that the proxy refused `target`, quoting its status line with any
- * control byte made inert (a hostile proxy must not drive the terminal). */
-static void
-tunnel_refused(const char *head, size_t len, const char *target)
-{
-	char line[160];
-	size_t i;
-
-	for (i = 0; i < len && i < sizeof(line) - 1 && head[i] != '\r' &&
-	    head[i] != '\n'; i++)
-		line[i] = (unsigned char)head[i] < 0x20 || head[i] == 0x7f ?
-		    '?' : head[i];
-	line[i] = '\0';
-	fprintf(stderr, "sluice tunnel: the proxy refused %s: %s\n", target,
-	    i > 0 ? line : "no answer");
-}
-
 /* Read the proxy's answer head into t_down; the bytes after it are the
  * tunnel's first and stay there for stdout. Returns 0 for a 2xx, or -1
- * having said why not. */
+ * having said why not, quoting the status line made inert (a hostile
+ * proxy must not drive the terminal). */
 static int
 tunnel_answer(struct tunnel *t, const char *target)
 {
-	char *end = NULL;
-	ssize_t n = 1;
+	char line[160];
+	size_t end;
 
-	while (end == NULL && n != 0 && t->t_downlen < sizeof(t->t_down)) {
-		n = xport_read(&t->t_px, t->t_down + t->t_downlen,
-		    sizeof(t->t_down) - t->t_downlen);
-		if (n > 0) {
-			t->t_downlen += (size_t)n;
-			end = memmem(t->t_down, t->t_downlen, "\r\n\r\n", 4);
-		} else if (n == -1 && (errno != EAGAIN ||
-		    tunnel_wait(&t->t_px) == -1)) {
-			fprintf(stderr, "sluice tunnel: the connection to the "
-			    "proxy %s failed: %s\n", t->t_name,
-			    strerror(errno));
-			return -1;
-		}
-	}
-	if (end == NULL || !tunnel_opened(t->t_down)) {
-		tunnel_refused(t->t_down, t->t_downlen, target);
+	if (proxyclient_head(&t->t_pc.pc_x, t->t_down, sizeof(t->t_down),
+	    &t->t_downlen, &end, -1) == -1) {
+		fprintf(stderr, "sluice tunnel: the connection to the proxy %s "
+		    "failed: %s\n", t->t_pc.pc_name, strerror(errno));
 		return -1;
 	}
-	t->t_downoff = (size_t)(end + 4 - t->t_down);
+	if (end == 0 || !proxyclient_opened(t->t_down)) {
+		proxyclient_status_line(t->t_down, t->t_downlen, line,
+		    sizeof(line));
+		fprintf(stderr, "sluice tunnel: the proxy refused %s: %s\n",
+		    target, line[0] ? line : "no answer");
+		return -1;
+	}
+	t->t_downoff = end;
 	if (t->t_downoff == t->t_downlen)
 		t->t_downoff = t->t_downlen = 0;
 	return 0;
@@ -436,7 +292,7 @@ tunnel_broken(struct tunnel *t, const char *doing)
 		return 1;
 	}
 	fprintf(stderr, "sluice tunnel: %s the proxy %s failed: %s\n", doing,
-	    t->t_name, strerror(errno));
+	    t->t_pc.pc_name, strerror(errno));
 	return -1;
 }
 
@@ -448,7 +304,7 @@ tunnel_up(struct tunnel *t)
 	ssize_t n;
 
 	if (t->t_upoff < t->t_uplen) {
-		if ((n = xport_write(&t->t_px, t->t_up + t->t_upoff,
+		if ((n = xport_write(&t->t_pc.pc_x, t->t_up + t->t_upoff,
 		    t->t_uplen - t->t_upoff)) == -1)
 			return tunnel_broken(t, "writing to");
 		t->t_upoff += (size_t)n;
@@ -458,9 +314,9 @@ tunnel_up(struct tunnel *t)
 	}
 	if (t->t_in_eof) {
 		/* Only with room to write: close_notify must go out whole. */
-		if (t->t_up_done || !t->t_px.x_can_write)
+		if (t->t_up_done || !t->t_pc.pc_x.x_can_write)
 			return 0;
-		if (xport_shutdown(&t->t_px) == -1)
+		if (xport_shutdown(&t->t_pc.pc_x) == -1)
 			return tunnel_broken(t, "closing the tunnel to");
 		t->t_up_done = true;
 		return 1;
@@ -518,7 +374,7 @@ tunnel_down(struct tunnel *t)
 		tunnel_close_stdout(t);
 		return 1;
 	}
-	if ((n = xport_read(&t->t_px, t->t_down, sizeof(t->t_down))) == -1)
+	if ((n = xport_read(&t->t_pc.pc_x, t->t_down, sizeof(t->t_down))) == -1)
 		return errno == EAGAIN ? 0 : tunnel_broken(t, "reading from");
 	if (n == 0)
 		t->t_px_eof = true;
@@ -532,7 +388,7 @@ tunnel_down(struct tunnel *t)
 static int
 tunnel_poll(struct tunnel *t)
 {
-	struct xport *x = &t->t_px;
+	struct xport *x = &t->t_pc.pc_x;
 	bool px_used = !t->t_up_done || !t->t_px_eof;
 	struct pollfd p[3] = {
 		{ .fd = !t->t_in_eof && t->t_uplen == 0 && !t->t_in_can ?
@@ -605,13 +461,13 @@ tunnel_main(int argc, char **argv)
 		fprintf(stderr, "sluice tunnel: out of memory\n");
 		return 1;
 	}
-	xport_none(&t->t_px);
+	xport_none(&t->t_pc.pc_x);
 	if (tunnel_open(t, target, ca_file) == -1 ||
 	    tunnel_answer(t, target) == -1)
 		r = 1;
 	else
 		r = tunnel_relay(t);
-	xport_close(&t->t_px);
+	xport_close(&t->t_pc.pc_x);
 	tls_client_free(t->t_tls);
 	free(t);
 	return r;

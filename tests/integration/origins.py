@@ -3,7 +3,8 @@
 
 - HTTPS: a TLS server with the test CA's certificate. `GET /bulk/N` answers N random bytes with
   their SHA-256 in the `X-Body-SHA256` header; any other GET answers one line naming the SNI
-  name, the Host header and the path, so a test sees which name the client reached.
+  name, the Host header and the path, so a test sees which name the client reached. HEAD
+  answers the same head without the body.
 - echo: plain TCP; echoes every byte until the client half-closes, then sends
   `echo_trailer(n)` and closes. A proxy that loses the half-close never gets the trailer.
 - sink: reads until EOF, then answers "<byte count> <sha256 hex>\\n" and closes.
@@ -130,8 +131,8 @@ class Origins:
             sslobj = writer.get_extra_info("ssl_object")
             sni = getattr(sslobj, "sluice_sni", None) or "-"
             extra = b""
-            if method != "GET":
-                status, body = "405 Method Not Allowed", b"GET only\n"
+            if method not in ("GET", "HEAD"):
+                status, body = "405 Method Not Allowed", b"GET or HEAD only\n"
             elif path.startswith("/bulk/"):
                 body = b"".join(os.urandom(min(CHUNK, n)) for n in
                                 range(int(path[6:]), 0, -CHUNK))
@@ -142,7 +143,7 @@ class Origins:
                 body = https_greeting(sni, headers.get("host", "-"), path).encode()
             writer.write(f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
                          f"Content-Length: {len(body)}\r\nConnection: close\r\n".encode()
-                         + extra + b"\r\n" + body)
+                         + extra + b"\r\n" + (b"" if method == "HEAD" else body))
             await writer.drain()
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 asyncio.TimeoutError, ValueError, ssl.SSLError):
