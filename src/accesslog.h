@@ -41,6 +41,8 @@ struct logrec {
 	const char	*lr_tls;	/* the client's TLS version, NULL: none */
 	const char	*lr_auth;	/* "password", "certificate", NULL */
 	const char	*lr_report;	/* mode report: the refusal let go */
+	const char	*lr_sni;	/* the ClientHello's server name, NULL:
+				 * none read (JSON only) */
 	const char	*lr_policy;	/* the policy's name; NULL: the only one
 				 * (Squid's format leaves it out, JSON says
 				 * "default") */

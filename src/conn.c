@@ -1008,6 +1008,8 @@ conn_sni_checked(struct conn *c, enum sni_status st,
 	char why[SNI_NAME_MAX + HOST_NAME_MAX_LEN + 64];
 	enum reason r;
 
+	if (st == SNI_OK && hello->sh_has_sni && c->c_txn.t_sni == NULL)
+		c->c_txn.t_sni = strdup(hello->sh_name);	/* NULL: not logged */
 	r = policy_check_sni(c->c_policy, &c->c_hs->hs_rq.rq_host, st, hello,
 	    c->c_cfg->c_allow_ech, why, sizeof(why));
 	if (r != REASON_NONE && c->c_policy->p_report) {

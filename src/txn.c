@@ -18,6 +18,8 @@ txn_forget(struct txn *t)
 	t->t_host = NULL;
 	free(t->t_detail);
 	t->t_detail = NULL;
+	free(t->t_sni);
+	t->t_sni = NULL;
 }
 
 void
@@ -87,6 +89,7 @@ txn_record(const struct txn *t, uint64_t now, const char *client,
 	r->lr_tls = t->t_tls;
 	r->lr_auth = t->t_auth;
 	r->lr_policy = t->t_policy;
+	r->lr_sni = t->t_sni;
 	/* A report says what was let through; a request refused after all
 	 * (an address class) says only why it was. */
 	r->lr_decision = reason_decision(t->t_reason, false);

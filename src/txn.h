@@ -28,6 +28,8 @@ struct txn {
 	char		*t_host;	/* canonical destination */
 	char		*t_detail;	/* what our refusal said, beyond the
 					 * reason (for sluice run's line) */
+	char		*t_sni;		/* the ClientHello's server name, when
+					 * the SNI check read one */
 	uint16_t	 t_port;
 	enum reason	 t_reason;	/* our answer, REASON_NONE: none */
 	enum reason	 t_unfinished;	/* recorded if closed unanswered */
@@ -50,7 +52,7 @@ struct txn {
  * as the client's. Frees what the previous record owned. */
 void txn_begin(struct txn *t, uint64_t now, int64_t wsec, unsigned wmsec);
 
-/* Free what the record owns (target, media type, host, detail). */
+/* Free what the record owns (target, media type, host, detail, SNI). */
 void txn_forget(struct txn *t);
 
 /* The request is refused for `r`; `detail` (copied; NULL: none) is what

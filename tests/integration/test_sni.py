@@ -95,8 +95,8 @@ def test_a_fronted_server_name_is_cut_with_an_alert_and_nothing_is_dialled(sni_p
 
     assert "ACCESS_DENIED" in str(refused.value).upper(), refused.value
     (e,) = entries(sni_proxy, 1)
-    assert (e["decision"], e["status"], e["reason"], e["url"], e["upstream"]) == (
-        "denied", 200, "sni-mismatch", target, None), e
+    assert (e["decision"], e["status"], e["reason"], e["url"], e["upstream"], e["sni"]) == (
+        "denied", 200, "sni-mismatch", target, None, "www.google.com"), e
     assert https_accepts(origins) == before, "the origin was dialled before the check"
     sock.close()
 
@@ -214,8 +214,8 @@ def test_an_address_target_needs_no_name_but_a_name_must_be_allowed(sni_proxy, p
     sock.sendall(hello_bytes("evil.example"))
     assert sock.recv(100) == b"\x15\x03\x03\x00\x02\x02\x31"
     sock.close()
-    got = [e["reason"] for e in entries(sni_proxy, 2)]
-    assert got == [None, "sni-mismatch"], got
+    got = [(e["reason"], e["sni"]) for e in entries(sni_proxy, 2)]
+    assert got == [(None, None), ("sni-mismatch", "evil.example")], got
 
 
 def test_report_mode_lets_a_mismatch_through_and_says_so(make_proxy, pki, origins):
@@ -227,7 +227,7 @@ def test_report_mode_lets_a_mismatch_through_and_says_so(make_proxy, pki, origin
     with ctx.wrap_socket(sock, server_hostname="www.google.com") as tls:
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
     (e,) = entries(proxy, 1)
-    assert (e["reason"], e["report"]) == (None, "sni-mismatch"), e
+    assert (e["reason"], e["report"], e["sni"]) == (None, "sni-mismatch", "www.google.com"), e
 
 
 def test_sni_off_checks_nothing(make_proxy, origins):

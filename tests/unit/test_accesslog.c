@@ -225,6 +225,7 @@ static const struct field fields[] = {
 	{ "mime", OFF(lr_mime), 9, "", "", "mime", false },
 	{ "reason", OFF(lr_reason), 10, "", "", "reason", false },
 	{ "host", OFF(lr_host), -1, "", "", "host", false },
+	{ "sni", OFF(lr_sni), -1, "", "", "sni", false },
 };
 #define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
 
@@ -506,7 +507,7 @@ test_accesslog_worst_case(void **state)
 	static char tok[SQUID_MAX_TOKENS][ACCESSLOG_LINE_MAX];
 	char *big = repeat("a", 5000, NULL), *url = repeat("\"", 5000, NULL);
 	char line[ACCESSLOG_LINE_MAX];
-	const size_t text = 7 * (ACCESSLOG_FIELD_MAX + 2) +
+	const size_t text = 8 * (ACCESSLOG_FIELD_MAX + 2) +
 	    ACCESSLOG_URL_MAX + 2;
 	struct logrec r;
 	size_t k, n;
@@ -581,7 +582,8 @@ test_accesslog_formats(void **state)
 	    "\"domain-denied\",\"status\":403,\"bytes_to_client\":142,"
 	    "\"bytes_from_client\":0,\"duration_ms\":0,\"dns_ms\":null,"
 	    "\"connect_ms\":null,\"upstream\":null,\"mime\":\"text/plain\","
-	    "\"tls\":null,\"auth\":\"password\",\"policy\":\"default\",\"report\":null}\n");
+	    "\"tls\":null,\"auth\":\"password\",\"policy\":\"default\",\"report\":null,"
+	    "\"sni\":null}\n");
 
 	r.lr_tag = "TCP_TUNNEL";
 	r.lr_status = 200;
