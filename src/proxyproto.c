@@ -106,6 +106,12 @@ proxyproto_v1_proto(struct proxyproto_line *ln, int *proto,
 		if (ln->pl_pos + n == ln->pl_end)
 			return proxyproto_v1_short(ln, out);
 		c = word[n];
+		if (c == ' ' && n == 0)
+			return proxyproto_fail(out,
+			    "a PROXY v1 line with two spaces in a row");
+		if (c == '\n')
+			return proxyproto_fail(out,
+			    "a PROXY v1 line ending in LF without CR");
 		if (c == ' ' || c == '\r')
 			break;
 		for (i = 0; i < PROXYPROTO_V1_NPROTOS; i++)
@@ -130,7 +136,8 @@ proxyproto_v1_proto(struct proxyproto_line *ln, int *proto,
 }
 
 /* One field: 1 to pf_max bytes from pf_chars, then pf_end, which is
- * consumed. The field, NUL-terminated, goes to `word` (pf_max + 1 bytes).
+ * consumed. The field, NUL-terminated, goes to `word` (pf_max + 1 bytes);
+ * on MORE, what there is of it so far, for the caller to check.
  * A space or a line end in the wrong place has its own message: they are
  * the usual mistakes (two spaces, a field missing, junk at the end). */
 static enum proxyproto_status
@@ -141,6 +148,7 @@ proxyproto_v1_field(struct proxyproto_line *ln,
 	uint8_t c;
 
 	for (n = 0;; n++) {
+		word[n] = '\0';
 		if (ln->pl_pos + n == ln->pl_end)
 			return proxyproto_v1_short(ln, out);
 		c = ln->pl_buf[ln->pl_pos + n];
@@ -167,7 +175,6 @@ proxyproto_v1_field(struct proxyproto_line *ln,
 		return proxyproto_fail(out, f->pf_end == ' ' ?
 		    "a PROXY v1 line with two spaces in a row" :
 		    "a PROXY v1 line with a space before its CRLF");
-	word[n] = '\0';
 	ln->pl_pos += n + 1;
 	return PROXYPROTO_DONE;
 }
@@ -205,7 +212,9 @@ proxyproto_v1_addr(struct proxyproto_line *ln, int af,
 	return PROXYPROTO_DONE;
 }
 
-/* A port field, ended by `end`, into *port (host order). */
+/* A port field, ended by `end`, into *port (host order). Its digits are
+ * checked as they arrive: a leading zero or a value over 65535 is refused
+ * at the digit that makes it so. */
 static enum proxyproto_status
 proxyproto_v1_port(struct proxyproto_line *ln, char end, uint16_t *port,
     struct proxyproto *out)
@@ -223,7 +232,8 @@ proxyproto_v1_port(struct proxyproto_line *ln, char end, uint16_t *port,
 	unsigned long v = 0;
 	size_t i;
 
-	if ((st = proxyproto_v1_field(ln, &f, word, out)) != PROXYPROTO_DONE)
+	st = proxyproto_v1_field(ln, &f, word, out);
+	if (st == PROXYPROTO_ERROR)
 		return st;
 	if (word[0] == '0' && word[1] != '\0')
 		return proxyproto_fail(out, bad);
@@ -232,7 +242,7 @@ proxyproto_v1_port(struct proxyproto_line *ln, char end, uint16_t *port,
 	if (v > UINT16_MAX)
 		return proxyproto_fail(out, bad);
 	*port = (uint16_t)v;
-	return PROXYPROTO_DONE;
+	return st;
 }
 
 /* Put a port (host order) into a sockaddr filled by proxyproto_v1_addr. */
