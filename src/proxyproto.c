@@ -137,7 +137,7 @@ proxyproto_v1_proto(struct proxyproto_line *ln, int *proto,
 
 /* One field: 1 to pf_max bytes from pf_chars, then pf_end, which is
  * consumed. The field, NUL-terminated, goes to `word` (pf_max + 1 bytes);
- * on MORE, what there is of it so far, for the caller to check.
+ * on MORE and ERROR, its allowed bytes so far, for the caller to check.
  * A space or a line end in the wrong place has its own message: they are
  * the usual mistakes (two spaces, a field missing, junk at the end). */
 static enum proxyproto_status
@@ -232,9 +232,10 @@ proxyproto_v1_port(struct proxyproto_line *ln, char end, uint16_t *port,
 	unsigned long v = 0;
 	size_t i;
 
+	/* The digits before the byte that ended the field or made it wrong
+	 * are checked first, as they were when they were all there was: the
+	 * answer for the shorter buffer then stands for this one. */
 	st = proxyproto_v1_field(ln, &f, word, out);
-	if (st == PROXYPROTO_ERROR)
-		return st;
 	if (word[0] == '0' && word[1] != '\0')
 		return proxyproto_fail(out, bad);
 	for (i = 0; word[i] != '\0'; i++)

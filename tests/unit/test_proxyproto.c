@@ -127,6 +127,9 @@ static const struct parse_case parse_cases[] = {
 	ERR("PROXY TCP4 192.0.2.1 198.51.100.7 80 0x1bb\r\n", "port"),
 	ERR("PROXY TCP4 192.0.2.1 198.51.100.7 80 443x\r\n", "port"),
 	ERR("PROXY TCP4 192.0.2.1 198.51.100.7 1\r\n", "before its last"),
+	/* Refused as a port at "04", whatever comes after (fuzz). */
+	ERR("PROXY TCP4 192.0.2.1 198.51.100.7 1 04 5\r\n", "port"),
+	ERR("PROXY TCP4 192.0.2.1 198.51.100.7 04\r\n", "port"),
 	/* v1 malformed: addresses. */
 	ERR("PROXY TCP4 ::1 ::1 1 2\r\n", "IPv4"),
 	ERR("PROXY TCP4 ::ffff:192.0.2.1 192.0.2.2 1 2\r\n", "IPv4"),
@@ -351,12 +354,13 @@ test_proxyproto_parse(void **state)
 /* Every header is MORE at each of its proper prefixes (a load balancer's
  * header split at any byte), the same header once it is all in, and the
  * same with bytes appended. An ERROR stays the same ERROR when appended
- * to. */
+ * to, and its reason is the one given at the first prefix refused: what a
+ * log says does not depend on how the bytes were cut. */
 static void
 test_proxyproto_prefixes(void **state)
 {
 	static const char tail[] = "\x16\x03\x01 GET / PROXY TCP4\r\n";
-	struct proxyproto pp;
+	struct proxyproto pp, whole;
 	enum proxyproto_status st;
 	char more[256];
 	size_t i, n;
@@ -380,6 +384,17 @@ test_proxyproto_prefixes(void **state)
 			bad++;
 		if (t->st == PROXYPROTO_MORE)
 			continue;
+		for (n = 0; t->st == PROXYPROTO_ERROR && n <= t->len; n++)
+			if (parse(t->in, n, &pp) == PROXYPROTO_ERROR)
+				break;
+		if (t->st == PROXYPROTO_ERROR && (n > t->len ||
+		    parse(t->in, t->len, &whole) != PROXYPROTO_ERROR ||
+		    strcmp(pp.pp_error, whole.pp_error) != 0)) {
+			print_error("row %zu: refused at %zu bytes (%s), "
+			    "whole: %s\n", i, n, pp.pp_error ? pp.pp_error :
+			    "-", whole.pp_error ? whole.pp_error : "-");
+			bad++;
+		}
 		assert_true(t->len + sizeof(tail) <= sizeof(more));
 		memcpy(more, t->in, t->len);
 		memcpy(more + t->len, tail, sizeof(tail));
@@ -421,6 +436,7 @@ static const struct early_case early_cases[] = {
 	EARLY("PROXY GET / HTTP/1.1\r\n", 7),
 	EARLY("PROXY TCP4 ::1", 12),
 	EARLY("PROXY TCP4 1.2.3.4 5.6.7.8 65536", 32),
+	EARLY("PROXY TCP4 1.2.3.4 5.6.7.8 1 04", 31),
 	EARLY("\r\r", 2),
 	EARLY("\r\n\r\n\r", 5),
 	EARLY("\r\n\r\n\0\r\nQUIT\r", 12),
