@@ -15,7 +15,7 @@ set -eu
 
 cd "$(dirname "$0")/.."
 BUILD=${FUZZ_BUILD:-build/fuzz}
-ALL="http host config htpasswd hosts pattern auth url rewrite proxyurl redact request sni status"
+ALL="http host config htpasswd hosts pattern auth url rewrite proxyurl redact request sni status proxyproto"
 
 make -s -f fuzz/Makefile.fuzz FUZZ_BUILD="$BUILD" -j"$(nproc)"
 
