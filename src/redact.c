@@ -6,13 +6,22 @@
 
 #include "redact.h"
 
+/* The byte for the log: printable ASCII as it is, anything else '?'. */
+static char
+redact_byte(char c)
+{
+	return ((unsigned char)c <= ' ' || (unsigned char)c >= 0x7f) ? '?' : c;
+}
+
 char *
 redact_target(const char *s, size_t len, bool strict)
 {
-	const char *auth = s, *end = s + len, *p, *at = NULL;
+	const char *auth = s, *end, *p, *at = NULL, *query = NULL;
+	bool value = false, masked = false;
 	size_t i, o = 0;
 	char *r;
 
+	end = s + len;		/* userinfo is searched for beyond the cut */
 	if (len > REDACT_MAX)
 		len = REDACT_MAX;
 	if ((r = malloc(len + 1)) == NULL)
@@ -27,11 +36,32 @@ redact_target(const char *s, size_t len, bool strict)
 	    (*p != '/' && *p != '?' && *p != '#')); p++)
 		if (*p == '@')
 			at = p;
+	for (p = at != NULL ? at + 1 : auth; p < end && query == NULL; p++)
+		if (*p == '?')
+			query = p;
 	for (i = 0; i < len; i++) {
-		if (at != NULL && s + i >= auth && s + i <= at)
+		const char *c = s + i;
+
+		if (at != NULL && c >= auth && c <= at)
 			continue;
-		r[o++] = ((unsigned char)s[i] <= ' ' ||
-		    (unsigned char)s[i] >= 0x7f) ? '?' : s[i];
+		/* Query values are often keys (?key=, ?token=, signed URLs'
+		 * signatures): each becomes one '*', its name stays. */
+		if (query != NULL && c > query) {
+			if (*c == '#')
+				query = NULL;
+			if (*c == '&' || *c == ';' || *c == '#')
+				value = false;
+			else if (value) {
+				if (!masked)
+					r[o++] = '*';
+				masked = true;
+				continue;
+			} else if (*c == '=') {
+				value = true;
+				masked = false;
+			}
+		}
+		r[o++] = redact_byte(*c);
 	}
 	r[o] = '\0';
 	return r;

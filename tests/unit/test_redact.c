@@ -21,7 +21,7 @@ static const struct redact_case {
 } cases[] = {
 	/* Nothing to take out. */
 	{ "api.example.com:443", true, "api.example.com:443" },
-	{ "http://example.com/a/b?c=d#e", true, "http://example.com/a/b?c=d#e" },
+	{ "http://example.com/a/b?c#e", true, "http://example.com/a/b?c#e" },
 	{ "", true, "" },
 	/* Userinfo in the usual place. */
 	{ "http://bob:SECRET@example.com/", true, "http://example.com/" },
@@ -38,9 +38,19 @@ static const struct redact_case {
 	/* Once parsed, an '@' in the path is path. */
 	{ "http://example.com/users/@alice", false,
 	    "http://example.com/users/@alice" },
-	{ "http://example.com/?to=a@b", false, "http://example.com/?to=a@b" },
+	{ "http://example.com/?to=a@b", false, "http://example.com/?to=*" },
 	/* ... but not before the target has parsed. */
 	{ "http://example.com/users/@alice", true, "http://alice" },
+	/* Query values: each one '*', names and separators kept. */
+	{ "http://example.com/a/b?c=d#e", true, "http://example.com/a/b?c=*#e" },
+	{ "http://x.test/v1?key=AIzaSECRET&alt=json", false,
+	    "http://x.test/v1?key=*&alt=*" },
+	{ "http://x.test/?flag&empty=&k=v", false, "http://x.test/?flag&empty=&k=*" },
+	{ "http://x.test/p;q=1?a=b;c=d", false, "http://x.test/p;q=1?a=*;c=*" },
+	{ "http://x.test/?a=b=c&d=e", false, "http://x.test/?a=*&d=*" },
+	{ "http://x.test/?a=b#f=g", false, "http://x.test/?a=*#f=g" },
+	{ "http://bob:pa?SECRET@x.test/?k=v", true, "http://x.test/?k=*" },
+	{ "http://x.test/?sig=a%20b c", true, "http://x.test/?sig=*" },
 	/* Bytes a log line must not carry. */
 	{ "http://example.com/a b", true, "http://example.com/a?b" },
 	{ "http://example.com/\t\r\n", true, "http://example.com/???" },

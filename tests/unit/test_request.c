@@ -37,7 +37,7 @@ static const struct class_case {
 	    false, NULL, "", "exa_mple.com:99999" },
 	{ "GET http://example.com/a?b=c HTTP/1.1\r\nHost: example.com\r\n\r\n",
 	    REQUEST_OK, true, "example.com:80", NULL,
-	    "http://example.com/a?b=c" },
+	    "http://example.com/a?b=*" },
 	{ "GET http://example.com:8080/ HTTP/1.0\r\n\r\n", REQUEST_OK, true,
 	    "example.com:8080", NULL, "http://example.com:8080/" },
 	{ "GET http://example.com:99999/ HTTP/1.1\r\n\r\n", REQUEST_BAD_TARGET,
