@@ -169,11 +169,33 @@ serve_unwatch(struct serve *sv)
 	sv->sv_nwatch = 0;
 }
 
+/* `base` in `dir` is a symlink through another entry of the same directory
+ * (Kubernetes projects a ConfigMap or Secret as `sluice.conf ->
+ * ..data/sluice.conf`, and an update renames a new `..data` over the old):
+ * that entry's name, a new string, or NULL. */
+static char *
+serve_link_entry(const char *path)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	char *slash;
+
+	if (n <= 0 || target[0] == '/')
+		return NULL;
+	target[n] = '\0';
+	if ((slash = strchr(target, '/')) == NULL)
+		return NULL;
+	*slash = '\0';
+	if (strcmp(target, ".") == 0 || strcmp(target, "..") == 0)
+		return NULL;
+	return xstrdup(target);
+}
+
 static void
 serve_watch_file(struct serve *sv, const char *path)
 {
 	struct serve_watch *w = NULL;
-	char *dir, *base;
+	char *dir, *base, *via = serve_link_entry(path);
 	size_t i;
 
 	serve_split(path, &dir, &base);
@@ -198,6 +220,11 @@ serve_watch_file(struct serve *sv, const char *path)
 		w->sw_names[w->sw_nnames++] = base;
 		base = NULL;
 	}
+	if (w != NULL && via != NULL && w->sw_nnames < SERVE_MAX_WATCH) {
+		w->sw_names[w->sw_nnames++] = via;
+		via = NULL;
+	}
+	free(via);
 	free(dir);
 	free(base);
 }
