@@ -209,6 +209,7 @@ config_free(struct config *c)
 	tls_server_free(c->c_tls);
 	free(c->c_users_file.r_path);
 	userdb_free(&c->c_users);
+	free(c->c_pp_from);
 	free(c->c_admin_listen);
 	free(c->c_admin_users_file.r_path);
 	config_unref(c->c_admin);
@@ -498,12 +499,18 @@ config_kw_listen(struct config *c, const struct config_kw *k,
 	memset(&l, 0, sizeof(l));
 	if (addr_parse_hostport(av[0], &l.l_addr, &l.l_len, err, errlen) == -1)
 		return -1;
-	if (av[1] != NULL && strcmp(av[1], "tls") != 0) {
-		snprintf(err, errlen, "expected 'tls' after the address, got "
-		    "'%s'", av[1]);
-		return -1;
+	for (i = 1; av[i] != NULL; i++) {
+		bool *opt = strcmp(av[i], "tls") == 0 ? &l.l_tls :
+		    strcmp(av[i], "proxy_protocol") == 0 ? &l.l_pp : NULL;
+
+		if (opt == NULL || *opt) {
+			snprintf(err, errlen, "expected 'tls' or "
+			    "'proxy_protocol' after the address, got '%s'%s",
+			    av[i], opt ? " twice" : "");
+			return -1;
+		}
+		*opt = true;
 	}
-	l.l_tls = av[1] != NULL;
 	l.l_line = line;
 	for (i = 0; i < c->c_nlisten; i++) {
 		const struct config_listen *o = &c->c_listen[i];
@@ -515,10 +522,11 @@ config_kw_listen(struct config *c, const struct config_kw *k,
 		 * listener by its configured address: both must agree on
 		 * tls. */
 		if (addr_port((struct sockaddr *)&l.l_addr) != 0 ||
-		    o->l_tls != l.l_tls) {
+		    o->l_tls != l.l_tls || o->l_pp != l.l_pp) {
 			snprintf(err, errlen, "%s given twice (first on line "
-			    "%u)%s", av[0], o->l_line, o->l_tls != l.l_tls ?
-			    ", once with tls: give one of them a port" : "");
+			    "%u)%s", av[0], o->l_line, o->l_tls != l.l_tls ||
+			    o->l_pp != l.l_pp ? ", with different options: "
+			    "give one of them a port" : "");
 			return -1;
 		}
 	}
@@ -939,9 +947,11 @@ config_kw_bool(struct config *c, const struct config_kw *k,
 /* Every directive. The order is the one the restart-only names are listed
  * in ("user, group and workers"). */
 static const struct config_kw config_kw_table[] = {
-	{ "listen", 1, 2, config_kw_listen, CONFIG_N, CONFIG_F(c_listen),
-	    CONFIG_F(c_nlisten), 0, "expected 'listen ADDR:PORT' or 'listen "
-	    "ADDR:PORT tls'" },
+	{ "listen", 1, 3, config_kw_listen, CONFIG_N, CONFIG_F(c_listen),
+	    CONFIG_F(c_nlisten), 0, "expected 'listen ADDR:PORT [tls] "
+	    "[proxy_protocol]'" },
+	{ "proxy_protocol_from", 1, CONFIG_ANY, config_kw_cidr, CONFIG_KW_EACH |
+	    CONFIG_N, CONFIG_F(c_pp_from), CONFIG_F(c_npp_from), 0, NULL },
 	{ "users", 1, 1, config_kw_users, 0, CONFIG_F(c_users_file), 0, 0,
 	    NULL },
 	{ "policy", 1, 1, config_kw_policy, 0, CONFIG_F(c_policies), 0, 0,
@@ -1289,6 +1299,33 @@ config_finish_plaintext(const struct config *c, struct diag *d)
 	}
 }
 
+/* PROXY headers: a proxy_protocol listener takes them from the sources in
+ * proxy_protocol_from only, and that list is for such a listener. */
+static void
+config_finish_pp(const struct config *c, struct diag *d)
+{
+	char a[INET6_ADDRSTRLEN + 8];
+	size_t i, npp = 0;
+
+	for (i = 0; i < c->c_nlisten; i++) {
+		const struct config_listen *l = &c->c_listen[i];
+
+		if (!l->l_pp)
+			continue;
+		npp++;
+		if (c->c_npp_from > 0)
+			continue;
+		addr_format((const struct sockaddr *)&l->l_addr, a, sizeof(a));
+		diag_add(d, c->c_path, l->l_line, "listen %s proxy_protocol: "
+		    "say which load balancers may send PROXY headers with "
+		    "'proxy_protocol_from CIDR...'; a header from anyone else "
+		    "would let a client pick its own address", a);
+	}
+	if (npp == 0 && c->c_npp_from > 0)
+		diag_add(d, c->c_path, 0, "proxy_protocol_from without a "
+		    "'listen ADDR:PORT proxy_protocol' line to apply to");
+}
+
 /* The admin listener: a port of its own, and loopback unless its pages
  * need a password (they name users, clients and destinations). */
 static void
@@ -1341,6 +1378,20 @@ config_finish_clients(const struct config *c, struct diag *d)
 		diag_add(d, c->c_path, ca->r_line, "tls_client_ca: client "
 		    "certificates are asked for on tls listeners only; add "
 		    "'tls' to a listen line (with tls_cert and tls_key)");
+}
+
+bool
+config_pp_trusted(const struct config *c, const struct sockaddr *sa)
+{
+	struct sockaddr_storage ss;
+	size_t i;
+
+	memcpy(&ss, sa, addr_len(sa));
+	addr_unmap((struct sockaddr *)&ss);
+	for (i = 0; i < c->c_npp_from; i++)
+		if (cidr_match(&c->c_pp_from[i], (struct sockaddr *)&ss))
+			return true;
+	return false;
 }
 
 bool
@@ -1416,6 +1467,7 @@ config_finish(struct config *c, struct diag *d)
 	}
 	config_finish_tls(c, d);
 	config_finish_admin(c, d);
+	config_finish_pp(c, d);
 	if (c->c_have_users && c->c_users.d_users == 0 &&
 	    c->c_users_file.r_path != NULL && !c->c_users_unreadable)
 		diag_add(d, c->c_path, c->c_users_file.r_line, "users %s: the "
@@ -1991,8 +2043,13 @@ config_summary(const struct config *c, FILE *fp)
 	for (i = 0; i < c->c_nlisten; i++) {
 		addr_format((const struct sockaddr *)&c->c_listen[i].l_addr, a,
 		    sizeof(a));
-		fprintf(fp, "%s%s%s", i ? ", " : "", a, c->c_listen[i].l_tls ?
-		    " (TLS)" : "");
+		fprintf(fp, "%s%s%s%s", i ? ", " : "", a,
+		    c->c_listen[i].l_tls ? " (TLS)" : "",
+		    c->c_listen[i].l_pp ? " (PROXY protocol)" : "");
+	}
+	for (i = 0; i < c->c_npp_from; i++) {
+		cidr_format(&c->c_pp_from[i], a, sizeof(a));
+		fprintf(fp, "%s%s", i ? " " : "\n  proxy_protocol_from ", a);
 	}
 	if (c->c_tls_cert.r_path != NULL)
 		fprintf(fp, "\n  tls               %s, key %s",

@@ -43,6 +43,9 @@ struct config_listen {
 	socklen_t		 l_len;
 	unsigned		 l_line;	/* 0: the default */
 	bool			 l_tls;		/* `listen ADDR:PORT tls` */
+	bool			 l_pp;		/* ... proxy_protocol: every
+						 * connection starts with a PROXY
+						 * header (from c_pp_from only) */
 };
 
 /* A file named by the configuration, read by config_load. */
@@ -121,6 +124,10 @@ struct config {
 	bool			 c_sni_ports_set;
 	bool			 c_allow_ech;	/* let encrypted ClientHellos by */
 
+	struct cidr		*c_pp_from;	/* proxy_protocol_from: who may
+						 * send PROXY headers */
+	size_t			 c_npp_from;
+
 	bool			 c_via;		/* add Via to forwarded HTTP */
 	bool			 c_forwarded_for;	/* add X-Forwarded-For */
 
@@ -189,6 +196,10 @@ int config_set(struct config *c, const char *where, const char *name,
 /* Must a client prove who it is: a users file, or client certificates
  * (tls_client_ca)? */
 bool config_needs_auth(const struct config *c);
+
+/* May the source `sa` (a load balancer) send PROXY headers: is it in
+ * proxy_protocol_from? */
+bool config_pp_trusted(const struct config *c, const struct sockaddr *sa);
 
 /* Apply defaults and cross-directive checks after every file is parsed
  * (e.g. a public listener without users). Never exits: every error,

@@ -55,6 +55,7 @@
 #include "forward.h"
 #include "log.h"
 #include "policy.h"
+#include "proxyproto.h"
 #include "redact.h"
 #include "request.h"
 #include "sni.h"
@@ -88,6 +89,9 @@ static void conn_tunnel_pump(struct conn *c);
 static void conn_read_head(struct conn *c);
 static void conn_next_request(struct conn *c);
 static void conn_tls_step(struct conn *c);
+static void conn_pp_step(struct conn *c);
+static void conn_pp_timeout(struct conn *c);
+static void conn_open(struct conn *c, struct tls_server *ts);
 static void conn_sni_start(struct conn *c);
 static void conn_sni_refuse(struct conn *c, enum reason r, const char *why);
 static void conn_route(struct conn *c);
@@ -239,6 +243,7 @@ static void
 conn_settle(struct conn *c)
 {
 	switch (c->c_state) {
+	case CONN_PROXY:
 	case CONN_TLS:
 		if (c->c_txn.t_reason == REASON_NONE)
 			return;		/* left without a word */
@@ -760,12 +765,30 @@ conn_origin_timeout(struct conn *c)
 	conn_close(c);
 }
 
+/* The timer of a tunnel or an exchange at `now`. Activity only stamps
+ * t_active; the timer re-arms lazily. */
+static void
+conn_idle_timeout(struct conn *c, uint64_t now)
+{
+	uint64_t idle = now - c->c_txn.t_active;
+
+	if (idle < c->c_cfg->c_idle_timeout_ms)
+		conn_timer(c, c->c_cfg->c_idle_timeout_ms - idle);
+	else if (c->c_fwd != NULL && forward_awaits_origin(c->c_fwd))
+		conn_origin_timeout(c);
+	else {
+		/* A tunnel ends as it does; a stalled exchange is the
+		 * client's (not reading, or not sending). */
+		c->c_txn.t_unfinished = REASON_IDLE_TIMEOUT;
+		conn_close(c);
+	}
+}
+
 static void
 conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 {
 	struct conn *c = arg;
 	unsigned ms = c->c_cfg->c_connect_timeout_ms;
-	uint64_t idle;
 	char d[32];
 
 	(void)t;
@@ -779,6 +802,9 @@ conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 		}
 		conn_note_partial(c);
 		conn_fail(c, REASON_HEADER_TIMEOUT, NULL);
+		break;
+	case CONN_PROXY:
+		conn_pp_timeout(c);
 		break;
 	case CONN_TLS:
 		/* A handshake begun and not finished is on record. */
@@ -804,18 +830,7 @@ conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 		break;
 	case CONN_TUNNEL:
 	case CONN_EXCHANGE:
-		/* Activity only stamps t_active; the timer re-arms lazily. */
-		idle = ev_now(loop) - c->c_txn.t_active;
-		if (idle < c->c_cfg->c_idle_timeout_ms)
-			conn_timer(c, c->c_cfg->c_idle_timeout_ms - idle);
-		else if (c->c_fwd != NULL && forward_awaits_origin(c->c_fwd))
-			conn_origin_timeout(c);
-		else {
-			/* A tunnel ends as it does; a stalled exchange is
-			 * the client's (not reading, or not sending). */
-			c->c_txn.t_unfinished = REASON_IDLE_TIMEOUT;
-			conn_close(c);
-		}
+		conn_idle_timeout(c, ev_now(loop));
 		break;
 	default:
 		conn_close(c);
@@ -1431,6 +1446,9 @@ conn_client_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 	case CONN_HEAD:
 		conn_read_head(c);
 		break;
+	case CONN_PROXY:
+		conn_pp_step(c);
+		break;
 	case CONN_TLS:
 		conn_tls_step(c);
 		break;
@@ -1565,6 +1583,78 @@ conn_peer(struct conn *c)
 		c->c_peer_refused = true;
 }
 
+static void
+conn_pp_debug(struct conn *c, const struct proxyproto *pp)
+{
+	char a[INET6_ADDRSTRLEN + 8];
+
+	if (!log_debugging())
+		return;
+	addr_format((struct sockaddr *)&c->c_peer, a, sizeof(a));
+	conn_debug(c, "PROXY v%d header: %s %s", pp->pp_version,
+	    pp->pp_local ? "LOCAL, the connection's own address" : "client",
+	    a);
+}
+
+/* header_timeout before a whole PROXY header: a header begun is on
+ * record; a load balancer's bare TCP check, which says nothing, is not. */
+static void
+conn_pp_timeout(struct conn *c)
+{
+	char b;
+
+	if (recv(c->c_cx.x_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1)
+		txn_refuse(&c->c_txn, REASON_PROXY_HEADER, "no complete PROXY "
+		    "header within header_timeout");
+	conn_close(c);
+}
+
+/*
+ * The PROXY header of a proxy_protocol listener (proxyproto.c parses it).
+ * The bytes are peeked, and once a whole header is there exactly its length
+ * is read, so what follows (a request head, or the ClientHello OpenSSL reads
+ * for itself) stays in the socket untouched. The address it carries becomes
+ * the client's, for the policy, auth_rate, the log and the metrics; a LOCAL
+ * header (a load balancer's own health check) keeps the connection's.
+ */
+static void
+conn_pp_step(struct conn *c)
+{
+	uint8_t buf[PROXYPROTO_MAX];
+	struct proxyproto pp;
+	ssize_t n;
+
+	n = recv(c->c_cx.x_fd, buf, sizeof(buf), MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c);	/* left (or reset) before a header */
+		return;
+	}
+	switch (proxyproto_parse(buf, (size_t)n, &pp)) {
+	case PROXYPROTO_MORE:
+		return;		/* the rest comes as new data */
+	case PROXYPROTO_ERROR:
+		conn_debug(c, "PROXY header: %s", pp.pp_error);
+		conn_drop(c, REASON_PROXY_HEADER, pp.pp_error);
+		return;
+	case PROXYPROTO_DONE:
+		break;
+	}
+	if (recv(c->c_cx.x_fd, buf, pp.pp_len, 0) != (ssize_t)pp.pp_len) {
+		conn_close(c);
+		return;
+	}
+	if (!pp.pp_local) {
+		memset(&c->c_peer, 0, sizeof(c->c_peer));
+		memcpy(&c->c_peer, &pp.pp_src, addr_len((struct sockaddr *)
+		    &pp.pp_src));
+		addr_unmap((struct sockaddr *)&c->c_peer);
+	}
+	conn_pp_debug(c, &pp);
+	conn_open(c, c->c_pp_tls);
+}
+
 /* Make progress on the TLS handshake of a tls listener's connection. */
 static void
 conn_tls_step(struct conn *c)
@@ -1608,12 +1698,8 @@ conn_tls_step(struct conn *c)
  * listener (`ts`), else the request head. Returns false when `c` is
  * closed. */
 static bool
-conn_begin(struct conn *c, struct tls_server *ts)
+conn_begin(struct conn *c)
 {
-	if (ts != NULL && tls_accept(&c->c_cx, ts) == -1) {
-		conn_close(c);
-		return false;
-	}
 	if (ev_io_add(conn_loop(c), &c->c_cio, c->c_cx.x_fd, EV_READ | EV_WRITE,
 	    conn_client_io, c) == -1) {
 		conn_close(c);
@@ -1624,38 +1710,71 @@ conn_begin(struct conn *c, struct tls_server *ts)
 	 * usually here. */
 	c->c_cx.x_can_read = true;
 	c->c_cx.x_can_write = true;
-	if (ts != NULL)
-		c->c_state = CONN_TLS;
 	return true;
 }
 
+/* What comes after the PROXY header, or first: the TLS handshake on a tls
+ * listener (`ts`), else the request head (or the refusal waiting to be
+ * said, conn_refuse). */
+static void
+conn_open(struct conn *c, struct tls_server *ts)
+{
+	if (ts != NULL) {
+		if (tls_accept(&c->c_cx, ts) == -1) {
+			conn_close(c);
+			return;
+		}
+		c->c_state = CONN_TLS;
+		conn_tls_step(c);
+	} else if (c->c_refusal != REASON_NONE) {
+		c->c_state = CONN_REPLY;
+		conn_fail(c, c->c_refusal, c->c_refusal_detail);
+	} else {
+		c->c_state = CONN_HEAD;
+		conn_read_head(c);
+	}
+}
+
 void
-conn_start(struct conn *c, struct tls_server *ts)
+conn_start(struct conn *c, struct tls_server *ts, bool pp)
 {
 	char a[INET6_ADDRSTRLEN + 8];
 
 	if (log_debugging()) {
 		addr_format((struct sockaddr *)&c->c_peer, a, sizeof(a));
-		conn_debug(c, "accepted from %s%s", a, ts ? " (TLS)" : "");
+		conn_debug(c, "accepted from %s%s%s", a, ts ? " (TLS)" : "",
+		    pp ? " (PROXY protocol)" : "");
 	}
-	if (!conn_begin(c, ts))
+	if (!conn_begin(c))
 		return;
-	if (c->c_state == CONN_TLS)
-		conn_tls_step(c);
-	else
-		conn_read_head(c);
+	if (!pp) {
+		conn_open(c, ts);
+		return;
+	}
+	c->c_pp_tls = ts;
+	c->c_state = CONN_PROXY;
+	conn_pp_step(c);
 }
 
 void
-conn_refuse(struct conn *c, struct tls_server *ts, enum reason r,
+conn_drop(struct conn *c, enum reason r, const char *detail)
+{
+	txn_refuse(&c->c_txn, r, detail);
+	c->c_state = CONN_PROXY;	/* closed before any request */
+	conn_close(c);
+}
+
+void
+conn_refuse(struct conn *c, struct tls_server *ts, bool pp, enum reason r,
     const char *detail)
 {
-	if (ts != NULL) {
-		/* The refusal is said once the client can read it. */
+	if (ts != NULL || pp) {
+		/* The refusal is said once the client can read it: after the
+		 * PROXY header, after the handshake. */
 		c->c_refusal = r;
 		snprintf(c->c_refusal_detail, sizeof(c->c_refusal_detail),
 		    "%s", detail);
-		conn_start(c, ts);
+		conn_start(c, ts, pp);
 		return;
 	}
 	if (ev_io_add(conn_loop(c), &c->c_cio, c->c_cx.x_fd, EV_READ | EV_WRITE,

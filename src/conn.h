@@ -26,6 +26,8 @@ struct upstream_hs;
 
 enum conn_state {
 	CONN_HEAD = 0,		/* reading a request head */
+	CONN_PROXY,		/* reading the PROXY header of a
+				 * proxy_protocol listener */
 	CONN_TLS,		/* the TLS handshake of a tls listener */
 	CONN_AUTH,		/* a worker verifies the password */
 	CONN_SNI,		/* 200 said; reading the client's ClientHello */
@@ -73,6 +75,8 @@ struct conn {
 						 * or why it was refused */
 	bool			 c_peer_refused;
 	uint64_t		 c_peer_gen;	/* configuration it was checked by */
+	struct tls_server	*c_pp_tls;	/* CONN_PROXY: the listener's TLS,
+						 * to start after the header */
 	char			 c_refusal_detail[64];
 };
 
@@ -84,16 +88,22 @@ struct conn {
 struct conn *conn_new(const struct env *env, int fd,
     const struct sockaddr *peer);
 
-/* Start serving `c`, over TLS with the context `ts` when it is not NULL (a
- * tls listener). May close it before returning (env->e_closed says so); it
- * is freed after the current batch. */
-void conn_start(struct conn *c, struct tls_server *ts);
+/* Start serving `c`: first its PROXY header when `pp` (a proxy_protocol
+ * listener, whose source the caller found in proxy_protocol_from), then
+ * TLS with the context `ts` when it is not NULL (a tls listener). May close
+ * it before returning (env->e_closed says so); it is freed after the
+ * current batch. */
+void conn_start(struct conn *c, struct tls_server *ts, bool pp);
 
 /* Answer `c` with `r` and `detail` (e.g. 503 too-many-connections) instead
- * of serving it, best effort and never blocking, and log it; on a tls
- * listener (`ts`), once the handshake is done. */
-void conn_refuse(struct conn *c, struct tls_server *ts, enum reason r,
-    const char *detail);
+ * of serving it, best effort and never blocking, and log it; after the
+ * PROXY header (`pp`) and the handshake (`ts`) when there are. */
+void conn_refuse(struct conn *c, struct tls_server *ts, bool pp,
+    enum reason r, const char *detail);
+
+/* Close `c` at once without a word, logged with `r` and `detail` (a source
+ * that may not send a PROXY header). */
+void conn_drop(struct conn *c, enum reason r, const char *detail);
 
 /* Abort `c` (shutdown): logs it and frees it after the current batch. */
 void conn_abort(struct conn *c);

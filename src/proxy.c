@@ -403,10 +403,10 @@ proxy_conn_gone(void *owner, struct conn *c)
 	proxy_unlink(owner, c);
 }
 
-/* The TLS context of listener `li` under the configuration in force: its
- * `listen` line says tls, or it serves plain text (NULL). */
-static struct tls_server *
-proxy_listener_tls(const struct proxy *px, const struct listener *li)
+/* The `listen` line of listener `li` under the configuration in force, or
+ * NULL (a listener a reload is taking away). */
+static const struct config_listen *
+proxy_listener_conf(const struct proxy *px, const struct listener *li)
 {
 	const struct config *cfg = px->px_cfg;
 	size_t i;
@@ -416,19 +416,22 @@ proxy_listener_tls(const struct proxy *px, const struct listener *li)
 
 		if (cl->l_len <= sizeof(li->li_addr) && memcmp(&cl->l_addr,
 		    &li->li_addr, cl->l_len) == 0)
-			return cl->l_tls ? cfg->c_tls : NULL;
+			return cl;
 	}
 	return NULL;
 }
 
-/* Serve the socket `fd` accepted on `li`, or refuse it when
- * max_connections is reached. */
+/* Serve the socket `fd` accepted on `li`; refuse it when max_connections
+ * is reached, and drop it when it comes to a proxy_protocol listener from
+ * a source that may not send PROXY headers. */
 static void
 proxy_serve(struct proxy *px, struct listener *li, int fd,
     const struct sockaddr *peer)
 {
 	bool busy = proxy_connections() >= proxy_max_connections(px->px_cfg);
-	struct tls_server *ts = proxy_listener_tls(px, li);
+	const struct config_listen *cl = proxy_listener_conf(px, li);
+	struct tls_server *ts = cl && cl->l_tls ? px->px_cfg->c_tls : NULL;
+	bool pp = cl && cl->l_pp;
 	struct conn *c = conn_new(&px->px_env, fd, peer);
 	char d[64];
 
@@ -437,13 +440,18 @@ proxy_serve(struct proxy *px, struct listener *li, int fd,
 		return;
 	}
 	proxy_link(px, c);
+	if (pp && !config_pp_trusted(px->px_cfg, peer)) {
+		conn_drop(c, REASON_PROXY_UNTRUSTED, "not in "
+		    "proxy_protocol_from");
+		return;
+	}
 	if (!busy) {
-		conn_start(c, ts);
+		conn_start(c, ts, pp);
 		return;
 	}
 	snprintf(d, sizeof(d), "max_connections %u",
 	    proxy_max_connections(c->c_cfg));
-	conn_refuse(c, ts, REASON_TOO_MANY_CONNECTIONS, d);
+	conn_refuse(c, ts, pp, REASON_TOO_MANY_CONNECTIONS, d);
 }
 
 unsigned

@@ -142,6 +142,16 @@ static const struct reason_info reason_table[REASON_COUNT] = {
 	    "Too Many Requests", "TCP_DENIED",
 	    "too many tunnels open for this user",
 	    "http_request_denied" },
+	/* A proxy_protocol listener: nothing is answered, since what
+	 * follows the header may be TLS, and a source that may not send
+	 * one learns nothing. */
+	[REASON_PROXY_UNTRUSTED] = { "proxy-untrusted", 0, "", "NONE",
+	    "connection to a proxy_protocol listener from a source not in "
+	    "proxy_protocol_from",
+	    NULL },
+	[REASON_PROXY_HEADER] = { "proxy-header", 0, "", "NONE",
+	    "no valid PROXY protocol header",
+	    NULL },
 };
 
 const char *

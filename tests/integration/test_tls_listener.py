@@ -148,7 +148,7 @@ def test_alpn_settles_on_http_1_1(tls_proxy):
 
 @pytest.mark.parametrize("lines,words", [
     (["listen 127.0.0.1:3128 tls"], ["tls needs tls_cert FILE and tls_key FILE"]),
-    (["listen 127.0.0.1:3128 tsl"], ["expected 'tls' after the address", "'tsl'"]),
+    (["listen 127.0.0.1:3128 tsl"], ["expected 'tls' or 'proxy_protocol' after the address", "'tsl'"]),
     (["tls_cert {cert}"], ["tls_cert without tls_key"]),
     (["listen 127.0.0.1:3128 tls", "tls_cert {missing}", "tls_key {key}"],
      ["{missing}: No such file or directory"]),

@@ -78,8 +78,14 @@ render(const struct config *c, const char *field, char *buf, size_t len)
 		for (i = 0; i < c->c_nlisten; i++) {
 			addr_format((const struct sockaddr *)
 			    &c->c_listen[i].l_addr, a, sizeof(a));
-			cat(buf, len, "%s%s%s", i ? " " : "", a,
-			    c->c_listen[i].l_tls ? " tls" : "");
+			cat(buf, len, "%s%s%s%s", i ? " " : "", a,
+			    c->c_listen[i].l_tls ? " tls" : "",
+			    c->c_listen[i].l_pp ? " pp" : "");
+		}
+	} else if (strcmp(field, "pp_from") == 0) {
+		for (i = 0; i < c->c_npp_from; i++) {
+			cidr_format(&c->c_pp_from[i], a, sizeof(a));
+			cat(buf, len, "%s%s", i ? " " : "", a);
 		}
 	} else if (strcmp(field, "tls") == 0) {
 		cat(buf, len, "%s %s", c->c_tls_cert.r_path,
@@ -229,6 +235,11 @@ static const struct directive_case directive_cases[] = {
 	{ NULL, "listen\t127.0.0.1:3128 # local only\r\n", "listen",
 	    "127.0.0.1:3128" },
 	{ NULL, "", "listen", "" },
+	{ NULL, "listen 127.0.0.1:3128 proxy_protocol\n"
+	    "listen 127.0.0.1:3129 proxy_protocol tls", "listen",
+	    "127.0.0.1:3128 pp 127.0.0.1:3129 tls pp" },
+	{ NULL, "proxy_protocol_from 10.0.0.0/8 192.0.2.1\n"
+	    "proxy_protocol_from ::1", "pp_from", "10.0.0.0/8 192.0.2.1/32 ::1/128" },
 	{ NULL, "listen 127.0.0.1:3129 tls\ntls_cert c.pem\ntls_key k.pem",
 	    "listen", "127.0.0.1:3129 tls" },
 	{ NULL, "tls_cert c.pem\ntls_key /k.pem", "tls",
@@ -441,14 +452,24 @@ static const struct reject_case reject_cases[] = {
 	{ "listen 127.0.0.1", PATH ":1: "
 	    "listen: expected ADDR:PORT: '127.0.0.1'" },
 	{ "listen", PATH ":1: "
-	    "listen: expected 'listen ADDR:PORT' or 'listen ADDR:PORT tls'" },
+	    "listen: expected 'listen ADDR:PORT [tls] [proxy_protocol]'" },
 	{ "listen 127.0.0.1:1 127.0.0.1:2", PATH ":1: "
-	    "listen: expected 'tls' after the address, got '127.0.0.1:2'" },
+	    "listen: expected 'tls' or 'proxy_protocol' after the address, got "
+	    "'127.0.0.1:2'" },
 	{ "listen 127.0.0.1:0\nlisten 127.0.0.1:0 tls", PATH ":2: listen: "
-	    "127.0.0.1:0 given twice (first on line 1), once with tls: give one "
+	    "127.0.0.1:0 given twice (first on line 1), with different options: "
+	    "give one "
 	    "of them a port" },
 	{ "listen 127.0.0.1:1 tls extra", PATH ":1: "
-	    "listen: expected 'listen ADDR:PORT' or 'listen ADDR:PORT tls'" },
+	    "listen: expected 'tls' or 'proxy_protocol' after the address, got "
+	    "'extra'" },
+	{ "listen 127.0.0.1:1 tls tls", PATH ":1: "
+	    "listen: expected 'tls' or 'proxy_protocol' after the address, got "
+	    "'tls' twice" },
+	{ "listen 127.0.0.1:1 tls proxy_protocol x", PATH ":1: "
+	    "listen: expected 'listen ADDR:PORT [tls] [proxy_protocol]'" },
+	{ "proxy_protocol_from 10.0.0.0/33", PATH ":1: "
+	    "proxy_protocol_from: invalid CIDR prefix: '10.0.0.0/33'" },
 	{ "tls_cert", PATH ":1: 'tls_cert' takes exactly one argument" },
 	{ "tls_key k.pem b", PATH ":1: 'tls_key' takes exactly one argument" },
 	{ "tls_client_ca", PATH ":1: 'tls_client_ca' takes exactly one "
@@ -853,8 +874,9 @@ static const struct error_case error_cases[] = {
 	{ "dns_timeout -5s", 1, "invalid duration" },
 	{ "header_timeout 1.5s", 1, "invalid duration" },
 	{ "   # an indented comment", 0, NULL },
-	{ "listen", 1, "listen: expected 'listen ADDR:PORT' or" },
-	{ "listen 127.0.0.1:1 127.0.0.1:2", 1, "expected 'tls' after" },
+	{ "listen", 1, "listen: expected 'listen ADDR:PORT [tls]" },
+	{ "listen 127.0.0.1:1 127.0.0.1:2", 1, "expected 'tls' or "
+	    "'proxy_protocol' after" },
 	{ "allow", 1, "'allow' needs at least one argument" },
 	{ "connect_ports", 1, "needs at least one argument" },
 	{ "users", 1, "'users' takes exactly one argument" },
