@@ -108,8 +108,8 @@ cleanup() {
 	bh rm --all >/dev/null 2>&1 || true
 	rm -rf "$build/buildah"
 	if [ "$(id -u)" = 0 ]; then
-		[ $varlib_had = yes ] || rm -rf /var/lib/containers
-		[ $cache_had = yes ] || rm -rf "$cache"
+		[ "$varlib_had" = yes ] || rm -rf /var/lib/containers
+		[ "$cache_had" = yes ] || rm -rf "$cache"
 	fi
 }
 trap cleanup EXIT
