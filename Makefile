@@ -88,7 +88,7 @@ help:
 	@echo "make test       unit tests (cmocka) and integration tests (pytest), then (as root)"
 	@echo "                the unprivileged selection again as the user sluice-test"
 	@echo "make integration-unprivileged   only that unprivileged pass (as root)"
-	@echo "make image      the OCI image $(IMAGE), FROM scratch, with buildah (as root)"
+	@echo "make image      the OCI image $(IMAGE), FROM scratch, with buildah"
 	@echo "make test-deploy   tests/deploy: the image run as a runtime would (as root;"
 	@echo "                make test runs it too when buildah is installed or installable)"
 	@echo "make asan       the whole suite under AddressSanitizer + UBSan"

@@ -11,10 +11,14 @@
 #
 # The storage is buildah's own under $BUILD/buildah, with the vfs driver
 # (no overlay mounts, so it works as root inside a container and needs no
-# fuse-overlayfs), and is deleted afterwards: nothing is left in
-# /var/lib/containers and nothing is cached (a ~10 MB image takes seconds).
+# fuse-overlayfs), and is deleted afterwards, with its configuration and
+# temporary files: nothing is left in /var/lib/containers, /etc/cni or
+# /var/tmp, and nothing is cached (the ~4 MB image takes about a second).
 # Nothing is run inside the image (no `buildah run`), so no OCI runtime is
 # needed; BUILDAH_ISOLATION=chroot only keeps buildah from looking for one.
+# As an ordinary user it works too (rootless buildah; without /etc/subuid
+# ranges it warns and maps the one uid, which is all a copy needs), and
+# leaves its blob-info cache in ~/.local/share/containers.
 set -eu
 
 if [ $# -ne 2 ]; then
@@ -46,7 +50,8 @@ version=$("$bin" version | sed -n 's/^sluice //p')
 [ -n "$version" ] || { echo "$0: $bin version printed no version" >&2; exit 1; }
 
 # The root file system, staged in a plain directory first so that what goes
-# into the layer is exactly this tree.
+# into the layer is exactly this tree (kept afterwards, for a look). The empty
+# /etc/sluice/secrets is where the configuration expects its htpasswd files.
 stage=$build/image/rootfs
 rm -rf "$build/image"
 mkdir -p "$stage/usr/local/bin" "$stage/etc/ssl/certs" "$stage/etc/sluice/secrets"
@@ -95,6 +100,20 @@ runroot=$build/buildah/run
 rm -rf "$build/buildah"
 mkdir -p "$root" "$runroot"
 export BUILDAH_ISOLATION=chroot
+# buildah sets up its network backend even for a build that runs nothing, and
+# would create /etc/cni/net.d (as root) for its lock: a containers.conf of our
+# own points it under $build/buildah instead.
+# (Absolute: buildah's copier reads it from another directory.)
+storage=$(cd "$build/buildah" && pwd)
+cat >"$storage/containers.conf" <<EOF
+[network]
+network_backend = "cni"
+network_config_dir = "$storage/cni"
+EOF
+export CONTAINERS_CONF="$storage/containers.conf"
+# Its temporary files (the archive being written) too, rather than /var/tmp.
+mkdir -p "$storage/tmp"
+export TMPDIR="$storage/tmp"
 bh() {
 	buildah --root "$root" --runroot "$runroot" --storage-driver vfs "$@"
 }
