@@ -9,6 +9,9 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 LLHTTP_SRC ?= /usr/share/llhttp
 LLHTTP_INC ?= /usr/share/include/llhttp
+IMAGE   ?= $(BUILD)/sluice-image.tar
+# The image's org.opencontainers.image.source label (left out when empty).
+IMAGE_SOURCE ?= $(shell git config --get remote.origin.url 2>/dev/null)
 
 WARN    = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
           -Wpointer-arith -Wformat=2 -Wimplicit-fallthrough
@@ -59,9 +62,10 @@ UNIT_DEPS_proxyproto = proxyproto
 UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)
 
-.PHONY: all binary deps deps-test deps-run deps-bench deps-fuzz run demo test unit \
+.PHONY: all binary deps deps-test deps-run deps-bench deps-fuzz deps-deploy run demo test unit \
 	unit-run integration integration-run integration-unprivileged \
-	integration-unprivileged-run asan clean help fuzz bench install uninstall
+	integration-unprivileged-run asan clean help fuzz bench install uninstall \
+	image image-build test-deploy test-deploy-run
 
 # Two phases. The targets a user types first install what is missing from
 # Debian ($(DEPS)), then build in a fresh $(MAKE): make reads a directory
@@ -85,6 +89,9 @@ help:
 	@echo "make test       unit tests (cmocka) and integration tests (pytest), then (as root)"
 	@echo "                the unprivileged selection again as the user sluice-test"
 	@echo "make integration-unprivileged   only that unprivileged pass (as root)"
+	@echo "make image      the OCI image $(IMAGE), FROM scratch, with buildah"
+	@echo "make test-deploy   tests/deploy: the image run as a runtime would (as root;"
+	@echo "                make test runs it too when buildah is installed or installable)"
 	@echo "make asan       the whole suite under AddressSanitizer + UBSan"
 	@echo "make bench      sluice vs Squid, tinyproxy and direct: bench/RESULTS.md (~8 min)"
 	@echo "make fuzz       every parser's libFuzzer harness, FUZZ_SECONDS each (default 30)"
@@ -105,6 +112,9 @@ deps-bench:
 
 deps-fuzz:
 	$(Q)$(DEPS) fuzz
+
+deps-deploy:
+	$(Q)$(DEPS) deploy
 
 $(BUILD)/sluice: $(OBJS) $(LLHTTP_OBJS)
 	@echo "  LD      $@"
@@ -166,13 +176,43 @@ integration-unprivileged-run: $(BUILD)/sluice
 	    echo "  SKIP    the unprivileged pass: not root, so the integration tests already ran unprivileged"; \
 	fi
 
+# tests/deploy (tests/deploy/README.md) builds the image with buildah and runs it in
+# namespaces of its own: as root, when buildah is installed or apt-get can install it
+# (on Debian 12 it can, so in practice always). About 10 seconds.
+DEPLOY_TESTABLE = [ "$$(id -u)" = 0 ] && { command -v buildah >/dev/null 2>&1 || \
+	apt-cache show buildah >/dev/null 2>&1; }
+
 test: deps-test
 	$(Q)$(SUBMAKE) binary shape unit-run integration-run integration-unprivileged-run
+	$(Q)if $(DEPLOY_TESTABLE); then \
+	    $(SUBMAKE) test-deploy; \
+	else \
+	    echo "  SKIP    tests/deploy: needs root and buildah (apt-get install buildah)"; \
+	fi
 
 # The shape doc/architecture.md promises: no include cycle among src/'s
 # modules, every function on one screen.
 shape:
 	$(Q)$(PYTHON) scripts/shape.py src
+
+# The OCI image (scripts/image.sh): FROM scratch with buildah, no daemon, nothing pulled;
+# buildah's storage is its own under $(BUILD)/buildah and is removed afterwards.
+image: deps-deploy
+	$(Q)$(SUBMAKE) image-build
+
+image-build: $(IMAGE)
+	@:
+
+$(IMAGE): $(BUILD)/sluice scripts/image.sh $(wildcard contrib/image/*)
+	$(Q)BUILD=$(BUILD) IMAGE_SOURCE='$(IMAGE_SOURCE)' scripts/image.sh $(BUILD)/sluice $@
+
+# Every test under tests/deploy, against the image just built.
+test-deploy: deps-deploy
+	$(Q)$(SUBMAKE) test-deploy-run
+
+test-deploy-run: $(IMAGE)
+	$(Q)SLUICE_IMAGE=$(abspath $(IMAGE)) SLUICE_BIN=$(abspath $(BUILD)/sluice) \
+	    $(PYTHON) -m pytest -q tests/deploy
 
 asan:
 	$(Q)$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g" test

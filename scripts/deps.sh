@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages a make target needs, when any is missing.
-# Usage: scripts/deps.sh build|run|test|bench|fuzz. Runs apt-get only if something is
+# Usage: scripts/deps.sh build|run|test|bench|fuzz|deploy. Runs apt-get only if something is
 # missing, so it is cheap to call on every make.
 set -eu
 
@@ -11,6 +11,10 @@ util-linux"
 run="$build apache2-utils curl python3"
 fuzz="$build clang libclang-rt-14-dev"
 bench="$build wrk squid-openssl tinyproxy gnuplot-nox apache2-utils curl"
+# make image (buildah, FROM scratch; binutils strips the copy in the image) and
+# tests/deploy, which unpack and run it without a container runtime.
+deploy="$build binutils buildah ca-certificates python3 python3-pytest curl openssl apache2-utils \
+iproute2 util-linux"
 
 case "${1:-build}" in
 build) want=$build ;;
@@ -18,7 +22,8 @@ run) want=$run ;;
 fuzz) want=$fuzz ;;
 test) want=$test ;;
 bench) want=$bench ;;
-*) echo "usage: $0 build|run|test|bench|fuzz" >&2; exit 2 ;;
+deploy) want=$deploy ;;
+*) echo "usage: $0 build|run|test|bench|fuzz|deploy" >&2; exit 2 ;;
 esac
 
 missing=""
