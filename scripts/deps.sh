@@ -7,7 +7,7 @@ set -eu
 build="gcc make pkg-config node-llhttp libc-ares-dev libcrypt-dev libssl-dev libseccomp-dev"
 test="$build libcmocka-dev python3 python3-pytest python3-requests python3-httpx prometheus chromium haproxy \
 python3-pip curl wget openssl apache2-utils iproute2 nodejs ca-certificates squid-openssl \
-util-linux"
+util-linux python3-yaml"
 run="$build apache2-utils curl python3"
 fuzz="$build clang libclang-rt-14-dev"
 bench="$build wrk squid-openssl tinyproxy gnuplot-nox apache2-utils curl"
