@@ -14,7 +14,7 @@ bench="$build wrk squid-openssl tinyproxy gnuplot-nox apache2-utils curl"
 # make image (buildah, FROM scratch; binutils strips the copy in the image) and
 # tests/deploy, which unpack and run it without a container runtime.
 deploy="$build binutils buildah ca-certificates python3 python3-pytest curl openssl apache2-utils \
-iproute2 util-linux"
+iproute2 util-linux python3-yaml"
 
 case "${1:-build}" in
 build) want=$build ;;
