@@ -37,9 +37,9 @@
 #include "status.h"
 #include "window.h"
 
-#define ADMIN_MAX_CONNS		32
+#define ADMIN_MAX_CONNS		64
 #define ADMIN_HEAD_MAX		8192
-#define ADMIN_TIMEOUT_MS	10000
+#define ADMIN_TIMEOUT_MS	5000
 #define ADMIN_TOP		10	/* rows of each top list */
 #define ADMIN_REFRESH_S		10
 
@@ -66,15 +66,22 @@ struct admin_conn {
 	struct auth_job		*ac_job;	/* a password check in flight */
 	struct buf		 ac_out;
 	bool			 ac_closed;
+	uint64_t		 ac_born;	/* order of arrival */
 };
 
 struct admin {
 	struct ev_loop		*a_loop;
 	int			 a_fd;
+	bool			 a_public;	/* bound to a non-loopback
+						 * address: never without
+						 * admin_users */
 	struct ev_io		 a_io;
 	struct auth_mailbox	*a_mb;
 	const struct admin_facts *a_facts;
 	struct admin_conn	*a_conns[ADMIN_MAX_CONNS];
+	uint64_t		 a_born;
+	uint64_t		 a_said;	/* last refused login logged */
+	uint64_t		 a_unsaid;	/* refused since, not logged */
 };
 
 static void admin_conn_io(struct ev_loop *, int, unsigned, void *);
@@ -354,6 +361,40 @@ admin_serve(struct admin_conn *ac)
 	}
 }
 
+/* A refused admin login is on record (stderr: the admin listener has no
+ * access log), by address, never with what was sent. */
+static void
+admin_login_failed(struct admin_conn *ac, const char *why)
+{
+	struct admin *adm = ac->ac_admin;
+	uint64_t now = ev_now(adm->a_loop);
+	char a[INET6_ADDRSTRLEN];
+
+	/* At most one line a second, so that guessing cannot flood stderr;
+	 * the next line counts what was left out. */
+	if (adm->a_said != 0 && now - adm->a_said < 1000) {
+		adm->a_unsaid++;
+		return;
+	}
+	adm->a_said = now;
+	addr_format_ip((struct sockaddr *)&ac->ac_peer, a, sizeof(a));
+	log_warnx("admin_listen: %s from %s refused: %s (and %llu more since "
+	    "the last such line)", ac->ac_page == ADMIN_METRICS ? "/metrics" :
+	    "/status", a, why, (unsigned long long)adm->a_unsaid);
+	adm->a_unsaid = 0;
+}
+
+static void
+admin_unauthorized(struct admin_conn *ac, bool had_credentials)
+{
+	admin_login_failed(ac, had_credentials ? "wrong user name or password" :
+	    "no credentials");
+	admin_text(ac, 401, "Unauthorized", "WWW-Authenticate: Basic "
+	    "realm=\"sluice admin\"\r\n", had_credentials ? "wrong user name "
+	    "or password\n" : "this page needs a user name and password "
+	    "(admin_users)\n");
+}
+
 static void
 admin_auth_done(void *arg, enum auth_result r, const char *user)
 {
@@ -364,9 +405,7 @@ admin_auth_done(void *arg, enum auth_result r, const char *user)
 	if (r == AUTH_OK)
 		admin_serve(ac);
 	else
-		admin_text(ac, 401, "Unauthorized", "WWW-Authenticate: Basic "
-		    "realm=\"sluice admin\"\r\n", "wrong user name or "
-		    "password\n");
+		admin_unauthorized(ac, true);
 }
 
 /* admin_users: the password, checked like a proxy password. Returns true
@@ -378,8 +417,24 @@ admin_authorized(struct admin_conn *ac)
 	const char *hdr, *who;
 	size_t len;
 
-	if (users == NULL || ac->ac_page == ADMIN_HEALTHZ)
+	if (ac->ac_page == ADMIN_HEALTHZ || ac->ac_page == ADMIN_NOT_FOUND)
 		return true;
+	if (users == NULL && ac->ac_admin->a_public) {
+		/* A reload took admin_users away from a listener bound for
+		 * other machines (serve refuses that reload; belt and
+		 * braces). */
+		admin_text(ac, 403, "Forbidden", NULL, "this admin listener is "
+		    "reachable from other machines and admin_users is not "
+		    "set\n");
+		return false;
+	}
+	if (users == NULL)
+		return true;
+	if (http_head_count(&ac->ac_head, ac->ac_in, "Authorization") > 1) {
+		admin_text(ac, 400, "Bad Request", NULL, "more than one "
+		    "Authorization header\n");
+		return false;
+	}
 	hdr = http_head_get(&ac->ac_head, ac->ac_in, "Authorization", &len);
 	switch (auth_check(users, hdr, len, (struct sockaddr *)&ac->ac_peer,
 	    ac->ac_admin->a_mb, admin_auth_done, ac, &who, &ac->ac_job)) {
@@ -389,6 +444,7 @@ admin_authorized(struct admin_conn *ac)
 		(void)ev_io_mod(ac->ac_admin->a_loop, &ac->ac_io, 0);
 		return false;
 	case AUTH_THROTTLED:
+		admin_login_failed(ac, "auth_rate spent");
 		admin_text(ac, 429, "Too Many Requests", NULL, "too many "
 		    "password checks from this address\n");
 		return false;
@@ -397,10 +453,7 @@ admin_authorized(struct admin_conn *ac)
 		    "password checks waiting\n");
 		return false;
 	default:
-		admin_text(ac, 401, "Unauthorized", "WWW-Authenticate: Basic "
-		    "realm=\"sluice admin\"\r\n", hdr == NULL ? "this page "
-		    "needs a user name and password (admin_users)\n" :
-		    "wrong user name or password\n");
+		admin_unauthorized(ac, hdr != NULL);
 		return false;
 	}
 }
@@ -486,15 +539,38 @@ admin_conn_timeout(struct ev_loop *loop, struct ev_timer *t, void *arg)
 	admin_close(arg);
 }
 
-/* A new admin connection, or close it when ADMIN_MAX_CONNS are open. */
+/* A free slot for a new connection. When all ADMIN_MAX_CONNS are taken,
+ * the oldest one still sending its head makes room: a client holding
+ * slots with half a request (slowloris) must not keep a load balancer's
+ * /healthz out. Returns the slot, or ADMIN_MAX_CONNS when every one is
+ * busy answering. */
+static size_t
+admin_slot(struct admin *a)
+{
+	size_t i, old = ADMIN_MAX_CONNS;
+
+	for (i = 0; i < ADMIN_MAX_CONNS; i++) {
+		struct admin_conn *ac = a->a_conns[i];
+
+		if (ac == NULL)
+			return i;
+		if (ac->ac_job == NULL && buf_used(&ac->ac_out) == 0 &&
+		    (old == ADMIN_MAX_CONNS || ac->ac_born <
+		    a->a_conns[old]->ac_born))
+			old = i;
+	}
+	if (old != ADMIN_MAX_CONNS)
+		admin_close(a->a_conns[old]);
+	return old;
+}
+
+/* A new admin connection, or close it when every slot is busy. */
 static void
 admin_conn_new(struct admin *a, int fd, const struct sockaddr_storage *peer)
 {
 	struct admin_conn *ac;
-	size_t i;
+	size_t i = admin_slot(a);
 
-	for (i = 0; i < ADMIN_MAX_CONNS && a->a_conns[i] != NULL; i++)
-		continue;
 	if (i == ADMIN_MAX_CONNS || (ac = calloc(1, sizeof(*ac))) == NULL) {
 		close(fd);
 		return;
@@ -502,6 +578,7 @@ admin_conn_new(struct admin *a, int fd, const struct sockaddr_storage *peer)
 	ac->ac_admin = a;
 	ac->ac_fd = fd;
 	ac->ac_slot = i;
+	ac->ac_born = ++a->a_born;
 	ac->ac_peer = *peer;
 	addr_unmap((struct sockaddr *)&ac->ac_peer);
 	http_head_init(&ac->ac_head);
@@ -543,8 +620,8 @@ admin_accept(struct ev_loop *loop, int fd, unsigned events, void *arg)
 }
 
 struct admin *
-admin_new(struct ev_loop *loop, int fd, const struct admin_facts *facts,
-    struct auth_pool *pool)
+admin_new(struct ev_loop *loop, int fd, bool public,
+    const struct admin_facts *facts, struct auth_pool *pool)
 {
 	struct admin *a = calloc(1, sizeof(*a));
 
@@ -552,6 +629,7 @@ admin_new(struct ev_loop *loop, int fd, const struct admin_facts *facts,
 		return NULL;
 	a->a_loop = loop;
 	a->a_fd = fd;
+	a->a_public = public;
 	a->a_facts = facts;
 	if ((a->a_mb = auth_mailbox_new(pool, loop)) == NULL ||
 	    ev_io_add(loop, &a->a_io, fd, EV_READ, admin_accept, a) == -1) {

@@ -36,9 +36,11 @@ struct admin;
 
 /* Serve the listening socket `fd` (bound, listening; taken over: closed by
  * admin_free) on `loop`, reading `facts` at every request; passwords are
- * checked by `pool`'s threads against af_cfg->c_admin. Returns NULL with
- * errno set. */
-struct admin *admin_new(struct ev_loop *loop, int fd,
+ * checked by `pool`'s threads against af_cfg->c_admin. `public`: it is
+ * bound to an address other machines reach, so /metrics and /status are
+ * refused (403) whenever af_cfg has no admin_users. Returns NULL with errno
+ * set. */
+struct admin *admin_new(struct ev_loop *loop, int fd, bool public,
     const struct admin_facts *facts, struct auth_pool *pool);
 
 /* Close the listener and every admin connection, cancelling their password

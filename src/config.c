@@ -818,6 +818,22 @@ config_kw_name(struct config *c, const struct config_kw *k,
 	return 0;
 }
 
+/* shutdown_delay: a duration, or 0 (none, the default). */
+static int
+config_kw_delay(struct config *c, const struct config_kw *k,
+    const char *const *av, unsigned line, char *err, size_t errlen)
+{
+	unsigned *ms = config_field(c, k, k->k_field);
+
+	(void)line;
+	if (config_parse_duration(av[0], ms) == -1) {
+		snprintf(err, errlen, "invalid duration '%s' (use e.g. 0, 500ms, "
+		    "10s, 5m)", av[0]);
+		return -1;
+	}
+	return 0;
+}
+
 /* admin_listen ADDR:PORT: kept as written too, for the restart check. */
 static int
 config_kw_admin_listen(struct config *c, const struct config_kw *k,
@@ -1020,7 +1036,7 @@ static const struct config_kw config_kw_table[] = {
 	    CONFIG_F(c_header_timeout_ms), 0, 0, NULL },
 	{ "shutdown_grace", 1, 1, config_kw_duration, CONFIG_N,
 	    CONFIG_F(c_shutdown_grace_ms), 0, 0, NULL },
-	{ "shutdown_delay", 1, 1, config_kw_duration, CONFIG_N,
+	{ "shutdown_delay", 1, 1, config_kw_delay, CONFIG_N,
 	    CONFIG_F(c_shutdown_delay_ms), 0, 0, NULL },
 	{ "admin_users", 1, 1, config_kw_tls_file, CONFIG_N,
 	    CONFIG_F(c_admin_users_file), 0, 0, NULL },
@@ -1519,6 +1535,29 @@ config_may(const char *path, uid_t uid, gid_t gid, int want)
 	return (m & (want == R_OK ? 4 : 1)) != 0;
 }
 
+/* admin_users should hold the operators, not the proxy's users (the
+ * agents): the status page names every user, client and destination. And
+ * like any password file it is for the proxy's eyes only. */
+static void
+config_check_admin_users(const struct config *c, struct diag *warns)
+{
+	const struct config_ref *r = &c->c_admin_users_file;
+	struct stat a, u;
+
+	if (r->r_path == NULL || stat(r->r_path, &a) == -1)
+		return;
+	if (a.st_mode & S_IROTH)
+		diag_add(warns, c->c_path, r->r_line, "warning: admin_users %s "
+		    "is readable by every user of this machine (chmod 640, "
+		    "group of the proxy's user)", r->r_path);
+	if (c->c_have_users && stat(c->c_users_file.r_path, &u) == 0 &&
+	    a.st_dev == u.st_dev && a.st_ino == u.st_ino)
+		diag_add(warns, c->c_path, r->r_line, "warning: admin_users %s "
+		    "is the users file: every proxy user (every agent) can "
+		    "read /status and /metrics; give the operators a file of "
+		    "their own", r->r_path);
+}
+
 /* Started as root with `user`, sluice reads its files as that user on
  * every reload: a file only root can read loads at start, then fails
  * every reload (certbot's keys, a 0600 users file). Say so now. */
@@ -1583,6 +1622,7 @@ config_check_tls_files(const struct config *c, struct diag *warns)
 	config_check_reader(c, &c->c_tls_crl, "tls_crl", warns);
 	if (c->c_have_users)
 		config_check_reader(c, &c->c_users_file, "users", warns);
+	config_check_reader(c, &c->c_admin_users_file, "admin_users", warns);
 	config_check_expiry(c, &c->c_tls_cert, false, "tls_cert",
 	    "clients will refuse the proxy", warns);
 	config_check_expiry(c, &c->c_tls_client_ca, false, "tls_client_ca",
@@ -1631,6 +1671,7 @@ config_check_system(const struct config *c, struct diag *errs,
 		    "users %s is readable by every user of this machine "
 		    "(chmod 640, group of the proxy's user)",
 		    c->c_users_file.r_path);
+	config_check_admin_users(c, warns);
 	if (c->c_tls_key.r_path != NULL && stat(c->c_tls_key.r_path, &st) ==
 	    0 && (st.st_mode & S_IROTH))
 		diag_add(warns, c->c_path, c->c_tls_key.r_line, "warning: "

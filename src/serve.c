@@ -711,6 +711,26 @@ serve_facts_listeners(struct serve *sv)
 	sv->sv_facts.af_nlisteners = n;
 }
 
+/* Would `n` leave the running admin listener, bound for other machines,
+ * without admin_users? (admin_listen itself changes only at a restart, so
+ * the new file's own line proves nothing.) Says so and returns true. */
+static bool
+serve_admin_unguarded(const struct serve *sv, const struct config *n,
+    const char *why)
+{
+	const struct config *o = sv->sv_cfg;
+
+	if (sv->sv_admin == NULL || n->c_admin != NULL ||
+	    addr_is_loopback((const struct sockaddr *)&o->c_admin_addr))
+		return false;
+	log_warnx("reload (%s) failed: %s: the admin listener on %s, which "
+	    "other machines reach, would have no admin_users; keep "
+	    "admin_users (admin_listen changes take effect at the next "
+	    "restart)", why, n->c_path, o->c_admin_listen);
+	log_warnx("reload: the previous configuration stays in force");
+	return true;
+}
+
 /* A configuration was applied: what the admin pages say of it. */
 static void
 serve_facts_loaded(struct serve *sv)
@@ -738,6 +758,13 @@ serve_reload(struct serve *sv, const char *why)
 		log_warnx("reload: the previous configuration stays in force");
 		sv->sv_facts.af_reloads_failed++;
 		diag_free(&d);
+		serve_notify("READY=1");
+		serve_watch_all(sv);
+		return;
+	}
+	if (serve_admin_unguarded(sv, n, why)) {
+		config_unref(n);
+		sv->sv_facts.af_reloads_failed++;
 		serve_notify("READY=1");
 		serve_watch_all(sv);
 		return;
@@ -1131,11 +1158,14 @@ serve_admin_start(struct serve *sv)
 	serve_facts_loaded(sv);
 	if (c->c_admin_listen == NULL)
 		return 0;
-	if ((fd = proxy_bind(&cl, false, 0)) == -1)
+	if ((fd = proxy_bind(&cl, false, 0)) == -1) {
+		log_warnx("admin_listen %s: cannot listen there (the line "
+		    "above says why)", c->c_admin_listen);
 		return -1;
+	}
 	if (getsockname(fd, (struct sockaddr *)&bound, &blen) == -1 ||
-	    (sv->sv_admin = admin_new(sv->sv_loop, fd, &sv->sv_facts,
-	    sv->sv_auth)) == NULL) {
+	    (sv->sv_admin = admin_new(sv->sv_loop, fd, !addr_is_loopback(
+	    (struct sockaddr *)&bound), &sv->sv_facts, sv->sv_auth)) == NULL) {
 		log_warn("admin_listen %s", c->c_admin_listen);
 		close(fd);
 		return -1;

@@ -327,3 +327,84 @@ def test_counters_stay_exact_under_concurrent_load(make_proxy, origins):
     assert metric_sum(samples, "sluice_bytes_total", direction="download") == \
         sum(r["bytes_to_client"] for r in records)
     assert samples[("sluice_tunnels_active", frozenset({("policy", "default")}))] == 0
+
+
+# -- what the red team found (round 10) -----------------------------------------------------------
+
+def test_a_reload_cannot_take_admin_users_away_from_a_public_admin_listener(
+        make_proxy, users_file, credentials):
+    proxy = make_proxy(extra=["admin_listen 0.0.0.0:0", f"admin_users {users_file}"])
+    assert admin_get(proxy, "/status")[0] == 401
+    edit_config(proxy.config_path, {"admin_users": [], "admin_listen": ["127.0.0.1:0"]})
+    proxy.send_signal(signal.SIGHUP)
+    proxy.wait_stderr(r"reload \(SIGHUP\) failed: .*which other machines reach, would have "
+                      r"no admin_users")
+    assert admin_get(proxy, "/status")[0] == 401
+    assert admin_get(proxy, "/status", auth=(credentials.user, credentials.password))[0] == 200
+    samples = parse_metrics(scrape(proxy, auth=(credentials.user, credentials.password)))
+    assert samples[("sluice_config_reloads_total", frozenset({("result", "failure")}))] == 1
+
+
+def test_half_sent_requests_cannot_keep_healthz_out(make_proxy):
+    proxy = admin_proxy(make_proxy, workers=1)
+    port = admin_port(proxy)
+    hogs = []
+    for _ in range(100):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"G")
+        hogs.append(s)
+    try:
+        for _ in range(5):
+            assert admin_get(proxy, "/healthz")[:3:2] == (200, b"ok\n")
+    finally:
+        for s in hogs:
+            s.close()
+
+
+def test_refused_admin_logins_are_on_record_and_duplicates_refused(make_proxy, users_file,
+                                                                   credentials):
+    proxy = admin_proxy(make_proxy, f"admin_users {users_file}", workers=1)
+    assert admin_get(proxy, "/metrics", auth=(credentials.user, "guess"))[0] == 401
+    proxy.wait_stderr(r"admin_listen: /metrics from 127\.0\.0\.1 refused: wrong user name or "
+                      r"password")
+    assert "guess" not in proxy.stderr()
+    conn = http.client.HTTPConnection("127.0.0.1", admin_port(proxy), timeout=30)
+    token = base64.b64encode(f"{credentials.user}:{credentials.password}".encode()).decode()
+    conn.putrequest("GET", "/metrics")
+    conn.putheader("Authorization", "Basic " + token)
+    conn.putheader("Authorization", "Basic " + token)
+    conn.endheaders()
+    assert conn.getresponse().status == 400
+    conn.close()
+
+
+def test_query_values_never_reach_the_log_or_the_status_page(make_proxy, http_origin):
+    proxy = admin_proxy(make_proxy, f"http_ports {http_origin.port}", workers=1)
+    for host in ("api.anthropic.com", "denied.example"):
+        with Client(proxy.port) as c:
+            c.send(request("GET", f"http://{host}:{http_origin.port}/v1?key=AIzaSECRET&alt=json",
+                           auth=auth_field(proxy.user, proxy.password)))
+            c.response()
+    records = json_log(proxy, 2)
+    assert [r["url"].split("/", 3)[3] for r in records] == ["v1?key=*&alt=*"] * 2
+    status, _, body = admin_get(proxy, "/status")
+    assert status == 200 and b"key=*" in body and b"AIzaSECRET" not in body
+    assert "AIzaSECRET" not in proxy.stderr() + proxy.log_text()
+
+
+def test_check_warns_about_shared_or_world_readable_admin_users(sluice_bin, tmp_path,
+                                                               users_file):
+    import os
+    import shutil
+
+    shared = tmp_path / "users.htpasswd"
+    shutil.copy(users_file, shared)
+    os.chmod(shared, 0o644)
+    conf = tmp_path / "sluice.conf"
+    conf.write_text(f"allow api.anthropic.com\nusers {shared}\n"
+                    f"admin_listen 127.0.0.1:9128\nadmin_users {shared}\n")
+    done = subprocess.run([sluice_bin, "check", "-c", str(conf)], capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "admin_users" in done.stderr and "is the users file" in done.stderr, done.stderr
+    assert f"warning: admin_users {shared} is readable by every user" in done.stderr

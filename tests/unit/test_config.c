@@ -384,6 +384,7 @@ static const struct directive_case directive_cases[] = {
 
 	{ NULL, "", "shutdown_delay", "0" },
 	{ NULL, "shutdown_delay 5s", "shutdown_delay", "5000" },
+	{ NULL, "shutdown_delay 5s\nshutdown_delay 0", "shutdown_delay", "0" },
 	{ NULL, "", "admin", "(none)@0 (no users)" },
 	{ NULL, "admin_listen 127.0.0.1:9090", "admin",
 	    "127.0.0.1:9090@1 (no users)" },
@@ -582,7 +583,7 @@ static const struct reject_case reject_cases[] = {
 	{ "admin_users", PATH ":1: "
 	    "'admin_users' takes exactly one argument" },
 	{ "shutdown_delay 3x", PATH ":1: "
-	    "shutdown_delay: invalid duration '3x' (use e.g. 500ms, 10s, 5m, 1h)" },
+	    "shutdown_delay: invalid duration '3x' (use e.g. 0, 500ms, 10s, 5m)" },
 	{ "dns_timeout 5d", PATH ":1: "
 	    "dns_timeout: invalid duration '5d' (use e.g. 500ms, 10s, 5m, 1h)" },
 	{ "dns_timeout 1 2", PATH ":1: "
