@@ -21,7 +21,7 @@ from rawhttp import Client, auth_field, request
 FIELDS = {"ts", "client", "user", "method", "url", "host", "port", "decision", "reason",
           "status", "bytes_to_client", "bytes_from_client", "duration_ms", "dns_ms",
           "connect_ms", "upstream", "mime", "tls", "auth", "policy",
-          "report"}
+          "report", "sni"}
 
 
 def parsed_lines(proxy, count):
@@ -107,7 +107,7 @@ def test_json_log_lines_carry_the_documented_fields_with_correct_values(
         "bytes_to_client": tunnel_head + len(echoed), "bytes_from_client": len(payload),
         "duration_ms": 0, "dns_ms": None, "connect_ms": 0, "upstream": "127.0.0.1",
         "mime": None, "tls": None, "auth": "password", "policy": "default",
-        "report": None}
+        "report": None, "sni": None}
     assert is_ms(tunnel["connect_ms"])
 
     via_dns = find(entries, method="CONNECT", host="dns.ops.test")
