@@ -162,6 +162,8 @@ conn_hs_free(struct conn *c)
 	buf_free(&hs->hs_reply);
 	free(hs);
 	c->c_hs = NULL;
+	if (c->c_env->e_released != NULL)
+		c->c_env->e_released(c->c_env->e_owner);
 }
 
 static void

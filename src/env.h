@@ -38,6 +38,10 @@ struct env {
 	/* Called once when a connection is closed (its last record written,
 	 * its sockets closed); the connection is freed after the batch. */
 	void			(*e_closed)(void *owner, struct conn *c);
+	/* Called when a connection let go of its handshake state (the
+	 * request buffer and head, the addresses, the answer): memory the
+	 * owner may hand back to the system once things are quiet. */
+	void			(*e_released)(void *owner);
 	void			*e_owner;
 };
 

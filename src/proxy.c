@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -397,10 +398,49 @@ proxy_unlink(struct proxy *px, struct conn *c)
 }
 
 /* env.e_closed: a connection of this worker is gone. */
+/*
+ * Memory after a burst. Thousands of connections arriving at once each hold
+ * handshake state (about 10 KiB: the request buffer and head, the
+ * addresses) until their tunnel is up; freed, it stays with malloc, between
+ * the small connection records that live on, and RSS stays at the burst's
+ * peak. So once a worker has let go of enough such state and then been
+ * quiet for PROXY_TRIM_MS (nothing more released: the burst is over),
+ * malloc_trim hands the free pages back. A steady load never gets quiet
+ * and never pays for it.
+ */
+#define PROXY_TRIM_AFTER	64	/* releases since the last trim */
+#define PROXY_TRIM_MS		250
+
+static void
+proxy_trim(struct ev_loop *loop, struct ev_timer *t, void *arg)
+{
+	struct proxy *px = arg;
+
+	if (px->px_released != px->px_released_seen) {
+		px->px_released_seen = px->px_released;
+		ev_timer_set(loop, t, PROXY_TRIM_MS, proxy_trim, px);
+		return;
+	}
+	malloc_trim(0);
+	px->px_released = px->px_released_seen = 0;
+}
+
+static void
+proxy_released(void *owner)
+{
+	struct proxy *px = owner;
+
+	if (++px->px_released != PROXY_TRIM_AFTER)
+		return;
+	px->px_released_seen = px->px_released;
+	ev_timer_set(px->px_loop, &px->px_trim, PROXY_TRIM_MS, proxy_trim, px);
+}
+
 static void
 proxy_conn_gone(void *owner, struct conn *c)
 {
 	proxy_unlink(owner, c);
+	proxy_released(owner);
 }
 
 /* The `listen` line of listener `li` under the configuration in force, or
@@ -519,7 +559,8 @@ proxy_new(struct config *cfg, struct auth_pool *ap, struct tally *tunnels,
 	px->px_env = (struct env){ .e_loop = px->px_loop, .e_cfg = px->px_cfg,
 	    .e_dns = px->px_dns, .e_mb = px->px_mb, .e_pipes = px->px_pipes,
 	    .e_log = px->px_log, .e_tunnels = tunnels, .e_stats = px->px_stats,
-	    .e_closed = proxy_conn_gone, .e_owner = px };
+	    .e_closed = proxy_conn_gone, .e_released = proxy_released,
+	    .e_owner = px };
 	if ((px->px_inbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    ev_io_add(px->px_loop, &px->px_inbox_io, px->px_inbox_fd, EV_READ,
 	    proxy_inbox_ready, px) == -1) {
@@ -563,6 +604,7 @@ proxy_free(struct proxy *px)
 	proxy_close_all(px);
 	if (px->px_loop != NULL) {
 		ev_timer_stop(px->px_loop, &px->px_accept_retry);
+		ev_timer_stop(px->px_loop, &px->px_trim);
 		/* Let deferred frees and the final log flush run. */
 		ev_drain(px->px_loop);
 	}

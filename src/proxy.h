@@ -60,6 +60,9 @@ struct proxy {
 	unsigned		 px_failed_seen; /* px_failed, last looked */
 	bool			 px_quiet;	/* no "listening on" notices */
 	struct ev_timer		 px_accept_retry;	/* after EMFILE */
+	struct ev_timer		 px_trim;	/* malloc_trim once quiet */
+	unsigned		 px_released;	/* since the last trim */
+	unsigned		 px_released_seen;	/* at the timer's arming */
 	bool			 px_accept_paused;
 	unsigned		 px_nconns;
 	struct conn		*px_conns;	/* every open connection */
