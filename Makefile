@@ -32,7 +32,7 @@ LLHTTP_OBJS := $(BUILD)/llhttp/llhttp.o $(BUILD)/llhttp/api.o $(BUILD)/llhttp/ht
 
 # Unit tests: each links its module and only what that module needs.
 UNIT_TESTS := host addr pattern htpasswd hosts config url http rewrite proxyurl b64 accesslog \
-              redact policy strmap ev basic txn request dial sni window status reason proxyproto
+              redact policy strmap ev basic txn request dial sni window status reason proxyproto pool
 UNIT_DEPS_host     = host
 UNIT_DEPS_addr     = addr
 UNIT_DEPS_pattern  = pattern host strmap
@@ -58,6 +58,7 @@ UNIT_DEPS_window   = window strmap
 UNIT_DEPS_status   = status buf
 UNIT_DEPS_reason   = reason
 UNIT_DEPS_proxyproto = proxyproto
+UNIT_DEPS_pool     = pool
 # llhttp objects by their path under $(BUILD), for UNIT_DEPS_*.
 UNIT_LLHTTP        = llhttp/llhttp llhttp/api llhttp/http
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/test_%)

@@ -55,6 +55,7 @@
 #include "forward.h"
 #include "log.h"
 #include "policy.h"
+#include "pool.h"
 #include "proxyproto.h"
 #include "redact.h"
 #include "request.h"
@@ -78,6 +79,8 @@ struct conn_hs {
 	struct buf		 hs_reply;	/* our answer */
 	bool			 hs_answered;	/* 200 said before dialling (the
 						 * SNI check): no answer now */
+	char			 hs_inline[CONN_READ_CHUNK];	/* the head's
+						 * first buffer (hs_rq.rq_inline) */
 };
 
 static void conn_client_io(struct ev_loop *, int, unsigned, void *);
@@ -160,7 +163,10 @@ conn_hs_free(struct conn *c)
 	conn_hs_cancel(hs);
 	request_free(&hs->hs_rq);
 	buf_free(&hs->hs_reply);
-	free(hs);
+	if (c->c_env->e_hs_pool != NULL)
+		pool_put(c->c_env->e_hs_pool, hs);
+	else
+		free(hs);
 	c->c_hs = NULL;
 	if (c->c_env->e_released != NULL)
 		c->c_env->e_released(c->c_env->e_owner);
@@ -410,6 +416,12 @@ conn_begin_request(struct conn *c)
 	conn_judge_under(c, config_default_policy(c->c_cfg));
 }
 
+size_t
+conn_handshake_size(void)
+{
+	return sizeof(struct conn_hs);
+}
+
 struct conn *
 conn_new(const struct env *env, int fd, const struct sockaddr *peer)
 {
@@ -418,10 +430,15 @@ conn_new(const struct env *env, int fd, const struct sockaddr *peer)
 
 	if (c == NULL)
 		return NULL;
-	if ((c->c_hs = calloc(1, sizeof(*c->c_hs))) == NULL) {
+	c->c_hs = env->e_hs_pool != NULL ? pool_get(env->e_hs_pool) :
+	    malloc(sizeof(*c->c_hs));
+	if (c->c_hs == NULL) {
 		free(c);
 		return NULL;
 	}
+	memset(c->c_hs, 0, offsetof(struct conn_hs, hs_inline));
+	c->c_hs->hs_rq.rq_inline = c->c_hs->hs_inline;
+	c->c_hs->hs_rq.rq_inline_cap = sizeof(c->c_hs->hs_inline);
 	c->c_id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed) +
 	    1;
 	c->c_env = env;

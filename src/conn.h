@@ -80,6 +80,10 @@ struct conn {
 	char			 c_refusal_detail[64];
 };
 
+/* The size of a connection's handshake state, for a pool of them
+ * (env.h e_hs_pool). */
+size_t conn_handshake_size(void);
+
 /* A connection for the accepted socket `fd` from `peer`, under the
  * configuration in force in `env` (borrowed for the connection's life). No
  * I/O yet: the owner links it, then calls conn_start or conn_refuse. Takes

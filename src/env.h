@@ -16,6 +16,7 @@ struct config;
 struct conn;
 struct dns;
 struct ev_loop;
+struct pool;
 struct relay_pool;
 struct stats;
 struct tally;
@@ -28,6 +29,8 @@ struct env {
 	struct dns		*e_dns;
 	struct auth_mailbox	*e_mb;		/* password checks come back here */
 	struct relay_pool	*e_pipes;
+	struct pool		*e_hs_pool;	/* handshake states, or NULL:
+						 * malloc */
 	struct accesslog	*e_log;
 	const struct upstream	*e_upstream;	/* chain through it, or NULL */
 	struct tally		*e_tunnels;	/* open tunnels per identity

@@ -28,6 +28,7 @@
 #include "conn.h"
 #include "dns.h"
 #include "log.h"
+#include "pool.h"
 #include "proxy.h"
 #include "relay.h"
 #include "stats.h"
@@ -409,6 +410,7 @@ proxy_unlink(struct proxy *px, struct conn *c)
  * and never pays for it.
  */
 #define PROXY_TRIM_AFTER	64	/* releases since the last trim */
+#define PROXY_HS_PER_CHUNK	32	/* handshake states per mapping */
 #define PROXY_TRIM_MS		250
 
 static void
@@ -421,6 +423,7 @@ proxy_trim(struct ev_loop *loop, struct ev_timer *t, void *arg)
 		ev_timer_set(loop, t, PROXY_TRIM_MS, proxy_trim, px);
 		return;
 	}
+	pool_release(px->px_hs_pool, 1);
 	malloc_trim(0);
 	px->px_released = px->px_released_seen = 0;
 }
@@ -517,6 +520,25 @@ proxy_auth_pool(void)
 	    PROXY_AUTH_THREADS_MAX : n);
 }
 
+/* The worker's pools and counters. Returns 0, or -1 with why in `err`. */
+static int
+proxy_pools_new(struct proxy *px, char *err, size_t errlen)
+{
+	const char *what = NULL;
+
+	if ((px->px_pipes = relay_pool_new()) == NULL)
+		what = "pipe pool";
+	else if ((px->px_hs_pool = pool_new(conn_handshake_size(),
+	    PROXY_HS_PER_CHUNK)) == NULL)
+		what = "handshake pool";
+	else if ((px->px_stats = stats_new()) == NULL)
+		what = "counters";
+	if (what == NULL)
+		return 0;
+	snprintf(err, errlen, "%s: out of memory", what);
+	return -1;
+}
+
 struct proxy *
 proxy_new(struct config *cfg, struct auth_pool *ap, struct tally *tunnels,
     char *err, size_t errlen)
@@ -541,14 +563,8 @@ proxy_new(struct config *cfg, struct auth_pool *ap, struct tally *tunnels,
 	if ((px->px_dns = dns_new(px->px_loop, cfg->c_dns_servers,
 	    cfg->c_dns_timeout_ms, err, errlen)) == NULL)
 		goto fail;
-	if ((px->px_pipes = relay_pool_new()) == NULL) {
-		snprintf(err, errlen, "pipe pool: out of memory");
+	if (proxy_pools_new(px, err, errlen) == -1)
 		goto fail;
-	}
-	if ((px->px_stats = stats_new()) == NULL) {
-		snprintf(err, errlen, "counters: out of memory");
-		goto fail;
-	}
 	if ((px->px_log = accesslog_open(px->px_loop, cfg->c_access_log)) ==
 	    NULL) {
 		snprintf(err, errlen, "access_log %s: %s", cfg->c_access_log,
@@ -559,6 +575,7 @@ proxy_new(struct config *cfg, struct auth_pool *ap, struct tally *tunnels,
 	px->px_env = (struct env){ .e_loop = px->px_loop, .e_cfg = px->px_cfg,
 	    .e_dns = px->px_dns, .e_mb = px->px_mb, .e_pipes = px->px_pipes,
 	    .e_log = px->px_log, .e_tunnels = tunnels, .e_stats = px->px_stats,
+	    .e_hs_pool = px->px_hs_pool,
 	    .e_closed = proxy_conn_gone, .e_released = proxy_released,
 	    .e_owner = px };
 	if ((px->px_inbox_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
@@ -612,6 +629,7 @@ proxy_free(struct proxy *px)
 	accesslog_close(px->px_log);
 	dns_free(px->px_dns);
 	relay_pool_free(px->px_pipes);
+	pool_free(px->px_hs_pool);
 	stats_free(px->px_stats);
 	auth_mailbox_free(px->px_mb);
 	if (px->px_inbox_fd != -1)

@@ -46,6 +46,7 @@ struct proxy {
 	struct dns		*px_dns;
 	struct auth_mailbox	*px_mb;
 	struct relay_pool	*px_pipes;
+	struct pool		*px_hs_pool;	/* handshake states */
 	struct stats		*px_stats;	/* for the admin listener */
 	struct accesslog	*px_log;
 	struct listener		 px_listeners[PROXY_MAX_LISTENERS];

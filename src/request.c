@@ -19,7 +19,8 @@ request_free(struct request *rq)
 {
 	if (rq->rq_buf != NULL)
 		explicit_bzero(rq->rq_buf, rq->rq_len);	/* credentials */
-	free(rq->rq_buf);
+	if (rq->rq_buf != rq->rq_inline)
+		free(rq->rq_buf);
 	rq->rq_buf = NULL;
 	rq->rq_len = rq->rq_cap = 0;
 }
@@ -37,7 +38,19 @@ request_reserve(struct request *rq, size_t chunk)
 		cap = HTTP_MAX_HEAD + chunk;
 	if (cap <= rq->rq_len)
 		return -1;
-	if ((b = realloc(rq->rq_buf, cap)) == NULL)
+	if (rq->rq_buf == NULL && rq->rq_inline != NULL &&
+	    cap <= rq->rq_inline_cap) {
+		rq->rq_buf = rq->rq_inline;
+		rq->rq_cap = rq->rq_inline_cap;
+		return 0;
+	}
+	if (rq->rq_buf != NULL && rq->rq_buf == rq->rq_inline) {
+		/* Outgrew the owner's buffer: to the heap, wiped behind. */
+		if ((b = malloc(cap)) == NULL)
+			return -2;
+		memcpy(b, rq->rq_buf, rq->rq_len);
+		explicit_bzero(rq->rq_inline, rq->rq_len);
+	} else if ((b = realloc(rq->rq_buf, cap)) == NULL)
 		return -2;
 	rq->rq_buf = b;
 	rq->rq_cap = cap;

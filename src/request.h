@@ -16,6 +16,10 @@
 struct request {
 	char			*rq_buf;	/* client bytes: head, then body */
 	size_t			 rq_len, rq_cap;
+	char			*rq_inline;	/* the owner's buffer used first
+						 * (NULL: none); a longer head
+						 * moves to the heap */
+	size_t			 rq_inline_cap;
 	struct http_head	 rq_head;
 	bool			 rq_http;	/* plain HTTP, not CONNECT */
 	struct host		 rq_host;	/* the destination */
