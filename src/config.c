@@ -839,6 +839,11 @@ static int
 config_kw_admin_listen(struct config *c, const struct config_kw *k,
     const char *const *av, unsigned line, char *err, size_t errlen)
 {
+	if (c->c_admin_listen != NULL) {
+		snprintf(err, errlen, "'admin_listen' given twice (first on line "
+		    "%u): there is one admin listener", c->c_admin_line);
+		return -1;
+	}
 	if (addr_parse_hostport(av[0], &c->c_admin_addr, &c->c_admin_len, err,
 	    errlen) == -1)
 		return -1;
@@ -1340,6 +1345,13 @@ config_finish_pp(const struct config *c, struct diag *d)
 	if (npp == 0 && c->c_npp_from > 0)
 		diag_add(d, c->c_path, 0, "proxy_protocol_from without a "
 		    "'listen ADDR:PORT proxy_protocol' line to apply to");
+	for (i = 0; i < c->c_npp_from; i++)
+		if (c->c_pp_from[i].c_prefix == 0)
+			diag_add(d, c->c_path, 0, "proxy_protocol_from %s "
+			    "trusts every source: any client could send a PROXY "
+			    "header naming the address it likes; list the load "
+			    "balancers", c->c_pp_from[i].c_family == AF_INET6 ?
+			    "::/0" : "0.0.0.0/0");
 }
 
 /* The admin listener: a port of its own, and loopback unless its pages
@@ -1361,6 +1373,13 @@ config_finish_admin(const struct config *c, struct diag *d)
 		    "reachable from other machines, and its status page names "
 		    "users, clients and destinations; add 'admin_users FILE', "
 		    "or listen on 127.0.0.1", c->c_admin_listen);
+	else if (!addr_is_loopback(a) && !c->c_plaintext_auth)
+		diag_add(d, c->c_path, c->c_admin_line, "admin_listen %s: the "
+		    "admin_users passwords would cross the network in clear "
+		    "text (the admin listener has no TLS); listen on 127.0.0.1 "
+		    "and scrape through an SSH tunnel or a private network, or "
+		    "say 'plaintext_auth yes' when the network is private",
+		    c->c_admin_listen);
 	for (i = 0; i < c->c_nlisten; i++) {
 		const struct sockaddr *l =
 		    (const struct sockaddr *)&c->c_listen[i].l_addr;
@@ -1400,12 +1419,24 @@ bool
 config_pp_trusted(const struct config *c, const struct sockaddr *sa)
 {
 	struct sockaddr_storage ss;
+	struct sockaddr_in6 m;
 	size_t i;
 
+	/* An IPv4 source matches its IPv4 CIDRs and its IPv4-mapped IPv6
+	 * ones (::ffff:10.0.0.0/104), as an operator would expect. */
 	memcpy(&ss, sa, addr_len(sa));
 	addr_unmap((struct sockaddr *)&ss);
+	memset(&m, 0, sizeof(m));
+	m.sin6_family = AF_INET6;
+	if (ss.ss_family == AF_INET) {
+		m.sin6_addr.s6_addr[10] = m.sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&m.sin6_addr.s6_addr[12],
+		    &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	}
 	for (i = 0; i < c->c_npp_from; i++)
-		if (cidr_match(&c->c_pp_from[i], (struct sockaddr *)&ss))
+		if (cidr_match(&c->c_pp_from[i], (struct sockaddr *)&ss) ||
+		    (ss.ss_family == AF_INET && cidr_match(&c->c_pp_from[i],
+		    (struct sockaddr *)&m)))
 			return true;
 	return false;
 }

@@ -239,11 +239,14 @@ def test_the_network_policies_select_sluice_and_agent_pods(objs, pod):
         "labels"])
 
 
-def test_sluice_may_leave_only_on_its_connect_ports_and_never_to_private_ranges(objs, conf):
+def test_sluice_may_leave_only_on_its_ports_and_never_to_private_ranges(objs, conf):
     dns, out = objs["networkpolicy.yaml"]["spec"]["egress"]
     assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
-    connect_ports = {int(p) for args in conf.get("connect_ports", [["443"]]) for p in args}
-    assert {p["port"] for p in out["ports"]} == connect_ports
+    # CONNECT and plain HTTP: what sluice lets through, the network lets through (else a
+    # plain-HTTP request sluice allows would time out instead of being refused clearly).
+    ports = {int(p) for args in conf.get("connect_ports", [["443"]]) for p in args}
+    ports |= {int(p) for args in conf.get("http_ports", [["80"]]) for p in args}
+    assert {p["port"] for p in out["ports"]} == ports
     assert {p["protocol"] for p in out["ports"]} == {"TCP"}
     # What sluice refuses to dial, the network refuses too: metadata, RFC 1918, loopback,
     # CGNAT (where cluster Services and nodes live), IPv6 ULA and link-local.
@@ -251,7 +254,8 @@ def test_sluice_may_leave_only_on_its_connect_ports_and_never_to_private_ranges(
     excepts = [ipaddress.ip_network(e) for t in out["to"] for e in t["ipBlock"]["except"]]
     assert {str(b) for b in blocks} == {"0.0.0.0/0", "::/0"}
     for addr in ("169.254.169.254", "10.96.0.1", "172.16.0.1", "192.168.1.1", "127.0.0.1",
-                 "100.64.0.1", "fd00::1", "fe80::1", "::1"):
+                 "100.64.0.1", "192.0.0.1", "198.18.0.1", "224.0.0.1", "240.0.0.1",
+                 "fd00::1", "fe80::1", "::1", "64:ff9b::a00:1", "2002:a00:1::1", "fec0::1"):
         a = ipaddress.ip_address(addr)
         assert any(a in e for e in excepts), addr
     assert not any(ipaddress.ip_address("160.79.104.10") in e for e in excepts)

@@ -281,6 +281,10 @@ def test_unknown_pages_and_methods_get_clear_answers(make_proxy):
     (["listen 0.0.0.0:3128", "admin_listen 127.0.0.1:3128"], "is a proxy port"),
     (["listen 127.0.0.1:3128", "admin_listen 0.0.0.0:9090"], "reachable from other machines"),
     (["listen 127.0.0.1:3128", "admin_users /etc/hostname"], "admin_users without admin_listen"),
+    (["listen 127.0.0.1:3128", "admin_listen 0.0.0.0:9090", "admin_users /etc/hostname"],
+     "would cross the network in clear text"),
+    (["listen 127.0.0.1:3128", "admin_listen 127.0.0.1:9090", "admin_listen 127.0.0.1:9091"],
+     "'admin_listen' given twice"),
 ])
 def test_check_refuses_an_unsafe_admin_listener(sluice_bin, tmp_path, lines, message):
     conf = tmp_path / "sluice.conf"
@@ -333,7 +337,8 @@ def test_counters_stay_exact_under_concurrent_load(make_proxy, origins):
 
 def test_a_reload_cannot_take_admin_users_away_from_a_public_admin_listener(
         make_proxy, users_file, credentials):
-    proxy = make_proxy(extra=["admin_listen 0.0.0.0:0", f"admin_users {users_file}"])
+    proxy = make_proxy(extra=["admin_listen 0.0.0.0:0", f"admin_users {users_file}",
+                              "plaintext_auth yes"])
     assert admin_get(proxy, "/status")[0] == 401
     edit_config(proxy.config_path, {"admin_users": [], "admin_listen": ["127.0.0.1:0"]})
     proxy.send_signal(signal.SIGHUP)

@@ -84,6 +84,17 @@ def test_the_header_names_the_client_in_the_log(pp_proxy, origins, header, clien
     assert (rec["client"], rec["decision"]) == (client, "allowed"), rec
 
 
+def test_an_ipv4_mapped_cidr_trusts_its_ipv4_balancer(make_proxy, origins):
+    proxy = make_proxy(listen=("127.0.0.1:0 proxy_protocol",),
+                       extra=["proxy_protocol_from ::ffff:127.0.0.0/104",
+                              "access_log_format json"])
+    reply = through(proxy, v1("198.51.100.9"), f"api.anthropic.com:{origins.echo_port}")
+    assert reply.status == 200
+    reply.close()
+    (rec,) = json_lines(proxy, 1)
+    assert rec["client"] == "198.51.100.9", rec
+
+
 def test_a_local_header_keeps_the_connections_address(pp_proxy, origins):
     reply = through(pp_proxy, v2(local=True), f"api.anthropic.com:{origins.echo_port}")
     assert reply.status == 200
@@ -171,6 +182,9 @@ def test_tls_listener_reads_the_header_before_the_client_hello(make_proxy, proxy
      "proxy_protocol_from without a 'listen ADDR:PORT proxy_protocol'"),
     (["listen 127.0.0.1:3128 proxy_protocol proxy_protocol",
       "proxy_protocol_from 10.0.0.0/8"], "twice"),
+    (["listen 127.0.0.1:3128 proxy_protocol", "proxy_protocol_from 0.0.0.0/0"],
+     "trusts every source"),
+    (["listen [::1]:3128 proxy_protocol", "proxy_protocol_from ::/0"], "trusts every source"),
 ])
 def test_check_refuses_an_unsafe_proxy_protocol_setup(sluice_bin, tmp_path, lines, message):
     conf = tmp_path / "sluice.conf"

@@ -21,7 +21,7 @@ static const struct redact_case {
 } cases[] = {
 	/* Nothing to take out. */
 	{ "api.example.com:443", true, "api.example.com:443" },
-	{ "http://example.com/a/b?c#e", true, "http://example.com/a/b?c#e" },
+	{ "http://example.com/a/b", true, "http://example.com/a/b" },
 	{ "", true, "" },
 	/* Userinfo in the usual place. */
 	{ "http://bob:SECRET@example.com/", true, "http://example.com/" },
@@ -41,16 +41,29 @@ static const struct redact_case {
 	{ "http://example.com/?to=a@b", false, "http://example.com/?to=*" },
 	/* ... but not before the target has parsed. */
 	{ "http://example.com/users/@alice", true, "http://alice" },
-	/* Query values: each one '*', names and separators kept. */
-	{ "http://example.com/a/b?c=d#e", true, "http://example.com/a/b?c=*#e" },
+	/* Query values: each one '*', names and separators kept; a bare
+	 * parameter (a key on its own, "key%3Dvalue") '*' whole; what
+	 * follows '=' in the path too; the fragment never. */
+	{ "http://example.com/a/b?c=d#e", true, "http://example.com/a/b?c=*#*" },
 	{ "http://x.test/v1?key=AIzaSECRET&alt=json", false,
 	    "http://x.test/v1?key=*&alt=*" },
-	{ "http://x.test/?flag&empty=&k=v", false, "http://x.test/?flag&empty=&k=*" },
-	{ "http://x.test/p;q=1?a=b;c=d", false, "http://x.test/p;q=1?a=*;c=*" },
+	{ "http://x.test/?flag&empty=&k=v", false, "http://x.test/?*&empty=&k=*" },
+	{ "http://x.test/p;q=1?a=b;c=d", false, "http://x.test/p;q=*?a=*;c=*" },
 	{ "http://x.test/?a=b=c&d=e", false, "http://x.test/?a=*&d=*" },
-	{ "http://x.test/?a=b#f=g", false, "http://x.test/?a=*#f=g" },
+	{ "http://x.test/?a=b#f=g", false, "http://x.test/?a=*#*" },
 	{ "http://bob:pa?SECRET@x.test/?k=v", true, "http://x.test/?k=*" },
 	{ "http://x.test/?sig=a%20b c", true, "http://x.test/?sig=*" },
+	{ "http://x.test/p?SECRET", false, "http://x.test/p?*" },
+	{ "http://x.test/p?a=1&SECRET", false, "http://x.test/p?a=*&*" },
+	{ "http://x.test/p?key%3DSECRET", false, "http://x.test/p?*" },
+	{ "http://x.test/p;jsessionid=SECRET/q", false,
+	    "http://x.test/p;jsessionid=*/q" },
+	{ "http://x.test/p%3Fkey=SECRET", false, "http://x.test/p%3Fkey=*" },
+	{ "http://x.test/p#frag=SECRET", false, "http://x.test/p#*" },
+	{ "http://x.test/p?", false, "http://x.test/p?" },
+	{ "http://x.test/p#", false, "http://x.test/p#" },
+	{ "http://x.test/?&&", false, "http://x.test/?&&" },
+	{ "x.test:443", true, "x.test:443" },
 	/* Bytes a log line must not carry. */
 	{ "http://example.com/a b", true, "http://example.com/a?b" },
 	{ "http://example.com/\t\r\n", true, "http://example.com/???" },
