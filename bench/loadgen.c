@@ -10,7 +10,10 @@
  *         MB/s (10^6 bytes) received over -d seconds after -w.
  *   idle  open N tunnels (at most -k handshakes in flight) and hold them;
  *         sample VmRSS of process -p before and after, then one echo
- *         through every tunnel to prove each still works.
+ *         through every tunnel to prove each still works. With -C SEC
+ *         (the burst test), wait SEC rather than 1 s once every tunnel is
+ *         open, and once the echo pass has closed them all, wait SEC more
+ *         and sample VmRSS again: what the process gives back.
  *
  * With -p, rate and bulk also report the CPU seconds that process used in
  * the measured window (cpu_s), -1 when there is none to read.
@@ -122,6 +125,7 @@ struct lg_opts {
 	bool		 resume;	/* -R: offer session resumption */
 	const char	*hello_name;	/* -H: a ClientHello naming it */
 	bool		 size_given;	/* -s was on the command line */
+	double		 close_wait;	/* -C: idle, settle and after-close */
 };
 
 static struct lg_opts opt = {
@@ -174,7 +178,7 @@ lg_usage(void)
 	    "[-D IP:PORT]\n"
 	    "           [-u USER:PASS] [-c N] [-d SEC] [-w SEC] [-s BYTES]\n"
 	    "           [-p PID] [-k N] [-T SEC] [-S CAFILE [-N NAME] [-R]]\n"
-	    "           [-H NAME]\n"
+	    "           [-H NAME] [-C SEC]\n"
 	    "  -t  the authority to CONNECT to (target.test:PORT)\n"
 	    "  -P  the proxy; without it, straight to -D (direct mode)\n"
 	    "  -D  the target's address for direct mode\n"
@@ -188,7 +192,9 @@ lg_usage(void)
 	    "  -S  TLS to the proxy, its certificate verified against CAFILE\n"
 	    "  -N  the name the certificate must have (default: -P's address)\n"
 	    "  -R  offer to resume each client's last TLS session\n"
-	    "  -H  rate: send a TLS ClientHello naming NAME, not -s bytes\n");
+	    "  -H  rate: send a TLS ClientHello naming NAME, not -s bytes\n"
+	    "  -C  idle: settle SEC (not 1) before the second VmRSS, and read\n"
+	    "      it a third time SEC after every tunnel has closed\n");
 	exit(2);
 }
 
@@ -1065,12 +1071,24 @@ lg_idle_verify(void)
 	}
 }
 
+/* Wait `sec` seconds, serving events (a held tunnel that closes is
+ * noticed) but starting nothing. */
+static void
+lg_settle(double sec)
+{
+	uint64_t until = lg_now() + (uint64_t)(sec * 1e9);
+
+	while (lg_now() < until)
+		lg_poll(50);
+}
+
 static void
 lg_run_idle(void)
 {
-	uint64_t t0, t_open, settle;
+	uint64_t t0, t_open;
 	unsigned held, i;
 	long before = 0, after, thr_before = 0, thr_after = 0;
+	long closed = -1, thr_closed = -1;
 
 	if (opt.pid > 0 && (before = lg_rss_kib(opt.pid, &thr_before)) < 0) {
 		fprintf(stderr, "loadgen: cannot read VmRSS of %d\n",
@@ -1081,24 +1099,31 @@ lg_run_idle(void)
 	lg_idle_open();
 	t_open = lg_now();
 	/* Let the proxy finish whatever it does after the reply. */
-	settle = lg_now() + 1000000000ull;
-	while (lg_now() < settle)
-		lg_poll(50);
+	lg_settle(opt.close_wait > 0 ? opt.close_wait : 1.0);
 	held = lg_count(LG_HELD);
 	after = opt.pid > 0 ? lg_rss_kib(opt.pid, &thr_after) : 0;
+	/* The echo pass closes each tunnel as its echo comes back. */
 	lg_idle_verify();
-	printf("{\"mode\": \"idle\", \"tunnels\": %u, \"held\": %u, "
-	       "\"open_seconds\": %.3f, \"rss_before_kib\": %ld, "
-	       "\"rss_after_kib\": %ld, \"bytes_per_tunnel\": %.0f, "
-	       "\"threads_before\": %ld, \"threads_after\": %ld, "
-	       "\"verified\": %llu, ",
-	    opt.clients, held, (double)(t_open - t0) / 1e9, before, after,
-	    held ? (double)(after - before) * 1024.0 / held : 0.0, thr_before,
-	    thr_after, (unsigned long long)lg_done);
-	lg_print_errors();
-	printf("}\n");
 	for (i = 0; i < opt.clients; i++)
 		lg_close(&lg_clients[i]);
+	if (opt.close_wait > 0) {
+		lg_settle(opt.close_wait);
+		closed = opt.pid > 0 ? lg_rss_kib(opt.pid, &thr_closed) : 0;
+	}
+	printf("{\"mode\": \"idle\", \"tunnels\": %u, \"held\": %u, "
+	       "\"inflight\": %u, \"open_seconds\": %.3f, "
+	       "\"settle_seconds\": %.1f, \"rss_before_kib\": %ld, "
+	       "\"rss_after_kib\": %ld, \"bytes_per_tunnel\": %.0f, "
+	       "\"rss_closed_kib\": %ld, \"threads_before\": %ld, "
+	       "\"threads_after\": %ld, \"threads_closed\": %ld, "
+	       "\"verified\": %llu, ",
+	    opt.clients, held, opt.inflight < opt.clients ? opt.inflight :
+	    opt.clients, (double)(t_open - t0) / 1e9,
+	    opt.close_wait > 0 ? opt.close_wait : 1.0, before, after,
+	    held ? (double)(after - before) * 1024.0 / held : 0.0, closed,
+	    thr_before, thr_after, thr_closed, (unsigned long long)lg_done);
+	lg_print_errors();
+	printf("}\n");
 }
 
 /* One option of the command line into `opt`; false for an unknown one. */
@@ -1155,6 +1180,9 @@ lg_option(int ch, bool *have_direct)
 	case 'H':
 		opt.hello_name = optarg;
 		break;
+	case 'C':
+		opt.close_wait = strtod(optarg, NULL);
+		break;
 	default:
 		return false;
 	}
@@ -1180,7 +1208,7 @@ lg_parse(int argc, char **argv)
 	else
 		lg_usage();
 	optind = 2;
-	while ((ch = getopt(argc, argv, "t:P:D:u:c:d:w:s:p:k:T:S:N:RH:")) != -1)
+	while ((ch = getopt(argc, argv, "t:P:D:u:c:d:w:s:p:k:T:S:N:RH:C:")) != -1)
 		if (!lg_option(ch, &have_direct))
 			lg_usage();
 	if (opt.clients == 0 || opt.duration <= 0 || opt.size == 0 ||
@@ -1190,7 +1218,8 @@ lg_parse(int argc, char **argv)
 	    (opt.ca_file != NULL && opt.proxy.sin_port == 0) ||
 	    ((opt.tls_name != NULL || opt.resume) && opt.ca_file == NULL) ||
 	    (opt.hello_name != NULL && (opt.mode != LG_RATE ||
-	    opt.size_given || opt.hello_name[0] == '\0')))
+	    opt.size_given || opt.hello_name[0] == '\0')) ||
+	    opt.close_wait < 0 || (opt.close_wait > 0 && opt.mode != LG_IDLE))
 		lg_usage();
 }
 
