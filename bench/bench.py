@@ -436,8 +436,10 @@ class Runner:
             cmd += ["-H", hello]
         if seconds is not None:
             cmd += ["-d", str(seconds), "-w", str(a.warmup)]
-            # Direct: the target's own CPU over the window (the floor, issue 17).
-            cmd += ["-p", str(self.target.pid if system.name == "direct" else system.pid)]
+            # Direct: the target's own CPU over the window (the floor, issue 17); through
+            # a proxy, the target's as well (-q), to show the floor's half holds there.
+            cmd += ["-p", str(self.target.pid)] if system.name == "direct" else \
+                ["-p", str(system.pid), "-q", str(self.target.pid)]
         cmd += list(extra)
         limit = (seconds or 0) + a.warmup + 2 * a.idle_timeout + 30
         try:
@@ -1039,6 +1041,11 @@ def summarize(raw):
         # rate*_cpu of "direct" is the target's own CPU per cycle; a proxy has two sockets.
         t = med.get((key + "_cpu", "direct"))
         med[(key + "_floor", "direct")] = None if t is None else 2 * t
+        for name, runs in raw[key].items():
+            if name != "direct":
+                med[(key + "_tcpu", name)] = median([
+                    x["cpu2_s"] * 1e6 / x["completions"] for x in runs
+                    if x and x.get("cpu2_s", -1) >= 0 and x["completions"]])
     for name, runs in raw["burst"].items():
         ok = [x for x in runs if x]
         med[("burst", name)] = median([x["bytes_per_tunnel"] for x in ok])
@@ -1283,6 +1290,12 @@ def floor_burst_section(args, mach, raw, med):
         row("**floor**: 2 × the echo target", "direct", key="_floor")
         for n in fl:
             row(LABEL[n], n)
+        seen = [(n, med.get(("rate32_tcpu", n))) for n in fl]
+        if any(v is not None for _, v in seen):
+            L += ["", "The echo target's own CPU µs per cycle in the same runs through each proxy "
+                  "(32 clients; the floor assumes a proxy's socket costs what the target's "
+                  "does): " + ", ".join(f"{LABEL[n]} {fmt(v, 1)}" for n, v in seen)
+                  + f"; direct {fmt(med.get(('rate32_cpu', 'direct')), 1)}."]
         for n in [x for x in ("sluice", "sluice-b") if x in fl]:
             per = [ratio(x["cpu_s"] * 1e6 / x["completions"], 2 * d["cpu_s"] * 1e6
                          / d["completions"])

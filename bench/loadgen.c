@@ -16,7 +16,8 @@
  *         and sample VmRSS again: what the process gives back.
  *
  * With -p, rate and bulk also report the CPU seconds that process used in
- * the measured window (cpu_s), -1 when there is none to read.
+ * the measured window (cpu_s), -1 when there is none to read; with -q, the
+ * same for a second process (cpu2_s: the target, behind a proxy).
  *
  * With -H NAME (rate only) the bytes each client sends into its tunnel are
  * a real TLS ClientHello naming NAME instead of the -s echo payload: the
@@ -118,6 +119,7 @@ struct lg_opts {
 	double		 duration, warmup;
 	size_t		 size;
 	pid_t		 pid;
+	pid_t		 pid2;		/* -q: a second process's CPU */
 	unsigned	 inflight;
 	double		 timeout;
 	const char	*ca_file;	/* -S: TLS to the proxy, this CA */
@@ -159,6 +161,7 @@ static uint64_t lg_bytes;
 static uint64_t lg_hs_done, lg_hs_resumed;	/* -S, in the window */
 static uint32_t *lg_lat;		/* microseconds, one per completion */
 static double lg_cpu_start = -1, lg_cpu_end = -1; /* -p: its CPU seconds */
+static double lg_cpu2_start = -1, lg_cpu2_end = -1; /* -q */
 static size_t lg_nlat, lg_caplat;
 
 static uint64_t
@@ -177,7 +180,7 @@ lg_usage(void)
 	    "usage: loadgen rate|bulk|idle [-P IP:PORT -t HOST:PORT] "
 	    "[-D IP:PORT]\n"
 	    "           [-u USER:PASS] [-c N] [-d SEC] [-w SEC] [-s BYTES]\n"
-	    "           [-p PID] [-k N] [-T SEC] [-S CAFILE [-N NAME] [-R]]\n"
+	    "           [-p PID] [-q PID] [-k N] [-T SEC] [-S CAFILE [-N NAME] [-R]]\n"
 	    "           [-H NAME] [-C SEC]\n"
 	    "  -t  the authority to CONNECT to (target.test:PORT)\n"
 	    "  -P  the proxy; without it, straight to -D (direct mode)\n"
@@ -187,6 +190,7 @@ lg_usage(void)
 	    "  -d  measured seconds (default 5), -w warm-up seconds (0.5)\n"
 	    "  -s  echo size in bytes (default 64)\n"
 	    "  -p  the proxy's PID: its CPU time (rate, bulk), VmRSS (idle)\n"
+	    "  -q  rate, bulk: another PID whose CPU time to report (cpu2_s)\n"
 	    "  -k  idle: handshakes in flight at most (default 256)\n"
 	    "  -T  idle: seconds allowed to open, and to verify (60)\n"
 	    "  -S  TLS to the proxy, its certificate verified against CAFILE\n"
@@ -931,11 +935,16 @@ lg_run_timed(void)
 		uint64_t now = lg_now();
 		bool retrying = false;
 
-		if (opt.pid > 0 && lg_cpu_start < 0 && now >= lg_win_start)
+		if (opt.pid > 0 && lg_cpu_start < 0 && now >= lg_win_start) {
 			lg_cpu_start = lg_cpu_s(opt.pid);
+			if (opt.pid2 > 0)
+				lg_cpu2_start = lg_cpu_s(opt.pid2);
+		}
 		if (now >= lg_win_end) {
 			if (opt.pid > 0)
 				lg_cpu_end = lg_cpu_s(opt.pid);
+			if (opt.pid2 > 0)
+				lg_cpu2_end = lg_cpu_s(opt.pid2);
 			break;
 		}
 		for (i = 0; i < opt.clients; i++) {
@@ -957,13 +966,17 @@ lg_run_timed(void)
 		lg_close(&lg_clients[i]);
 }
 
-/* The -p process's CPU seconds over the measured window, or -1. */
+/* The -p process's CPU seconds over the measured window, or -1; with
+ * `second`, the -q process's. */
 static double
-lg_cpu_used(void)
+lg_cpu_used(bool second)
 {
-	if (lg_cpu_start < 0 || lg_cpu_end < 0)
+	double a = second ? lg_cpu2_start : lg_cpu_start;
+	double b = second ? lg_cpu2_end : lg_cpu_end;
+
+	if (a < 0 || b < 0)
 		return -1;
-	return lg_cpu_end - lg_cpu_start;
+	return b - a;
 }
 
 static void
@@ -973,10 +986,11 @@ lg_report_rate(void)
 	printf("{\"mode\": \"rate\", \"clients\": %u, \"seconds\": %.3f, "
 	       "\"completions\": %llu, \"rate\": %.1f, \"p50_us\": %u, "
 	       "\"p99_us\": %u, \"max_us\": %u, \"cpu_s\": %.2f, "
-	       "\"payload\": \"%s\", \"payload_bytes\": %zu, ",
+	       "\"cpu2_s\": %.2f, \"payload\": \"%s\", \"payload_bytes\": %zu, ",
 	    opt.clients, opt.duration, (unsigned long long)lg_done,
 	    (double)lg_done / opt.duration, lg_pct(0.50), lg_pct(0.99),
-	    lg_nlat ? lg_lat[lg_nlat - 1] : 0, lg_cpu_used(),
+	    lg_nlat ? lg_lat[lg_nlat - 1] : 0, lg_cpu_used(false),
+	    lg_cpu_used(true),
 	    opt.hello_name != NULL ? "clienthello" : "echo", opt.size);
 	lg_print_tls();
 	lg_print_errors();
@@ -987,9 +1001,11 @@ static void
 lg_report_bulk(void)
 {
 	printf("{\"mode\": \"bulk\", \"tunnels\": %u, \"seconds\": %.3f, "
-	       "\"bytes\": %llu, \"mbps\": %.1f, \"cpu_s\": %.2f, ",
+	       "\"bytes\": %llu, \"mbps\": %.1f, \"cpu_s\": %.2f, "
+	       "\"cpu2_s\": %.2f, ",
 	    opt.clients, opt.duration, (unsigned long long)lg_bytes,
-	    (double)lg_bytes / opt.duration / 1e6, lg_cpu_used());
+	    (double)lg_bytes / opt.duration / 1e6, lg_cpu_used(false),
+	    lg_cpu_used(true));
 	lg_print_tls();
 	lg_print_errors();
 	printf("}\n");
@@ -1162,6 +1178,9 @@ lg_option(int ch, bool *have_direct)
 	case 'p':
 		opt.pid = (pid_t)strtol(optarg, NULL, 10);
 		break;
+	case 'q':
+		opt.pid2 = (pid_t)strtol(optarg, NULL, 10);
+		break;
 	case 'k':
 		opt.inflight = (unsigned)strtoul(optarg, NULL, 10);
 		break;
@@ -1208,7 +1227,7 @@ lg_parse(int argc, char **argv)
 	else
 		lg_usage();
 	optind = 2;
-	while ((ch = getopt(argc, argv, "t:P:D:u:c:d:w:s:p:k:T:S:N:RH:C:")) != -1)
+	while ((ch = getopt(argc, argv, "t:P:D:u:c:d:w:s:p:q:k:T:S:N:RH:C:")) != -1)
 		if (!lg_option(ch, &have_direct))
 			lg_usage();
 	if (opt.clients == 0 || opt.duration <= 0 || opt.size == 0 ||
@@ -1219,7 +1238,8 @@ lg_parse(int argc, char **argv)
 	    ((opt.tls_name != NULL || opt.resume) && opt.ca_file == NULL) ||
 	    (opt.hello_name != NULL && (opt.mode != LG_RATE ||
 	    opt.size_given || opt.hello_name[0] == '\0')) ||
-	    opt.close_wait < 0 || (opt.close_wait > 0 && opt.mode != LG_IDLE))
+	    opt.close_wait < 0 || (opt.close_wait > 0 && opt.mode != LG_IDLE) ||
+	    (opt.pid2 > 0 && opt.pid <= 0))
 		lg_usage();
 }
 
