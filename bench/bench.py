@@ -12,7 +12,14 @@ throw-away CA's certificate: handshake + CONNECT + echo + close per second at 32
 handshakes, and with session resumption offered) and bulk throughput through one tunnel. And
 the cost of SNI inspection (issue 14): CONNECT + ClientHello echo + close per second at 32
 clients through two sluice instances that differ only in `sni require` and `sni off`.
+And issue 17's rows: the floor (the target's own CPU per cycle in the direct rate runs, twice
+that for a proxy's two sockets) with every proxy's CPU per cycle as a ratio to it, and a burst
+idle test (N tunnels opened all at once on a fresh instance: RSS per idle tunnel, and RSS after
+they all close against before the burst).
 Writes medians and ratios to bench/RESULTS.md and a plot to bench/results.png.
+
+`--only burst,floor --systems sluice [--sluice-b BIN]` runs just those measurements (about a
+minute for one or two sluice binaries) and prints them, for A/B runs while changing sluice.
 
 Everything listens on 127.0.0.1 and runs in the foreground from its own temporary directory.
 Performance is only ever compared side by side in one run on one machine: absolute figures
@@ -52,7 +59,11 @@ OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 PEERS = ("squid", "tinyproxy")
 LABEL = {"direct": "direct", "squid": "Squid", "tinyproxy": "tinyproxy",
          "sluice": "sluice", "sluice-noauth": "sluice (no auth)",
-         "sluice-sni": "sluice (sni require)", "sluice-snioff": "sluice (sni off)"}
+         "sluice-sni": "sluice (sni require)", "sluice-snioff": "sluice (sni off)",
+         "sluice-b": "sluice B"}
+# What --only may name, and the proxies --systems may name (sluice-b comes with --sluice-b).
+WORKLOADS = ("rate", "floor", "sni", "bulk", "http", "tls", "idle", "burst")
+PROXIES = ("squid", "tinyproxy", "sluice")
 # The SNI rows (issue 14): two sluice instances that differ only in `sni`.
 SNI_SYSTEMS = ("sluice-sni", "sluice-snioff")
 SNI_NAME = "target.test"     # the server_name of loadgen -H's ClientHello
@@ -262,15 +273,17 @@ class Direct(Server):
 
 
 class Sluice(Server):
-    def __init__(self, env, authed=True, tls=False, sni=None):
+    def __init__(self, env, authed=True, tls=False, sni=None, b=False):
         """`sni`: None leaves sni_ports at its default (443: the target's port is not
         inspected); "require" or "off" puts the target's port in sni_ports under that
-        `sni` (the SNI rows' two instances, alike otherwise)."""
+        `sni` (the SNI rows' two instances, alike otherwise). `b`: the --sluice-b binary,
+        configured as the main one ("sluice B", for A/B runs)."""
         self.env = env
         self.authed = authed
         self.tls = tls
         self.sni = sni
-        self.name = "sluice" if authed else "sluice-noauth"
+        self.binary = env.args.sluice_b if b else env.args.sluice
+        self.name = "sluice-b" if b else "sluice" if authed else "sluice-noauth"
         if sni is not None:
             self.name = "sluice-sni" if sni == "require" else "sluice-snioff"
             self.hello = SNI_NAME
@@ -295,7 +308,7 @@ class Sluice(Server):
             "ACCESS_LOG": f"{self.dir}/access.log" if log_on else "off"})
         self.logfile = os.path.join(self.dir, "stderr.log")
         err = open(self.logfile, "w")
-        self.proc = subprocess.Popen([self.env.args.sluice, "serve", "-c", conf],
+        self.proc = subprocess.Popen([self.binary, "serve", "-c", conf],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=err, cwd=self.dir)
         err.close()
@@ -369,7 +382,7 @@ class Tinyproxy(Server):
         fill("tinyproxy.conf.in", conf, {
             "PORT": self.port, "TPORT": self.env.tport, "DIR": self.dir,
             "PASSWORD": self.env.password,
-            "MAXCLIENTS": self.env.args.idle + 1000,
+            "MAXCLIENTS": max(self.env.args.idle, self.env.args.burst) + 1000,
             "LOGLEVEL": "Connect" if self.env.args.access_log else "Warning"})
         self.logfile = os.path.join(self.dir, "tinyproxy.log")
         out = os.path.join(self.dir, "stderr.log")
@@ -423,8 +436,10 @@ class Runner:
             cmd += ["-H", hello]
         if seconds is not None:
             cmd += ["-d", str(seconds), "-w", str(a.warmup)]
-            if system.name != "direct":
-                cmd += ["-p", str(system.pid)]
+            # Direct: the target's own CPU over the window (the floor, issue 17); through
+            # a proxy, the target's as well (-q), to show the floor's half holds there.
+            cmd += ["-p", str(self.target.pid)] if system.name == "direct" else \
+                ["-p", str(system.pid), "-q", str(self.target.pid)]
         cmd += list(extra)
         limit = (seconds or 0) + a.warmup + 2 * a.idle_timeout + 30
         try:
@@ -690,20 +705,44 @@ def median(values):
     return statistics.median(values) if values else None
 
 
+def want(args, workload):
+    """Does this run measure `workload` (one of WORKLOADS)? All of them unless --only
+    (and, with --no-idle, neither idle test)."""
+    if args.no_idle and workload in ("idle", "burst"):
+        return False
+    return args.only is None or workload in args.only
+
+
 def run(args):
     env = Env(args)
     log(f"work directory {env.dir}")
     target = Target(env)
     runner = Runner(env)
     started = []
+    raw = {k: {} for k in ("rate32", "rate256", "sni32", "bulk1", "bulk8", "http", "idle",
+                           "burst") + TLS_KEYS}
     try:
         target.start()
         runner.target = target
         log(f"target on 127.0.0.1:{target.port}")
         systems = {"direct": Direct(env).start()}
-        for s in (Squid(env, tls=True), Tinyproxy(env), Sluice(env, tls=True),
-                  Sluice(env, authed=False), Sluice(env, sni="require"),
-                  Sluice(env, sni="off")):
+        # The proxies every round runs; the idle and burst tests start fresh ones.
+        main = ["direct"] + args.systems
+        rate_systems = main + (["sluice-noauth"] if "sluice" in args.systems
+                               and want(args, "rate") else [])
+        wanted = []
+        if any(want(args, w) for w in ("rate", "floor", "sni", "bulk", "http", "tls")):
+            tls = want(args, "tls")
+            make = {"squid": lambda: Squid(env, tls=tls),
+                    "tinyproxy": lambda: Tinyproxy(env),
+                    "sluice": lambda: Sluice(env, tls=tls),
+                    "sluice-b": lambda: Sluice(env, b=True)}
+            wanted = [make[n]() for n in args.systems]
+            if "sluice-noauth" in rate_systems:
+                wanted.append(Sluice(env, authed=False))
+            if want(args, "sni"):
+                wanted += [Sluice(env, sni="require"), Sluice(env, sni="off")]
+        for s in wanted:
             log(f"starting {s.name}")
             s.start()
             started.append(s)
@@ -714,26 +753,30 @@ def run(args):
             if s.tls_port:
                 check_policy(env, runner, s, tls=True)
             runner.warm(s)
-        main = ["direct", "squid", "tinyproxy", "sluice"]
-        rate_systems = main + ["sluice-noauth"]
-        raw = {k: {} for k in ("rate32", "rate256", "sni32", "bulk1", "bulk8", "http", "idle")
-               + TLS_KEYS}
+        tls_here = [n for n in TLS_SYSTEMS if n in systems]
+        fresh = [n for n in ("squid", "tinyproxy", "sluice", "sluice-b") if n in args.systems]
+        # The floor alone needs the 32-client rate only.
+        client_counts = (32, 256) if want(args, "rate") else (32,) \
+            if want(args, "floor") else ()
         for r in range(args.rounds):
             # Rotate the order each round so no system always runs first.
             def order(names):
                 k = r % len(names)
                 return names[k:] + names[:k]
             log(f"round {r + 1}/{args.rounds}")
-            for clients in (32, 256):
+            for clients in client_counts:
                 for name in order(rate_systems):
                     res = runner.loadgen(systems[name], "rate", clients, seconds=args.seconds)
                     raw[f"rate{clients}"].setdefault(name, []).append(res)
                     if res:
                         log(f"  rate {clients:3d} {name:14s} {res['rate']:9.0f}/s  "
                             f"p50 {res['p50_us'] / 1000:.2f} ms  p99 {res['p99_us'] / 1000:.2f} ms"
-                            f"  cpu {res['cpu_s']:.2f} s  errors {res['errors_total']}")
-            sni_round(args, runner, systems, raw, order)
-            for tunnels in (1, 8):
+                            f"  cpu {res['cpu_s']:.2f} s ({cpu_per_cycle(res)} µs/cycle"
+                            f"{' the target' if name == 'direct' else ''})"
+                            f"  errors {res['errors_total']}")
+            if want(args, "sni"):
+                sni_round(args, runner, systems, raw, order)
+            for tunnels in (1, 8) if want(args, "bulk") else ():
                 for name in order(main):
                     res = runner.loadgen(systems[name], "bulk", tunnels,
                                          seconds=args.bulk_seconds)
@@ -741,16 +784,20 @@ def run(args):
                     if res:
                         log(f"  bulk {tunnels} {name:14s} {res['mbps']:9.0f} MB/s"
                             f"  cpu {res['cpu_s']:.2f} s  errors {res['errors_total']}")
-            for name in order(main):
+            for name in order(main) if want(args, "http") else ():
                 res = runner.wrk(systems[name], args.seconds)
                 raw["http"].setdefault(name, []).append(res)
                 if res:
                     log(f"  http {name:14s} {res['rps']:9.0f} req/s  cpu {res['cpu_s']:.2f} s")
-            tls_round(args, runner, systems, raw, order)
-            if not args.no_idle and (r == 0 or not args.idle_once):
-                for name in order(["squid", "tinyproxy", "sluice"]):
+            if want(args, "tls") and tls_here:
+                tls_round(args, runner, systems, raw, order, tls_here)
+            if r == 0 or not args.idle_once:
+                for name in order(fresh) if want(args, "idle") else ():
                     res = idle_one(env, runner, name, r == 0)
                     raw["idle"].setdefault(name, []).append(res)
+                for name in order(fresh) if want(args, "burst") else ():
+                    res = burst_one(env, runner, name, r == 0)
+                    raw["burst"].setdefault(name, []).append(res)
         return env, raw, runner
     except BaseException:
         log(f"failed; the work directory {env.dir} is kept for inspection")
@@ -766,6 +813,13 @@ def run(args):
                 runner.remark(s, "access log", f"{text.count(chr(10))} lines written"
                               + (sluice_log_kinds(text) if s.name.startswith("sluice") else ""))
         target.stop()
+
+
+def cpu_per_cycle(res):
+    """CPU µs per completed cycle of a rate run's -p process, as text."""
+    if res["cpu_s"] < 0 or not res["completions"]:
+        return "–"
+    return f"{res['cpu_s'] * 1e6 / res['completions']:.1f}"
 
 
 def sni_round(args, runner, systems, raw, order):
@@ -798,11 +852,11 @@ TLS_KEYS = ("tls32", "tls32r", "tlsbulk1")
 TLS_SYSTEMS = ("squid", "sluice")
 
 
-def tls_round(args, runner, systems, raw, order):
+def tls_round(args, runner, systems, raw, order, names=TLS_SYSTEMS):
     """One round of the TLS workloads, each against Squid's https_port and sluice's tls
-    listener in turn."""
+    listener in turn (those of them in `names`)."""
     for key, resume in (("tls32", False), ("tls32r", True)):
-        for name in order(list(TLS_SYSTEMS)):
+        for name in order(list(names)):
             res = runner.loadgen(systems[name], "rate", 32, seconds=args.seconds, tls=True,
                                  resume=resume)
             raw[key].setdefault(name, []).append(res)
@@ -810,7 +864,7 @@ def tls_round(args, runner, systems, raw, order):
                 log(f"  {key:8s} {name:14s} {res['rate']:9.0f}/s  p50 "
                     f"{res['p50_us'] / 1000:.2f} ms  cpu {res['cpu_s']:.2f} s  resumed "
                     f"{res['resumed']}/{res['handshakes']}  errors {res['errors_total']}")
-    for name in order(list(TLS_SYSTEMS)):
+    for name in order(list(names)):
         res = runner.loadgen(systems[name], "bulk", 1, seconds=args.bulk_seconds, tls=True)
         raw["tlsbulk1"].setdefault(name, []).append(res)
         if res:
@@ -818,11 +872,64 @@ def tls_round(args, runner, systems, raw, order):
                 f"errors {res['errors_total']}")
 
 
+def fresh_instance(env, name):
+    """A new, not yet started instance of proxy `name` (the idle and burst tests)."""
+    if name == "sluice-b":
+        return Sluice(env, b=True)
+    return {"squid": Squid, "tinyproxy": Tinyproxy, "sluice": Sluice}[name](env)
+
+
+def listen_backlog(port):
+    """The accept-queue length of every socket listening on 127.0.0.1:`port` (ss's Send-Q
+    of a listener: what listen() asked for, capped at net.core.somaxconn), or []."""
+    try:
+        p = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                           text=True, timeout=10)
+        return [int(x.split()[2]) for x in p.stdout.splitlines() if len(x.split()) > 2]
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return []
+
+
+def burst_one(env, runner, name, first):
+    """The burst idle test (issue 17): a fresh instance, warmed; VmRSS; N tunnels opened all
+    at once (no cap on handshakes in flight); once all are open, --burst-wait seconds, VmRSS
+    (growth / N per idle tunnel); one echo through every tunnel, which closes it; and
+    --burst-wait seconds after the last close, VmRSS again (against before the burst)."""
+    args = env.args
+    s = fresh_instance(env, name)
+    s.start()
+    try:
+        runner.warm(s)
+        backlog = listen_backlog(s.port)
+        time.sleep(0.3)
+        res = runner.loadgen(s, "idle", args.burst,
+                             extra=["-p", str(s.pid), "-k", str(args.burst),
+                                    "-C", str(args.burst_wait), "-T", str(args.idle_timeout)])
+        if res:
+            res["backlog"] = backlog
+            res["closed_delta_kib"] = (res["rss_closed_kib"] - res["rss_before_kib"]
+                                       if res["rss_closed_kib"] >= 0 else None)
+            log(f"  burst {name:13s} {res['held']} held in {res['open_seconds']:.1f}s, "
+                f"RSS {res['rss_before_kib'] / 1024:.1f} -> {res['rss_after_kib'] / 1024:.1f}"
+                f" -> {res['rss_closed_kib'] / 1024:.1f} MiB, "
+                f"{res['bytes_per_tunnel']:.0f} B/tunnel, after close "
+                f"{res['closed_delta_kib'] / 1024:+.2f} MiB, verified {res['verified']}, "
+                f"threads {res['threads_before']}->{res['threads_after']}->"
+                f"{res['threads_closed']}, backlog {backlog}, errors {res['errors_total']}")
+            if res["held"] < args.burst or res["verified"] < res["held"]:
+                runner.note(s, "burst", f"{res['held']} of {args.burst} tunnels held, "
+                            f"{res['verified']} verified")
+        return res
+    finally:
+        s.stop()
+        if first:
+            runner.collect_logs(s, " (burst-test instance)")
+
+
 def idle_one(env, runner, name, first):
     """A fresh instance, warmed, then N tunnels held: RSS growth per tunnel."""
     args = env.args
-    cls = {"squid": Squid, "tinyproxy": Tinyproxy, "sluice": Sluice}[name]
-    s = cls(env)
+    s = fresh_instance(env, name)
     s.start()
     try:
         runner.warm(s)
@@ -890,6 +997,9 @@ def machine(args):
                      f"(Debian {deb_version('tinyproxy')})",
         "wrk": f"Debian {deb_version('wrk')}",
         "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
+        "somaxconn": read_text("/proc/sys/net/core/somaxconn").strip() or "?",
+        "syn_backlog": read_text("/proc/sys/net/ipv4/tcp_max_syn_backlog").strip() or "?",
+        "sluice_b": f"{cmd_version([args.sluice_b, 'version'])}" if args.sluice_b else None,
     }
 
 
@@ -928,6 +1038,28 @@ def summarize(raw):
         med[("tlsbulk1", name)] = median([x["mbps"] for x in runs if x])
         med[("tlsbulk1_cpu", name)] = median([x["cpu_s"] / (x["bytes"] / 1e9) for x in runs
                                               if x and x["cpu_s"] >= 0 and x["bytes"]])
+    for key in ("rate32", "rate256"):
+        # The floor (issue 17): in the direct runs loadgen -p read the target's CPU, so
+        # rate*_cpu of "direct" is the target's own CPU per cycle; a proxy has two sockets.
+        t = med.get((key + "_cpu", "direct"))
+        med[(key + "_floor", "direct")] = None if t is None else 2 * t
+        for name, runs in raw[key].items():
+            if name != "direct":
+                med[(key + "_tcpu", name)] = median([
+                    x["cpu2_s"] * 1e6 / x["completions"] for x in runs
+                    if x and x.get("cpu2_s", -1) >= 0 and x["completions"]])
+    for name, runs in raw["burst"].items():
+        ok = [x for x in runs if x]
+        med[("burst", name)] = median([x["bytes_per_tunnel"] for x in ok])
+        med[("burst_before", name)] = median([x["rss_before_kib"] / 1024 for x in ok])
+        med[("burst_after", name)] = median([x["rss_after_kib"] / 1024 for x in ok])
+        med[("burst_closed", name)] = median([x["rss_closed_kib"] / 1024 for x in ok
+                                              if x["rss_closed_kib"] >= 0])
+        med[("burst_delta", name)] = median([x["closed_delta_kib"] / 1024 for x in ok
+                                             if x["closed_delta_kib"] is not None])
+        med[("burst_open_s", name)] = median([x["open_seconds"] for x in ok])
+        med[("burst_held", name)] = median([x["held"] for x in ok])
+        med[("burst_verified", name)] = median([x["verified"] for x in ok])
     for name, runs in raw["idle"].items():
         med[("idle", name)] = median([x["bytes_per_tunnel"] for x in runs if x])
         med[("idle_held", name)] = median([x["held"] for x in runs if x])
@@ -1103,6 +1235,252 @@ def sni_section(raw, med):
     return L
 
 
+# Issue 17: the floor and the burst idle test.
+FLOOR_SYSTEMS = ("squid", "tinyproxy", "sluice", "sluice-noauth", "sluice-b")
+BURST_SYSTEMS = ("squid", "tinyproxy", "sluice", "sluice-b")
+
+
+def issue17_targets(med, name="sluice"):
+    """(description, required, measured, met) for issue 17's targets, for `name` (sluice or
+    sluice B)."""
+    rows = []
+    who = "" if name == "sluice" else f" ({LABEL[name]})"
+
+    def add(desc, need, got, ok):
+        rows.append((desc + who, need, got, "–" if ok is None else ("yes" if ok else "**no**")))
+
+    r = ratio(med.get(("rate32_cpu", name)), med.get(("rate32_floor", "direct")))
+    # Three digits: 0.352 must not read as "0.35, not met".
+    add("proxy CPU per CONNECT + echo + close cycle, 32 clients, vs the floor (2 × the echo "
+        "target's)", "≤ 1.15 ×", "–" if r is None else f"{r:.3f} ×",
+        None if r is None else r <= 1.15)
+    r = ratio(med.get(("bulk1_cpu", name)), med.get(("bulk1_cpu", "squid")))
+    add("proxy CPU seconds per GB, 1 bulk tunnel, vs Squid", "≤ 0.35 ×",
+        "–" if r is None else f"{r:.3f} ×", None if r is None else r <= 0.35)
+    m = med.get(("burst", name))
+    add("RSS per idle tunnel after a burst (all opened at once)", "≤ 2 KiB",
+        "–" if m is None else f"{m / 1024:.2f} KiB", None if m is None else m <= 2048)
+    d = med.get(("burst_delta", name))
+    add("RSS after every tunnel of the burst closed, minus RSS before the burst", "≤ 2 MiB",
+        "–" if d is None else f"{d:+.2f} MiB", None if d is None else d <= 2.0)
+    return rows
+
+
+def floor_burst_section(args, mach, raw, med):
+    """The lines of RESULTS.md's issue 17 section (also what --only prints)."""
+    L = []
+    fl = [n for n in FLOOR_SYSTEMS if med.get(("rate32_cpu", n)) is not None]
+    floor32 = med.get(("rate32_floor", "direct"))
+    L += ["## The floor and bursts (issue 17)", ""]
+    if floor32 is not None:
+        L += ["**The floor.** In the direct rate runs `loadgen -p` reads the echo target's own "
+              "CPU time (user + system, `/proc/PID/stat`) over the measured window and divides "
+              "it by the cycles completed: what accepting, reading 64 bytes, writing them back "
+              "and closing costs on one socket. A proxy handles two sockets per cycle, so its "
+              "floor is twice that. Medians of the rounds; `× floor` divides the medians.", "",
+              "| CPU µs per CONNECT + echo + close cycle (lower is better) | 32 clients | "
+              "× floor | 256 clients | × floor |", "|---|--:|--:|--:|--:|"]
+
+        def row(label, key_name, key="_cpu", show_ratio=True):
+            cells = []
+            for c in (32, 256):
+                v = med.get((f"rate{c}{key}", key_name))
+                f = med.get((f"rate{c}_floor", "direct"))
+                cells += [fmt(v, 1), fmt_ratio(ratio(v, f)) if show_ratio and v is not None
+                          else "–"]
+            L.append(f"| {label} | " + " | ".join(cells) + " |")
+
+        row("echo target alone, direct (one socket per cycle)", "direct", show_ratio=False)
+        row("**floor**: 2 × the echo target", "direct", key="_floor")
+        for n in fl:
+            row(LABEL[n], n)
+        seen = [(n, med.get(("rate32_tcpu", n))) for n in fl]
+        if any(v is not None for _, v in seen):
+            L += ["", "The echo target's own CPU µs per cycle in the same runs through each proxy "
+                  "(32 clients; the floor assumes a proxy's socket costs what the target's "
+                  "does): " + ", ".join(f"{LABEL[n]} {fmt(v, 1)}" for n, v in seen)
+                  + f"; direct {fmt(med.get(('rate32_cpu', 'direct')), 1)}."]
+        for n in [x for x in ("sluice", "sluice-b") if x in fl]:
+            per = [ratio(x["cpu_s"] * 1e6 / x["completions"], 2 * d["cpu_s"] * 1e6
+                         / d["completions"])
+                   if x and d and x["cpu_s"] >= 0 and d["cpu_s"] > 0 and x["completions"]
+                   and d["completions"] else None
+                   for x, d in zip(raw["rate32"].get(n, []), raw["rate32"].get("direct", []))]
+            L += ["", f"{LABEL[n]} / floor in each round (32 clients): "
+                  + ", ".join(fmt_ratio(x) for x in per) + f"; median {fmt_ratio(median(per))}."]
+        if "sluice-b" in fl and "sluice" in fl:
+            L += ["", "sluice B / sluice, CPU per cycle (medians): 32 clients "
+                  + fmt_ratio(ratio(med.get(("rate32_cpu", "sluice-b")),
+                                    med.get(("rate32_cpu", "sluice"))))
+                  + (", 256 clients " + fmt_ratio(ratio(med.get(("rate256_cpu", "sluice-b")),
+                                                        med.get(("rate256_cpu", "sluice"))))
+                     if med.get(("rate256_cpu", "sluice")) is not None else "") + "."]
+        L.append("")
+    bs = [n for n in BURST_SYSTEMS if raw["burst"].get(n)]
+    if bs:
+        w = args.burst_wait
+        L += [f"**Bursts.** A fresh instance of each proxy, warmed with a few CONNECT cycles; "
+              f"VmRSS read; then {args.burst:,} tunnels opened **all at once** (`loadgen idle "
+              f"-k {args.burst} -C {w:g}`: every connect issued together, no cap on handshakes "
+              f"in flight, against 128 in the paced test); {w:g} s after the last is "
+              "established, VmRSS again (growth / tunnels held = per idle tunnel); then one "
+              "echo through every tunnel, each closed as its echo returns, and "
+              f"{w:g} s after the last close, VmRSS a third time. The listeners' accept queues "
+              f"are what each proxy asks of `listen()` capped at net.core.somaxconn "
+              f"({mach.get('somaxconn', '?')}; tcp_max_syn_backlog "
+              f"{mach.get('syn_backlog', '?')}); a SYN that finds the queue full is dropped "
+              "and retried by the client a second later, which shows in the seconds to open.",
+              "", "| burst of " + f"{args.burst:,}" + " | " + " | ".join(LABEL[n] for n in bs)
+              + (" | sluice B / sluice |" if "sluice-b" in bs and "sluice" in bs else " |"),
+              "|---|" + "--:|" * (len(bs) + ("sluice-b" in bs and "sluice" in bs))]
+
+        def brow(label, key, digits=0, ab=True, src="burst"):
+            vals = [med.get((key, n)) for n in bs]
+            line = f"| {label} | " + " | ".join(fmt(v, digits) for v in vals)
+            if "sluice-b" in bs and "sluice" in bs:
+                line += " | " + (fmt_ratio(ratio(med.get((key, "sluice-b")),
+                                                 med.get((key, "sluice")))) if ab else "–")
+            L.append(line + " |")
+
+        def typical(n):
+            runs = sorted((x for x in raw["burst"].get(n, []) if x),
+                          key=lambda x: x["bytes_per_tunnel"])
+            return runs[len(runs) // 2] if runs else None
+
+        cells = []
+        for n in bs:
+            x = typical(n)
+            cells.append("–" if x is None else " + ".join(str(b) for b in x.get("backlog", []))
+                         or "?")
+        L.append("| listen backlog (ss Send-Q of each listening socket) | " + " | ".join(cells)
+                 + (" | – |" if "sluice-b" in bs and "sluice" in bs else " |"))
+        brow("tunnels held (median)", "burst_held", ab=False)
+        brow("tunnels verified by an echo (median)", "burst_verified", ab=False)
+        brow("seconds to open them all", "burst_open_s", 2)
+        brow("VmRSS before the burst (MiB)", "burst_before", 1)
+        brow("VmRSS with every tunnel idle (MiB)", "burst_after", 1)
+        brow("**bytes of RSS per idle tunnel, burst** (lower is better)", "burst")
+        if any(med.get(("idle", n)) is not None for n in bs):
+            brow(f"bytes of RSS per idle tunnel, paced (128 in flight, {args.idle:,} held)",
+                 "idle")
+        brow(f"VmRSS {w:g} s after every tunnel closed (MiB)", "burst_closed", 1)
+        brow("**after close − before the burst (MiB)** (lower is better)", "burst_delta", 2)
+        cells = []
+        for n in bs:
+            x = typical(n)
+            cells.append("–" if x is None else f"{x['threads_before']} → "
+                         f"{x['threads_after']} → {x['threads_closed']}")
+        L.append("| threads: before → idle → after close (the median round) | "
+                 + " | ".join(cells) + (" | – |" if "sluice-b" in bs and "sluice" in bs
+                                        else " |"))
+        L.append("")
+    rows = []
+    for n in ("sluice", "sluice-b"):
+        if n in args.systems:
+            rows += issue17_targets(med, n)
+    if rows:
+        L += ["## Targets (issue 17)", "", "| target | required | measured | met |",
+              "|---|---|---|---|"]
+        L += [f"| {d} | {need} | {got} | {ok} |" for d, need, got, ok in rows]
+        L += ["", "A `–` was not measured in this run (`--only`, `--systems`)." if
+              any(r[2].startswith("–") for r in rows) else "", ""]
+    return [x for i, x in enumerate(L) if not (x == "" and i and L[i - 1] == "")]
+
+
+def every_round(args, raw):
+    """The lines of the "Every round" table: each measurement that was taken, per system."""
+    L = ["## Every round", "",
+         "| metric | system | " + " | ".join(f"round {i + 1}" for i in range(args.rounds))
+         + " |", "|---|---|" + "--:|" * args.rounds]
+    fields = {"rate32": ("rate", 0), "rate256": ("rate", 0), "sni32": ("rate", 0),
+              "bulk1": ("mbps", 0),
+              "bulk8": ("mbps", 0), "http": ("rps", 0), "idle": ("bytes_per_tunnel", 0),
+              "tls32": ("rate", 0), "tls32r": ("rate", 0), "tlsbulk1": ("mbps", 0)}
+    names = ["direct", "squid", "tinyproxy", "sluice", "sluice-b", "sluice-noauth", *SNI_SYSTEMS]
+
+    def line(label, name, cells):
+        cells += [""] * (args.rounds - len(cells))
+        L.append(f"| {label} | {LABEL[name]} | " + " | ".join(cells) + " |")
+
+    for key, (field, digits) in fields.items():
+        for name in names:
+            runs = raw[key].get(name)
+            if runs:
+                line(key, name, [fmt(x[field], digits) if x else "failed" for x in runs])
+    # Issue 17: CPU µs per cycle (the direct row is the echo target's, the floor's half).
+    for name in names:
+        runs = raw["rate32"].get(name)
+        if runs:
+            line("rate32 CPU µs/cycle" + (" (the target)" if name == "direct" else ""), name,
+                 [cpu_per_cycle(x) if x else "failed" for x in runs])
+    for key, field, digits in (("burst", "bytes_per_tunnel", 0),
+                               ("burst close − before, KiB", "closed_delta_kib", 0)):
+        for name in names:
+            runs = raw["burst"].get(name)
+            if runs:
+                line(key, name, [fmt(x[field], digits) if x else "failed" for x in runs])
+    L.append("")
+    return L
+
+
+def anomaly_lines(anomalies, remarks, logged):
+    """The Anomalies and Notes sections."""
+    L = ["## Anomalies", ""]
+    if anomalies:
+        L.append("Errors, failures and crashes seen during the run, as reported:")
+        L.append("")
+        for a in anomalies:
+            first, _, rest = a.partition("\n")
+            L.append(f"- {first}")
+            if rest.strip():
+                L.append("")
+                L.append("  ```")
+                L.extend("  " + x for x in rest.strip().splitlines()[-15:])
+                L.append("  ```")
+    else:
+        L.append("None: every cycle, stream, request and idle tunnel succeeded.")
+    L.append("")
+    L.append("## Notes")
+    L.append("")
+    if remarks:
+        L.append("Expected behaviour, not counted as failures:")
+        L.append("")
+        L.extend(f"- {r}" for r in remarks)
+        L.append("")
+    if logged:
+        L.append("What the proxies wrote to their own logs (sluice's stderr, Squid's cache.log "
+                 "warnings and errors, tinyproxy's LogFile), deduplicated, first occurrence shown:")
+        L.append("")
+        L.extend(f"- {x}" for x in logged)
+        L.append("")
+    return L
+
+
+def write_quick(args, mach, raw, med, anomalies, remarks, logged, started, wall):
+    """What an --only run prints (and writes to --out when given): issue 17's section, every
+    round, anomalies. Not RESULTS.md: a partial run does not replace the full one."""
+    L = [f"# sluice benchmark, --only {','.join(args.only)} (not a full run)", "",
+         f"{started:%Y-%m-%d %H:%M} UTC, {wall / 60:.1f} minutes, {args.rounds} interleaved "
+         f"rounds, medians quoted; {mach['nproc']} CPUs, load average before {mach['load']}."]
+    if mach.get("cpu_busy") is not None:
+        other = max(0.0, mach["cpu_busy"] - mach["cpu_own"])
+        L.append(f"CPU use during the run: {mach['cpu_busy'] * 100:.0f} % of all CPUs busy, "
+                 f"**{other * 100:.0f} % other processes**"
+                 + (" (noisy: compare only what was measured side by side here)."
+                    if other > 0.2 else "."))
+    L.append(f"sluice: `{args.sluice}` ({mach['sluice']})."
+             + (f" sluice B: `{args.sluice_b}` ({mach['sluice_b']})." if args.sluice_b else ""))
+    L.append("")
+    L.extend(floor_burst_section(args, mach, raw, med))
+    L.extend(every_round(args, raw))
+    L.extend(anomaly_lines(anomalies, remarks, logged))
+    text = "\n".join(L)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    return text
+
+
 def write_results(args, mach, raw, med, anomalies, remarks, logged, started, wall):
     main = ["direct", "squid", "tinyproxy", "sluice"]
     L = []
@@ -1123,6 +1501,8 @@ def write_results(args, mach, raw, med, anomalies, remarks, logged, started, wal
     # (Not after: tinyproxy's ten thousand threads in the idle test inflate it.)
     L.append(f"| load average (1, 5, 15 min) before the run | {mach['load']} |")
     L.append(f"| descriptor limit (hard) | {mach['nofile']} |")
+    L.append(f"| listen backlog cap (net.core.somaxconn; tcp_max_syn_backlog) | "
+             f"{mach['somaxconn']}; {mach['syn_backlog']} |")
     if mach.get("cpu_busy") is not None:
         other = max(0.0, mach["cpu_busy"] - mach["cpu_own"])
         L.append(f"| CPU use during the run | {mach['cpu_busy'] * 100:.0f} % of all CPUs busy: "
@@ -1215,53 +1595,9 @@ def write_results(args, mach, raw, med, anomalies, remarks, logged, started, wal
     L.append("")
     L.extend(tls_section(med))
     L.extend(sni_section(raw, med))
-    L.append("## Every round")
-    L.append("")
-    L.append("| metric | system | " + " | ".join(f"round {i + 1}" for i in range(args.rounds))
-             + " |")
-    L.append("|---|---|" + "--:|" * args.rounds)
-    fields = {"rate32": ("rate", 0), "rate256": ("rate", 0), "sni32": ("rate", 0),
-              "bulk1": ("mbps", 0),
-              "bulk8": ("mbps", 0), "http": ("rps", 0), "idle": ("bytes_per_tunnel", 0),
-              "tls32": ("rate", 0), "tls32r": ("rate", 0), "tlsbulk1": ("mbps", 0)}
-    for key, (field, digits) in fields.items():
-        for name in main + ["sluice-noauth", *SNI_SYSTEMS]:
-            runs = raw[key].get(name)
-            if not runs:
-                continue
-            cells = [fmt(x[field], digits) if x else "failed" for x in runs]
-            cells += [""] * (args.rounds - len(cells))
-            L.append(f"| {key} | {LABEL[name]} | " + " | ".join(cells) + " |")
-    L.append("")
-    L.append("## Anomalies")
-    L.append("")
-    if anomalies:
-        L.append("Errors, failures and crashes seen during the run, as reported:")
-        L.append("")
-        for a in anomalies:
-            first, _, rest = a.partition("\n")
-            L.append(f"- {first}")
-            if rest.strip():
-                L.append("")
-                L.append("  ```")
-                L.extend("  " + x for x in rest.strip().splitlines()[-15:])
-                L.append("  ```")
-    else:
-        L.append("None: every cycle, stream, request and idle tunnel succeeded.")
-    L.append("")
-    L.append("## Notes")
-    L.append("")
-    if remarks:
-        L.append("Expected behaviour, not counted as failures:")
-        L.append("")
-        L.extend(f"- {r}" for r in remarks)
-        L.append("")
-    if logged:
-        L.append("What the proxies wrote to their own logs (sluice's stderr, Squid's cache.log "
-                 "warnings and errors, tinyproxy's LogFile), deduplicated, first occurrence shown:")
-        L.append("")
-        L.extend(f"- {x}" for x in logged)
-        L.append("")
+    L.extend(floor_burst_section(args, mach, raw, med))
+    L.extend(every_round(args, raw))
+    L.extend(anomaly_lines(anomalies, remarks, logged))
     with open(args.out, "w") as f:
         f.write("\n".join(L))
 
@@ -1289,7 +1625,7 @@ def main():
     ap.add_argument("--sluice", default=os.path.join(ROOT, "build", "sluice"))
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "bench"),
                     help="directory holding loadgen and target")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=None, help="default 5 (3 with --only)")
     ap.add_argument("--seconds", type=float, default=3.0, help="measured seconds per rate/HTTP run")
     ap.add_argument("--bulk-seconds", type=float, default=2.0)
     ap.add_argument("--warmup", type=float, default=0.5)
@@ -1297,18 +1633,57 @@ def main():
                     help="idle tunnels to hold (default 10000, or what the descriptor limit allows)")
     ap.add_argument("--idle-timeout", type=float, default=60.0)
     ap.add_argument("--idle-once", action="store_true", help="idle test in the first round only")
-    ap.add_argument("--no-idle", action="store_true")
+    ap.add_argument("--no-idle", action="store_true", help="no paced or burst idle test")
+    ap.add_argument("--burst", type=int, default=3000,
+                    help="tunnels opened all at once in the burst test (issue 17; default "
+                    "3000, or what the descriptor limit allows)")
+    ap.add_argument("--burst-wait", type=float, default=2.0,
+                    help="burst test: seconds after the last tunnel opened, and after the last "
+                    "closed, before VmRSS is read (default 2)")
+    ap.add_argument("--only", default=None,
+                    help="measure only these, comma-separated: " + ",".join(WORKLOADS)
+                    + " (floor: the 32-client rate, direct and each proxy, with CPU per cycle); "
+                    "prints issue 17's section and every round instead of writing RESULTS.md "
+                    "(unless --out); default rounds 3")
+    ap.add_argument("--systems", default=",".join(PROXIES),
+                    help="the proxies to measure, comma-separated (default: "
+                    + ",".join(PROXIES) + ")")
+    ap.add_argument("--sluice-b", default=None, metavar="BIN",
+                    help="a second sluice binary, configured as the first and measured beside "
+                    "it in every workload of --only (\"sluice B\"), for A/B runs")
     ap.add_argument("--wrk-threads", type=int, default=1)
     ap.add_argument("--wrk-connections", type=int, default=64)
     ap.add_argument("--access-log", action="store_true",
                     help="every proxy writes a per-request access log (default: none does)")
-    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--out", default=None,
+                    help="default bench/RESULTS.md (with --only: none, the report is printed)")
     ap.add_argument("--plot", default=os.path.join(HERE, "results.png"))
     ap.add_argument("--raw", default=None, help="also write every measurement as JSON here")
     args = ap.parse_args()
     args.sluice = os.path.abspath(args.sluice)
     args.bin = os.path.abspath(args.bin)
-    args.out = os.path.abspath(args.out)
+    if args.only is not None:
+        args.only = [x.strip() for x in args.only.split(",") if x.strip()]
+        bad = [x for x in args.only if x not in WORKLOADS]
+        if bad or not args.only:
+            ap.error(f"--only: unknown {bad}; choose from {','.join(WORKLOADS)}")
+    given = [x.strip() for x in args.systems.split(",") if x.strip()]
+    bad = [x for x in given if x not in PROXIES]
+    if bad or not given:
+        ap.error(f"--systems: unknown {bad}; choose from {','.join(PROXIES)}")
+    if args.only is None and set(given) != set(PROXIES):
+        ap.error("--systems needs --only: RESULTS.md compares every system")
+    if args.sluice_b is not None:
+        if args.only is None:
+            ap.error("--sluice-b needs --only (an A/B run is not RESULTS.md)")
+        args.sluice_b = os.path.abspath(args.sluice_b)
+    # In a fixed order, sluice B last.
+    args.systems = [x for x in PROXIES if x in given] + (["sluice-b"] if args.sluice_b else [])
+    if args.rounds is None:
+        args.rounds = 3 if args.only else 5
+    if args.out is None and args.only is None:
+        args.out = os.path.join(HERE, "RESULTS.md")
+    args.out = os.path.abspath(args.out) if args.out else None
     args.plot = os.path.abspath(args.plot)
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -1320,13 +1695,25 @@ def main():
         args.idle = min(10000, fit)
         if args.idle < 10000:
             log(f"the descriptor limit ({hard}) allows {args.idle} idle tunnels, not 10000")
-    for tool in (args.sluice, os.path.join(args.bin, "loadgen"), os.path.join(args.bin, "target"),
-                 SQUID, TINYPROXY, WRK, GNUPLOT, HTPASSWD):
+    if args.burst > fit:
+        log(f"the descriptor limit ({hard}) allows a burst of {fit} tunnels, not {args.burst}")
+        args.burst = fit
+    needed = [args.sluice, os.path.join(args.bin, "loadgen"), os.path.join(args.bin, "target"),
+              HTPASSWD] + ([args.sluice_b] if args.sluice_b else [])
+    if args.only is None or "squid" in args.systems:
+        needed.append(SQUID)
+    if args.only is None or "tinyproxy" in args.systems:
+        needed.append(TINYPROXY)
+    if args.only is None or "http" in args.only:
+        needed.append(WRK)
+    if args.only is None:
+        needed.append(GNUPLOT)
+    for tool in needed:
         if not os.access(tool, os.X_OK):
             sys.exit(f"bench: {tool} is missing (make bench builds and installs everything)")
     # Debian's squid (GnuTLS) and squid-openssl ship the same /usr/sbin/squid and replace
     # each other: the TLS rows compare OpenSSL with OpenSSL.
-    if squid_tls_library() != "OpenSSL":
+    if want(args, "tls") and "squid" in args.systems and squid_tls_library() != "OpenSSL":
         sys.exit(f"bench: {SQUID} is not built with OpenSSL ({squid_tls_library()}): "
                  "install squid-openssl (make bench does, with scripts/deps.sh bench)")
 
@@ -1340,7 +1727,7 @@ def main():
     wall = time.monotonic() - t0
     busy1, total1 = machine_cpu()
     own = own_cpu() - own0
-    if squid_tls_library() != "OpenSSL":
+    if want(args, "tls") and "squid" in args.systems and squid_tls_library() != "OpenSSL":
         # Another package install replaced it during the run.
         anomalies.append(f"Squid: {SQUID} was no longer built with OpenSSL at the end of the "
                          f"run ({squid_tls_library()}): the Squid instances started late in "
@@ -1354,6 +1741,13 @@ def main():
         with open(args.raw, "w") as f:
             json.dump({"machine": mach, "raw": raw, "anomalies": anomalies, "remarks": remarks,
                        "logged": runner.logged}, f, indent=1)
+    if args.only is not None:
+        text = write_quick(args, mach, raw, med, anomalies, remarks, runner.logged, started,
+                           wall)
+        shutil.rmtree(env.dir, ignore_errors=True)
+        log(f"done in {wall / 60:.1f} minutes" + (f"; wrote {args.out}" if args.out else ""))
+        print(text)
+        return
     write_results(args, mach, raw, med, anomalies, remarks, runner.logged, started, wall)
     plot(args, med)
     shutil.rmtree(env.dir, ignore_errors=True)

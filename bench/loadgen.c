@@ -10,10 +10,14 @@
  *         MB/s (10^6 bytes) received over -d seconds after -w.
  *   idle  open N tunnels (at most -k handshakes in flight) and hold them;
  *         sample VmRSS of process -p before and after, then one echo
- *         through every tunnel to prove each still works.
+ *         through every tunnel to prove each still works. With -C SEC
+ *         (the burst test), wait SEC rather than 1 s once every tunnel is
+ *         open, and once the echo pass has closed them all, wait SEC more
+ *         and sample VmRSS again: what the process gives back.
  *
  * With -p, rate and bulk also report the CPU seconds that process used in
- * the measured window (cpu_s), -1 when there is none to read.
+ * the measured window (cpu_s), -1 when there is none to read; with -q, the
+ * same for a second process (cpu2_s: the target, behind a proxy).
  *
  * With -H NAME (rate only) the bytes each client sends into its tunnel are
  * a real TLS ClientHello naming NAME instead of the -s echo payload: the
@@ -115,6 +119,7 @@ struct lg_opts {
 	double		 duration, warmup;
 	size_t		 size;
 	pid_t		 pid;
+	pid_t		 pid2;		/* -q: a second process's CPU */
 	unsigned	 inflight;
 	double		 timeout;
 	const char	*ca_file;	/* -S: TLS to the proxy, this CA */
@@ -122,6 +127,7 @@ struct lg_opts {
 	bool		 resume;	/* -R: offer session resumption */
 	const char	*hello_name;	/* -H: a ClientHello naming it */
 	bool		 size_given;	/* -s was on the command line */
+	double		 close_wait;	/* -C: idle, settle and after-close */
 };
 
 static struct lg_opts opt = {
@@ -155,6 +161,7 @@ static uint64_t lg_bytes;
 static uint64_t lg_hs_done, lg_hs_resumed;	/* -S, in the window */
 static uint32_t *lg_lat;		/* microseconds, one per completion */
 static double lg_cpu_start = -1, lg_cpu_end = -1; /* -p: its CPU seconds */
+static double lg_cpu2_start = -1, lg_cpu2_end = -1; /* -q */
 static size_t lg_nlat, lg_caplat;
 
 static uint64_t
@@ -173,8 +180,8 @@ lg_usage(void)
 	    "usage: loadgen rate|bulk|idle [-P IP:PORT -t HOST:PORT] "
 	    "[-D IP:PORT]\n"
 	    "           [-u USER:PASS] [-c N] [-d SEC] [-w SEC] [-s BYTES]\n"
-	    "           [-p PID] [-k N] [-T SEC] [-S CAFILE [-N NAME] [-R]]\n"
-	    "           [-H NAME]\n"
+	    "           [-p PID] [-q PID] [-k N] [-T SEC] [-S CAFILE [-N NAME] [-R]]\n"
+	    "           [-H NAME] [-C SEC]\n"
 	    "  -t  the authority to CONNECT to (target.test:PORT)\n"
 	    "  -P  the proxy; without it, straight to -D (direct mode)\n"
 	    "  -D  the target's address for direct mode\n"
@@ -183,12 +190,15 @@ lg_usage(void)
 	    "  -d  measured seconds (default 5), -w warm-up seconds (0.5)\n"
 	    "  -s  echo size in bytes (default 64)\n"
 	    "  -p  the proxy's PID: its CPU time (rate, bulk), VmRSS (idle)\n"
+	    "  -q  rate, bulk: another PID whose CPU time to report (cpu2_s)\n"
 	    "  -k  idle: handshakes in flight at most (default 256)\n"
 	    "  -T  idle: seconds allowed to open, and to verify (60)\n"
 	    "  -S  TLS to the proxy, its certificate verified against CAFILE\n"
 	    "  -N  the name the certificate must have (default: -P's address)\n"
 	    "  -R  offer to resume each client's last TLS session\n"
-	    "  -H  rate: send a TLS ClientHello naming NAME, not -s bytes\n");
+	    "  -H  rate: send a TLS ClientHello naming NAME, not -s bytes\n"
+	    "  -C  idle: settle SEC (not 1) before the second VmRSS, and read\n"
+	    "      it a third time SEC after every tunnel has closed\n");
 	exit(2);
 }
 
@@ -925,11 +935,16 @@ lg_run_timed(void)
 		uint64_t now = lg_now();
 		bool retrying = false;
 
-		if (opt.pid > 0 && lg_cpu_start < 0 && now >= lg_win_start)
+		if (opt.pid > 0 && lg_cpu_start < 0 && now >= lg_win_start) {
 			lg_cpu_start = lg_cpu_s(opt.pid);
+			if (opt.pid2 > 0)
+				lg_cpu2_start = lg_cpu_s(opt.pid2);
+		}
 		if (now >= lg_win_end) {
 			if (opt.pid > 0)
 				lg_cpu_end = lg_cpu_s(opt.pid);
+			if (opt.pid2 > 0)
+				lg_cpu2_end = lg_cpu_s(opt.pid2);
 			break;
 		}
 		for (i = 0; i < opt.clients; i++) {
@@ -951,13 +966,17 @@ lg_run_timed(void)
 		lg_close(&lg_clients[i]);
 }
 
-/* The -p process's CPU seconds over the measured window, or -1. */
+/* The -p process's CPU seconds over the measured window, or -1; with
+ * `second`, the -q process's. */
 static double
-lg_cpu_used(void)
+lg_cpu_used(bool second)
 {
-	if (lg_cpu_start < 0 || lg_cpu_end < 0)
+	double a = second ? lg_cpu2_start : lg_cpu_start;
+	double b = second ? lg_cpu2_end : lg_cpu_end;
+
+	if (a < 0 || b < 0)
 		return -1;
-	return lg_cpu_end - lg_cpu_start;
+	return b - a;
 }
 
 static void
@@ -967,10 +986,11 @@ lg_report_rate(void)
 	printf("{\"mode\": \"rate\", \"clients\": %u, \"seconds\": %.3f, "
 	       "\"completions\": %llu, \"rate\": %.1f, \"p50_us\": %u, "
 	       "\"p99_us\": %u, \"max_us\": %u, \"cpu_s\": %.2f, "
-	       "\"payload\": \"%s\", \"payload_bytes\": %zu, ",
+	       "\"cpu2_s\": %.2f, \"payload\": \"%s\", \"payload_bytes\": %zu, ",
 	    opt.clients, opt.duration, (unsigned long long)lg_done,
 	    (double)lg_done / opt.duration, lg_pct(0.50), lg_pct(0.99),
-	    lg_nlat ? lg_lat[lg_nlat - 1] : 0, lg_cpu_used(),
+	    lg_nlat ? lg_lat[lg_nlat - 1] : 0, lg_cpu_used(false),
+	    lg_cpu_used(true),
 	    opt.hello_name != NULL ? "clienthello" : "echo", opt.size);
 	lg_print_tls();
 	lg_print_errors();
@@ -981,9 +1001,11 @@ static void
 lg_report_bulk(void)
 {
 	printf("{\"mode\": \"bulk\", \"tunnels\": %u, \"seconds\": %.3f, "
-	       "\"bytes\": %llu, \"mbps\": %.1f, \"cpu_s\": %.2f, ",
+	       "\"bytes\": %llu, \"mbps\": %.1f, \"cpu_s\": %.2f, "
+	       "\"cpu2_s\": %.2f, ",
 	    opt.clients, opt.duration, (unsigned long long)lg_bytes,
-	    (double)lg_bytes / opt.duration / 1e6, lg_cpu_used());
+	    (double)lg_bytes / opt.duration / 1e6, lg_cpu_used(false),
+	    lg_cpu_used(true));
 	lg_print_tls();
 	lg_print_errors();
 	printf("}\n");
@@ -1065,12 +1087,24 @@ lg_idle_verify(void)
 	}
 }
 
+/* Wait `sec` seconds, serving events (a held tunnel that closes is
+ * noticed) but starting nothing. */
+static void
+lg_settle(double sec)
+{
+	uint64_t until = lg_now() + (uint64_t)(sec * 1e9);
+
+	while (lg_now() < until)
+		lg_poll(50);
+}
+
 static void
 lg_run_idle(void)
 {
-	uint64_t t0, t_open, settle;
+	uint64_t t0, t_open;
 	unsigned held, i;
 	long before = 0, after, thr_before = 0, thr_after = 0;
+	long closed = -1, thr_closed = -1;
 
 	if (opt.pid > 0 && (before = lg_rss_kib(opt.pid, &thr_before)) < 0) {
 		fprintf(stderr, "loadgen: cannot read VmRSS of %d\n",
@@ -1081,24 +1115,31 @@ lg_run_idle(void)
 	lg_idle_open();
 	t_open = lg_now();
 	/* Let the proxy finish whatever it does after the reply. */
-	settle = lg_now() + 1000000000ull;
-	while (lg_now() < settle)
-		lg_poll(50);
+	lg_settle(opt.close_wait > 0 ? opt.close_wait : 1.0);
 	held = lg_count(LG_HELD);
 	after = opt.pid > 0 ? lg_rss_kib(opt.pid, &thr_after) : 0;
+	/* The echo pass closes each tunnel as its echo comes back. */
 	lg_idle_verify();
-	printf("{\"mode\": \"idle\", \"tunnels\": %u, \"held\": %u, "
-	       "\"open_seconds\": %.3f, \"rss_before_kib\": %ld, "
-	       "\"rss_after_kib\": %ld, \"bytes_per_tunnel\": %.0f, "
-	       "\"threads_before\": %ld, \"threads_after\": %ld, "
-	       "\"verified\": %llu, ",
-	    opt.clients, held, (double)(t_open - t0) / 1e9, before, after,
-	    held ? (double)(after - before) * 1024.0 / held : 0.0, thr_before,
-	    thr_after, (unsigned long long)lg_done);
-	lg_print_errors();
-	printf("}\n");
 	for (i = 0; i < opt.clients; i++)
 		lg_close(&lg_clients[i]);
+	if (opt.close_wait > 0) {
+		lg_settle(opt.close_wait);
+		closed = opt.pid > 0 ? lg_rss_kib(opt.pid, &thr_closed) : 0;
+	}
+	printf("{\"mode\": \"idle\", \"tunnels\": %u, \"held\": %u, "
+	       "\"inflight\": %u, \"open_seconds\": %.3f, "
+	       "\"settle_seconds\": %.1f, \"rss_before_kib\": %ld, "
+	       "\"rss_after_kib\": %ld, \"bytes_per_tunnel\": %.0f, "
+	       "\"rss_closed_kib\": %ld, \"threads_before\": %ld, "
+	       "\"threads_after\": %ld, \"threads_closed\": %ld, "
+	       "\"verified\": %llu, ",
+	    opt.clients, held, opt.inflight < opt.clients ? opt.inflight :
+	    opt.clients, (double)(t_open - t0) / 1e9,
+	    opt.close_wait > 0 ? opt.close_wait : 1.0, before, after,
+	    held ? (double)(after - before) * 1024.0 / held : 0.0, closed,
+	    thr_before, thr_after, thr_closed, (unsigned long long)lg_done);
+	lg_print_errors();
+	printf("}\n");
 }
 
 /* One option of the command line into `opt`; false for an unknown one. */
@@ -1137,6 +1178,9 @@ lg_option(int ch, bool *have_direct)
 	case 'p':
 		opt.pid = (pid_t)strtol(optarg, NULL, 10);
 		break;
+	case 'q':
+		opt.pid2 = (pid_t)strtol(optarg, NULL, 10);
+		break;
 	case 'k':
 		opt.inflight = (unsigned)strtoul(optarg, NULL, 10);
 		break;
@@ -1154,6 +1198,9 @@ lg_option(int ch, bool *have_direct)
 		break;
 	case 'H':
 		opt.hello_name = optarg;
+		break;
+	case 'C':
+		opt.close_wait = strtod(optarg, NULL);
 		break;
 	default:
 		return false;
@@ -1180,7 +1227,7 @@ lg_parse(int argc, char **argv)
 	else
 		lg_usage();
 	optind = 2;
-	while ((ch = getopt(argc, argv, "t:P:D:u:c:d:w:s:p:k:T:S:N:RH:")) != -1)
+	while ((ch = getopt(argc, argv, "t:P:D:u:c:d:w:s:p:q:k:T:S:N:RH:C:")) != -1)
 		if (!lg_option(ch, &have_direct))
 			lg_usage();
 	if (opt.clients == 0 || opt.duration <= 0 || opt.size == 0 ||
@@ -1190,7 +1237,9 @@ lg_parse(int argc, char **argv)
 	    (opt.ca_file != NULL && opt.proxy.sin_port == 0) ||
 	    ((opt.tls_name != NULL || opt.resume) && opt.ca_file == NULL) ||
 	    (opt.hello_name != NULL && (opt.mode != LG_RATE ||
-	    opt.size_given || opt.hello_name[0] == '\0')))
+	    opt.size_given || opt.hello_name[0] == '\0')) ||
+	    opt.close_wait < 0 || (opt.close_wait > 0 && opt.mode != LG_IDLE) ||
+	    (opt.pid2 > 0 && opt.pid <= 0))
 		lg_usage();
 }
 
