@@ -50,6 +50,7 @@
 #include "accesslog.h"
 #include "ev.h"
 #include "log.h"
+#include "utf8.h"
 
 #define ACCESSLOG_BATCH		 (64 * 1024)	/* staged per event batch */
 #define ACCESSLOG_QUEUE_MAX	 (4 * 1024 * 1024) /* waiting, per log */
@@ -112,42 +113,6 @@ accesslog_putf(struct accesslog_out *o, const char *fmt, ...)
 		o->o_len += (size_t)n > room ? room : (size_t)n;
 }
 
-/* The code point of the UTF-8 sequence at `s` (NUL-terminated), with *used
- * set to its length; or -1 with *used = 1 when the byte does not start a
- * valid sequence (overlong forms, surrogates, above U+10FFFF, cut short). */
-static long
-accesslog_utf8(const unsigned char *s, size_t *used)
-{
-	long cp, min;
-	size_t n, i;
-
-	*used = 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		cp = s[0] & 0x1f;
-		min = 0x80;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		cp = s[0] & 0x0f;
-		min = 0x800;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		cp = s[0] & 0x07;
-		min = 0x10000;
-	} else
-		return -1;
-	/* A NUL is no continuation byte: this never reads past the end. */
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return -1;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return -1;
-	*used = n;
-	return cp;
-}
-
 /* "\uXXXX" (lower-case hex, as JSON encoders write it) into `e`. */
 static size_t
 accesslog_json_u(char *e, unsigned long u)
@@ -200,7 +165,7 @@ accesslog_escape(enum accesslog_esc how, const unsigned char *s, char *e,
 	/* Non-ASCII: the code point, so the line stays ASCII (no terminal
 	 * tricks) and decodes to the original text; a byte that is not
 	 * valid UTF-8 cannot be put into JSON and becomes U+FFFD. */
-	if ((cp = accesslog_utf8(s, used)) < 0)
+	if ((cp = utf8_decode(s, strnlen((const char *)s, 4), used)) < 0)
 		return accesslog_json_u(e, 0xfffd);
 	if (cp < 0x10000)
 		return accesslog_json_u(e, (unsigned long)cp);

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "status.h"
+#include "utf8.h"
 
 /* The page being written: the first failure sticks, and everything after
  * it is skipped, so the sections need not check each append. */
@@ -63,43 +64,6 @@ status_putf(struct status_out *o, const char *fmt, ...)
 		n = 0;	/* cannot happen with our formats; show nothing */
 	if (o->o_err == 0 && buf_add(o->o_buf, tmp, (size_t)n) == -1)
 		o->o_err = -1;
-}
-
-/* The code point of the UTF-8 sequence at `s` (n > 0 bytes), with *used
- * set to its length; or -1 with *used = 1 when the byte does not start a
- * valid sequence (overlong forms, surrogates, above U+10FFFF, cut short). */
-static long
-status_utf8(const unsigned char *s, size_t n, size_t *used)
-{
-	long cp, min;
-	size_t len, i;
-
-	*used = 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1f;
-		min = 0x80;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0f;
-		min = 0x800;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07;
-		min = 0x10000;
-	} else
-		return -1;
-	if (len > n)
-		return -1;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return -1;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return -1;
-	*used = len;
-	return cp;
 }
 
 /* Whether code point `cp` is invisible or changes how the text around it
@@ -178,7 +142,7 @@ status_escape(struct buf *out, const char *s, size_t len)
 			rc = ent != NULL ? buf_adds(out, ent) :
 			    status_hex(out, p + i, 1);
 			used = 1;
-		} else if ((cp = status_utf8(p + i, len - i, &used)) < 0 ||
+		} else if ((cp = utf8_decode(p + i, len - i, &used)) < 0 ||
 		    status_hidden(cp))
 			rc = status_hex(out, p + i, used);
 		else
