@@ -1191,8 +1191,12 @@ conn_count_auth(struct conn *c, enum stats_auth r)
 {
 	char client[INET6_ADDRSTRLEN];
 
-	addr_format_ip((struct sockaddr *)&c->c_peer, client, sizeof(client));
-	stats_auth(c->c_env->e_stats, r, client, ev_now(conn_loop(c)));
+	/* Only a failure is kept by address: format it only then. */
+	if (r == STATS_AUTH_FAILED)
+		addr_format_ip((struct sockaddr *)&c->c_peer, client,
+		    sizeof(client));
+	stats_auth(c->c_env->e_stats, r, r == STATS_AUTH_FAILED ? client :
+	    NULL, ev_now(conn_loop(c)));
 }
 
 static void
