@@ -105,6 +105,9 @@ struct serve {
 	uint64_t		 sv_deadline;
 	bool			 sv_stopping;
 	struct admin		*sv_admin;	/* admin_listen, or NULL */
+	char			 sv_admin_bound[INET6_ADDRSTRLEN + 8];
+	bool			 sv_admin_public;	/* bound for other
+							 * machines */
 	struct admin_facts	 sv_facts;	/* what its pages show */
 	struct stats		*sv_stats[PROXY_MAX_WORKERS];
 	char			 sv_lnames[PROXY_MAX_LISTENERS][INET6_ADDRSTRLEN + 16];
@@ -718,15 +721,15 @@ static bool
 serve_admin_unguarded(const struct serve *sv, const struct config *n,
     const char *why)
 {
-	const struct config *o = sv->sv_cfg;
-
+	/* Judged by the listener running, not by any file's admin_listen
+	 * line: an earlier reload may have changed that line already. */
 	if (sv->sv_admin == NULL || n->c_admin != NULL ||
-	    addr_is_loopback((const struct sockaddr *)&o->c_admin_addr))
+	    !sv->sv_admin_public)
 		return false;
 	log_warnx("reload (%s) failed: %s: the admin listener on %s, which "
 	    "other machines reach, would have no admin_users; keep "
 	    "admin_users (admin_listen changes take effect at the next "
-	    "restart)", why, n->c_path, o->c_admin_listen);
+	    "restart)", why, n->c_path, sv->sv_admin_bound);
 	log_warnx("reload: the previous configuration stays in force");
 	return true;
 }
@@ -1171,6 +1174,8 @@ serve_admin_start(struct serve *sv)
 		return -1;
 	}
 	addr_format((struct sockaddr *)&bound, a, sizeof(a));
+	snprintf(sv->sv_admin_bound, sizeof(sv->sv_admin_bound), "%s", a);
+	sv->sv_admin_public = !addr_is_loopback((struct sockaddr *)&bound);
 	log_info("admin listener on %s (/metrics, /healthz, /status%s)", a,
 	    c->c_admin != NULL ? "; Basic auth from admin_users" : "");
 	return 0;

@@ -345,9 +345,18 @@ def test_a_reload_cannot_take_admin_users_away_from_a_public_admin_listener(
     proxy.wait_stderr(r"reload \(SIGHUP\) failed: .*which other machines reach, would have "
                       r"no admin_users")
     assert admin_get(proxy, "/status")[0] == 401
+    # Two steps: first only the (restart-only) address, then admin_users.
+    edit_config(proxy.config_path, {"admin_users": [users_file],
+                                    "admin_listen": ["127.0.0.1:0"]})
+    proxy.send_signal(signal.SIGHUP)
+    proxy.wait_stderr(r"admin_listen take effect at the next restart")
+    edit_config(proxy.config_path, {"admin_users": []})
+    proxy.send_signal(signal.SIGHUP)
+    proxy.wait_stderr(r"reload \(SIGHUP\) failed: .*would have no admin_users", count=2)
+    assert admin_get(proxy, "/status")[0] == 401
     assert admin_get(proxy, "/status", auth=(credentials.user, credentials.password))[0] == 200
     samples = parse_metrics(scrape(proxy, auth=(credentials.user, credentials.password)))
-    assert samples[("sluice_config_reloads_total", frozenset({("result", "failure")}))] == 1
+    assert samples[("sluice_config_reloads_total", frozenset({("result", "failure")}))] == 2
 
 
 def test_half_sent_requests_cannot_keep_healthz_out(make_proxy):
