@@ -456,6 +456,50 @@ serve_note_ms(char *buf, size_t len, const char *name, unsigned a, unsigned b)
 	serve_note(buf, len, t);
 }
 
+/* Do `a` and `b` hold different users or passwords? */
+static bool
+serve_users_differ(const struct userdb *a, const struct userdb *b)
+{
+	char **ah = serve_user_keys(a, true), **bh = serve_user_keys(b, true);
+	char **an = serve_user_keys(a, false), **bn = serve_user_keys(b, false);
+	bool differ = a->d_count != b->d_count ||
+	    serve_missing(ah, a->d_count, bh, b->d_count) != 0 ||
+	    serve_missing(an, a->d_count, bn, b->d_count) != 0;
+
+	free(ah);
+	free(bh);
+	free(an);
+	free(bn);
+	return differ;
+}
+
+/* The listener-side settings a reload changed (who may send PROXY headers,
+ * the admin listener's users, which tunnels are checked for a server
+ * name), noted into `buf`. */
+static void
+serve_note_edges(char *buf, size_t len, const struct config *o,
+    const struct config *n)
+{
+	static const struct userdb none;
+	bool pp = o->c_npp_from != n->c_npp_from;
+	size_t i;
+
+	for (i = 0; !pp && i < n->c_npp_from; i++)
+		pp = memcmp(&o->c_pp_from[i], &n->c_pp_from[i],
+		    sizeof(n->c_pp_from[i])) != 0;
+	if (pp)
+		serve_note(buf, len, "proxy_protocol_from");
+	if (!serve_streq(o->c_admin_users_file.r_path,
+	    n->c_admin_users_file.r_path) || serve_users_differ(
+	    o->c_admin ? &o->c_admin->c_users : &none,
+	    n->c_admin ? &n->c_admin->c_users : &none))
+		serve_note(buf, len, "admin_users");
+	if (memcmp(o->c_sni_ports, n->c_sni_ports, CONFIG_PORTS_BYTES) != 0)
+		serve_note(buf, len, "sni_ports");
+	if (o->c_allow_ech != n->c_allow_ech)
+		serve_note(buf, len, "allow_ech");
+}
+
 /* The settings a reload changed besides patterns, users and listeners, in
  * one line ("reload: also changed connect_ports, dns_server (now the
  * system's), ..."), so an operator sees every effect of an edit. */
@@ -507,6 +551,9 @@ serve_log_settings(const struct config *o, const struct config *n)
 		serve_note(buf, sizeof(buf), "auth_rate");
 	if (o->c_via != n->c_via || o->c_forwarded_for != n->c_forwarded_for)
 		serve_note(buf, sizeof(buf), "via/forwarded_for");
+	serve_note_ms(buf, sizeof(buf), "shutdown_delay",
+	    o->c_shutdown_delay_ms, n->c_shutdown_delay_ms);
+	serve_note_edges(buf, sizeof(buf), o, n);
 	if (buf[0] != '\0')
 		log_info("reload: also changed %s", buf);
 }

@@ -10,6 +10,7 @@ import asyncio
 import os
 import random
 import secrets
+import shutil
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
@@ -505,6 +506,30 @@ def test_the_reload_summary_names_every_other_setting_it_changed(make_proxy, ori
     also = [line for line in proxy.stderr().splitlines() if "reload: also changed" in line]
     assert also == ["sluice: reload: also changed connect_ports, allow_cidr, "
                     "header_timeout 10s -> 5s"], proxy.stderr()
+
+
+def test_the_reload_summary_names_the_listener_side_settings_too(make_proxy, tmp_path,
+                                                                  users_file):
+    """Who may send PROXY headers, who may open the admin pages, how long a SIGTERM keeps
+    accepting, which tunnels are checked for a server name: each changes what the proxy
+    does, so each is named."""
+    admins = tmp_path / "admins"
+    shutil.copy(users_file, admins)
+    proxy = make_proxy(listen=("127.0.0.1:0 proxy_protocol",),
+                       extra=("admin_listen 127.0.0.1:0", f"admin_users {admins}",
+                              "proxy_protocol_from 10.0.0.0/8"))
+
+    # The admin users file alone: the same path, another password.
+    admins.write_text("ops:$2y$05$abcdefghijklmnopqrstuu5s2v8VYxjzqWJ5hG0Xk4rO3f1nUjQeW\n")
+    edit_config(proxy.config_path, {"proxy_protocol_from": ["10.0.0.0/8 192.168.0.0/16"],
+                                    "shutdown_delay": ["3s"], "sni_ports": ["443 8443"],
+                                    "allow_ech": ["yes"]})
+    proxy.send_signal(signal.SIGHUP)
+    wait_reload(proxy, before=0)
+
+    also = [line for line in proxy.stderr().splitlines() if "reload: also changed" in line]
+    assert also == ["sluice: reload: also changed shutdown_delay 0s -> 3s, "
+                    "proxy_protocol_from, admin_users, sni_ports, allow_ech"], proxy.stderr()
 
 
 def test_an_unchanged_reload_says_nothing_more(make_proxy):
