@@ -6,8 +6,11 @@
  * bytes that cannot start a header must be refused at once; a reference
  * reader written here, simpler and slower (the v1 line split at its spaces
  * once its CRLF is in, the v2 header read whole), must agree on the answer
- * and the addresses; and a header written back from what was parsed must
- * parse to the same addresses in both versions.
+ * and the addresses (and on a CRC32C TLV: its own table-driven CRC-32C);
+ * an input carrying a CRC32C is tried again with the right value written in
+ * (the fuzzer would seldom find one), so the accepting path is fuzzed too;
+ * and a header written back from what was parsed must parse to the same
+ * addresses in both versions.
  *
  * The input is plain bytes: the seeds in fuzz/corpus/proxyproto/ are v1
  * lines and v2 headers such as HAProxy and AWS NLB send, some followed by
@@ -137,7 +140,34 @@ struct ref {
 	uint8_t		 src[16], dst[16];
 	uint16_t	 sport, dport;	/* host order */
 	size_t		 len;
+	size_t		 crc;		/* a CRC32C value's offset, or 0 */
 };
+
+/* CRC-32C by a 256-entry table (the parser goes bit by bit), of `n` bytes
+ * with the 4 at `zero` read as zeros. */
+static uint32_t
+ref_crc32c(const uint8_t *d, size_t n, size_t zero)
+{
+	static uint32_t table[256];
+	uint32_t crc = 0xffffffffu;
+	size_t i;
+
+	if (table[1] == 0)
+		for (i = 0; i < 256; i++) {
+			uint32_t c = (uint32_t)i;
+			int k;
+
+			for (k = 0; k < 8; k++)
+				c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+			table[i] = c;
+		}
+	for (i = 0; i < n; i++) {
+		uint8_t b = (i >= zero && i < zero + 4) ? 0 : d[i];
+
+		crc = table[(crc ^ b) & 0xff] ^ (crc >> 8);
+	}
+	return crc ^ 0xffffffffu;
+}
 
 /* A v1 port: 1-5 digits, no leading zero, at most 65535. */
 static bool
@@ -243,11 +273,25 @@ ref_v2(const uint8_t *data, size_t size, struct ref *r)
 	r->sport = (uint16_t)(data[16 + need - 4] << 8 | data[16 + need - 3]);
 	r->dport = (uint16_t)(data[16 + need - 2] << 8 | data[16 + need - 1]);
 	for (p = 16 + need; p < 16 + blen;) {
+		size_t vlen;
+
 		if (16 + blen - p < 3)
 			return REF_ERROR;
-		p += 3 + ((size_t)data[p + 1] << 8 | data[p + 2]);
+		vlen = (size_t)data[p + 1] << 8 | data[p + 2];
+		if (data[p] == 0x03 && p + 3 + vlen <= 16 + blen) {
+			if (vlen != 4 || r->crc != 0)
+				return REF_ERROR;
+			r->crc = p + 3;
+		}
+		p += 3 + vlen;
 	}
-	return p == 16 + blen ? REF_DONE : REF_ERROR;
+	if (p != 16 + blen)
+		return REF_ERROR;
+	if (r->crc != 0 && ref_crc32c(data, r->len, r->crc) !=
+	    ((uint32_t)data[r->crc] << 24 | (uint32_t)data[r->crc + 1] << 16 |
+	    (uint32_t)data[r->crc + 2] << 8 | data[r->crc + 3]))
+		return REF_ERROR;
+	return REF_DONE;
 }
 
 /* The reference answer: anything that starts with neither "PROXY " nor the
@@ -379,11 +423,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct proxyproto pp;
 	enum proxyproto_status st;
 
+	struct ref r;
+	uint8_t *fixed;
+	uint32_t crc;
+
 	st = parse(data, size, &pp);
 	check_answer(data, size, st, &pp);
 	check_growth(data, size, st, &pp);
 	check_ref(data, size, st, &pp);
 	if (st == PROXYPROTO_DONE)
 		check_emit(&pp);
+	/* With a CRC32C, once more with the right one written in. */
+	(void)ref_parse(data, size, &r);
+	if (r.crc == 0 || r.len == 0 || (fixed = malloc(size)) == NULL)
+		return 0;
+	memcpy(fixed, data, size);
+	crc = ref_crc32c(fixed, r.len, r.crc);
+	fixed[r.crc] = (uint8_t)(crc >> 24);
+	fixed[r.crc + 1] = (uint8_t)(crc >> 16);
+	fixed[r.crc + 2] = (uint8_t)(crc >> 8);
+	fixed[r.crc + 3] = (uint8_t)crc;
+	st = parse(fixed, size, &pp);
+	check_ref(fixed, size, st, &pp);
+	if (st == PROXYPROTO_DONE)
+		check_emit(&pp);
+	free(fixed);
 	return 0;
 }

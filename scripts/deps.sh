@@ -7,14 +7,14 @@ set -eu
 build="gcc make pkg-config node-llhttp libc-ares-dev libcrypt-dev libssl-dev libseccomp-dev"
 test="$build libcmocka-dev python3 python3-pytest python3-requests python3-httpx prometheus chromium haproxy \
 python3-pip curl wget openssl apache2-utils iproute2 nodejs ca-certificates squid-openssl \
-util-linux python3-yaml"
+util-linux python3-yaml python3-crc32c"
 run="$build apache2-utils curl python3"
 fuzz="$build clang libclang-rt-14-dev"
 bench="$build wrk squid-openssl tinyproxy gnuplot-nox apache2-utils curl"
 # make image (buildah, FROM scratch; binutils strips the copy in the image) and
 # tests/deploy, which unpack and run it without a container runtime.
 deploy="$build binutils buildah ca-certificates python3 python3-pytest curl openssl apache2-utils \
-iproute2 util-linux python3-yaml"
+iproute2 util-linux python3-yaml python3-crc32c"
 
 case "${1:-build}" in
 build) want=$build ;;

@@ -19,6 +19,8 @@
 #define PROXYPROTO_V2_LOCAL	0
 #define PROXYPROTO_V2_PROXY	1
 #define PROXYPROTO_V2_TLV_HEAD	3	/* type, 2-byte length */
+#define PROXYPROTO_V2_CRC32C	0x03	/* PP2_TYPE_CRC32C */
+#define PROXYPROTO_NO_CRC	((size_t)-1)
 
 #define PROXYPROTO_STR1(x)	#x
 #define PROXYPROTO_STR(x)	PROXYPROTO_STR1(x)
@@ -371,12 +373,37 @@ proxyproto_v2_family(uint8_t cmd, uint8_t fam, size_t *need, int *af,
 	    "a PROXY v2 header with an undefined family or transport");
 }
 
-/* The TLVs after the addresses, `n` bytes at `p`: they must fill them. */
-static enum proxyproto_status
-proxyproto_v2_tlvs(const uint8_t *p, size_t n, struct proxyproto *out)
+/* CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as RFC 4960
+ * appendix B defines it, of `len` bytes at `p`, the 4 at offset `zero`
+ * taken as zeros. Written here, bit by bit: no Debian
+ * C library offers CRC-32C (zlib and OpenSSL have CRC-32 only), and a
+ * header of at most 4 KiB is checked once per connection. */
+static uint32_t
+proxyproto_crc32c(const uint8_t *p, size_t len, size_t zero)
 {
+	uint32_t crc = 0xffffffffu;
+	size_t i;
+	int k;
+
+	for (i = 0; i < len; i++) {
+		crc ^= i - zero < 4 ? 0 : p[i];
+		for (k = 0; k < 8; k++)
+			crc = crc >> 1 ^ (0x82f63b78u & (0u - (crc & 1)));
+	}
+	return ~crc;
+}
+
+/* The TLVs after the addresses, `n` bytes at `p`: they must fill them.
+ * *crc is the offset from `p` of a CRC32C TLV's value, or
+ * PROXYPROTO_NO_CRC. */
+static enum proxyproto_status
+proxyproto_v2_tlvs(const uint8_t *p, size_t n, size_t *crc,
+    struct proxyproto *out)
+{
+	const uint8_t *start = p;
 	size_t vlen;
 
+	*crc = PROXYPROTO_NO_CRC;
 	while (n > 0) {
 		if (n < PROXYPROTO_V2_TLV_HEAD)
 			return proxyproto_fail(out,
@@ -385,10 +412,27 @@ proxyproto_v2_tlvs(const uint8_t *p, size_t n, struct proxyproto *out)
 		if (vlen > n - PROXYPROTO_V2_TLV_HEAD)
 			return proxyproto_fail(out, "a PROXY v2 header with "
 			    "a TLV longer than the block");
+		if (p[0] == PROXYPROTO_V2_CRC32C) {
+			if (vlen != 4 || *crc != PROXYPROTO_NO_CRC)
+				return proxyproto_fail(out, "a PROXY v2 header "
+				    "with a malformed CRC32C TLV");
+			*crc = (size_t)(p - start) + PROXYPROTO_V2_TLV_HEAD;
+		}
 		p += PROXYPROTO_V2_TLV_HEAD + vlen;
 		n -= PROXYPROTO_V2_TLV_HEAD + vlen;
 	}
 	return PROXYPROTO_DONE;
+}
+
+/* The header's `len` bytes at `buf` match the CRC32C at offset `at` (sent
+ * in network order)? The sender computed it with that field zeroed. */
+static bool
+proxyproto_crc_holds(const uint8_t *buf, size_t len, size_t at)
+{
+	uint32_t sent = (uint32_t)buf[at] << 24 | (uint32_t)buf[at + 1] << 16 |
+	    (uint32_t)buf[at + 2] << 8 | buf[at + 3];
+
+	return proxyproto_crc32c(buf, len, at) == sent;
 }
 
 /* The address block of a TCP header (`a` at byte 16) into pp_src/pp_dst:
@@ -422,7 +466,7 @@ static enum proxyproto_status
 proxyproto_v2(const uint8_t *buf, size_t len, struct proxyproto *out)
 {
 	enum proxyproto_status st;
-	size_t need, blen;
+	size_t need, blen, crc;
 	uint8_t cmd;
 	int af;
 
@@ -454,9 +498,13 @@ proxyproto_v2(const uint8_t *buf, size_t len, struct proxyproto *out)
 		return PROXYPROTO_MORE;
 	if (af != AF_UNSPEC) {
 		st = proxyproto_v2_tlvs(buf + PROXYPROTO_V2_FIXED + need,
-		    blen - need, out);
+		    blen - need, &crc, out);
 		if (st != PROXYPROTO_DONE)
 			return st;
+		if (crc != PROXYPROTO_NO_CRC && !proxyproto_crc_holds(buf,
+		    PROXYPROTO_V2_FIXED + blen, PROXYPROTO_V2_FIXED + need + crc))
+			return proxyproto_fail(out, "a PROXY v2 header whose "
+			    "CRC32C does not match");
 		proxyproto_v2_addrs(buf + PROXYPROTO_V2_FIXED, af, out);
 	}
 	out->pp_local = af == AF_UNSPEC;

@@ -77,10 +77,11 @@ struct proxyproto {
  * (0x00) is pp_local; UDP and UNIX (0x12, 0x22, 0x31, 0x32) are ERROR, as
  * sluice relays only TCP. Any other family byte, version or command is
  * ERROR, as is a header over PROXYPROTO_MAX (decided from its length
- * field, before its bytes arrive). The TLVs after the addresses are not
- * interpreted (a CRC32C is not checked), but must fill the block exactly
- * (type, 2-byte length, value); with pp_local the block is skipped
- * unread. */
+ * field, before its bytes arrive). The TLVs after the addresses must fill
+ * the block exactly (type, 2-byte length, value); of them only a CRC32C
+ * (type 0x03) is interpreted: it must be 4 bytes, at most one, and match
+ * the header's CRC-32C computed with its value zeroed, or the header is
+ * ERROR. With pp_local the block is skipped unread. */
 enum proxyproto_status proxyproto_parse(const uint8_t *buf, size_t len,
     struct proxyproto *out);
 

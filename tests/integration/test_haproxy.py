@@ -47,14 +47,31 @@ backend sluices
 """
 
 
+# One instance, with a CRC32C of each header (HAProxy's proxy-v2-options crc32c).
+HAPROXY_CRC_CFG = """\
+global
+    maxconn 200
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+frontend sluice
+    bind 127.0.0.1:{fe}
+    default_backend one
+backend one
+    server s1 127.0.0.1:{p1} send-proxy-v2 proxy-v2-options crc32c
+"""
+
+
 @pytest.fixture
 def haproxy(tmp_path):
     exe = shutil.which("haproxy") or "/usr/sbin/haproxy"
     procs = []
 
-    def start(**ports):
+    def start(template=HAPROXY_CFG, **ports):
         cfg = tmp_path / "haproxy.cfg"
-        cfg.write_text(HAPROXY_CFG.format(**ports))
+        cfg.write_text(template.format(**ports))
         check = subprocess.run([exe, "-c", "-f", str(cfg)], capture_output=True, text=True,
                                timeout=30)
         assert check.returncode == 0, check.stdout + check.stderr
@@ -159,6 +176,35 @@ def restart(proxy):
     proxy.start()
     proxy.exit_awaited = False
     wait_until(lambda: healthy(proxy), 10, "the restarted instance answers /healthz")
+
+
+def test_haproxys_crc32c_headers_are_accepted(make_proxy, haproxy, origins):
+    """HAProxy computes the checksum as sluice checks it: the same algorithm, the same
+    byte order (a mismatch would drop every connection)."""
+    p1, a1, fe = free_port(), free_port(), free_port()
+    s1 = instance(make_proxy, p1, a1)
+    haproxy(HAPROXY_CRC_CFG, fe=fe, p1=p1)
+    target = f"api.anthropic.com:{origins.echo_port}"
+
+    deadline = time.monotonic() + 10
+    while True:  # until HAProxy has bound its port
+        sock = socket.socket()
+        sock.settimeout(20)
+        sock.bind((SOURCES[0], 0))
+        try:
+            sock.connect(("127.0.0.1", fe))
+            break
+        except ConnectionRefusedError:
+            sock.close()
+            assert time.monotonic() < deadline, "HAProxy did not listen within 10s"
+            time.sleep(0.05)
+    sock.sendall(connect_head(target, s1.user, s1.password))
+    reply = read_reply(sock, 20)
+    assert reply.status == 200, (reply.status, reply.body[:200])
+    reply.close()
+    s1.wait_log(r".", count=1)
+    (rec,) = [json.loads(line) for line in s1.log_lines()]
+    assert (rec["client"], rec["decision"]) == (SOURCES[0], "allowed"), rec
 
 
 def test_rolling_restart_behind_haproxy_loses_no_tunnel(make_proxy, haproxy, origins):

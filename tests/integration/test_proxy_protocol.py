@@ -14,6 +14,7 @@ import ssl
 import struct
 import subprocess
 
+import crc32c
 import pytest
 
 from origins import echo_trailer
@@ -111,6 +112,32 @@ def test_no_header_is_dropped_without_a_word_and_on_record(pp_proxy, origins):
     assert dropped(sock)
     (rec,) = json_lines(pp_proxy, 1)
     assert (rec["client"], rec["reason"], rec["status"]) == ("127.0.0.1", "proxy-header", 0)
+
+
+def with_crc32c(header, right=True):
+    """`header` (v2, no TLVs after the addresses) with a CRC32C TLV appended: the checksum
+    of the whole header with its value zeroed, by Debian's python3-crc32c — or off by one."""
+    body_len = struct.unpack("!H", header[14:16])[0] + 7
+    zeroed = header[:14] + struct.pack("!H", body_len) + header[16:] + b"\x03\x00\x04" + \
+        b"\x00" * 4
+    crc = crc32c.crc32c(zeroed) ^ (0 if right else 1)
+    return zeroed[:-4] + struct.pack("!I", crc)
+
+
+def test_a_crc32c_is_checked(pp_proxy, origins):
+    target = f"api.anthropic.com:{origins.echo_port}"
+    reply = through(pp_proxy, with_crc32c(v2("203.0.113.9")), target)
+    assert reply.status == 200, reply
+    reply.close()
+
+    sock = socket.create_connection(("127.0.0.1", pp_proxy.port), timeout=20)
+    sock.sendall(with_crc32c(v2("203.0.113.10"), right=False))
+    sock.sendall(connect_head(target, pp_proxy.user, pp_proxy.password))
+    assert dropped(sock)
+    ok, bad = json_lines(pp_proxy, 2)
+    assert (ok["client"], ok["decision"]) == ("203.0.113.9", "allowed"), ok
+    # Refused: the header's client is not believed, the connection's address is logged.
+    assert (bad["client"], bad["reason"], bad["status"]) == ("127.0.0.1", "proxy-header", 0)
 
 
 def test_a_truncated_header_times_out_on_record(make_proxy):

@@ -40,7 +40,12 @@
 /* An AWS VPC endpoint id TLV (type 0xea, subtype 1) and a NOOP TLV. */
 #define TLV_AWS		"\xea\x00\x17" "\x01" "vpce-08d2bf15fd4d05b3c"
 #define TLV_NOOP	"\x04\x00\x04" "abcd"
-#define TLV_CRC		"\x03\x00\x04" "\xde\xad\xbe\xef"
+/* CRC32C TLVs: the right value for the header they end (V6ADDRS alone) or
+ * sit in the middle of (V4ADDRS, NOOP, CRC, AWS), as Debian's
+ * python3-crc32c computes it with the value zeroed; and a wrong one. */
+#define TLV_CRC_V6	"\x03\x00\x04" "\x95\xb3\x79\x3a"
+#define TLV_CRC_V4	"\x03\x00\x04" "\x2e\x43\x67\xb3"
+#define TLV_CRC_BAD	"\x03\x00\x04" "\xde\xad\xbe\xef"
 #define FFFF8		"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
 #define X10		"xxxxxxxxxx"
 #define X90		X10 X10 X10 X10 X10 X10 X10 X10 X10
@@ -173,7 +178,9 @@ static const struct parse_case parse_cases[] = {
 	/* v2 with TLVs: skipped, counted in pp_len. */
 	DONE(2, SIG "\x21\x11\x00\x2d" V4ADDRS TLV_NOOP TLV_AWS, "",
 	    V4SRC, V4DST),
-	DONE(2, SIG "\x21\x21\x00\x2b" V6ADDRS TLV_CRC, "", V6SRC, V6DST),
+	DONE(2, SIG "\x21\x21\x00\x2b" V6ADDRS TLV_CRC_V6, "", V6SRC, V6DST),
+	DONE(2, SIG "\x21\x11\x00\x34" V4ADDRS TLV_NOOP TLV_CRC_V4 TLV_AWS,
+	    HTTP_REQ, V4SRC, V4DST),
 	DONE(2, SIG "\x21\x11\x00\x0f" V4ADDRS "\x04\x00\x00", "",
 	    V4SRC, V4DST),
 	DONE(2, SIG "\x21\x11\x00\x2d" V4ADDRS TLV_NOOP TLV_AWS, HTTP_REQ,
@@ -217,6 +224,14 @@ static const struct parse_case parse_cases[] = {
 	ERR(SIG "\x21\x11\x0f\xf1", "oversize"),
 	ERR(SIG "\x21\x11\xff\xff", "oversize"),
 	ERR(SIG "\x20\x00\xff\xff", "oversize"),
+	/* A CRC32C that does not match, one of the wrong size, two. */
+	ERR(SIG "\x21\x21\x00\x2b" V6ADDRS TLV_CRC_BAD, "does not match"),
+	ERR(SIG "\x21\x11\x00\x34" V4ADDRS TLV_NOOP TLV_CRC_V6 TLV_AWS,
+	    "does not match"),
+	ERR(SIG "\x21\x11\x00\x14" V4ADDRS "\x03\x00\x05" "abcde",
+	    "malformed CRC32C"),
+	ERR(SIG "\x21\x21\x00\x32" V6ADDRS TLV_CRC_V6 TLV_CRC_V6,
+	    "malformed CRC32C"),
 	ERR(SIG "\x21\x11\x00\x0e" V4ADDRS "\x04\x00", "TLV cut short"),
 	ERR(SIG "\x21\x11\x00\x0d" V4ADDRS "\x04", "TLV cut short"),
 	ERR(SIG "\x21\x11\x00\x10" V4ADDRS "\x04\x00\x05" "a", "TLV longer"),
