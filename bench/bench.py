@@ -13,9 +13,11 @@ handshakes, and with session resumption offered) and bulk throughput through one
 the cost of SNI inspection (issue 14): CONNECT + ClientHello echo + close per second at 32
 clients through two sluice instances that differ only in `sni require` and `sni off`.
 And issue 17's rows: the floor (the target's own CPU per cycle in the direct rate runs, twice
-that for a proxy's two sockets) with every proxy's CPU per cycle as a ratio to it, and a burst
-idle test (N tunnels opened all at once on a fresh instance: RSS per idle tunnel, and RSS after
-they all close against before the burst).
+that for a proxy's two sockets) with every proxy's CPU per cycle as a ratio to it, beside the
+load generator's own CPU per direct cycle (the dialing side, which on loopback pays for the TCP
+handshake) and HAProxy in `mode tcp` (a bare TCP forwarder, in the rate runs only) as
+references; and a burst idle test (N tunnels opened all at once on a fresh instance: RSS per
+idle tunnel, and RSS after they all close against before the burst).
 Writes medians and ratios to bench/RESULTS.md and a plot to bench/results.png.
 
 `--only burst,floor --systems sluice [--sluice-b BIN]` runs just those measurements (about a
@@ -29,6 +31,7 @@ from different machines (or different runs on a noisy one) are not comparable.
 import argparse
 import base64
 import datetime
+import gzip
 import json
 import os
 import platform
@@ -55,15 +58,21 @@ WRK = shutil.which("wrk") or "/usr/bin/wrk"
 GNUPLOT = shutil.which("gnuplot") or "/usr/bin/gnuplot"
 HTPASSWD = shutil.which("htpasswd") or "/usr/bin/htpasswd"
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 PEERS = ("squid", "tinyproxy")
 LABEL = {"direct": "direct", "squid": "Squid", "tinyproxy": "tinyproxy",
          "sluice": "sluice", "sluice-noauth": "sluice (no auth)",
          "sluice-sni": "sluice (sni require)", "sluice-snioff": "sluice (sni off)",
-         "sluice-b": "sluice B"}
+         "sluice-b": "sluice B", "haproxy-tcp": "HAProxy mode tcp"}
 # What --only may name, and the proxies --systems may name (sluice-b comes with --sluice-b).
 WORKLOADS = ("rate", "floor", "sni", "bulk", "http", "tls", "idle", "burst")
 PROXIES = ("squid", "tinyproxy", "sluice")
+# References --systems may name too: plain TCP forwarders to the target, no CONNECT, that
+# loadgen dials as it dials the target directly. They run in the rate runs only (the floor's
+# 32 and 256 clients), not in bulk, HTTP, TLS, SNI, idle or burst.
+FORWARDERS = ("haproxy-tcp",)
+SYSTEMS = PROXIES + FORWARDERS
 # The SNI rows (issue 14): two sluice instances that differ only in `sni`.
 SNI_SYSTEMS = ("sluice-sni", "sluice-snioff")
 SNI_NAME = "target.test"     # the server_name of loadgen -H's ClientHello
@@ -200,6 +209,7 @@ class Server:
     tls_port = None     # a TLS listener as well (sluice `tls`, Squid `https_port`)
     logfile = None
     hello = None        # its tunnels start with a ClientHello naming this (the SNI rows)
+    forwarder = False   # a plain TCP forwarder to the target (FORWARDERS): no CONNECT
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -407,6 +417,47 @@ class Tinyproxy(Server):
         return self
 
 
+def haproxy_maxconn(nofile):
+    """HAProxy's global maxconn for a descriptor limit of `nofile`: it asks for 2 × maxconn
+    plus about 20 of its own and refuses to start when the limit is lower. The rate runs hold
+    256 connections at most; 10 000 is plenty."""
+    return max(300, min(10000, (nofile - 100) // 2))
+
+
+class HAProxy(Server):
+    """HAProxy in `mode tcp` (haproxy-tcp): the floor's reference, not a peer. It forwards
+    every connection to the target with no CONNECT exchange, no auth, no policy and no log,
+    so it does less per cycle than any proxy here. `nbthread` = the CPUs, as sluice's
+    `workers auto`."""
+    name = "haproxy-tcp"
+    authed = False
+    forwarder = True
+
+    def __init__(self, env):
+        self.env = env
+
+    def start(self):
+        self.dir = self.env.subdir(self.name)
+        self.port = free_port()
+        conf = os.path.join(self.dir, "haproxy.cfg")
+        fill("haproxy.cfg.in", conf, {
+            "PORT": self.port, "TPORT": self.env.tport, "NBTHREAD": os.cpu_count() or 1,
+            "MAXCONN": haproxy_maxconn(self.env.nofile)})
+        # -db: in the foreground, one process (no master), alerts and warnings on stderr.
+        self.logfile = os.path.join(self.dir, "stderr.log")
+        err = open(self.logfile, "w")
+        self.proc = subprocess.Popen([HAPROXY, "-db", "-f", conf], stdin=subprocess.DEVNULL,
+                                     stdout=err, stderr=err, cwd=self.dir)
+        err.close()
+
+        def listening():
+            with socket.socket() as sock:
+                sock.settimeout(0.2)
+                return sock.connect_ex(("127.0.0.1", self.port)) == 0
+        wait_for(listening, 10, self.name, self.proc, self.logfile)
+        return self
+
+
 class Runner:
     def __init__(self, env):
         self.env = env
@@ -425,6 +476,9 @@ class Runner:
         cmd = [os.path.join(a.bin, "loadgen"), mode, "-c", str(n)]
         if system.name == "direct":
             cmd += ["-D", f"127.0.0.1:{self.env.tport}"]
+        elif system.forwarder:
+            # Dialed as the target is dialed: it forwards the connection as it comes.
+            cmd += ["-D", f"127.0.0.1:{system.port}"]
         else:
             port = system.tls_port if tls else system.port
             cmd += ["-P", f"127.0.0.1:{port}", "-t", f"target.test:{self.env.tport}"]
@@ -437,7 +491,8 @@ class Runner:
         if seconds is not None:
             cmd += ["-d", str(seconds), "-w", str(a.warmup)]
             # Direct: the target's own CPU over the window (the floor, issue 17); through
-            # a proxy, the target's as well (-q), to show the floor's half holds there.
+            # a proxy or a forwarder, the target's as well (-q), to show the floor's half
+            # holds there. loadgen's own CPU comes with every run (cpu_self_s).
             cmd += ["-p", str(self.target.pid)] if system.name == "direct" else \
                 ["-p", str(system.pid), "-q", str(self.target.pid)]
         cmd += list(extra)
@@ -726,18 +781,22 @@ def run(args):
         runner.target = target
         log(f"target on 127.0.0.1:{target.port}")
         systems = {"direct": Direct(env).start()}
-        # The proxies every round runs; the idle and burst tests start fresh ones.
-        main = ["direct"] + args.systems
-        rate_systems = main + (["sluice-noauth"] if "sluice" in args.systems
-                               and want(args, "rate") else [])
+        # The proxies every round runs; the idle and burst tests start fresh ones. A
+        # forwarder (HAProxy mode tcp) runs in the rate runs only.
+        main = ["direct"] + [n for n in args.systems if n not in FORWARDERS]
+        forwarders = [n for n in args.systems if n in FORWARDERS] \
+            if want(args, "rate") or want(args, "floor") else []
+        rate_systems = main + forwarders + (["sluice-noauth"] if "sluice" in args.systems
+                                            and want(args, "rate") else [])
         wanted = []
         if any(want(args, w) for w in ("rate", "floor", "sni", "bulk", "http", "tls")):
             tls = want(args, "tls")
             make = {"squid": lambda: Squid(env, tls=tls),
                     "tinyproxy": lambda: Tinyproxy(env),
                     "sluice": lambda: Sluice(env, tls=tls),
-                    "sluice-b": lambda: Sluice(env, b=True)}
-            wanted = [make[n]() for n in args.systems]
+                    "sluice-b": lambda: Sluice(env, b=True),
+                    "haproxy-tcp": lambda: HAProxy(env)}
+            wanted = [make[n]() for n in main[1:] + forwarders]
             if "sluice-noauth" in rate_systems:
                 wanted.append(Sluice(env, authed=False))
             if want(args, "sni"):
@@ -748,7 +807,8 @@ def run(args):
             started.append(s)
             systems[s.name] = s
         for s in systems.values():
-            if s.name != "direct":
+            # A forwarder has no policy to check; warming it checks that the echo comes back.
+            if s.name != "direct" and not s.forwarder:
                 check_policy(env, runner, s)
             if s.tls_port:
                 check_policy(env, runner, s, tls=True)
@@ -772,7 +832,8 @@ def run(args):
                         log(f"  rate {clients:3d} {name:14s} {res['rate']:9.0f}/s  "
                             f"p50 {res['p50_us'] / 1000:.2f} ms  p99 {res['p99_us'] / 1000:.2f} ms"
                             f"  cpu {res['cpu_s']:.2f} s ({cpu_per_cycle(res)} µs/cycle"
-                            f"{' the target' if name == 'direct' else ''})"
+                            f"{' the target' if name == 'direct' else ''}, loadgen "
+                            f"{cpu_per_cycle(res, 'cpu_self_s')})"
                             f"  errors {res['errors_total']}")
             if want(args, "sni"):
                 sni_round(args, runner, systems, raw, order)
@@ -806,7 +867,8 @@ def run(args):
         for s in started:
             s.stop()
             runner.collect_logs(s)
-            if args.access_log:
+            # A forwarder logs nothing, --access-log or not.
+            if args.access_log and not s.forwarder:
                 path = {"squid": "access.log", "tinyproxy": "tinyproxy.log"}.get(
                     s.name, "access.log")
                 text = read_text(os.path.join(s.dir, path))
@@ -815,11 +877,12 @@ def run(args):
         target.stop()
 
 
-def cpu_per_cycle(res):
-    """CPU µs per completed cycle of a rate run's -p process, as text."""
-    if res["cpu_s"] < 0 or not res["completions"]:
+def cpu_per_cycle(res, field="cpu_s"):
+    """CPU µs per completed cycle of a rate run's -p process (or, with `field` "cpu_self_s",
+    the load generator's own), as text."""
+    if res.get(field, -1) < 0 or not res["completions"]:
         return "–"
-    return f"{res['cpu_s'] * 1e6 / res['completions']:.1f}"
+    return f"{res[field] * 1e6 / res['completions']:.1f}"
 
 
 def sni_round(args, runner, systems, raw, order):
@@ -975,6 +1038,22 @@ def deb_version(pkg):
     return cmd_version(["dpkg-query", "-W", "-f=${Version}", pkg])
 
 
+def irq_time_accounting():
+    """Does this kernel account softirq time apart from the processes it interrupts
+    (CONFIG_IRQ_TIME_ACCOUNTING)? True, False, or None when its configuration cannot be
+    read. Without it, the loopback TCP work a system call sets off in softirq is charged to
+    the process that made the call, which is what the floor's prose says."""
+    text = ""
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            text = f.read()
+    except OSError:
+        text = read_text(f"/boot/config-{platform.release()}")
+    if not text:
+        return None
+    return re.search(r"^CONFIG_IRQ_TIME_ACCOUNTING=y", text, re.M) is not None
+
+
 def machine(args):
     cpu = "?"
     for line in read_text("/proc/cpuinfo").splitlines():
@@ -996,10 +1075,13 @@ def machine(args):
         "tinyproxy": f"{cmd_version([TINYPROXY, '-v']).replace('tinyproxy ', '')} "
                      f"(Debian {deb_version('tinyproxy')})",
         "wrk": f"Debian {deb_version('wrk')}",
+        # "2.6.12-1+deb12u4" from "HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://...".
+        "haproxy": (re.findall(r"version (\S+)", cmd_version([HAPROXY, "-v"])) or ["?"])[0],
         "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[1],
         "somaxconn": read_text("/proc/sys/net/core/somaxconn").strip() or "?",
         "syn_backlog": read_text("/proc/sys/net/ipv4/tcp_max_syn_backlog").strip() or "?",
         "sluice_b": f"{cmd_version([args.sluice_b, 'version'])}" if args.sluice_b else None,
+        "irq_time": irq_time_accounting(),
     }
 
 
@@ -1043,6 +1125,14 @@ def summarize(raw):
         # rate*_cpu of "direct" is the target's own CPU per cycle; a proxy has two sockets.
         t = med.get((key + "_cpu", "direct"))
         med[(key + "_floor", "direct")] = None if t is None else 2 * t
+        # loadgen's own CPU per cycle (cpu_self_s); in the direct runs, the dialing side of
+        # the cycle. Echo target + dialing side is the two-sided floor (informative only).
+        for name, runs in raw[key].items():
+            med[(key + "_self", name)] = median([
+                x["cpu_self_s"] * 1e6 / x["completions"] for x in runs
+                if x and x.get("cpu_self_s", -1) >= 0 and x["completions"]])
+        d = med.get((key + "_self", "direct"))
+        med[(key + "_floor2", "direct")] = None if t is None or d is None else t + d
         for name, runs in raw[key].items():
             if name != "direct":
                 med[(key + "_tcpu", name)] = median([
@@ -1236,7 +1326,7 @@ def sni_section(raw, med):
 
 
 # Issue 17: the floor and the burst idle test.
-FLOOR_SYSTEMS = ("squid", "tinyproxy", "sluice", "sluice-noauth", "sluice-b")
+FLOOR_SYSTEMS = ("haproxy-tcp", "squid", "tinyproxy", "sluice", "sluice-noauth", "sluice-b")
 BURST_SYSTEMS = ("squid", "tinyproxy", "sluice", "sluice-b")
 
 
@@ -1266,6 +1356,20 @@ def issue17_targets(med, name="sluice"):
     return rows
 
 
+def haproxy_label(mach):
+    """"HAProxy 2.6" for the version `haproxy -v` gave (machine()), or "HAProxy"."""
+    m = re.match(r"(\d+\.\d+)", mach.get("haproxy") or "")
+    return f"HAProxy {m.group(1)}" if m else "HAProxy"
+
+
+def floor_label(name, mach):
+    """The floor table's label for system `name`: a forwarder's says what it leaves out."""
+    if name != "haproxy-tcp":
+        return LABEL[name]
+    return (f"{haproxy_label(mach)} `mode tcp`, for reference: a bare TCP forwarder (no "
+            "CONNECT exchange, no auth, no policy, no log), less work than any proxy here")
+
+
 def floor_burst_section(args, mach, raw, med):
     """The lines of RESULTS.md's issue 17 section (also what --only prints)."""
     L = []
@@ -1277,30 +1381,75 @@ def floor_burst_section(args, mach, raw, med):
               "CPU time (user + system, `/proc/PID/stat`) over the measured window and divides "
               "it by the cycles completed: what accepting, reading 64 bytes, writing them back "
               "and closing costs on one socket. A proxy handles two sockets per cycle, so its "
-              "floor is twice that. Medians of the rounds; `× floor` divides the medians.", "",
-              "| CPU µs per CONNECT + echo + close cycle (lower is better) | 32 clients | "
-              "× floor | 256 clients | × floor |", "|---|--:|--:|--:|--:|"]
+              "floor is twice that. Medians of the rounds; `× floor` divides the medians. "
+              "In the same runs the load generator reads its own CPU time the same way "
+              "(`/proc/self/stat`): the dialing side of the cycle, which connects, sends the 64 "
+              "bytes, reads them back and closes. On loopback the kernel runs both ends' TCP "
+              "work inline and charges it to the process whose system call sent the packet "
+              + {False: "(this kernel is built without CONFIG_IRQ_TIME_ACCOUNTING, so softirq "
+                        "time counts as the interrupted process's)",
+                 True: "(but this kernel is built with CONFIG_IRQ_TIME_ACCOUNTING: it counts "
+                       "softirq time apart, not as the interrupted process's, so the figures "
+                       "here leave that work out)",
+                 None: "(unless the kernel is built with CONFIG_IRQ_TIME_ACCOUNTING, which "
+                       "counts softirq time apart; this kernel's configuration could not be "
+                       "read)"}[mach.get("irq_time")]
+              + ": the connect() carries the whole three-way handshake and the close() the FIN "
+              "exchange, which the echo target, only accepting and answering, never pays. A "
+              "relay has one socket of each kind, one accepted from its client and one dialed "
+              "to the target, so echo target + dialing side is a **two-sided floor**. It is "
+              "informative only: it also counts the load generator's own user-space work (its "
+              "event loop, its latency bookkeeping) and kernel work that merely happens while "
+              "it is on the CPU (timers firing), and issue 17's target stays defined against "
+              "2 × the echo target.", ""]
+        if "haproxy-tcp" in fl:
+            L += [f"**{haproxy_label(mach)} `mode tcp`** runs in the same rate runs, "
+                  "interleaved in the rounds like the proxies, as a reference: the load "
+                  "generator connects straight to it (`loadgen -D`, no CONNECT) and it forwards "
+                  "each connection to the echo target, with `nbthread` = the CPUs and nothing "
+                  "logged; its CPU is read as a proxy's is. It does less work per cycle than "
+                  "any proxy in the table, which also read a CONNECT request, check credentials "
+                  "and policy and answer 200: what it costs above the floor is what relaying "
+                  "alone costs on loopback, in a mature forwarder.", ""]
+        L += ["| CPU µs per CONNECT + echo + close cycle (lower is better) | 32 clients | "
+              "× floor | × two-sided floor (informative) | 256 clients | × floor | × two-sided "
+              "floor (informative) |", "|---|--:|--:|--:|--:|--:|--:|"]
 
         def row(label, key_name, key="_cpu", show_ratio=True):
             cells = []
             for c in (32, 256):
                 v = med.get((f"rate{c}{key}", key_name))
-                f = med.get((f"rate{c}_floor", "direct"))
-                cells += [fmt(v, 1), fmt_ratio(ratio(v, f)) if show_ratio and v is not None
-                          else "–"]
+                cells.append(fmt(v, 1))
+                for f in ("_floor", "_floor2"):
+                    base = med.get((f"rate{c}{f}", "direct"))
+                    cells.append(fmt_ratio(ratio(v, base)) if show_ratio else "–")
             L.append(f"| {label} | " + " | ".join(cells) + " |")
 
-        row("echo target alone, direct (one socket per cycle)", "direct", show_ratio=False)
+        row("echo target alone, direct: the accepting side of a direct cycle (one socket)",
+            "direct", show_ratio=False)
+        row("the dialing side of a direct cycle: the load generator's own CPU µs per cycle in "
+            "the direct runs (connect, send 64 bytes, read them back, close — on loopback the "
+            "connect carries the whole handshake)", "direct", key="_self", show_ratio=False)
         row("**floor**: 2 × the echo target", "direct", key="_floor")
+        row("two-sided floor (informative): echo target + dialing side", "direct",
+            key="_floor2")
         for n in fl:
-            row(LABEL[n], n)
+            row(floor_label(n, mach), n)
         seen = [(n, med.get(("rate32_tcpu", n))) for n in fl]
         if any(v is not None for _, v in seen):
             L += ["", "The echo target's own CPU µs per cycle in the same runs through each proxy "
                   "(32 clients; the floor assumes a proxy's socket costs what the target's "
                   "does): " + ", ".join(f"{LABEL[n]} {fmt(v, 1)}" for n, v in seen)
                   + f"; direct {fmt(med.get(('rate32_cpu', 'direct')), 1)}."]
-        for n in [x for x in ("sluice", "sluice-b") if x in fl]:
+        seen = [(n, med.get(("rate32_self", n))) for n in fl]
+        if any(v is not None for _, v in seen):
+            L += ["", "The load generator's own CPU µs per cycle in the same runs (32 clients; "
+                  "through a proxy it dials the proxy, and sends the CONNECT request and reads "
+                  "the answer as well): "
+                  + ", ".join(f"{LABEL[n]} {fmt(v, 1)}" for n, v in seen)
+                  + f"; direct {fmt(med.get(('rate32_self', 'direct')), 1)} (the dialing side "
+                  "above)."]
+        for n in [x for x in ("sluice", "sluice-b", "haproxy-tcp") if x in fl]:
             per = [ratio(x["cpu_s"] * 1e6 / x["completions"], 2 * d["cpu_s"] * 1e6
                          / d["completions"])
                    if x and d and x["cpu_s"] >= 0 and d["cpu_s"] > 0 and x["completions"]
@@ -1396,7 +1545,8 @@ def every_round(args, raw):
               "bulk1": ("mbps", 0),
               "bulk8": ("mbps", 0), "http": ("rps", 0), "idle": ("bytes_per_tunnel", 0),
               "tls32": ("rate", 0), "tls32r": ("rate", 0), "tlsbulk1": ("mbps", 0)}
-    names = ["direct", "squid", "tinyproxy", "sluice", "sluice-b", "sluice-noauth", *SNI_SYSTEMS]
+    names = ["direct", "haproxy-tcp", "squid", "tinyproxy", "sluice", "sluice-b", "sluice-noauth",
+             *SNI_SYSTEMS]
 
     def line(label, name, cells):
         cells += [""] * (args.rounds - len(cells))
@@ -1413,6 +1563,11 @@ def every_round(args, raw):
         if runs:
             line("rate32 CPU µs/cycle" + (" (the target)" if name == "direct" else ""), name,
                  [cpu_per_cycle(x) if x else "failed" for x in runs])
+    # The dialing side of a direct cycle: loadgen's own CPU.
+    runs = raw["rate32"].get("direct")
+    if runs:
+        line("rate32 loadgen CPU µs/cycle (the dialing side)", "direct",
+             [cpu_per_cycle(x, "cpu_self_s") if x else "failed" for x in runs])
     for key, field, digits in (("burst", "bytes_per_tunnel", 0),
                                ("burst close − before, KiB", "closed_delta_kib", 0)):
         for name in names:
@@ -1449,7 +1604,8 @@ def anomaly_lines(anomalies, remarks, logged):
         L.append("")
     if logged:
         L.append("What the proxies wrote to their own logs (sluice's stderr, Squid's cache.log "
-                 "warnings and errors, tinyproxy's LogFile), deduplicated, first occurrence shown:")
+                 "warnings and errors, tinyproxy's LogFile, HAProxy's stderr), deduplicated, "
+                 "first occurrence shown:")
         L.append("")
         L.extend(f"- {x}" for x in logged)
         L.append("")
@@ -1469,7 +1625,9 @@ def write_quick(args, mach, raw, med, anomalies, remarks, logged, started, wall)
                  + (" (noisy: compare only what was measured side by side here)."
                     if other > 0.2 else "."))
     L.append(f"sluice: `{args.sluice}` ({mach['sluice']})."
-             + (f" sluice B: `{args.sluice_b}` ({mach['sluice_b']})." if args.sluice_b else ""))
+             + (f" sluice B: `{args.sluice_b}` ({mach['sluice_b']})." if args.sluice_b else "")
+             + (f" HAProxy {mach['haproxy']}, `mode tcp`, `nbthread {mach['nproc']}`."
+                if raw["rate32"].get("haproxy-tcp") else ""))
     L.append("")
     L.extend(floor_burst_section(args, mach, raw, med))
     L.extend(every_round(args, raw))
@@ -1512,6 +1670,8 @@ def write_results(args, mach, raw, med, anomalies, remarks, logged, started, wal
     L.append(f"| Squid | {mach['squid']} |")
     L.append(f"| tinyproxy | {mach['tinyproxy']} |")
     L.append(f"| wrk | {mach['wrk']} |")
+    L.append(f"| HAProxy | {mach['haproxy']} (Debian haproxy), `mode tcp`, `nbthread "
+             f"{mach['nproc']}`: the floor's reference, in the rate runs only |")
     L.append("")
     L.append("Every process (load generator, target, proxy) shares the same CPUs over loopback.")
     other = (mach["cpu_busy"] - mach["cpu_own"]) if mach.get("cpu_busy") is not None else 0
@@ -1645,9 +1805,10 @@ def main():
                     + " (floor: the 32-client rate, direct and each proxy, with CPU per cycle); "
                     "prints issue 17's section and every round instead of writing RESULTS.md "
                     "(unless --out); default rounds 3")
-    ap.add_argument("--systems", default=",".join(PROXIES),
+    ap.add_argument("--systems", default=",".join(SYSTEMS),
                     help="the proxies to measure, comma-separated (default: "
-                    + ",".join(PROXIES) + ")")
+                    + ",".join(SYSTEMS) + "; haproxy-tcp, HAProxy in mode tcp, takes part "
+                    "in the rate runs only: the floor's reference)")
     ap.add_argument("--sluice-b", default=None, metavar="BIN",
                     help="a second sluice binary, configured as the first and measured beside "
                     "it in every workload of --only (\"sluice B\"), for A/B runs")
@@ -1668,17 +1829,17 @@ def main():
         if bad or not args.only:
             ap.error(f"--only: unknown {bad}; choose from {','.join(WORKLOADS)}")
     given = [x.strip() for x in args.systems.split(",") if x.strip()]
-    bad = [x for x in given if x not in PROXIES]
+    bad = [x for x in given if x not in SYSTEMS]
     if bad or not given:
-        ap.error(f"--systems: unknown {bad}; choose from {','.join(PROXIES)}")
-    if args.only is None and set(given) != set(PROXIES):
+        ap.error(f"--systems: unknown {bad}; choose from {','.join(SYSTEMS)}")
+    if args.only is None and set(given) != set(SYSTEMS):
         ap.error("--systems needs --only: RESULTS.md compares every system")
     if args.sluice_b is not None:
         if args.only is None:
             ap.error("--sluice-b needs --only (an A/B run is not RESULTS.md)")
         args.sluice_b = os.path.abspath(args.sluice_b)
     # In a fixed order, sluice B last.
-    args.systems = [x for x in PROXIES if x in given] + (["sluice-b"] if args.sluice_b else [])
+    args.systems = [x for x in SYSTEMS if x in given] + (["sluice-b"] if args.sluice_b else [])
     if args.rounds is None:
         args.rounds = 3 if args.only else 5
     if args.out is None and args.only is None:
@@ -1704,6 +1865,8 @@ def main():
         needed.append(SQUID)
     if args.only is None or "tinyproxy" in args.systems:
         needed.append(TINYPROXY)
+    if "haproxy-tcp" in args.systems and (want(args, "rate") or want(args, "floor")):
+        needed.append(HAPROXY)
     if args.only is None or "http" in args.only:
         needed.append(WRK)
     if args.only is None:

@@ -17,7 +17,12 @@
  *
  * With -p, rate and bulk also report the CPU seconds that process used in
  * the measured window (cpu_s), -1 when there is none to read; with -q, the
- * same for a second process (cpu2_s: the target, behind a proxy).
+ * same for a second process (cpu2_s: the target, behind a proxy). Rate and
+ * bulk always report the load generator's own CPU seconds over the same
+ * window as well (cpu_self_s), read the same way (/proc/self/stat): in
+ * direct mode that is the dialing side of each cycle, whose connect() and
+ * close() carry, on loopback, the TCP handshake and FIN exchange that the
+ * accepting side never pays for.
  *
  * With -H NAME (rate only) the bytes each client sends into its tunnel are
  * a real TLS ClientHello naming NAME instead of the -s echo payload: the
@@ -162,6 +167,7 @@ static uint64_t lg_hs_done, lg_hs_resumed;	/* -S, in the window */
 static uint32_t *lg_lat;		/* microseconds, one per completion */
 static double lg_cpu_start = -1, lg_cpu_end = -1; /* -p: its CPU seconds */
 static double lg_cpu2_start = -1, lg_cpu2_end = -1; /* -q */
+static double lg_cpu_self_start = -1, lg_cpu_self_end = -1; /* our own */
 static size_t lg_nlat, lg_caplat;
 
 static uint64_t
@@ -191,6 +197,7 @@ lg_usage(void)
 	    "  -s  echo size in bytes (default 64)\n"
 	    "  -p  the proxy's PID: its CPU time (rate, bulk), VmRSS (idle)\n"
 	    "  -q  rate, bulk: another PID whose CPU time to report (cpu2_s)\n"
+	    "      (rate and bulk always report loadgen's own as cpu_self_s)\n"
 	    "  -k  idle: handshakes in flight at most (default 256)\n"
 	    "  -T  idle: seconds allowed to open, and to verify (60)\n"
 	    "  -S  TLS to the proxy, its certificate verified against CAFILE\n"
@@ -935,12 +942,15 @@ lg_run_timed(void)
 		uint64_t now = lg_now();
 		bool retrying = false;
 
-		if (opt.pid > 0 && lg_cpu_start < 0 && now >= lg_win_start) {
-			lg_cpu_start = lg_cpu_s(opt.pid);
+		if (lg_cpu_self_start < 0 && now >= lg_win_start) {
+			lg_cpu_self_start = lg_cpu_s(getpid());
+			if (opt.pid > 0)
+				lg_cpu_start = lg_cpu_s(opt.pid);
 			if (opt.pid2 > 0)
 				lg_cpu2_start = lg_cpu_s(opt.pid2);
 		}
 		if (now >= lg_win_end) {
+			lg_cpu_self_end = lg_cpu_s(getpid());
 			if (opt.pid > 0)
 				lg_cpu_end = lg_cpu_s(opt.pid);
 			if (opt.pid2 > 0)
@@ -966,17 +976,14 @@ lg_run_timed(void)
 		lg_close(&lg_clients[i]);
 }
 
-/* The -p process's CPU seconds over the measured window, or -1; with
- * `second`, the -q process's. */
+/* CPU seconds over the measured window from a process's readings at its
+ * start and end (lg_cpu_s), or -1 when either is missing. */
 static double
-lg_cpu_used(bool second)
+lg_cpu_used(double start, double end)
 {
-	double a = second ? lg_cpu2_start : lg_cpu_start;
-	double b = second ? lg_cpu2_end : lg_cpu_end;
-
-	if (a < 0 || b < 0)
+	if (start < 0 || end < 0)
 		return -1;
-	return b - a;
+	return end - start;
 }
 
 static void
@@ -986,11 +993,14 @@ lg_report_rate(void)
 	printf("{\"mode\": \"rate\", \"clients\": %u, \"seconds\": %.3f, "
 	       "\"completions\": %llu, \"rate\": %.1f, \"p50_us\": %u, "
 	       "\"p99_us\": %u, \"max_us\": %u, \"cpu_s\": %.2f, "
-	       "\"cpu2_s\": %.2f, \"payload\": \"%s\", \"payload_bytes\": %zu, ",
+	       "\"cpu2_s\": %.2f, \"cpu_self_s\": %.2f, \"payload\": \"%s\", "
+	       "\"payload_bytes\": %zu, ",
 	    opt.clients, opt.duration, (unsigned long long)lg_done,
 	    (double)lg_done / opt.duration, lg_pct(0.50), lg_pct(0.99),
-	    lg_nlat ? lg_lat[lg_nlat - 1] : 0, lg_cpu_used(false),
-	    lg_cpu_used(true),
+	    lg_nlat ? lg_lat[lg_nlat - 1] : 0,
+	    lg_cpu_used(lg_cpu_start, lg_cpu_end),
+	    lg_cpu_used(lg_cpu2_start, lg_cpu2_end),
+	    lg_cpu_used(lg_cpu_self_start, lg_cpu_self_end),
 	    opt.hello_name != NULL ? "clienthello" : "echo", opt.size);
 	lg_print_tls();
 	lg_print_errors();
@@ -1002,10 +1012,12 @@ lg_report_bulk(void)
 {
 	printf("{\"mode\": \"bulk\", \"tunnels\": %u, \"seconds\": %.3f, "
 	       "\"bytes\": %llu, \"mbps\": %.1f, \"cpu_s\": %.2f, "
-	       "\"cpu2_s\": %.2f, ",
+	       "\"cpu2_s\": %.2f, \"cpu_self_s\": %.2f, ",
 	    opt.clients, opt.duration, (unsigned long long)lg_bytes,
-	    (double)lg_bytes / opt.duration / 1e6, lg_cpu_used(false),
-	    lg_cpu_used(true));
+	    (double)lg_bytes / opt.duration / 1e6,
+	    lg_cpu_used(lg_cpu_start, lg_cpu_end),
+	    lg_cpu_used(lg_cpu2_start, lg_cpu2_end),
+	    lg_cpu_used(lg_cpu_self_start, lg_cpu_self_end));
 	lg_print_tls();
 	lg_print_errors();
 	printf("}\n");

@@ -10,7 +10,7 @@ python3-pip curl wget openssl apache2-utils iproute2 nodejs ca-certificates squi
 util-linux python3-yaml python3-crc32c"
 run="$build apache2-utils curl python3"
 fuzz="$build clang libclang-rt-14-dev"
-bench="$build wrk squid-openssl tinyproxy gnuplot-nox apache2-utils curl"
+bench="$build wrk squid-openssl tinyproxy haproxy gnuplot-nox apache2-utils curl"
 # make image (buildah, FROM scratch; binutils strips the copy in the image) and
 # tests/deploy, which unpack and run it without a container runtime.
 deploy="$build binutils buildah ca-certificates python3 python3-pytest curl openssl apache2-utils \
