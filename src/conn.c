@@ -19,10 +19,12 @@
  * half-closes and drains the client briefly so that unread request bytes do
  * not turn our answer into a reset.
  *
- * This file is the only one that changes a connection's state. The parts
- * that need no I/O live in modules of their own: what a request asks for
- * (request.c), which addresses may be dialled (dial.c), what the log line
- * says (txn.c), what may be reached at all (policy.c). The plain-HTTP
+ * This file and conn_open.c, the steps before the first head (the PROXY
+ * header, the TLS handshake, starting or refusing a connection), are the
+ * only ones that change a connection's state. The parts that need no I/O
+ * live in modules of their own: what a request asks for (request.c), which
+ * addresses may be dialled (dial.c), what the log line says (txn.c), what
+ * may be reached at all (policy.c). The plain-HTTP
  * exchange (forward.c) and the upstream handshake (upstream.c) own their
  * state and return verdicts (verdict.h) that conn_act carries out. All of
  * them reach the worker only through `struct env`.
@@ -49,6 +51,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "conn_int.h"
 #include "dial.h"
 #include "dns.h"
 #include "env.h"
@@ -56,7 +59,6 @@
 #include "log.h"
 #include "policy.h"
 #include "pool.h"
-#include "proxyproto.h"
 #include "redact.h"
 #include "request.h"
 #include "sni.h"
@@ -83,29 +85,18 @@ struct conn_hs {
 						 * first buffer (hs_rq.rq_inline) */
 };
 
-static void conn_client_io(struct ev_loop *, int, unsigned, void *);
 static void conn_upstream_io(struct ev_loop *, int, unsigned, void *);
 static void conn_timeout(struct ev_loop *, struct ev_timer *, void *);
 static void conn_note_partial(struct conn *);
 static void conn_dial(struct conn *c);
 static void conn_tunnel_pump(struct conn *c);
-static void conn_read_head(struct conn *c);
 static void conn_next_request(struct conn *c);
-static void conn_tls_step(struct conn *c);
-static void conn_pp_step(struct conn *c);
-static void conn_pp_timeout(struct conn *c);
-static void conn_open(struct conn *c, struct tls_server *ts);
 static void conn_sni_start(struct conn *c);
 static void conn_sni_refuse(struct conn *c, enum reason r, const char *why);
 static void conn_route(struct conn *c);
 static void conn_dial_all(struct conn *c);
 
-/* -d: one line per decision a connection goes through, numbered so that
- * lines of one connection can be told apart across workers. */
-static void conn_debug(const struct conn *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
+void
 conn_debug(const struct conn *c, const char *fmt, ...)
 {
 	char msg[512];
@@ -119,14 +110,14 @@ conn_debug(const struct conn *c, const char *fmt, ...)
 	log_debug("conn %llu: %s", (unsigned long long)c->c_id, msg);
 }
 
-static struct ev_loop *
+struct ev_loop *
 conn_loop(const struct conn *c)
 {
 	return c->c_env->e_loop;
 }
 
 /* Arm the connection's one timer `ms` from now. */
-static void
+void
 conn_timer(struct conn *c, uint64_t ms)
 {
 	ev_timer_set(conn_loop(c), &c->c_timer, ms, conn_timeout, c);
@@ -278,7 +269,7 @@ conn_settle(struct conn *c)
 }
 
 /* Close everything; `c` is freed after the batch. */
-static void
+void
 conn_close(struct conn *c)
 {
 	struct txn *t = &c->c_txn;
@@ -514,7 +505,7 @@ conn_reply_progress(struct conn *c)
 }
 
 /* Answer with an error (closing any upstream) and end the connection. */
-static void
+void
 conn_fail(struct conn *c, enum reason r, const char *detail)
 {
 	struct conn_hs *hs = c->c_hs;
@@ -1404,7 +1395,7 @@ conn_parse_head(struct conn *c)
 }
 
 /* Parse buffered bytes, reading more while the head is incomplete. */
-static void
+void
 conn_read_head(struct conn *c)
 {
 	struct request *rq = &c->c_hs->hs_rq;
@@ -1451,7 +1442,7 @@ conn_next_request(struct conn *c)
 	conn_read_head(c);
 }
 
-static void
+void
 conn_client_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 {
 	struct conn *c = arg;
@@ -1578,234 +1569,4 @@ conn_upstream_io(struct ev_loop *loop, int fd, unsigned events, void *arg)
 			conn_close_upstream(c);
 		break;
 	}
-}
-
-/* Note the client certificate's identity, or why it is refused, for every
- * request of the connection (conn_identify). */
-static void
-conn_peer(struct conn *c)
-{
-	char name[256], why[160];
-
-	switch (tls_peer(&c->c_cx, c->c_cfg->c_tls_identity, name,
-	    sizeof(name), why, sizeof(why))) {
-	case TLS_PEER_NONE:
-		return;
-	case TLS_PEER_NAMED:
-		conn_debug(c, "TLS: client certificate of %s", name);
-		c->c_peer_id = strdup(name);
-		c->c_peer_gen = c->c_cfg->c_generation;
-		break;
-	case TLS_PEER_REFUSED:
-		conn_debug(c, "TLS: client certificate refused: %s", why);
-		c->c_peer_id = strdup(why);
-		c->c_peer_refused = true;
-		break;
-	}
-	if (c->c_peer_id == NULL)	/* out of memory: refuse, not ignore */
-		c->c_peer_refused = true;
-}
-
-static void
-conn_pp_debug(struct conn *c, const struct proxyproto *pp)
-{
-	char a[INET6_ADDRSTRLEN + 8];
-
-	if (!log_debugging())
-		return;
-	addr_format((struct sockaddr *)&c->c_peer, a, sizeof(a));
-	conn_debug(c, "PROXY v%d header: %s %s", pp->pp_version,
-	    pp->pp_local ? "LOCAL, the connection's own address" : "client",
-	    a);
-}
-
-/* header_timeout before a whole PROXY header: a header begun is on
- * record; a load balancer's bare TCP check, which says nothing, is not. */
-static void
-conn_pp_timeout(struct conn *c)
-{
-	char b;
-
-	if (recv(c->c_cx.x_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1)
-		txn_refuse(&c->c_txn, REASON_PROXY_HEADER, "no complete PROXY "
-		    "header within header_timeout");
-	conn_close(c);
-}
-
-/*
- * The PROXY header of a proxy_protocol listener (proxyproto.c parses it).
- * The bytes are peeked, and once a whole header is there exactly its length
- * is read, so what follows (a request head, or the ClientHello OpenSSL reads
- * for itself) stays in the socket untouched. The address it carries becomes
- * the client's, for the policy, auth_rate, the log and the metrics; a LOCAL
- * header (a load balancer's own health check) keeps the connection's.
- */
-static void
-conn_pp_step(struct conn *c)
-{
-	uint8_t buf[PROXYPROTO_MAX];
-	struct proxyproto pp;
-	ssize_t n;
-
-	n = recv(c->c_cx.x_fd, buf, sizeof(buf), MSG_PEEK);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		conn_close(c);	/* left (or reset) before a header */
-		return;
-	}
-	switch (proxyproto_parse(buf, (size_t)n, &pp)) {
-	case PROXYPROTO_MORE:
-		return;		/* the rest comes as new data */
-	case PROXYPROTO_ERROR:
-		conn_debug(c, "PROXY header: %s", pp.pp_error);
-		conn_drop(c, REASON_PROXY_HEADER, pp.pp_error);
-		return;
-	case PROXYPROTO_DONE:
-		break;
-	}
-	if (recv(c->c_cx.x_fd, buf, pp.pp_len, 0) != (ssize_t)pp.pp_len) {
-		conn_close(c);
-		return;
-	}
-	if (!pp.pp_local) {
-		memset(&c->c_peer, 0, sizeof(c->c_peer));
-		memcpy(&c->c_peer, &pp.pp_src, addr_len((struct sockaddr *)
-		    &pp.pp_src));
-		addr_unmap((struct sockaddr *)&c->c_peer);
-	}
-	conn_pp_debug(c, &pp);
-	conn_open(c, c->c_pp_tls);
-}
-
-/* Make progress on the TLS handshake of a tls listener's connection. */
-static void
-conn_tls_step(struct conn *c)
-{
-	char why[160];
-
-	switch (tls_handshake(&c->c_cx, why, sizeof(why))) {
-	case TLS_AGAIN:
-		return;
-	case TLS_DONE:
-		conn_debug(c, "TLS: %s, %s", tls_version(&c->c_cx),
-		    tls_kernel(&c->c_cx) ? "kernel TLS (splice)" :
-		    "OpenSSL buffers");
-		conn_peer(c);
-		c->c_state = CONN_HEAD;
-		c->c_cx.x_can_read = true;	/* OpenSSL may hold the head */
-		if (c->c_refusal != REASON_NONE)
-			conn_fail(c, c->c_refusal, c->c_refusal_detail);
-		else
-			conn_read_head(c);
-		return;
-	case TLS_PLAINTEXT:
-		/* Said in plain text, to the client that speaks it. */
-		c->c_state = CONN_HEAD;
-		conn_fail(c, REASON_BAD_REQUEST, "this port speaks TLS: use "
-		    "https://, not http://, in the proxy URL");
-		return;
-	case TLS_FAILED:
-		break;
-	}
-	/* A client that left without a word leaves no record, as on a
-	 * plain listener; one that spoke something else is on record. */
-	if (why[0] != '\0') {
-		conn_debug(c, "TLS handshake failed: %s", why);
-		c->c_txn.t_reason = REASON_TLS_FAILED;
-	}
-	conn_close(c);
-}
-
-/* Watch the client's socket and start on it: the TLS handshake on a tls
- * listener (`ts`), else the request head. Returns false when `c` is
- * closed. */
-static bool
-conn_begin(struct conn *c)
-{
-	if (ev_io_add(conn_loop(c), &c->c_cio, c->c_cx.x_fd, EV_READ | EV_WRITE,
-	    conn_client_io, c) == -1) {
-		conn_close(c);
-		return false;
-	}
-	conn_timer(c, c->c_cfg->c_header_timeout_ms);
-	/* Speculative read: with TCP_DEFER_ACCEPT the first bytes are
-	 * usually here. */
-	c->c_cx.x_can_read = true;
-	c->c_cx.x_can_write = true;
-	return true;
-}
-
-/* What comes after the PROXY header, or first: the TLS handshake on a tls
- * listener (`ts`), else the request head (or the refusal waiting to be
- * said, conn_refuse). */
-static void
-conn_open(struct conn *c, struct tls_server *ts)
-{
-	if (ts != NULL) {
-		if (tls_accept(&c->c_cx, ts) == -1) {
-			conn_close(c);
-			return;
-		}
-		c->c_state = CONN_TLS;
-		conn_tls_step(c);
-	} else if (c->c_refusal != REASON_NONE) {
-		c->c_state = CONN_REPLY;
-		conn_fail(c, c->c_refusal, c->c_refusal_detail);
-	} else {
-		c->c_state = CONN_HEAD;
-		conn_read_head(c);
-	}
-}
-
-void
-conn_start(struct conn *c, struct tls_server *ts, bool pp)
-{
-	char a[INET6_ADDRSTRLEN + 8];
-
-	if (log_debugging()) {
-		addr_format((struct sockaddr *)&c->c_peer, a, sizeof(a));
-		conn_debug(c, "accepted from %s%s%s", a, ts ? " (TLS)" : "",
-		    pp ? " (PROXY protocol)" : "");
-	}
-	if (!conn_begin(c))
-		return;
-	if (!pp) {
-		conn_open(c, ts);
-		return;
-	}
-	c->c_pp_tls = ts;
-	c->c_state = CONN_PROXY;
-	conn_pp_step(c);
-}
-
-void
-conn_drop(struct conn *c, enum reason r, const char *detail)
-{
-	txn_refuse(&c->c_txn, r, detail);
-	c->c_state = CONN_PROXY;	/* closed before any request */
-	conn_close(c);
-}
-
-void
-conn_refuse(struct conn *c, struct tls_server *ts, bool pp, enum reason r,
-    const char *detail)
-{
-	if (ts != NULL || pp) {
-		/* The refusal is said once the client can read it: after the
-		 * PROXY header, after the handshake. */
-		c->c_refusal = r;
-		snprintf(c->c_refusal_detail, sizeof(c->c_refusal_detail),
-		    "%s", detail);
-		conn_start(c, ts, pp);
-		return;
-	}
-	if (ev_io_add(conn_loop(c), &c->c_cio, c->c_cx.x_fd, EV_READ | EV_WRITE,
-	    conn_client_io, c) == -1) {
-		conn_close(c);
-		return;
-	}
-	c->c_cx.x_can_write = true;
-	c->c_state = CONN_REPLY;
-	conn_fail(c, r, detail);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* One client connection: the connection state machine (conn.c). It is the
- * only place that changes a connection's state; the plain-HTTP exchange
- * (forward.c) and the upstream handshake (upstream.c) return verdicts it
- * acts on. Its owner (proxy.c) keeps the list of open connections. */
+/* One client connection: the connection state machine (conn.c, and
+ * conn_open.c for its opening steps), the only code that changes a
+ * connection's state; the plain-HTTP exchange (forward.c) and the upstream
+ * handshake (upstream.c) return verdicts it acts on. Its owner (proxy.c)
+ * keeps the list of open connections. */
 #ifndef SLUICE_CONN_H
 #define SLUICE_CONN_H
 
