@@ -302,6 +302,17 @@ conn_close(struct conn *c)
 	c->c_env->e_closed(c->c_env->e_owner, c);
 }
 
+/* Does a password check's answer for `user`, given under the
+ * connection's configuration, hold under `n` (the same user, with the same
+ * password hash)? */
+static bool
+conn_user_holds(const struct conn *c, const struct config *n,
+    const char *user)
+{
+	return c->c_cfg == n || (n->c_have_users &&
+	    userdb_same_user(&c->c_cfg->c_users, &n->c_users, user));
+}
+
 /* Is the identity of the request in `c` still good under `n`? */
 static bool
 conn_identity_holds(const struct conn *c, const struct config *n, char *why,
@@ -319,42 +330,50 @@ conn_identity_holds(const struct conn *c, const struct config *n, char *why,
 		    who, why, whylen);
 	snprintf(why, whylen, "user %s removed, or their password changed",
 	    who);
-	return n->c_have_users && userdb_same_user(&c->c_cfg->c_users,
-	    &n->c_users, who);
+	return conn_user_holds(c, n, who);
 }
 
 /* Would the policy of the request in `c` under `n` still allow its
- * destination, port and address? */
-static bool
-conn_target_holds(const struct conn *c, const struct config *n, char *why,
-    size_t whylen)
+ * destination and port, and (`dialled`) the address it dialled? Returns
+ * REASON_NONE, or the reason it would not, with `why` said. */
+static enum reason
+conn_target_reason(const struct conn *c, const struct config *n,
+    bool dialled, char *why, size_t whylen)
 {
 	const struct policy *p = config_policy_of(n, c->c_txn.t_user);
-	bool http = c->c_state == CONN_EXCHANGE;
+	bool http = c->c_hs != NULL ? c->c_hs->hs_rq.rq_http :
+	    c->c_state == CONN_EXCHANGE;
 	char a[HOST_NAME_MAX_LEN + 16], rule[HOST_NAME_MAX_LEN + 8], err[64];
 	const char *cls;
 	struct host h;
 	enum reason r;
 
 	if (c->c_txn.t_host == NULL)
-		return true;	/* nothing was decided about a target */
+		return REASON_NONE;	/* nothing was decided about a target */
 	snprintf(a, sizeof(a), strchr(c->c_txn.t_host, ':') ? "[%s]:%u" :
 	    "%s:%u", c->c_txn.t_host, (unsigned)c->c_txn.t_port);
 	if (host_parse_authority(a, strlen(a), &h, err, sizeof(err)) == -1)
-		return true;
+		return REASON_NONE;
 	r = policy_check_target(p, &h, http ? POLICY_HTTP : POLICY_CONNECT,
 	    rule, sizeof(rule));
 	if (r != REASON_NONE && !p->p_report) {
 		snprintf(why, whylen, "%s under policy %s", reason_code(r),
 		    config_policy_name(p));
-		return false;
+		return r;
 	}
-	if (c->c_env->e_upstream == NULL && !policy_check_addr(p,
+	if (dialled && c->c_env->e_upstream == NULL && !policy_check_addr(p,
 	    (const struct sockaddr *)&c->c_upaddr, &cls)) {
 		snprintf(why, whylen, "the address is %s", cls);
-		return false;
+		return REASON_ADDRESS_DENIED;
 	}
-	return true;
+	return REASON_NONE;
+}
+
+static bool
+conn_target_holds(const struct conn *c, const struct config *n, char *why,
+    size_t whylen)
+{
+	return conn_target_reason(c, n, true, why, whylen) == REASON_NONE;
 }
 
 void
@@ -371,7 +390,13 @@ conn_review(struct conn *c)
 		return;
 	conn_debug(c, "revoked by the reload: %s", why);
 	c->c_txn.t_unfinished = REASON_REVOKED;
-	if (c->c_state == CONN_TUNNEL)
+	/* A tunnel cut before our 200 went out (the reload came while it
+	 * was set up) was never granted: the record says nothing was
+	 * answered, not 200. */
+	if (c->c_state == CONN_TUNNEL && c->c_txn.t_sent == 0 &&
+	    c->c_down.rd_bytes == 0)
+		c->c_txn.t_reason = REASON_REVOKED;
+	else if (c->c_state == CONN_TUNNEL)
 		c->c_txn.t_abort = REASON_REVOKED;
 	conn_close(c);
 }
@@ -880,11 +905,40 @@ conn_dial(struct conn *c)
 /* Start dialling what hs_dial holds, under connect_timeout. A tunnel
  * behind the SNI check (sni require, a port in sni_ports) first says 200
  * and reads the ClientHello: nothing is dialled for a fronted name. */
+/* A reload that came while the request was set up (its password check,
+ * DNS) judges it before anything is dialled or answered, as if it arrived
+ * now: refused, it gets the answer it would get now. Returns whether it
+ * may go on. */
+static bool
+conn_setup_holds(struct conn *c)
+{
+	const struct config *n = c->c_env->e_cfg;
+	const char *who = c->c_txn.t_user;
+	char why[300];
+	enum reason r;
+
+	if (c->c_cfg == n)
+		return true;
+	if (!conn_identity_holds(c, n, why, sizeof(why)))
+		r = who == NULL ? REASON_AUTH_REQUIRED : who == c->c_peer_id ?
+		    REASON_CERT_REFUSED : REASON_AUTH_FAILED;
+	else if ((r = conn_target_reason(c, n, false, why, sizeof(why))) ==
+	    REASON_NONE)
+		return true;
+	conn_debug(c, "refused under the configuration a reload brought "
+	    "while it was set up: %s", why);
+	conn_fail(c, r, r == REASON_AUTH_REQUIRED || r == REASON_AUTH_FAILED ?
+	    NULL : why);
+	return false;
+}
+
 static void
 conn_dial_all(struct conn *c)
 {
 	const struct conn_hs *hs = c->c_hs;
 
+	if (!conn_setup_holds(c))
+		return;
 	if (!hs->hs_rq.rq_http && !hs->hs_answered && !c->c_policy->p_sni_off &&
 	    config_sni_port(c->c_cfg, hs->hs_rq.rq_host.h_port)) {
 		conn_sni_start(c);
@@ -1196,6 +1250,15 @@ conn_auth_done(void *arg, enum auth_result r, const char *user)
 	struct conn *c = arg;
 
 	c->c_hs->hs_job = NULL;
+	if (r == AUTH_OK && !conn_user_holds(c, c->c_env->e_cfg, user)) {
+		/* A reload while the hash ran changed the password or removed
+		 * the user: the answer is the one the client gets now. */
+		conn_count_auth(c, STATS_AUTH_FAILED);
+		conn_debug(c, "auth: user %s: password changed or user removed "
+		    "by a reload during the check", user);
+		conn_fail(c, REASON_AUTH_FAILED, NULL);
+		return;
+	}
 	conn_count_auth(c, r == AUTH_OK ? STATS_AUTH_OK : STATS_AUTH_FAILED);
 	if (r != AUTH_OK) {
 		conn_debug(c, "auth: wrong user name or password");

@@ -6,6 +6,7 @@ judged under."""
 
 import json
 import re
+import select
 import socket
 import subprocess
 import time
@@ -13,9 +14,9 @@ import time
 import pytest
 
 from helpers import assert_refusal, curl
-from opsutil import edit_config, reload_lines, reload_summary, wait_reload
+from opsutil import edit_config, reload_lines, reload_summary, wait_reload, wait_until
 from proxyclient import connect, connect_head
-from sluiceproc import run_cli
+from sluiceproc import SEED_DOMAINS, run_cli
 
 BOT_PASSWORD = "bot-password-7"
 
@@ -333,8 +334,8 @@ def test_a_reload_closes_tunnels_to_a_destination_no_longer_allowed(make_proxy, 
 
 
 def test_a_reload_during_the_password_check_still_revokes(make_proxy, two_users, origins):
-    # The user is removed while their (slow) password check runs: the tunnel that check
-    # would open is judged by the new configuration too, not only the ones already open.
+    # The user is removed while their (slow) password check runs: the answer that check
+    # gives is judged by the new configuration too, before anything is dialled.
     subprocess.run(["htpasswd", "-B", "-C", "15", "-i", two_users, "slow"], input="slow-pw",
                    text=True, check=True, capture_output=True, timeout=120)
     proxy = make_proxy(users=two_users)
@@ -344,18 +345,58 @@ def test_a_reload_during_the_password_check_still_revokes(make_proxy, two_users,
     sock.sendall(connect_head(target, "slow", "slow-pw"))
     remove_user(two_users, "slow")
     wait_reload(proxy, before)
+    # Nothing answered yet: the reload came while the hash ran.
+    during = not select.select([sock], [], [], 0)[0]
 
     answer = b""
     while chunk := sock.recv(4096):
         answer += chunk
     sock.close()
-    # Either the check finished under the old users (the tunnel closed as revoked as soon
-    # as it was set up, before or after our 200 went out), or it ran under the new ones.
-    if not answer or answer.startswith(b"HTTP/1.1 200"):
+    if during:
+        # The check's yes was for a user the reload removed: 407, and no dial.
+        assert answer.startswith(b"HTTP/1.1 407"), answer
+        proxy.wait_log(rf" TCP_DENIED/407 \d+ CONNECT {re.escape(target)} - HIER_NONE/- "
+                       r"text/plain auth-failed$")
+    elif answer.startswith(b"HTTP/1.1 200"):
+        # The check and the dial were done before the reload: an open tunnel, revoked.
         proxy.wait_log(rf" TCP_TUNNEL_ABORTED/200 \d+ CONNECT {re.escape(target)} slow "
                        r"HIER_DIRECT/127\.0\.0\.1 - revoked$")
     else:
-        assert answer.startswith(b"HTTP/1.1 407"), answer
+        assert not answer or answer.startswith(b"HTTP/1.1 407"), answer
+        if not answer:
+            # The reload came while it dialled: never granted, and on record as such.
+            proxy.wait_log(rf" NONE/000 0 CONNECT {re.escape(target)} slow HIER_NONE/- - "
+                           r"revoked$")
+
+
+def test_a_reload_during_dns_refuses_before_anything_is_dialled(make_proxy, dns, origins,
+                                                                 credentials):
+    # The destination's pattern is removed while its name is being resolved: once the
+    # answer comes, the request is judged by the new configuration and refused as it would
+    # be now (403), and the origin never sees a connection.
+    held = "held.blocks.test"
+    dns.hold(held)
+    dns.set(held, ["127.0.0.1"])
+    proxy = make_proxy(allow=(*SEED_DOMAINS, held))
+    target = f"{held}:{origins.echo_port}"
+    before = len(reload_lines(proxy))
+    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=30)
+    sock.sendall(connect_head(target, credentials.user, credentials.password))
+    wait_until(lambda: held in dns.queried_names(), 10, "the proxy's query for the name")
+    accepted = len(origins.accepted)
+
+    edit_config(proxy.config_path, {"allow": list(SEED_DOMAINS)})
+    wait_reload(proxy, before)
+    dns.release(held)
+    answer = b""
+    while chunk := sock.recv(4096):
+        answer += chunk
+    sock.close()
+
+    assert answer.startswith(b"HTTP/1.1 403"), answer
+    proxy.wait_log(rf" TCP_DENIED/403 \d+ CONNECT {re.escape(target)} {credentials.user} "
+                   r"HIER_NONE/- text/plain domain-denied$")
+    assert len(origins.accepted) == accepted, origins.accepted[accepted:]
 
 
 def test_the_reload_summary_counts_the_patterns_of_every_policy(make_proxy, two_users,
