@@ -37,13 +37,18 @@ static int
 pattern_fail(char *err, size_t errlen, const char *msg, const char *s,
     size_t len)
 {
-	/* A line with '=' or '$' is no domain: most likely a file named by
-	 * mistake (KEY=VALUE, a crypt hash), so its text is not repeated. */
-	if (errlen > 0 && (memchr(s, '=', len) != NULL ||
-	    memchr(s, '$', len) != NULL))
-		snprintf(err, errlen, "invalid pattern (not shown: it holds '%c', "
-		    "so it is no domain name; is this the right file?)",
-		    memchr(s, '=', len) != NULL ? '=' : '$');
+	/* A line with '=', '$' or a blank is no domain: most likely a file
+	 * named by mistake (KEY=VALUE, a crypt hash, "NAME secret"), so its
+	 * text is not repeated. */
+	const char *why = memchr(s, '=', len) != NULL ? "'='" :
+	    memchr(s, '$', len) != NULL ? "'$'" :
+	    memchr(s, ' ', len) != NULL || memchr(s, '\t', len) != NULL ?
+	    "a blank" : NULL;
+
+	if (errlen > 0 && why != NULL)
+		snprintf(err, errlen, "invalid pattern (not shown: it holds %s, "
+		    "so it is no domain name; is this the right file or "
+		    "argument?)", why);
 	else if (errlen > 0)
 		snprintf(err, errlen, "invalid pattern '%.*s': %s",
 		    (int)(len > 200 ? 200 : len), s, msg);

@@ -527,13 +527,16 @@ def test_control_bytes_quoted_from_a_file_are_escaped(sluice_bin, conf_dir):
 ENV_LINE = "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI-secret-value\n"
 SHADOW_LINE = "root:$6$salt$SECRETSHADOWHASHVALUE:19000:0:99999:7:::\n"
 TOKEN_LINE = "ghp_secret-value-TOKEN2\n"  # a single word is a valid allow pattern: hosts only
+# "NAME value" (red team, round 12): no '=' or '$', but a blank no domain has.
+NAMED_LINE = "PASSWORD secret-value-NAMED3\n"
 
 
 @pytest.mark.parametrize("directive,content", [
     ("allow_file", ENV_LINE), ("allow_file", SHADOW_LINE), ("hosts_file", ENV_LINE),
-    ("hosts_file", SHADOW_LINE), ("hosts_file", TOKEN_LINE),
+    ("hosts_file", SHADOW_LINE), ("hosts_file", TOKEN_LINE), ("allow_file", NAMED_LINE),
+    ("deny_file", NAMED_LINE),
 ], ids=["allow-env-file", "allow-shadow-line", "hosts-env-file", "hosts-shadow-line",
-        "hosts-bare-token"])
+        "hosts-bare-token", "allow-named-secret", "deny-named-secret"])
 def test_a_wrong_file_named_as_a_list_does_not_have_its_secrets_printed(sluice_bin, conf_dir,
                                                                         directive, content):
     (conf_dir / "secrets").write_text(content)
