@@ -94,7 +94,7 @@ help:
 	@echo "make test-deploy   tests/deploy: the image run as a runtime would (as root;"
 	@echo "                make test runs it too when buildah is installed or installable)"
 	@echo "make asan       the whole suite under AddressSanitizer + UBSan"
-	@echo "make bench      sluice vs Squid, tinyproxy and direct: bench/RESULTS.md (~8 min)"
+	@echo "make bench      sluice vs Squid, tinyproxy, direct, HAProxy tcp: bench/RESULTS.md (~11 min)"
 	@echo "make fuzz       every parser's libFuzzer harness, FUZZ_SECONDS each (default 30)"
 	@echo "make install    install binary, man pages, systemd unit, logrotate, /etc/sluice (PREFIX, DESTDIR)"
 	@echo "make clean      remove build outputs"
