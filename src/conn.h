@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* One client connection: the connection state machine (conn.c, and
- * conn_open.c for its opening steps), the only code that changes a
- * connection's state; the plain-HTTP exchange (forward.c) and the upstream
- * handshake (upstream.c) return verdicts it acts on. Its owner (proxy.c)
- * keeps the list of open connections. */
+/* One client connection: the connection state machine (conn.c, with
+ * conn_open.c for its opening steps and conn_review.c for what a reload
+ * does to it), the only code that changes a connection's state; the
+ * plain-HTTP exchange (forward.c) and the upstream handshake (upstream.c)
+ * return verdicts it acts on. Its owner (proxy.c) keeps the list of open
+ * connections. */
 #ifndef SLUICE_CONN_H
 #define SLUICE_CONN_H
 

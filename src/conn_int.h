@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* For conn*.c only: what the connection state machine (conn.c) and its
- * opening steps (conn_open.c) call across the two files. Everyone else
- * sees a connection through conn.h. */
+/* For conn*.c only: what the connection state machine (conn.c), its
+ * opening steps (conn_open.c) and its reload review (conn_review.c) call
+ * across the files. Everyone else sees a connection through conn.h. */
 #ifndef SLUICE_CONN_INT_H
 #define SLUICE_CONN_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "reason.h"
 
+struct config;
 struct conn;
 struct ev_loop;
 
@@ -41,6 +43,19 @@ void conn_read_head(struct conn *c);
 
 /* The client socket's callback, in every state (registered once). */
 void conn_client_io(struct ev_loop *, int, unsigned, void *);
+
+/* conn_review.c */
+
+/* Does a password check's answer for `user`, given under the
+ * connection's configuration, hold under `n` (the same user, with the same
+ * password hash)? */
+bool conn_user_holds(const struct conn *c, const struct config *n,
+    const char *user);
+
+/* A reload that came while the request (plain HTTP when `http`) was set up
+ * judges it before anything is dialled or answered: false when it was
+ * refused (and answered, as it would be now). */
+bool conn_setup_holds(struct conn *c, bool http);
 
 /* conn_open.c */
 
